@@ -1,0 +1,243 @@
+// Package config is riskd's one typed configuration: defaults, then an
+// optional YAML file, then RISKD_* environment variables, then flags, each
+// overriding the one before. Validate runs before anything starts and names
+// the field at fault by its flag name, which is also its YAML key with dashes.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything riskd needs to start.
+type Config struct {
+	// Listen is the gRPC address. Loopback by default: exposing riskd is a
+	// decision an operator makes, not an accident.
+	Listen string `yaml:"listen"`
+	// DataDir is the embedded store's directory.
+	DataDir string `yaml:"data_dir"`
+	// Policy is a policy file replacing the embedded default.
+	Policy string `yaml:"policy"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM; calls still
+	// running after it are cut.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DecisionReserve is kept back from each caller's deadline for the
+	// policy, the store and the answer's trip back.
+	DecisionReserve time.Duration `yaml:"decision_reserve"`
+	// MaxMessageBytes caps a received message.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxConcurrentStreams caps concurrent calls per connection.
+	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
+	// KeepaliveTime is how often the server pings an idle connection.
+	KeepaliveTime time.Duration `yaml:"keepalive_time"`
+	// KeepaliveTimeout is how long a ping may go unanswered.
+	KeepaliveTimeout time.Duration `yaml:"keepalive_timeout"`
+	// KeepaliveMinClientInterval is the most often a client may ping.
+	KeepaliveMinClientInterval time.Duration `yaml:"keepalive_min_client_interval"`
+	// MaxConnectionIdle closes connections idle this long.
+	MaxConnectionIdle time.Duration `yaml:"max_connection_idle"`
+	// Reflection serves gRPC server reflection, for grpcurl.
+	Reflection bool `yaml:"reflection"`
+}
+
+// Default returns the embedded defaults.
+func Default() Config {
+	return Config{
+		Listen:                     "127.0.0.1:50051",
+		DataDir:                    defaultDataDir(),
+		LogLevel:                   "info",
+		ShutdownTimeout:            10 * time.Second,
+		DecisionReserve:            25 * time.Millisecond,
+		MaxMessageBytes:            1 << 20,
+		MaxConcurrentStreams:       1024,
+		KeepaliveTime:              2 * time.Minute,
+		KeepaliveTimeout:           20 * time.Second,
+		KeepaliveMinClientInterval: 10 * time.Second,
+		MaxConnectionIdle:          15 * time.Minute,
+		Reflection:                 true,
+	}
+}
+
+// defaultDataDir follows the XDG state directory, then ./data.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "riskd")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "riskd")
+	}
+	return "data"
+}
+
+// EnvPrefix starts every environment variable riskd reads for its config.
+const EnvPrefix = "RISKD_"
+
+// EnvName is the environment variable for a flag: --data-dir is RISKD_DATA_DIR.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Load builds the config from args (without the program name), the
+// environment (getenv) and the file named by --config or RISKD_CONFIG.
+// It does not validate; call Validate.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	cfg := Default()
+	fs := flag.NewFlagSet("riskd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var file string
+	fs.StringVar(&file, "config", "", "optional YAML config file (env RISKD_CONFIG)")
+	bind(fs, &cfg)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: riskd [flags]\n       riskd health [--addr ADDR]\n\nEach flag also reads the environment variable RISKD_<FLAG> (dashes as underscores).\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	// Remember what the command line said, then lay the file and the
+	// environment under it.
+	explicit := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = f.Value.String() })
+	if file == "" {
+		file = getenv(EnvName("config"))
+	}
+	cfg = Default()
+	if file != "" {
+		if err := loadFile(file, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || f.Name == "config" {
+			return
+		}
+		if _, ok := explicit[f.Name]; ok {
+			return
+		}
+		if v := getenv(EnvName(f.Name)); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", EnvName(f.Name), e)
+			}
+		}
+	})
+	if err != nil {
+		return Config{}, err
+	}
+	for name, v := range explicit {
+		if name != "config" {
+			_ = fs.Set(name, v) // parsed once already, so it parses again
+		}
+	}
+	return cfg, nil
+}
+
+func bind(fs *flag.FlagSet, c *Config) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "gRPC listen address")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "embedded store's directory")
+	fs.StringVar(&c.Policy, "policy", c.Policy, "policy file replacing the embedded default")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "bound on the graceful drain at shutdown")
+	fs.DurationVar(&c.DecisionReserve, "decision-reserve", c.DecisionReserve, "time kept back from each caller's deadline")
+	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest message accepted")
+	fs.Func("max-concurrent-streams", "concurrent calls per connection (default 1024)", func(s string) error {
+		n, err := strconv.ParseUint(s, 10, 32)
+		c.MaxConcurrentStreams = uint32(n)
+		return err
+	})
+	fs.DurationVar(&c.KeepaliveTime, "keepalive-time", c.KeepaliveTime, "ping an idle connection this often")
+	fs.DurationVar(&c.KeepaliveTimeout, "keepalive-timeout", c.KeepaliveTimeout, "drop a connection whose ping goes unanswered this long")
+	fs.DurationVar(&c.KeepaliveMinClientInterval, "keepalive-min-client-interval", c.KeepaliveMinClientInterval, "most often a client may ping")
+	fs.DurationVar(&c.MaxConnectionIdle, "max-connection-idle", c.MaxConnectionIdle, "close connections idle this long")
+	fs.BoolVar(&c.Reflection, "reflection", c.Reflection, "serve gRPC server reflection")
+}
+
+func loadFile(path string, c *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // a misspelt key is an error, not a silent default
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// FieldError names the setting at fault.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("config: %s: %s", e.Field, e.Reason) }
+
+// Validate checks every field and returns the first one at fault.
+func (c Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return &FieldError{"listen", fmt.Sprintf("%q is not host:port: %v", c.Listen, err)}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return &FieldError{"listen", fmt.Sprintf("port %q is not a number from 0 to 65535", port)}
+	}
+	if host == "" {
+		return &FieldError{"listen", "give a host: 127.0.0.1 for loopback, 0.0.0.0 for every interface"}
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return &FieldError{"data-dir", "must not be empty"}
+	}
+	if c.Policy != "" {
+		if st, err := os.Stat(c.Policy); err != nil {
+			return &FieldError{"policy", err.Error()}
+		} else if st.IsDir() {
+			return &FieldError{"policy", c.Policy + " is a directory"}
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return &FieldError{"log-level", fmt.Sprintf("%q must be debug, info, warn or error", c.LogLevel)}
+	}
+	durations := []struct {
+		name     string
+		v        time.Duration
+		min, max time.Duration
+	}{
+		{"shutdown-timeout", c.ShutdownTimeout, 0, 10 * time.Minute},
+		{"decision-reserve", c.DecisionReserve, time.Millisecond, time.Second},
+		{"keepalive-time", c.KeepaliveTime, time.Second, 24 * time.Hour},
+		{"keepalive-timeout", c.KeepaliveTimeout, time.Second, time.Hour},
+		{"keepalive-min-client-interval", c.KeepaliveMinClientInterval, time.Second, time.Hour},
+		{"max-connection-idle", c.MaxConnectionIdle, time.Second, 7 * 24 * time.Hour},
+	}
+	for _, d := range durations {
+		if d.v < d.min || d.v > d.max {
+			return &FieldError{d.name, fmt.Sprintf("%s must be between %s and %s", d.v, d.min, d.max)}
+		}
+	}
+	if c.MaxMessageBytes < 1<<10 || c.MaxMessageBytes > 64<<20 {
+		return &FieldError{"max-message-bytes", fmt.Sprintf("%d must be between 1 KiB and 64 MiB", c.MaxMessageBytes)}
+	}
+	if c.MaxConcurrentStreams < 1 {
+		return &FieldError{"max-concurrent-streams", "must be at least 1"}
+	}
+	return nil
+}

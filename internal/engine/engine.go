@@ -1,0 +1,295 @@
+// Package engine decides one request: it runs the verifiers the policy names
+// for the check, concurrently, each inside its own budget cut to fit the
+// caller's deadline, then lets the policy turn their signals and findings into
+// a decision. It owns the orchestration, not the meaning: what a finding or a
+// failure does to the outcome is the policy's business.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/verifier"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// DefaultReserve is the time kept back from the caller's deadline for the
+// policy, the store and the answer's trip back, so that the answer leaves
+// before the deadline even when a verifier hangs.
+const DefaultReserve = 25 * time.Millisecond
+
+// ErrNoCheck is returned for a check the policy does not define.
+var ErrNoCheck = errors.New("policy defines no such check")
+
+// Options configure an Engine.
+type Options struct {
+	Policy    *policy.Policy
+	Verifiers verifier.Registry
+	// Reserve is kept back from the caller's deadline; DefaultReserve if zero.
+	Reserve time.Duration
+	Logger  *slog.Logger
+	Tracer  trace.Tracer
+	Meter   metric.Meter
+	// Clock returns the server's time; time.Now if nil.
+	Clock func() time.Time
+}
+
+// Engine decides requests. It is safe for concurrent use; the policy can be
+// swapped while requests are in flight and each request keeps the policy it
+// started with.
+type Engine struct {
+	policy    atomic.Pointer[policy.Policy]
+	verifiers verifier.Registry
+	reserve   time.Duration
+	log       *slog.Logger
+	tracer    trace.Tracer
+	metrics   *metrics
+	clock     func() time.Time
+}
+
+// New builds an Engine. Every verifier the policy names must be registered.
+func New(o Options) (*Engine, error) {
+	if o.Policy == nil {
+		return nil, errors.New("engine: no policy")
+	}
+	if o.Reserve == 0 {
+		o.Reserve = DefaultReserve
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Tracer == nil {
+		o.Tracer = tracenoop.NewTracerProvider().Tracer("riskd")
+	}
+	m, err := newMetrics(o.Meter)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{verifiers: o.Verifiers, reserve: o.Reserve, log: o.Logger, tracer: o.Tracer, metrics: m, clock: o.Clock}
+	if err := e.SetPolicy(o.Policy); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// SetPolicy puts a new policy in force for the requests that start after it.
+func (e *Engine) SetPolicy(p *policy.Policy) error {
+	for _, check := range []riskv1.Check{riskv1.Check_CHECK_SELLER, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, riskv1.Check_CHECK_REFUND} {
+		cp := p.Check(check)
+		if cp == nil {
+			continue
+		}
+		for _, spec := range cp.Verifiers {
+			if _, ok := e.verifiers[spec.Name]; !ok {
+				return fmt.Errorf("policy %s names verifier %q, which is not registered", p.Version, spec.Name)
+			}
+		}
+	}
+	e.policy.Store(p)
+	return nil
+}
+
+// Policy returns the policy in force.
+func (e *Engine) Policy() *policy.Policy { return e.policy.Load() }
+
+// Decide runs one check on a validated request and returns the decision.
+func (e *Engine) Decide(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (*riskv1.Decision, error) {
+	start := time.Now()
+	pol := e.policy.Load()
+	cp := pol.Check(check)
+	if cp == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNoCheck, check)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("decision id: %w", err)
+	}
+	now := e.clock()
+	in := verifier.Input{Check: check, DecisionID: id.String(), Request: req, Now: now}
+
+	runs, results := e.runVerifiers(ctx, cp, in)
+	if err := ctx.Err(); err != nil {
+		// Nobody is waiting for this answer any more.
+		return nil, err
+	}
+	verdict := cp.Evaluate(policy.Facts{Request: req, Now: now, Runs: runs})
+	for _, re := range verdict.RuleErrors {
+		e.metrics.ruleErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", re.Rule)))
+		e.log.WarnContext(ctx, "policy rule could not be evaluated; counted as not fired",
+			"rule", re.Rule, "check", check.String(), "policy_version", pol.Version, "error", re.Err)
+	}
+
+	span := trace.SpanFromContext(ctx)
+	d := &riskv1.Decision{
+		DecisionId:      id.String(),
+		RequestId:       requestID,
+		Check:           check,
+		Outcome:         verdict.Outcome,
+		Score:           int32(verdict.Score),
+		Reasons:         verdict.Reasons,
+		Actions:         verdict.Actions,
+		VerifierResults: results,
+		PolicyVersion:   pol.Version,
+		DecidedAt:       timestamppb.New(now),
+		Signals:         signalsProto(verdict.Signals),
+	}
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		d.TraceId = sc.TraceID().String()
+	}
+	codes := make([]string, 0, len(d.Reasons))
+	for _, r := range d.Reasons {
+		codes = append(codes, r.Code)
+	}
+	// Only decision content, never request facts: attributes end up in
+	// third-party tracing backends.
+	span.SetAttributes(
+		attribute.String("riskd.check", check.String()),
+		attribute.String("riskd.decision_id", d.DecisionId),
+		attribute.String("riskd.outcome", d.Outcome.String()),
+		attribute.Int("riskd.score", verdict.Score),
+		attribute.StringSlice("riskd.reason_codes", codes),
+		attribute.String("riskd.policy_version", pol.Version),
+	)
+	e.metrics.decisions.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("check", check.String()), attribute.String("outcome", d.Outcome.String())))
+	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("check", check.String())))
+	return d, nil
+}
+
+// runVerifiers runs the check's verifiers concurrently and waits for each
+// until it answers or its budget ends, whichever is first.
+func (e *Engine) runVerifiers(ctx context.Context, cp *policy.CheckPolicy, in verifier.Input) ([]policy.VerifierRun, []*riskv1.VerifierResult) {
+	runs := make([]policy.VerifierRun, len(cp.Verifiers))
+	results := make([]*riskv1.VerifierResult, len(cp.Verifiers))
+	var wg sync.WaitGroup
+	for i, spec := range cp.Verifiers {
+		wg.Go(func() {
+			runs[i], results[i] = e.runOne(ctx, spec, in)
+		})
+	}
+	wg.Wait()
+	return runs, results
+}
+
+type answer struct {
+	res verifier.Result
+	err error
+}
+
+func (e *Engine) runOne(ctx context.Context, spec policy.VerifierSpec, in verifier.Input) (policy.VerifierRun, *riskv1.VerifierResult) {
+	budget := spec.Budget
+	if dl, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(dl)-e.reserve)
+	}
+	ctx, span := e.tracer.Start(ctx, "verifier "+spec.Name, trace.WithAttributes(
+		attribute.String("riskd.verifier", spec.Name),
+		attribute.Int64("riskd.verifier.budget_ms", budget.Milliseconds()),
+	))
+	defer span.End()
+
+	run := policy.VerifierRun{Spec: spec}
+	started := time.Now()
+	var errText string
+	if budget <= 0 {
+		run.Status, errText = policy.StatusTimedOut, "no time left before the caller's deadline"
+	} else {
+		vctx, cancel := context.WithTimeout(ctx, budget)
+		defer cancel()
+		// Buffered, so a verifier that answers after we stopped waiting
+		// can still send and its goroutine ends.
+		ch := make(chan answer, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					e.log.ErrorContext(ctx, "verifier panicked", "verifier", spec.Name, "panic", p, "stack", string(debug.Stack()))
+					ch <- answer{err: errors.New("verifier panicked")}
+				}
+			}()
+			res, err := e.verifiers[spec.Name].Verify(vctx, in)
+			ch <- answer{res: res, err: err}
+		}()
+		select {
+		case a := <-ch:
+			switch {
+			case a.err == nil:
+				run.Status, run.Result = policy.StatusOK, a.res
+			case vctx.Err() != nil && errors.Is(vctx.Err(), context.DeadlineExceeded):
+				run.Status, errText = policy.StatusTimedOut, a.err.Error()
+			default:
+				run.Status, errText = policy.StatusFailed, a.err.Error()
+			}
+		case <-vctx.Done():
+			run.Status, errText = policy.StatusTimedOut, fmt.Sprintf("no answer within %s", budget.Round(time.Millisecond))
+		}
+	}
+	took := time.Since(started)
+
+	status := statusProto[run.Status]
+	span.SetAttributes(attribute.String("riskd.verifier.status", string(run.Status)))
+	attrs := metric.WithAttributes(attribute.String("verifier", spec.Name), attribute.String("status", string(run.Status)))
+	e.metrics.verifierTime.Record(ctx, took.Seconds(), attrs)
+	if run.Status != policy.StatusOK {
+		span.SetStatus(codes.Error, string(run.Status))
+		e.metrics.verifierFailures.Add(ctx, 1, attrs)
+		e.log.WarnContext(ctx, "verifier did not answer", "verifier", spec.Name, "status", string(run.Status),
+			"on_failure", spec.OnFailure.String(), "took_ms", took.Milliseconds(), "error", errText)
+	}
+	return run, &riskv1.VerifierResult{Name: spec.Name, Status: status, Duration: durationpb.New(took), Error: errText}
+}
+
+var statusProto = map[policy.Status]riskv1.VerifierStatus{
+	policy.StatusOK:       riskv1.VerifierStatus_VERIFIER_STATUS_OK,
+	policy.StatusFailed:   riskv1.VerifierStatus_VERIFIER_STATUS_FAILED,
+	policy.StatusTimedOut: riskv1.VerifierStatus_VERIFIER_STATUS_TIMED_OUT,
+	policy.StatusSkipped:  riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED,
+}
+
+// signalsProto turns signals into their wire form, sorted by name so that
+// the same decision always has the same bytes.
+func signalsProto(signals map[string]any) []*riskv1.Signal {
+	names := make([]string, 0, len(signals))
+	for n := range signals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*riskv1.Signal, 0, len(names))
+	for _, n := range names {
+		s := &riskv1.Signal{Name: n}
+		switch v := signals[n].(type) {
+		case bool:
+			s.Value = &riskv1.Signal_BoolValue{BoolValue: v}
+		case int:
+			s.Value = &riskv1.Signal_IntValue{IntValue: int64(v)}
+		case int64:
+			s.Value = &riskv1.Signal_IntValue{IntValue: v}
+		case float64:
+			s.Value = &riskv1.Signal_DoubleValue{DoubleValue: v}
+		case string:
+			s.Value = &riskv1.Signal_StringValue{StringValue: v}
+		default:
+			s.Value = &riskv1.Signal_StringValue{StringValue: fmt.Sprint(v)}
+		}
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,174 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"github.com/riskd/riskd/internal/verifier"
+	"google.golang.org/protobuf/proto"
+)
+
+// Reason codes the policy itself gives when a verifier does not answer.
+const (
+	CodeVerifierTimeout = "VERIFIER_TIMEOUT"
+	CodeVerifierFailed  = "VERIFIER_FAILED"
+)
+
+// Status is what one verifier did, as rules see it in `verifiers`.
+type Status string
+
+// Verifier statuses.
+const (
+	StatusOK       Status = "ok"
+	StatusFailed   Status = "failed"
+	StatusTimedOut Status = "timed_out"
+	StatusSkipped  Status = "skipped"
+)
+
+// VerifierRun is the engine's account of one verifier for Evaluate.
+type VerifierRun struct {
+	Spec   VerifierSpec
+	Status Status
+	Result verifier.Result
+}
+
+// Facts is everything a policy decides on.
+type Facts struct {
+	Request proto.Message
+	Now     time.Time
+	// Runs are in the order of the check's verifiers.
+	Runs []VerifierRun
+}
+
+// Verdict is what a policy decided.
+type Verdict struct {
+	Outcome riskv1.Outcome
+	Score   int
+	Reasons []*riskv1.Reason
+	Actions []riskv1.Action
+	// Signals merged from every verifier that answered.
+	Signals map[string]any
+	// RuleErrors are rules that could not be evaluated (for example a
+	// signal they read was absent). They count as not fired; the engine
+	// logs them, because a rule that always errors is a silent hole.
+	RuleErrors []RuleError
+}
+
+// RuleError is a rule whose evaluation failed.
+type RuleError struct {
+	Rule string
+	Err  error
+}
+
+// Evaluate decides one request. It never fails: a rule that cannot be
+// evaluated is reported in the verdict and treated as not fired, because a
+// broken rule must not turn every call into an error on the payment path.
+func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
+	v := Verdict{Signals: map[string]any{}}
+	findings := map[string]int64{}
+	statuses := make(map[string]string, len(f.Runs))
+	score := 0
+	forceReview, forceDecline := false, false
+
+	addReason := func(code, msg, source string, points int, shadow bool) {
+		v.Reasons = append(v.Reasons, &riskv1.Reason{Code: code, Message: msg, Source: source, Shadow: shadow, Score: int32(points)})
+	}
+	for _, run := range f.Runs {
+		statuses[run.Spec.Name] = string(run.Status)
+		switch run.Status {
+		case StatusOK:
+			for k, val := range run.Result.Signals {
+				v.Signals[k] = val
+			}
+			for _, fd := range run.Result.Findings {
+				findings[fd.Code] += int64(fd.Score)
+				score += fd.Score
+				addReason(fd.Code, fd.Message, run.Spec.Name, fd.Score, false)
+			}
+		case StatusFailed, StatusTimedOut:
+			code, what := CodeVerifierFailed, "failed"
+			if run.Status == StatusTimedOut {
+				code, what = CodeVerifierTimeout, "did not answer in time"
+			}
+			findings[code] += 0
+			effect := "decided without it"
+			switch run.Spec.OnFailure {
+			case FailReview:
+				forceReview, effect = true, "sent to review"
+			case FailDecline:
+				forceDecline, effect = true, "declined"
+			}
+			addReason(code, fmt.Sprintf("Check %q %s; %s as the policy says.", run.Spec.Name, what, effect), run.Spec.Name, 0, false)
+		}
+	}
+
+	vars := map[string]any{
+		"request":   f.Request,
+		"signals":   v.Signals,
+		"findings":  findings,
+		"verifiers": statuses,
+		"now":       f.Now,
+	}
+	approve := false
+	for _, r := range cp.Rules {
+		out, _, err := r.program.Eval(vars)
+		if err != nil {
+			v.RuleErrors = append(v.RuleErrors, RuleError{Rule: r.Name, Err: err})
+			continue
+		}
+		if fired, ok := out.Value().(bool); !ok || !fired {
+			continue
+		}
+		source := "rule:" + r.Name
+		if r.Shadow {
+			// Observed and recorded, never enforced.
+			addReason(r.Reason, r.Message, source, r.Score, true)
+			continue
+		}
+		score += r.Score
+		// A rule that escalates on a verifier's finding must not repeat its
+		// reason: it adds its score to the one already there.
+		if existing := enforcedReason(v.Reasons, r.Reason); existing != nil {
+			existing.Score += int32(r.Score)
+		} else {
+			addReason(r.Reason, r.Message, source, r.Score, false)
+		}
+		switch r.Action {
+		case Review:
+			forceReview = true
+		case Decline:
+			forceDecline = true
+		case Approve:
+			approve = true
+		}
+		v.Actions = append(v.Actions, r.Actions...)
+	}
+
+	v.Score = min(max(score, 0), 100)
+	switch {
+	case forceDecline || (!approve && v.Score >= cp.DeclineAt):
+		v.Outcome = riskv1.Outcome_OUTCOME_DECLINE
+	case approve:
+		v.Outcome = riskv1.Outcome_OUTCOME_APPROVE
+	case forceReview || v.Score >= cp.ReviewAt:
+		v.Outcome = riskv1.Outcome_OUTCOME_REVIEW
+	default:
+		v.Outcome = riskv1.Outcome_OUTCOME_APPROVE
+	}
+	v.Actions = append(v.Actions, cp.Actions[v.Outcome]...)
+	slices.Sort(v.Actions)
+	v.Actions = slices.Compact(v.Actions)
+	return v
+}
+
+// enforcedReason returns the enforced reason with this code, if any.
+func enforcedReason(reasons []*riskv1.Reason, code string) *riskv1.Reason {
+	for _, r := range reasons {
+		if r.Code == code && !r.Shadow {
+			return r
+		}
+	}
+	return nil
+}

@@ -1,0 +1,354 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/ext"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// Error is a policy that cannot be loaded: where and why.
+type Error struct {
+	Source string
+	Line   int
+	// Rule is the rule at fault, when one is.
+	Rule string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	loc := e.Source
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.Source, e.Line)
+	}
+	if e.Rule != "" {
+		return fmt.Sprintf("%s: rule %q: %v", loc, e.Rule, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", loc, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Limits on a document, so that a policy file cannot make a decision slow.
+const (
+	maxDocumentBytes = 1 << 20
+	maxRulesPerCheck = 500
+	maxBudget        = 10 * time.Second
+	// costLimit bounds the work one rule may do per evaluation (CEL's
+	// runtime cost units), against runaway comprehensions.
+	costLimit = 100_000
+)
+
+var (
+	reasonCodePattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,63}$`)
+	ruleNamePattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+)
+
+// document mirrors the YAML file.
+type document struct {
+	Checks map[string]checkDoc `yaml:"checks"`
+}
+
+type checkDoc struct {
+	Thresholds struct {
+		Review  int `yaml:"review"`
+		Decline int `yaml:"decline"`
+	} `yaml:"thresholds"`
+	Actions   map[string][]string `yaml:"actions"`
+	Verifiers []verifierDoc       `yaml:"verifiers"`
+	Rules     []ruleDoc           `yaml:"rules"`
+	line      int
+}
+
+type verifierDoc struct {
+	Name      string `yaml:"name"`
+	Budget    string `yaml:"budget"`
+	OnFailure string `yaml:"on_failure"`
+	line      int
+}
+
+type ruleDoc struct {
+	Name    string   `yaml:"name"`
+	When    string   `yaml:"when"`
+	Action  string   `yaml:"action"`
+	Score   int      `yaml:"score"`
+	Reason  string   `yaml:"reason"`
+	Message string   `yaml:"message"`
+	Shadow  bool     `yaml:"shadow"`
+	Actions []string `yaml:"actions"`
+	line    int
+}
+
+// The nested documents check their own keys: yaml's KnownFields does not
+// reach into custom unmarshalers, and a misspelt "shadow" must not pass.
+func (c *checkDoc) UnmarshalYAML(n *yaml.Node) error {
+	type plain checkDoc
+	if err := strictKeys(n, "thresholds", "actions", "verifiers", "rules"); err != nil {
+		return err
+	}
+	if err := n.Decode((*plain)(c)); err != nil {
+		return err
+	}
+	c.line = n.Line
+	return nil
+}
+
+func (v *verifierDoc) UnmarshalYAML(n *yaml.Node) error {
+	type plain verifierDoc
+	if err := strictKeys(n, "name", "budget", "on_failure"); err != nil {
+		return err
+	}
+	if err := n.Decode((*plain)(v)); err != nil {
+		return err
+	}
+	v.line = n.Line
+	return nil
+}
+
+func (r *ruleDoc) UnmarshalYAML(n *yaml.Node) error {
+	type plain ruleDoc
+	if err := strictKeys(n, "name", "when", "action", "score", "reason", "message", "shadow", "actions"); err != nil {
+		return err
+	}
+	if err := n.Decode((*plain)(r)); err != nil {
+		return err
+	}
+	r.line = n.Line
+	return nil
+}
+
+func strictKeys(n *yaml.Node, allowed ...string) error {
+	if n.Kind != yaml.MappingNode {
+		return &lineError{n.Line, errors.New("expected a mapping")}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ok := false
+		for _, a := range allowed {
+			if k.Value == a {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return &lineError{k.Line, fmt.Errorf("unknown field %q (want one of %s)", k.Value, strings.Join(allowed, ", "))}
+		}
+	}
+	return nil
+}
+
+// lineError carries a line out of the YAML decoder.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return e.err.Error() }
+
+// Load parses, validates and compiles a policy document. known names the
+// verifiers that exist; a policy naming any other is refused. source names
+// the document in errors.
+func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
+	if len(doc) > maxDocumentBytes {
+		return nil, &Error{Source: source, Err: fmt.Errorf("policy is %d bytes, more than the %d allowed", len(doc), maxDocumentBytes)}
+	}
+	var d document
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&d); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{Source: source, Err: errors.New("policy is empty")}
+		}
+		var le *lineError
+		if errors.As(err, &le) {
+			return nil, &Error{Source: source, Line: le.line, Err: le.err}
+		}
+		return nil, &Error{Source: source, Err: err}
+	}
+	if len(d.Checks) == 0 {
+		return nil, &Error{Source: source, Err: errors.New("policy has no checks")}
+	}
+	p := &Policy{Version: version(doc), Source: source, checks: map[riskv1.Check]*CheckPolicy{}}
+	names := make([]string, 0, len(d.Checks))
+	for name := range d.Checks {
+		names = append(names, name)
+	}
+	sort.Strings(names) // report the first error the same way every time
+	for _, name := range names {
+		check, ok := checkNames[name]
+		cd := d.Checks[name]
+		if !ok {
+			return nil, &Error{Source: source, Line: cd.line, Err: fmt.Errorf("unknown check %q (want seller, gift_card_purchase or refund)", name)}
+		}
+		cp, err := compileCheck(check, cd, known)
+		if err != nil {
+			err.Source = source
+			return nil, err
+		}
+		p.checks[check] = cp
+	}
+	for name, check := range checkNames {
+		if p.checks[check] == nil {
+			return nil, &Error{Source: source, Err: fmt.Errorf("policy has no %q check: every check must be decided", name)}
+		}
+	}
+	return p, nil
+}
+
+func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*CheckPolicy, *Error) {
+	cp := &CheckPolicy{
+		Check:     check,
+		ReviewAt:  cd.Thresholds.Review,
+		DeclineAt: cd.Thresholds.Decline,
+		Actions:   map[riskv1.Outcome][]riskv1.Action{},
+	}
+	if cp.ReviewAt < 1 || cp.DeclineAt > 100 || cp.ReviewAt > cp.DeclineAt {
+		return nil, &Error{Line: cd.line, Err: fmt.Errorf("thresholds must satisfy 1 <= review <= decline <= 100, got review %d, decline %d", cp.ReviewAt, cp.DeclineAt)}
+	}
+	for outcome, list := range cd.Actions {
+		o, ok := map[string]riskv1.Outcome{"approve": riskv1.Outcome_OUTCOME_APPROVE, "review": riskv1.Outcome_OUTCOME_REVIEW, "decline": riskv1.Outcome_OUTCOME_DECLINE}[outcome]
+		if !ok {
+			return nil, &Error{Line: cd.line, Err: fmt.Errorf("actions: unknown outcome %q (want approve, review or decline)", outcome)}
+		}
+		acts, err := parseActions(list)
+		if err != nil {
+			return nil, &Error{Line: cd.line, Err: fmt.Errorf("actions.%s: %w", outcome, err)}
+		}
+		cp.Actions[o] = acts
+	}
+	seen := map[string]bool{}
+	for _, vd := range cd.Verifiers {
+		if !known[vd.Name] {
+			return nil, &Error{Line: vd.line, Err: fmt.Errorf("unknown verifier %q", vd.Name)}
+		}
+		if seen[vd.Name] {
+			return nil, &Error{Line: vd.line, Err: fmt.Errorf("verifier %q listed twice", vd.Name)}
+		}
+		seen[vd.Name] = true
+		budget, err := time.ParseDuration(vd.Budget)
+		if err != nil || budget <= 0 || budget > maxBudget {
+			return nil, &Error{Line: vd.line, Err: fmt.Errorf("verifier %q: budget %q must be a duration between 1ms and %s", vd.Name, vd.Budget, maxBudget)}
+		}
+		mode, ok := failureModes[vd.OnFailure]
+		if !ok {
+			return nil, &Error{Line: vd.line, Err: fmt.Errorf("verifier %q: on_failure %q must be ignore, review or decline", vd.Name, vd.OnFailure)}
+		}
+		cp.Verifiers = append(cp.Verifiers, VerifierSpec{Name: vd.Name, Budget: budget, OnFailure: mode})
+	}
+	if len(cd.Rules) > maxRulesPerCheck {
+		return nil, &Error{Line: cd.line, Err: fmt.Errorf("%d rules, more than the %d allowed", len(cd.Rules), maxRulesPerCheck)}
+	}
+	env, err := newEnv(check)
+	if err != nil {
+		return nil, &Error{Line: cd.line, Err: err}
+	}
+	ruleNames := map[string]bool{}
+	for _, rd := range cd.Rules {
+		r, err := compileRule(env, rd)
+		if err != nil {
+			return nil, &Error{Line: rd.line, Rule: rd.Name, Err: err}
+		}
+		if ruleNames[r.Name] {
+			return nil, &Error{Line: rd.line, Rule: rd.Name, Err: errors.New("rule name used twice")}
+		}
+		ruleNames[r.Name] = true
+		cp.Rules = append(cp.Rules, r)
+	}
+	return cp, nil
+}
+
+func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {
+	if !ruleNamePattern.MatchString(rd.Name) {
+		return nil, fmt.Errorf("name must match %s", ruleNamePattern)
+	}
+	if !reasonCodePattern.MatchString(rd.Reason) {
+		return nil, fmt.Errorf("reason %q must be an upper snake case code", rd.Reason)
+	}
+	if strings.TrimSpace(rd.Message) == "" {
+		return nil, errors.New("message is required: it is what a support agent reads out")
+	}
+	if rd.Score < -100 || rd.Score > 100 {
+		return nil, fmt.Errorf("score %d must be between -100 and 100", rd.Score)
+	}
+	action := AddScore
+	if rd.Action != "" {
+		a, ok := ruleActions[rd.Action]
+		if !ok {
+			return nil, fmt.Errorf("action %q must be add_score, review, decline or approve", rd.Action)
+		}
+		action = a
+	}
+	acts, err := parseActions(rd.Actions)
+	if err != nil {
+		return nil, err
+	}
+	ast, iss := env.Compile(rd.When)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("when: %w", iss.Err())
+	}
+	if ast.OutputType() != cel.BoolType {
+		return nil, fmt.Errorf("when: expression must be a bool, is %s", ast.OutputType())
+	}
+	prg, err := env.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, fmt.Errorf("when: %w", err)
+	}
+	return &Rule{
+		Name: rd.Name, Expr: rd.When, Action: action, Score: rd.Score, Reason: rd.Reason,
+		Message: rd.Message, Shadow: rd.Shadow, Actions: acts, Line: rd.line, program: prg,
+	}, nil
+}
+
+func parseActions(names []string) ([]riskv1.Action, error) {
+	var out []riskv1.Action
+	for _, n := range names {
+		v, ok := riskv1.Action_value["ACTION_"+n]
+		if !ok || v == 0 {
+			return nil, fmt.Errorf("unknown action %q", n)
+		}
+		out = append(out, riskv1.Action(v))
+	}
+	return out, nil
+}
+
+// requestTypes are the request messages rules see as `request`.
+var requestTypes = map[riskv1.Check]proto.Message{
+	riskv1.Check_CHECK_SELLER:             (*riskv1.CheckSellerRequest)(nil),
+	riskv1.Check_CHECK_GIFT_CARD_PURCHASE: (*riskv1.ScoreGiftCardPurchaseRequest)(nil),
+	riskv1.Check_CHECK_REFUND:             (*riskv1.EvaluateRefundRequest)(nil),
+}
+
+// newEnv declares what a rule may refer to:
+//
+//	request    the check's request message (risk.v1 types; enums by short name)
+//	signals    map(string, dyn): facts from the verifiers, "verifier.name" keys
+//	findings   map(string, int): reason code to score, from verifiers and failures
+//	verifiers  map(string, string): verifier name to "ok", "failed", "timed_out" or "skipped"
+//	now        timestamp: the server's clock for this decision
+func newEnv(check riskv1.Check) (*cel.Env, error) {
+	msg, ok := requestTypes[check]
+	if !ok {
+		return nil, fmt.Errorf("no request type for %s", check)
+	}
+	return cel.NewEnv(
+		cel.Container("risk.v1"),
+		cel.Types(msg),
+		cel.Variable("request", cel.ObjectType(string(msg.ProtoReflect().Descriptor().FullName()))),
+		cel.Variable("signals", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("findings", cel.MapType(cel.StringType, cel.IntType)),
+		cel.Variable("verifiers", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("now", cel.TimestampType),
+		ext.Strings(),
+		ext.Math(),
+	)
+}

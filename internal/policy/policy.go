@@ -1,0 +1,132 @@
+// Package policy loads, validates, versions and evaluates riskd's rules.
+//
+// A policy is a YAML document that says, for each check, which verifiers to
+// run (with a time budget and a failure mode each), the score thresholds for
+// REVIEW and DECLINE, the actions each outcome asks of the caller, and rules:
+// CEL expressions over the request, the verifiers' signals and findings. Rules
+// are compiled and type-checked when the policy is loaded, so a bad policy is
+// refused at load with its line and reason, never discovered mid-request.
+package policy
+
+import (
+	"crypto/sha256"
+	_ "embed" // the default policy is compiled into the binary
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+)
+
+//go:embed default.yaml
+var defaultPolicy []byte
+
+// DefaultSource is the name the embedded policy is reported under.
+const DefaultSource = "embedded:default.yaml"
+
+// DefaultBytes returns the embedded default policy document.
+func DefaultBytes() []byte { return append([]byte(nil), defaultPolicy...) }
+
+// FailureMode says what a failed or timed-out verifier does to the outcome.
+type FailureMode int
+
+// Failure modes, from least to most severe.
+const (
+	// FailIgnore records the failure and decides as if the verifier found nothing.
+	FailIgnore FailureMode = iota
+	// FailReview makes the outcome at least REVIEW.
+	FailReview
+	// FailDecline makes the outcome DECLINE.
+	FailDecline
+)
+
+var failureModes = map[string]FailureMode{"ignore": FailIgnore, "review": FailReview, "decline": FailDecline}
+
+func (m FailureMode) String() string {
+	for name, v := range failureModes {
+		if v == m {
+			return name
+		}
+	}
+	return fmt.Sprintf("FailureMode(%d)", int(m))
+}
+
+// RuleAction is what a rule does when its expression is true.
+type RuleAction int
+
+// Rule actions.
+const (
+	// AddScore adds the rule's score and reason; thresholds decide.
+	AddScore RuleAction = iota
+	// Review makes the outcome at least REVIEW.
+	Review
+	// Decline makes the outcome DECLINE; nothing overrides it.
+	Decline
+	// Approve makes the outcome APPROVE unless a decline rule or a declining
+	// verifier failure applies: it overrides thresholds and review rules.
+	Approve
+)
+
+var ruleActions = map[string]RuleAction{"add_score": AddScore, "review": Review, "decline": Decline, "approve": Approve}
+
+// checkNames are the policy file's names for the checks.
+var checkNames = map[string]riskv1.Check{
+	"seller":             riskv1.Check_CHECK_SELLER,
+	"gift_card_purchase": riskv1.Check_CHECK_GIFT_CARD_PURCHASE,
+	"refund":             riskv1.Check_CHECK_REFUND,
+}
+
+// Policy is a loaded, compiled policy. It is immutable and safe for
+// concurrent use; a reload builds a new one.
+type Policy struct {
+	// Version is the content hash of the document, recorded in every decision.
+	Version string
+	// Source says where the document came from (a path, or the embedded default).
+	Source string
+	checks map[riskv1.Check]*CheckPolicy
+}
+
+// Check returns the policy for one check, or nil when the policy has none.
+func (p *Policy) Check(c riskv1.Check) *CheckPolicy { return p.checks[c] }
+
+// CheckPolicy is the part of a policy for one check.
+type CheckPolicy struct {
+	Check riskv1.Check
+	// Scores at or above these give REVIEW and DECLINE.
+	ReviewAt, DeclineAt int
+	Verifiers           []VerifierSpec
+	Rules               []*Rule
+	// Actions asked of the caller for each outcome, on top of the rules' own.
+	Actions map[riskv1.Outcome][]riskv1.Action
+}
+
+// VerifierSpec says how to run one verifier for a check.
+type VerifierSpec struct {
+	Name      string
+	Budget    time.Duration
+	OnFailure FailureMode
+}
+
+// Rule is one compiled rule.
+type Rule struct {
+	Name    string
+	Expr    string
+	Action  RuleAction
+	Score   int
+	Reason  string
+	Message string
+	Shadow  bool
+	Actions []riskv1.Action
+	// Line is where the rule starts in its document, for error messages.
+	Line int
+
+	program cel.Program
+}
+
+// version hashes the document bytes: the same text is the same version on
+// every replica, whatever the load order or time.
+func version(doc []byte) string {
+	sum := sha256.Sum256(doc)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+
+	"buf.build/go/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/riskd/riskd/internal/engine"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// errorDomain names riskd in ErrorInfo details.
+const errorDomain = "riskd"
+
+// toStatus is the one place where domain errors become gRPC status codes.
+// Anything it does not recognise is INTERNAL with a generic message, and
+// the cause is logged here, so no internal text reaches a caller.
+func (r *riskService) toStatus(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "the caller's deadline passed before a decision")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "the caller cancelled the call")
+	case errors.Is(err, engine.ErrNoCheck):
+		return withInfo(codes.FailedPrecondition, "the policy in force does not define this check", "NO_POLICY_FOR_CHECK")
+	}
+	r.log.ErrorContext(ctx, "internal error", "error", err)
+	return status.Error(codes.Internal, "internal error; see the server log under this call's trace_id")
+}
+
+func withInfo(c codes.Code, msg, reason string) error {
+	st := status.New(c, msg)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain}); err == nil {
+		return d.Err()
+	}
+	return st.Err()
+}
+
+// validationInterceptor checks each request against its buf.validate rules
+// and answers INVALID_ARGUMENT with a google.rpc.BadRequest that lists every
+// field at fault. Violation messages name the rule, never the value sent.
+func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		msg, ok := req.(proto.Message)
+		if !ok {
+			return nil, status.Error(codes.Internal, "request is not a protobuf message")
+		}
+		if err := v.Validate(msg); err != nil {
+			var verr *protovalidate.ValidationError
+			if !errors.As(err, &verr) {
+				// A rule that does not compile is our bug, not the caller's.
+				return nil, status.Error(codes.Internal, "request validation is misconfigured")
+			}
+			br := &errdetails.BadRequest{}
+			for _, viol := range verr.Violations {
+				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+					Field:       protovalidate.FieldPathString(viol.Proto.GetField()),
+					Description: viol.Proto.GetMessage(),
+					Reason:      viol.Proto.GetRuleId(),
+				})
+			}
+			st := status.New(codes.InvalidArgument, badRequestSummary(br))
+			if d, derr := st.WithDetails(br, &errdetails.ErrorInfo{Reason: "INVALID_REQUEST", Domain: errorDomain}); derr == nil {
+				st = d
+			}
+			return nil, st.Err()
+		}
+		return handler(ctx, req)
+	}
+}
+
+func badRequestSummary(br *errdetails.BadRequest) string {
+	msg := "invalid request"
+	for i, fv := range br.FieldViolations {
+		if i == 3 {
+			return msg + "; ..."
+		}
+		sep := ": "
+		if i > 0 {
+			sep = "; "
+		}
+		msg += sep + fv.Field + ": " + fv.Description
+	}
+	return msg
+}
+
+// recovered turns a panic into INTERNAL. The panic value and stack go to the
+// log, never to the caller.
+func (s *Server) recovered(ctx context.Context, p any) error {
+	s.log.ErrorContext(ctx, "panic in handler", "panic", p, "stack", string(debug.Stack()))
+	return status.Error(codes.Internal, "internal error; see the server log under this call's trace_id")
+}
+
+// slogAdapter lets the logging interceptor write through slog.
+func slogAdapter(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		l.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}
+
+// codeToLevel logs what callers got wrong at warn and what we got wrong at
+// error, so an SRE's error alert fires only on riskd's own failures.
+func codeToLevel(c codes.Code) logging.Level {
+	switch c {
+	case codes.OK:
+		return logging.LevelInfo
+	case codes.Canceled, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists,
+		codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted,
+		codes.FailedPrecondition, codes.OutOfRange, codes.Unimplemented:
+		return logging.LevelWarn
+	default:
+		return logging.LevelError
+	}
+}

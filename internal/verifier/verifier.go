@@ -1,0 +1,69 @@
+// Package verifier defines what a verifier is: a named check that looks at one
+// request and returns signals (named, typed facts) and findings (reason code,
+// score, sentence), or fails. The engine runs the verifiers a policy names,
+// each inside its own time budget; sub-packages hold the families.
+package verifier
+
+import (
+	"context"
+	"time"
+
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Input is what a verifier sees of one request.
+type Input struct {
+	Check      riskv1.Check
+	DecisionID string
+	// Request is the caller's request message, already validated, for
+	// example *riskv1.CheckSellerRequest. Verifiers must not modify it.
+	Request proto.Message
+	// Now is the server's clock for this decision; verifiers use it rather
+	// than time.Now so that one decision sees one instant.
+	Now time.Time
+}
+
+// Finding is one reason a verifier found to worry.
+type Finding struct {
+	// Code is a stable upper snake case reason code such as ID_NUMBER_INVALID.
+	Code string
+	// Score is what the finding adds to the decision's score.
+	Score int
+	// Message is a sentence a support agent can read out. It never holds
+	// raw personal data.
+	Message string
+}
+
+// Result is what a verifier returns. Signal values are bool, int64, float64
+// or string, so that policies and callers can use them without conversion.
+type Result struct {
+	Signals  map[string]any
+	Findings []Finding
+}
+
+// Verifier is one check. Verify must return when ctx is done: the engine
+// stops waiting at the budget and a verifier that ignores ctx keeps its
+// goroutine alive for nothing.
+type Verifier interface {
+	Verify(ctx context.Context, in Input) (Result, error)
+}
+
+// Func adapts a function to a Verifier.
+type Func func(ctx context.Context, in Input) (Result, error)
+
+// Verify calls f.
+func (f Func) Verify(ctx context.Context, in Input) (Result, error) { return f(ctx, in) }
+
+// Registry maps the names a policy uses to verifiers. It is built explicitly
+// where the server is wired, never by init() side effects.
+type Registry map[string]Verifier
+
+// Names lists the registered names, for policy validation.
+func (r Registry) Names() map[string]bool {
+	names := make(map[string]bool, len(r))
+	for n := range r {
+		names[n] = true
+	}
+	return names
+}
