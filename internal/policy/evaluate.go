@@ -5,8 +5,8 @@ import (
 	"slices"
 	"time"
 
-	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"github.com/riskd/riskd/internal/verifier"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/protobuf/proto"
 )
 
