@@ -401,6 +401,12 @@ func TestTraceparentParentsServerAndVerifierSpans(t *testing.T) {
 	if got := resp.GetDecision().GetTraceId(); got != traceID {
 		t.Errorf("decision trace id %s, want the caller's %s", got, traceID)
 	}
+	// The server span ends when gRPC's stats handler sees the call end,
+	// which may come just after the client has its answer.
+	deadline := time.Now().Add(5 * time.Second)
+	for !hasSpan(h.spans, "risk.v1.RiskService/CheckSeller") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	var serverSpanID string
 	verifierParents := map[string]string{}
 	for _, s := range h.spans.Ended() {
@@ -441,6 +447,15 @@ func TestTraceparentParentsServerAndVerifierSpans(t *testing.T) {
 			}
 		}
 	}
+}
+
+func hasSpan(r *tracetest.SpanRecorder, name string) bool {
+	for _, s := range r.Ended() {
+		if s.Name() == name {
+			return true
+		}
+	}
+	return false
 }
 
 func TestUnimplementedUntilStore(t *testing.T) {

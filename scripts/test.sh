@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this) and as the README
+# tells a newcomer to run it. Needs only Go; installs its pinned tools.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "tools"
+scripts/tools.sh buf protoc-gen-go protoc-gen-go-grpc
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.bin/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "buf lint"
+.bin/buf lint
+
+step "generated code is up to date"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+.bin/buf generate --output "$tmp"
+if ! diff -r -q "$tmp/proto" proto --exclude='*.proto' --exclude='*.md' --exclude=third_party; then
+  echo "generated code is stale: run scripts/generate.sh and commit the result"; exit 1
+fi
+
+if git rev-parse --verify -q main >/dev/null 2>&1; then
+  step "buf breaking against main"
+  .bin/buf breaking --against ".git#branch=main"
+fi
+
+step "go test -race"
+go test -race -count=1 -timeout 10m ./...
