@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/reflection/grpc_reflection_v1"
+)
+
+// binary builds riskd once for the tests that run it as a process.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "riskd-bin")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "riskd")
+	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+	if err != nil {
+		return "", &buildError{string(out)}
+	}
+	return path, nil
+})
+
+type buildError struct{ out string }
+
+func (e *buildError) Error() string { return "go build: " + e.out }
+
+// process is a running riskd with its log lines.
+type process struct {
+	cmd   *exec.Cmd
+	addr  string
+	mu    sync.Mutex
+	lines []map[string]any
+	done  chan struct{}
+}
+
+func startBinary(t *testing.T, args ...string) *process {
+	t.Helper()
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	ready := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				t.Errorf("log line is not JSON: %s", sc.Text())
+				continue
+			}
+			p.mu.Lock()
+			p.lines = append(p.lines, line)
+			p.mu.Unlock()
+			if line["msg"] == "riskd ready" {
+				ready <- line["addr"].(string)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		_ = cmd.Wait()
+	})
+	select {
+	case p.addr = <-ready:
+	case <-p.done:
+		t.Fatal("riskd exited before it was ready")
+	case <-time.After(30 * time.Second):
+		t.Fatal("riskd did not log that it was ready")
+	}
+	return p
+}
+
+func (p *process) messages() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, l := range p.lines {
+		out = append(out, l["msg"].(string))
+	}
+	return out
+}
+
+func TestBinaryServesAndStopsInOrder(t *testing.T) {
+	p := startBinary(t)
+	conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// Reflection lists the service, as grpcurl needs.
+	stream, err := grpc_reflection_v1.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&grpc_reflection_v1.ServerReflectionRequest{
+		MessageRequest: &grpc_reflection_v1.ServerReflectionRequest_ListServices{ListServices: ""},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed bool
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		listed = listed || s.GetName() == "risk.v1.RiskService"
+	}
+	if !listed {
+		t.Fatalf("reflection does not list risk.v1.RiskService: %v", resp)
+	}
+
+	refund := &riskv1.EvaluateRefundRequest{
+		RequestId: "r1", OrderId: "o1", BuyerAccountId: "b1", SellerId: "s1",
+		Client:          &riskv1.Client{DeviceId: "d1", IpAddress: "127.0.0.1"},
+		AmountRequested: &riskv1.Money{AmountMinor: 300, Currency: "CNY"},
+		AmountPaid:      &riskv1.Money{AmountMinor: 200, Currency: "CNY"},
+		GoodsKind:       riskv1.GoodsKind_GOODS_KIND_PHYSICAL,
+		Destination:     &riskv1.RefundDestination{Kind: riskv1.DestinationKind_DESTINATION_KIND_ORIGINAL_METHOD},
+	}
+	r, err := riskv1.NewRiskServiceClient(conn).EvaluateRefund(ctx, refund)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.GetDecision().GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE {
+		t.Fatalf("got %v", r.GetDecision())
+	}
+
+	// `riskd health` agrees.
+	bin, _ := binary()
+	if out, err := exec.Command(bin, "health", "--addr", p.addr).CombinedOutput(); err != nil {
+		t.Fatalf("riskd health: %v %s", err, out)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("riskd did not stop on SIGTERM")
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("riskd exited with %v after SIGTERM", err)
+	}
+	msgs := strings.Join(p.messages(), " | ")
+	if !strings.Contains(msgs, "shutting down | stopped") {
+		t.Fatalf("shutdown did not log in order: %s", msgs)
+	}
+	// The call above was logged with its trace ID.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var logged bool
+	for _, l := range p.lines {
+		if l["grpc.method"] == "EvaluateRefund" {
+			_, logged = l["trace_id"].(string)
+		}
+	}
+	if !logged {
+		t.Errorf("no call log line with a trace_id: %v", p.lines)
+	}
+
+	// And once stopped, health says so with a non-zero exit.
+	if err := exec.Command(bin, "health", "--addr", p.addr, "--timeout", "1s").Run(); err == nil {
+		t.Fatal("riskd health passed against a stopped server")
+	}
+}
+
+func TestBinaryRefusesBadStart(t *testing.T) {
+	bin, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	badPolicy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(badPolicy, []byte("checks:\n  seller:\n    thresholds: {review: 10, decline: 20}\n    rules:\n      - name: x\n        when: request.nope\n        reason: X_Y\n        message: m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad listen", []string{"--listen", "nowhere"}, "config: listen:"},
+		{"bad log level", []string{"--log-level", "loud"}, "config: log-level:"},
+		{"missing policy", []string{"--policy", filepath.Join(dir, "none.yaml")}, "config: policy:"},
+		{"bad policy", []string{"--policy", badPolicy}, badPolicy + ":"},
+		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, append([]string{"--data-dir", dir}, tc.args...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if err == nil {
+				t.Fatal("riskd started")
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("stderr %q does not say %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
