@@ -115,11 +115,22 @@ func KnownRegion(code string) bool {
 // province-level division (11 Beijing … 65 Xinjiang, 71 Taiwan, 81 Hong Kong,
 // 82 Macao), i.e. whether prefix+"0000" is in the table.
 func KnownProvince(prefix string) bool {
-	if len(prefix) != 2 {
+	if len(prefix) != 2 || !isDigits(prefix) {
 		return false
 	}
-	return KnownRegion(prefix + "0000")
+	return provinceSet()[atoi(prefix)]
 }
+
+// provinceSet indexes the province-level codes by their two-digit prefix, so
+// KnownProvince needs neither a search nor a string concatenation.
+var provinceSet = sync.OnceValue(func() (set [100]bool) {
+	for _, r := range regionTable() {
+		if r.Code[2:] == "0000" {
+			set[atoi(r.Code[:2])] = true
+		}
+	}
+	return set
+})
 
 // RegionCount returns the number of codes in the embedded table.
 func RegionCount() int { return len(regionTable()) }
