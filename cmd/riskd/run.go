@@ -9,11 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 
 	"github.com/riskd/riskd/internal/config"
 	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/boltstore"
 	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier/builtin"
 )
@@ -50,6 +54,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	key, created, err := pseudonym.LoadKey(cfg.IdentifierKey, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("identifier key: %w", err)
+	}
+	if created {
+		log.Warn("no identifier key configured: created one in the data directory; back it up, or every stored link is lost with it",
+			"path", filepath.Join(cfg.DataDir, pseudonym.KeyFileName))
+	}
+	keys, err := pseudonym.New(key)
+	if err != nil {
+		return fmt.Errorf("identifier key: %w", err)
+	}
+	bolt, err := boltstore.Open(cfg.DataDir, boltstore.Options{KeyCheck: keys.Check()})
+	if err != nil {
+		return err
+	}
+	defer bolt.Close() // after the server has stopped: runs last
+	st := store.Traced(bolt, tel.Tracer.Tracer("riskd/store"))
+	retention := store.Retention{Events: cfg.EventRetention, Decisions: cfg.DecisionRetention}
+	expiryCtx, stopExpiry := context.WithCancel(context.WithoutCancel(ctx))
+	expiryDone := make(chan struct{})
+	go func() {
+		defer close(expiryDone)
+		store.RunExpiry(expiryCtx, st, retention, cfg.ExpiryInterval, log)
+	}()
+	defer func() { stopExpiry(); <-expiryDone }()
+
 	verifiers := builtin.Registry()
 	pol, err := loadPolicy(cfg.Policy, verifiers.Names())
 	if err != nil {
@@ -68,6 +102,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	srv, err := server.New(server.Options{
 		Engine:                     eng,
+		Store:                      st,
+		Keys:                       keys,
+		Retention:                  retention,
 		Logger:                     log,
 		Tracer:                     tel.Tracer,
 		Meter:                      tel.Meter,
@@ -90,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	log.Info("riskd ready", "addr", lis.Addr().String(), "policy_version", pol.Version,
+	log.Info("riskd ready", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "policy_version", pol.Version,
 		"policy_source", pol.Source, "otlp_export", tel.Exporting)
 
 	select {

@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -51,6 +52,17 @@ type Config struct {
 	MaxConnectionIdle time.Duration `yaml:"max_connection_idle"`
 	// Reflection serves gRPC server reflection, for grpcurl.
 	Reflection bool `yaml:"reflection"`
+	// IdentifierKey is the hex HMAC key for personal identifiers. Empty
+	// means the key file in DataDir, created on first start. Prefer the
+	// environment or the config file to the flag: flags show in ps.
+	IdentifierKey string `yaml:"identifier_key"`
+	// EventRetention keeps history and counters this long: at least the
+	// longest window any rule reads.
+	EventRetention time.Duration `yaml:"event_retention"`
+	// DecisionRetention keeps decisions, links and outcomes this long.
+	DecisionRetention time.Duration `yaml:"decision_retention"`
+	// ExpiryInterval is how often expired data is deleted.
+	ExpiryInterval time.Duration `yaml:"expiry_interval"`
 }
 
 // Default returns the embedded defaults.
@@ -68,6 +80,9 @@ func Default() Config {
 		KeepaliveMinClientInterval: 10 * time.Second,
 		MaxConnectionIdle:          15 * time.Minute,
 		Reflection:                 true,
+		EventRetention:             180 * 24 * time.Hour,
+		DecisionRetention:          400 * 24 * time.Hour,
+		ExpiryInterval:             time.Minute,
 	}
 }
 
@@ -166,6 +181,10 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.KeepaliveMinClientInterval, "keepalive-min-client-interval", c.KeepaliveMinClientInterval, "most often a client may ping")
 	fs.DurationVar(&c.MaxConnectionIdle, "max-connection-idle", c.MaxConnectionIdle, "close connections idle this long")
 	fs.BoolVar(&c.Reflection, "reflection", c.Reflection, "serve gRPC server reflection")
+	fs.StringVar(&c.IdentifierKey, "identifier-key", c.IdentifierKey, "hex HMAC key for personal identifiers (default: key file in the data dir)")
+	fs.DurationVar(&c.EventRetention, "event-retention", c.EventRetention, "keep history and counters this long")
+	fs.DurationVar(&c.DecisionRetention, "decision-retention", c.DecisionRetention, "keep decisions, links and outcomes this long")
+	fs.DurationVar(&c.ExpiryInterval, "expiry-interval", c.ExpiryInterval, "delete expired data this often")
 }
 
 func loadFile(path string, c *Config) error {
@@ -227,6 +246,9 @@ func (c Config) Validate() error {
 		{"keepalive-timeout", c.KeepaliveTimeout, time.Second, time.Hour},
 		{"keepalive-min-client-interval", c.KeepaliveMinClientInterval, time.Second, time.Hour},
 		{"max-connection-idle", c.MaxConnectionIdle, time.Second, 7 * 24 * time.Hour},
+		{"event-retention", c.EventRetention, time.Hour, 10 * 366 * 24 * time.Hour},
+		{"decision-retention", c.DecisionRetention, 24 * time.Hour, 10 * 366 * 24 * time.Hour},
+		{"expiry-interval", c.ExpiryInterval, time.Second, 24 * time.Hour},
 	}
 	for _, d := range durations {
 		if d.v < d.min || d.v > d.max {
@@ -235,6 +257,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageBytes < 1<<10 || c.MaxMessageBytes > 64<<20 {
 		return &FieldError{"max-message-bytes", fmt.Sprintf("%d must be between 1 KiB and 64 MiB", c.MaxMessageBytes)}
+	}
+	if c.IdentifierKey != "" {
+		key, err := hex.DecodeString(c.IdentifierKey)
+		if err != nil {
+			return &FieldError{"identifier-key", "must be hex"}
+		}
+		if len(key) < 32 {
+			return &FieldError{"identifier-key", fmt.Sprintf("is %d bytes; at least 32 are needed", len(key))}
+		}
 	}
 	if c.MaxConcurrentStreams < 1 {
 		return &FieldError{"max-concurrent-streams", "must be at least 1"}

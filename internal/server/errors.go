@@ -9,6 +9,7 @@ import (
 	"buf.build/go/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/riskd/riskd/internal/engine"
+	"github.com/riskd/riskd/internal/store"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -34,6 +35,12 @@ func (r *riskService) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.DeadlineExceeded, "the caller's deadline passed before a decision")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "the caller cancelled the call")
+	case errors.Is(err, store.ErrNotFound):
+		return withInfo(codes.NotFound, "no such decision", "DECISION_NOT_FOUND")
+	case errors.Is(err, store.ErrRequestConflict):
+		return withInfo(codes.AlreadyExists, "request_id was already used with different content", "REQUEST_ID_REUSED")
+	case errors.Is(err, store.ErrClosed):
+		return withInfo(codes.Unavailable, "riskd is shutting down", "SHUTTING_DOWN")
 	case errors.Is(err, engine.ErrNoCheck):
 		return withInfo(codes.FailedPrecondition, "the policy in force does not define this check", "NO_POLICY_FOR_CHECK")
 	}
@@ -72,14 +79,19 @@ func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerIntercepto
 					Reason:      viol.Proto.GetRuleId(),
 				})
 			}
-			st := status.New(codes.InvalidArgument, badRequestSummary(br))
-			if d, derr := st.WithDetails(br, &errdetails.ErrorInfo{Reason: "INVALID_REQUEST", Domain: errorDomain}); derr == nil {
-				st = d
-			}
-			return nil, st.Err()
+			return nil, invalidArgument(br)
 		}
 		return handler(ctx, req)
 	}
+}
+
+// invalidArgument is INVALID_ARGUMENT with the field violations attached.
+func invalidArgument(br *errdetails.BadRequest) error {
+	st := status.New(codes.InvalidArgument, badRequestSummary(br))
+	if d, err := st.WithDetails(br, &errdetails.ErrorInfo{Reason: "INVALID_REQUEST", Domain: errorDomain}); err == nil {
+		st = d
+	}
+	return st.Err()
 }
 
 func badRequestSummary(br *errdetails.BadRequest) string {

@@ -2,26 +2,35 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/riskd/riskd/internal/engine"
+	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/proto"
 )
 
-// riskService answers risk.v1.RiskService. Requests arrive validated; the
-// handlers only hand them to the engine and wrap the decision.
+// riskService answers risk.v1.RiskService. Requests arrive validated.
 type riskService struct {
 	riskv1.UnimplementedRiskServiceServer
-	engine *engine.Engine
-	log    *slog.Logger
+	engine    *engine.Engine
+	store     store.Store
+	keys      *pseudonym.Keyer
+	retention store.Retention
+	clock     func() time.Time
+	log       *slog.Logger
 }
 
 var _ riskv1.RiskServiceServer = (*riskService)(nil)
 
 func (r *riskService) CheckSeller(ctx context.Context, req *riskv1.CheckSellerRequest) (*riskv1.CheckSellerResponse, error) {
-	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_SELLER, req.GetRequestId(), req)
+	d, err := r.decide(ctx, riskv1.Check_CHECK_SELLER, req.GetRequestId(), req)
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
@@ -29,7 +38,7 @@ func (r *riskService) CheckSeller(ctx context.Context, req *riskv1.CheckSellerRe
 }
 
 func (r *riskService) ScoreGiftCardPurchase(ctx context.Context, req *riskv1.ScoreGiftCardPurchaseRequest) (*riskv1.ScoreGiftCardPurchaseResponse, error) {
-	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, req.GetRequestId(), req)
+	d, err := r.decide(ctx, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, req.GetRequestId(), req)
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
@@ -37,24 +46,134 @@ func (r *riskService) ScoreGiftCardPurchase(ctx context.Context, req *riskv1.Sco
 }
 
 func (r *riskService) EvaluateRefund(ctx context.Context, req *riskv1.EvaluateRefundRequest) (*riskv1.EvaluateRefundResponse, error) {
-	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_REFUND, req.GetRequestId(), req)
+	d, err := r.decide(ctx, riskv1.Check_CHECK_REFUND, req.GetRequestId(), req)
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
 	return &riskv1.EvaluateRefundResponse{Decision: d}, nil
 }
 
-// The next three need the decision log; until the store exists they say so
-// plainly rather than pretending.
-
-func (r *riskService) GetDecision(context.Context, *riskv1.GetDecisionRequest) (*riskv1.GetDecisionResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "GetDecision needs the decision store, which this build does not have yet")
+// decide answers one evaluating request: a replay of a request already
+// decided gets the stored decision and changes nothing; a new one is
+// decided, and its decision and history are durable before it is returned.
+func (r *riskService) decide(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (*riskv1.Decision, error) {
+	hash, err := r.requestHash(check, req)
+	if err != nil {
+		return nil, err
+	}
+	switch d, stored, err := r.store.DecisionByRequest(ctx, check, requestID); {
+	case err == nil && stored == hash:
+		return d, nil
+	case err == nil:
+		return nil, store.ErrRequestConflict
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	d, err := r.engine.Decide(ctx, check, requestID, req)
+	if err != nil {
+		return nil, err
+	}
+	entry, err := history.Derive(r.keys, req, d.GetDecisionId(), d.GetDecidedAt().AsTime())
+	if err != nil {
+		return nil, err
+	}
+	// Two identical requests racing both get here; the store keeps the
+	// first and hands it to both, so there is one decision and one count.
+	stored, _, err := r.store.Commit(ctx, store.Commit{
+		Decision: d, RequestHash: hash, Subjects: entry.Subjects, Events: entry.Events, Links: entry.Links,
+	})
+	return stored, err
 }
 
-func (r *riskService) ReportOutcome(context.Context, *riskv1.ReportOutcomeRequest) (*riskv1.ReportOutcomeResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "ReportOutcome needs the decision store, which this build does not have yet")
+// requestHash identifies a request's content under the identifier key, so
+// a replay is recognised without keeping the request. The encoding is
+// deterministic for a given build; callers replay within minutes, not
+// across upgrades.
+func (r *riskService) requestHash(check riskv1.Check, req proto.Message) ([store.HashSize]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return [store.HashSize]byte{}, fmt.Errorf("hash request: %w", err)
+	}
+	return r.keys.Content(append([]byte{byte(check)}, b...)), nil
 }
 
-func (r *riskService) RecordEvents(context.Context, *riskv1.RecordEventsRequest) (*riskv1.RecordEventsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "RecordEvents needs the history store, which this build does not have yet")
+func (r *riskService) GetDecision(ctx context.Context, req *riskv1.GetDecisionRequest) (*riskv1.GetDecisionResponse, error) {
+	d, err := r.store.Decision(ctx, req.GetDecisionId())
+	if err != nil {
+		return nil, r.toStatus(ctx, err)
+	}
+	return &riskv1.GetDecisionResponse{Decision: d}, nil
+}
+
+func (r *riskService) ReportOutcome(ctx context.Context, req *riskv1.ReportOutcomeRequest) (*riskv1.ReportOutcomeResponse, error) {
+	err := r.store.ReportOutcome(ctx, store.Outcome{
+		DecisionID: req.GetDecisionId(), Label: req.GetLabel(), Note: req.GetNote(), At: r.clock(),
+	})
+	if err != nil {
+		return nil, r.toStatus(ctx, err)
+	}
+	r.log.InfoContext(ctx, "outcome reported", "decision_id", req.GetDecisionId(), "label", req.GetLabel().String())
+	return &riskv1.ReportOutcomeResponse{}, nil
+}
+
+// maxClockSkew is how far in the future an event's time may be, for callers
+// whose clocks run a little ahead of ours.
+const maxClockSkew = time.Minute
+
+// RecordEvents takes a batch of past events. It is all or nothing: if any
+// event is bad, none is applied and every bad one is reported by index, so
+// the caller fixes them and sends the same batch again (event IDs make
+// that safe) instead of working out which half went in.
+func (r *riskService) RecordEvents(ctx context.Context, req *riskv1.RecordEventsRequest) (*riskv1.RecordEventsResponse, error) {
+	now := r.clock()
+	oldest := now.Add(-r.retention.Events)
+	var bad []*errdetails.BadRequest_FieldViolation
+	batch := make([]store.Batch, 0, len(req.GetEvents()))
+	for i, ev := range req.GetEvents() {
+		at := ev.GetOccurredAt().AsTime()
+		field := fmt.Sprintf("events[%d].occurred_at", i)
+		switch {
+		case at.After(now.Add(maxClockSkew)):
+			bad = append(bad, &errdetails.BadRequest_FieldViolation{Field: field, Description: "is in the future", Reason: "occurred_at.future"})
+			continue
+		case at.Before(oldest):
+			bad = append(bad, &errdetails.BadRequest_FieldViolation{Field: field,
+				Description: fmt.Sprintf("is older than the %s retention period", r.retention.Events), Reason: "occurred_at.too_old"})
+			continue
+		}
+		b := store.Batch{EventID: ev.GetEventId()}
+		prefix := "event:" + ev.GetEventId()
+		var derived proto.Message
+		switch e := ev.GetEvent().(type) {
+		case *riskv1.HistoryEvent_GiftCardOrder:
+			derived = e.GiftCardOrder
+		case *riskv1.HistoryEvent_Refund:
+			derived = e.Refund
+		case *riskv1.HistoryEvent_Outcome:
+			mark := store.Mark{Label: e.Outcome.GetLabel(), DecisionID: prefix, At: at}
+			kind, raw := store.KindAccount, e.Outcome.GetAccountId()
+			if raw == "" {
+				kind, raw = store.KindSeller, e.Outcome.GetSellerId()
+			}
+			if id, ok := r.keys.Identifier(kind, raw); ok {
+				b.Marks = append(b.Marks, store.IdentifierMark{ID: id, Mark: mark})
+			}
+		}
+		if derived != nil {
+			entry, err := history.Derive(r.keys, derived, prefix, at)
+			if err != nil {
+				return nil, r.toStatus(ctx, err)
+			}
+			b.Events, b.Links = entry.Events, entry.Links
+		}
+		batch = append(batch, b)
+	}
+	if len(bad) > 0 {
+		return nil, invalidArgument(&errdetails.BadRequest{FieldViolations: bad})
+	}
+	recorded, dups, err := r.store.Record(ctx, batch)
+	if err != nil {
+		return nil, r.toStatus(ctx, err)
+	}
+	return &riskv1.RecordEventsResponse{Recorded: int32(recorded), Duplicates: int32(dups)}, nil
 }

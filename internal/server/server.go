@@ -16,6 +16,8 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/riskd/riskd/internal/engine"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
@@ -31,7 +33,13 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	Engine      *engine.Engine
+	Engine *engine.Engine
+	Store  store.Store
+	// Keys hashes identifiers and request content.
+	Keys *pseudonym.Keyer
+	// Retention bounds how old an event RecordEvents accepts.
+	Retention   store.Retention
+	Clock       func() time.Time
 	Logger      *slog.Logger
 	Tracer      trace.TracerProvider
 	Meter       metric.MeterProvider
@@ -59,8 +67,11 @@ type Server struct {
 // New builds the server. The interceptor chain is written here once and
 // reads in the order a call meets it.
 func New(o Options) (*Server, error) {
-	if o.Engine == nil || o.Logger == nil {
-		return nil, errors.New("server: engine and logger are required")
+	if o.Engine == nil || o.Logger == nil || o.Store == nil || o.Keys == nil {
+		return nil, errors.New("server: engine, store, keys and logger are required")
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -105,7 +116,9 @@ func New(o Options) (*Server, error) {
 			PermitWithoutStream: true,
 		}),
 	)
-	riskv1.RegisterRiskServiceServer(s.grpc, &riskService{engine: o.Engine, log: o.Logger})
+	riskv1.RegisterRiskServiceServer(s.grpc, &riskService{
+		engine: o.Engine, store: o.Store, keys: o.Keys, retention: o.Retention, clock: o.Clock, log: o.Logger,
+	})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.Reflection {
 		reflection.Register(s.grpc)

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,7 +15,10 @@ import (
 
 	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/boltstore"
 	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/builtin"
@@ -40,6 +45,8 @@ type harness struct {
 	conn   *grpc.ClientConn
 	spans  *tracetest.SpanRecorder
 	srv    *server.Server
+	store  store.Store
+	keys   *pseudonym.Keyer
 }
 
 type setup struct {
@@ -73,8 +80,18 @@ func start(t *testing.T, s setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys, err := pseudonym.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bolt, err := boltstore.Open(t.TempDir(), boltstore.Options{KeyCheck: keys.Check()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.Traced(bolt, tp.Tracer("store"))
 	srv, err := server.New(server.Options{
-		Engine: eng, Logger: log, Tracer: tp, Meter: mp,
+		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp, Clock: s.clock,
+		Retention:       store.Retention{Events: 180 * 24 * time.Hour, Decisions: 400 * 24 * time.Hour},
 		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 100,
 		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second,
@@ -101,8 +118,9 @@ func start(t *testing.T, s setup) *harness {
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		bolt.Close()
 	})
-	return &harness{client: riskv1.NewRiskServiceClient(conn), conn: conn, spans: spans, srv: srv}
+	return &harness{client: riskv1.NewRiskServiceClient(conn), conn: conn, spans: spans, srv: srv, store: st, keys: keys}
 }
 
 // Published valid examples: the GB 11643 standard's own identity number
@@ -188,6 +206,7 @@ func TestDecisionsEndToEnd(t *testing.T) {
 
 	t.Run("seller with a bad identity checksum is declined", func(t *testing.T) {
 		req := cleanSeller()
+		req.RequestId = "req-seller-bad-id"
 		req.Identity.Number = badID
 		resp, err := h.client.CheckSeller(ctx, req)
 		if err != nil {
@@ -263,8 +282,10 @@ func TestDecisionsEndToEnd(t *testing.T) {
 
 	t.Run("decision IDs are unique and sortable", func(t *testing.T) {
 		var prev string
-		for range 5 {
-			resp, err := h.client.EvaluateRefund(ctx, overPaidRefund())
+		for i := range 5 {
+			req := overPaidRefund()
+			req.RequestId = fmt.Sprintf("req-unique-%d", i)
+			resp, err := h.client.EvaluateRefund(ctx, req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -456,14 +477,6 @@ func hasSpan(r *tracetest.SpanRecorder, name string) bool {
 		}
 	}
 	return false
-}
-
-func TestUnimplementedUntilStore(t *testing.T) {
-	h := start(t, setup{})
-	_, err := h.client.GetDecision(context.Background(), &riskv1.GetDecisionRequest{DecisionId: "x"})
-	if status.Code(err) != codes.Unimplemented {
-		t.Fatalf("got %v", err)
-	}
 }
 
 func TestShutdownReportsNotServing(t *testing.T) {

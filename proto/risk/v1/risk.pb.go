@@ -2575,11 +2575,15 @@ func (x *GetDecisionResponse) GetDecision() *Decision {
 type HistoryEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Caller-chosen ID; an event ID already recorded is skipped.
-	EventId       string                        `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	OccurredAt    *timestamppb.Timestamp        `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
-	GiftCardOrder *ScoreGiftCardPurchaseRequest `protobuf:"bytes,3,opt,name=gift_card_order,json=giftCardOrder,proto3" json:"gift_card_order,omitempty"`
-	Refund        *EvaluateRefundRequest        `protobuf:"bytes,4,opt,name=refund,proto3" json:"refund,omitempty"`
-	Outcome       *OutcomeEvent                 `protobuf:"bytes,5,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// When it happened: not in the future, not older than the retention period.
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*HistoryEvent_GiftCardOrder
+	//	*HistoryEvent_Refund
+	//	*HistoryEvent_Outcome
+	Event         isHistoryEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2628,26 +2632,64 @@ func (x *HistoryEvent) GetOccurredAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *HistoryEvent) GetEvent() isHistoryEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 func (x *HistoryEvent) GetGiftCardOrder() *ScoreGiftCardPurchaseRequest {
 	if x != nil {
-		return x.GiftCardOrder
+		if x, ok := x.Event.(*HistoryEvent_GiftCardOrder); ok {
+			return x.GiftCardOrder
+		}
 	}
 	return nil
 }
 
 func (x *HistoryEvent) GetRefund() *EvaluateRefundRequest {
 	if x != nil {
-		return x.Refund
+		if x, ok := x.Event.(*HistoryEvent_Refund); ok {
+			return x.Refund
+		}
 	}
 	return nil
 }
 
 func (x *HistoryEvent) GetOutcome() *OutcomeEvent {
 	if x != nil {
-		return x.Outcome
+		if x, ok := x.Event.(*HistoryEvent_Outcome); ok {
+			return x.Outcome
+		}
 	}
 	return nil
 }
+
+type isHistoryEvent_Event interface {
+	isHistoryEvent_Event()
+}
+
+type HistoryEvent_GiftCardOrder struct {
+	// A past gift-card order, as it would have been sent for scoring.
+	GiftCardOrder *ScoreGiftCardPurchaseRequest `protobuf:"bytes,3,opt,name=gift_card_order,json=giftCardOrder,proto3,oneof"`
+}
+
+type HistoryEvent_Refund struct {
+	// A past refund, as it would have been sent for evaluation.
+	Refund *EvaluateRefundRequest `protobuf:"bytes,4,opt,name=refund,proto3,oneof"`
+}
+
+type HistoryEvent_Outcome struct {
+	// An outcome known outside riskd, such as a fraud complaint or a ban.
+	Outcome *OutcomeEvent `protobuf:"bytes,5,opt,name=outcome,proto3,oneof"`
+}
+
+func (*HistoryEvent_GiftCardOrder) isHistoryEvent_Event() {}
+
+func (*HistoryEvent_Refund) isHistoryEvent_Event() {}
+
+func (*HistoryEvent_Outcome) isHistoryEvent_Event() {}
 
 // OutcomeEvent is an outcome known outside riskd, about an account or seller.
 type OutcomeEvent struct {
@@ -3017,18 +3059,16 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\vdecision_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
 	"decisionId\"D\n" +
 	"\x13GetDecisionResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xdd\x02\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xc8\x02\n" +
 	"\fHistoryEvent\x12%\n" +
 	"\bevent_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aeventId\x12C\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"occurredAt\x12M\n" +
-	"\x0fgift_card_order\x18\x03 \x01(\v2%.risk.v1.ScoreGiftCardPurchaseRequestR\rgiftCardOrder\x126\n" +
-	"\x06refund\x18\x04 \x01(\v2\x1e.risk.v1.EvaluateRefundRequestR\x06refund\x12/\n" +
-	"\aoutcome\x18\x05 \x01(\v2\x15.risk.v1.OutcomeEventR\aoutcome:)\xbaH&\"$\n" +
-	"\x0fgift_card_order\n" +
-	"\x06refund\n" +
-	"\aoutcome\x10\x01\"\xd5\x01\n" +
+	"occurredAt\x12O\n" +
+	"\x0fgift_card_order\x18\x03 \x01(\v2%.risk.v1.ScoreGiftCardPurchaseRequestH\x00R\rgiftCardOrder\x128\n" +
+	"\x06refund\x18\x04 \x01(\v2\x1e.risk.v1.EvaluateRefundRequestH\x00R\x06refund\x121\n" +
+	"\aoutcome\x18\x05 \x01(\v2\x15.risk.v1.OutcomeEventH\x00R\aoutcomeB\x0e\n" +
+	"\x05event\x12\x05\xbaH\x02\b\x01\"\xd5\x01\n" +
 	"\fOutcomeEvent\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\taccountId\x12%\n" +
@@ -3250,6 +3290,11 @@ func file_risk_v1_risk_proto_init() {
 		(*Signal_IntValue)(nil),
 		(*Signal_DoubleValue)(nil),
 		(*Signal_StringValue)(nil),
+	}
+	file_risk_v1_risk_proto_msgTypes[28].OneofWrappers = []any{
+		(*HistoryEvent_GiftCardOrder)(nil),
+		(*HistoryEvent_Refund)(nil),
+		(*HistoryEvent_Outcome)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

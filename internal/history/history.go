@@ -1,0 +1,160 @@
+// Package history says what each request adds to riskd's memory: which
+// identifiers it links to which subject, which events it adds to which
+// counters, and which identifiers a later outcome should mark. A decided
+// request and the same request sent later through RecordEvents go through
+// the same function, so both feed exactly the same history.
+package history
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Series names, shared by writers here and the verifiers that read them.
+const (
+	// SeriesGiftCard counts gift-card orders (amount, number of cards) by
+	// account, device, instrument and recipient.
+	SeriesGiftCard = "giftcard"
+	// SeriesRefund counts refunds (amount requested) by buyer account, with
+	// the seller as Ref for distinct-seller counts.
+	SeriesRefund = "refund"
+	// SeriesSeller counts sellers created by device and payout account.
+	SeriesSeller = "seller"
+)
+
+// Subject prefixes: links name caller-side IDs, never personal data.
+const (
+	SubjectSeller  = "seller:"
+	SubjectAccount = "account:"
+)
+
+// Entry is what one request adds.
+type Entry struct {
+	Subjects []store.Identifier
+	Events   []store.Event
+	Links    []store.Link
+}
+
+// Derive returns what req adds at time at. idPrefix makes event IDs unique
+// per request: the decision ID for a decision, the caller's event ID for
+// RecordEvents.
+func Derive(k *pseudonym.Keyer, req proto.Message, idPrefix string, at time.Time) (Entry, error) {
+	b := builder{k: k, prefix: idPrefix, at: at}
+	switch r := req.(type) {
+	case *riskv1.CheckSellerRequest:
+		b.seller(r)
+	case *riskv1.ScoreGiftCardPurchaseRequest:
+		b.giftCard(r)
+	case *riskv1.EvaluateRefundRequest:
+		b.refund(r)
+	default:
+		return Entry{}, fmt.Errorf("history: no history for %T", req)
+	}
+	return b.e, nil
+}
+
+type builder struct {
+	k      *pseudonym.Keyer
+	prefix string
+	at     time.Time
+	e      Entry
+}
+
+// subject adds an identifier to the subjects (and links it to subject, if
+// given); blank identifiers are dropped.
+func (b *builder) subject(kind store.Kind, raw, subject string) (store.Identifier, bool) {
+	id, ok := b.k.Identifier(kind, raw)
+	if !ok {
+		return id, false
+	}
+	for _, s := range b.e.Subjects {
+		if s == id {
+			return id, true
+		}
+	}
+	b.e.Subjects = append(b.e.Subjects, id)
+	if subject != "" {
+		b.e.Links = append(b.e.Links, store.Link{ID: id, Subject: subject, At: b.at})
+	}
+	return id, true
+}
+
+func (b *builder) event(series string, key store.Identifier, amount, quantity int64, ref string) {
+	b.e.Events = append(b.e.Events, store.Event{
+		ID:     fmt.Sprintf("%s/%s/%d", b.prefix, series, len(b.e.Events)),
+		Series: series, Key: key, At: b.at, Amount: amount, Quantity: quantity, Ref: ref,
+	})
+}
+
+func (b *builder) seller(r *riskv1.CheckSellerRequest) {
+	subj := SubjectSeller + r.GetSellerId()
+	b.subject(store.KindSeller, r.GetSellerId(), "")
+	switch r.GetIdentity().GetType() {
+	case riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID:
+		b.subject(store.KindIDNumber, r.GetIdentity().GetNumber(), subj)
+	case riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_PASSPORT:
+		// The MRZ holds the number with its check digits; the whole MRZ
+		// identifies the passport just as well, without parsing here.
+		b.subject(store.KindIDNumber, r.GetIdentity().GetMrz(), subj)
+	}
+	b.subject(store.KindLicense, r.GetLicense().GetUscc(), subj)
+	b.subject(store.KindMobile, r.GetContact().GetMobile(), subj)
+	b.subject(store.KindLandline, r.GetContact().GetLandline(), subj)
+	b.subject(store.KindEmail, r.GetContact().GetEmail(), subj)
+	b.subject(store.KindAddress, r.GetContact().GetAddress(), subj)
+	b.subject(store.KindChatHandle, r.GetContact().GetChatHandle(), subj)
+	ref := b.k.Ref(r.GetSellerId())
+	if id, ok := b.subject(store.KindDevice, r.GetClient().GetDeviceId(), subj); ok {
+		b.event(SeriesSeller, id, 0, 1, ref)
+	}
+	if id, ok := b.subject(store.KindPayoutAccount, r.GetPayout().GetAccountNumber(), subj); ok {
+		b.event(SeriesSeller, id, 0, 1, ref)
+	}
+}
+
+func (b *builder) giftCard(r *riskv1.ScoreGiftCardPurchaseRequest) {
+	subj := SubjectAccount + r.GetAccountId()
+	var cards int64
+	for _, c := range r.GetCards() {
+		cards += int64(c.GetQuantity())
+	}
+	amount := r.GetTotal().GetAmountMinor()
+	recipient := r.GetRecipient().GetEmail()
+	if recipient == "" {
+		recipient = r.GetRecipient().GetPhone()
+	}
+	for _, f := range []struct {
+		kind store.Kind
+		raw  string
+		link bool
+	}{
+		{store.KindAccount, r.GetAccountId(), false},
+		{store.KindDevice, r.GetClient().GetDeviceId(), true},
+		{store.KindInstrument, r.GetPayment().GetFingerprint(), true},
+		{store.KindRecipient, recipient, true},
+	} {
+		s := ""
+		if f.link {
+			s = subj
+		}
+		if id, ok := b.subject(f.kind, f.raw, s); ok {
+			b.event(SeriesGiftCard, id, amount, cards, "")
+		}
+	}
+}
+
+func (b *builder) refund(r *riskv1.EvaluateRefundRequest) {
+	subj := SubjectAccount + r.GetBuyerAccountId()
+	if id, ok := b.subject(store.KindAccount, r.GetBuyerAccountId(), ""); ok {
+		b.event(SeriesRefund, id, r.GetAmountRequested().GetAmountMinor(), 1, b.k.Ref(r.GetSellerId()))
+	}
+	b.subject(store.KindDevice, r.GetClient().GetDeviceId(), subj)
+	if r.GetDestination().GetKind() == riskv1.DestinationKind_DESTINATION_KIND_OTHER {
+		b.subject(store.KindInstrument, r.GetDestination().GetFingerprint(), subj)
+	}
+}

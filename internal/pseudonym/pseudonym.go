@@ -1,0 +1,189 @@
+// Package pseudonym turns personal identifiers (identity and licence
+// numbers, phones, e-mails, payout accounts, addresses, devices) into keyed
+// hashes: HMAC-SHA256 under a secret key, after normalising each kind so
+// that the same identifier typed two ways still matches. Stores only ever
+// see the hashes; without the key they cannot be reversed by guessing, which
+// a plain hash of a phone number or ID number can.
+package pseudonym
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/riskd/riskd/internal/store"
+	"golang.org/x/text/unicode/norm"
+)
+
+// MinKeyBytes is the shortest key accepted: the HMAC-SHA256 block of
+// security it is meant to give.
+const MinKeyBytes = 32
+
+// KeyFileName is the key file created in the data directory when no key is
+// configured.
+const KeyFileName = "identifier.key"
+
+// Keyer hashes identifiers under one key. It is safe for concurrent use.
+type Keyer struct {
+	key  []byte
+	pool sync.Pool
+}
+
+// New returns a Keyer for key.
+func New(key []byte) (*Keyer, error) {
+	if len(key) < MinKeyBytes {
+		return nil, fmt.Errorf("identifier key is %d bytes; at least %d are needed", len(key), MinKeyBytes)
+	}
+	k := &Keyer{key: append([]byte(nil), key...)}
+	k.pool.New = func() any { return hmac.New(sha256.New, k.key) }
+	return k, nil
+}
+
+func (k *Keyer) sum(parts ...[]byte) [store.HashSize]byte {
+	h := k.pool.Get().(hash.Hash)
+	h.Reset()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	var out [store.HashSize]byte
+	h.Sum(out[:0])
+	k.pool.Put(h)
+	return out
+}
+
+// Identifier normalises raw as its kind and hashes it. ok is false when
+// nothing is left after normalising (an empty or blank field), so that
+// blanks never link strangers to each other.
+func (k *Keyer) Identifier(kind store.Kind, raw string) (id store.Identifier, ok bool) {
+	n := Normalise(kind, raw)
+	if n == "" {
+		return store.Identifier{}, false
+	}
+	return store.Identifier{Kind: kind, Hash: k.sum([]byte{'i'}, []byte(n))}, true
+}
+
+// Ref hashes a caller-side ID (a seller ID, say) for use as an event Ref.
+func (k *Keyer) Ref(s string) string {
+	h := k.sum([]byte{'r'}, []byte(s))
+	return hex.EncodeToString(h[:16])
+}
+
+// Content hashes arbitrary bytes, such as a request's encoding, so that a
+// replayed request can be told from another without keeping it.
+func (k *Keyer) Content(b []byte) [store.HashSize]byte { return k.sum([]byte{'c'}, b) }
+
+// Check is a fingerprint of the key, safe to store: a store keeps it to
+// refuse a later start under another key.
+func (k *Keyer) Check() []byte {
+	h := k.sum([]byte("riskd identifier key check v1"))
+	return h[:]
+}
+
+// Normalise returns the canonical form of an identifier of a kind. Width
+// (full-width digits), case, spaces and punctuation that people type
+// differently are removed; what distinguishes identifiers is kept.
+func Normalise(kind store.Kind, raw string) string {
+	s := strings.TrimSpace(norm.NFKC.String(raw))
+	switch kind {
+	case store.KindIDNumber, store.KindLicense, store.KindPayoutAccount:
+		return strings.ToUpper(keep(s, isAlnum))
+	case store.KindMobile, store.KindLandline:
+		return phone(s)
+	case store.KindEmail, store.KindChatHandle:
+		return strings.ToLower(strings.Join(strings.Fields(s), ""))
+	case store.KindRecipient:
+		if strings.Contains(s, "@") {
+			return strings.ToLower(strings.Join(strings.Fields(s), ""))
+		}
+		return phone(s)
+	case store.KindAddress:
+		// Addresses differ most in spacing and punctuation: 五四路100号 and
+		// "五四路 100 号," are one place.
+		return strings.ToLower(keep(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }))
+	case store.KindIP:
+		if a, err := netip.ParseAddr(s); err == nil {
+			return a.Unmap().String()
+		}
+		return ""
+	default: // caller-side IDs: account, device, instrument, seller
+		return s
+	}
+}
+
+func isAlnum(r rune) bool { return r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) }
+
+func keep(s string, f func(rune) bool) string {
+	var b strings.Builder
+	for _, r := range s {
+		if f(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// phone keeps the digits and drops China's country code, so +86 138...,
+// 0086-138... and 138... are one number.
+func phone(s string) string {
+	d := keep(s, func(r rune) bool { return r >= '0' && r <= '9' })
+	switch {
+	case strings.HasPrefix(d, "0086") && len(d) > 4:
+		d = d[4:]
+	case strings.HasPrefix(d, "86") && len(d) == 13:
+		d = d[2:]
+	}
+	return d
+}
+
+// LoadKey returns the identifier key: the configured one (hex), or the one
+// in the data directory, creating it there on first start. created says the
+// key is new, which the caller should log as a warning: losing that file
+// breaks every stored link.
+func LoadKey(configuredHex, dataDir string) (key []byte, created bool, err error) {
+	if configuredHex != "" {
+		key, err = hex.DecodeString(strings.TrimSpace(configuredHex))
+		if err != nil {
+			return nil, false, errors.New("identifier key is not hex")
+		}
+		return key, false, nil
+	}
+	path := filepath.Join(dataDir, KeyFileName)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key, err = hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, false, fmt.Errorf("%s is not hex", path)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
+	key = make([]byte, MinKeyBytes)
+	if _, err := rand.Read(key); err != nil {
+		return nil, false, err
+	}
+	// Write then rename, so a crash never leaves half a key behind.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, false, err
+	}
+	if f, err := os.Open(tmp); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, false, err
+	}
+	return key, true, nil
+}

@@ -1,0 +1,221 @@
+// Package store defines what riskd keeps: the decision log, the history that
+// later decisions read (events with windowed counts and sums, and the links
+// between subjects that share an identifier) and reported outcomes.
+//
+// Backends live in sub-packages and all pass the one conformance suite in
+// storetest. Personal identifiers reach a store only as keyed hashes
+// (Identifier); a store never sees one in the clear.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+)
+
+// Errors a store returns; the server maps them to status codes.
+var (
+	// ErrNotFound: no such decision.
+	ErrNotFound = errors.New("not found")
+	// ErrRequestConflict: the request ID was already used with other content.
+	ErrRequestConflict = errors.New("request id already used with different content")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// Kind is what sort of identifier a hash stands for. Links and marks say
+// which kind matched, so a reason can name it without the value.
+type Kind uint8
+
+// Identifier kinds. The numbers are stored on disk: never renumber.
+const (
+	KindIDNumber Kind = iota + 1
+	KindLicense
+	KindMobile
+	KindLandline
+	KindEmail
+	KindPayoutAccount
+	KindDevice
+	KindAddress
+	KindAccount
+	KindInstrument
+	KindRecipient
+	KindSeller
+	KindChatHandle
+	KindIP
+)
+
+var kindNames = map[Kind]string{
+	KindIDNumber: "identity number", KindLicense: "licence number", KindMobile: "mobile",
+	KindLandline: "landline", KindEmail: "e-mail", KindPayoutAccount: "payout account",
+	KindDevice: "device", KindAddress: "address", KindAccount: "account",
+	KindInstrument: "payment instrument", KindRecipient: "delivery recipient",
+	KindSeller: "seller", KindChatHandle: "chat handle", KindIP: "IP address",
+}
+
+// String names the kind in words, for reason sentences.
+func (k Kind) String() string {
+	if n, ok := kindNames[k]; ok {
+		return n
+	}
+	return "unknown identifier"
+}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool { _, ok := kindNames[k]; return ok }
+
+// HashSize is the size of an identifier's keyed hash (HMAC-SHA256).
+const HashSize = 32
+
+// Identifier is a personal or account identifier as a store sees it: its
+// kind and its keyed hash.
+type Identifier struct {
+	Kind Kind
+	Hash [HashSize]byte
+}
+
+// Link says that Subject (a caller-side ID such as "seller:S1", never
+// personal data) used identifier ID at At.
+type Link struct {
+	ID      Identifier
+	Subject string
+	At      time.Time
+}
+
+// Event is one entry in a history series: a gift-card order counted by its
+// account, device, instrument or recipient; a refund counted by its buyer.
+type Event struct {
+	// ID is unique per event; writing the same ID twice keeps the first.
+	ID string
+	// Series names the history, such as "giftcard" or "refund".
+	Series string
+	// Key is what the event is counted by.
+	Key Identifier
+	At  time.Time
+	// Amount (minor units) and Quantity (cards, items) are summed.
+	Amount   int64
+	Quantity int64
+	// Ref is what the event is about (for example the seller refunded, as a
+	// keyed hash); Aggregate counts distinct refs.
+	Ref string
+}
+
+// Aggregate is a windowed count over one series and key.
+type Aggregate struct {
+	Count    int64
+	Amount   int64
+	Quantity int64
+	// DistinctRefs counts distinct non-empty Ref values.
+	DistinctRefs int64
+}
+
+// Commit is one decision and everything it adds, written atomically.
+type Commit struct {
+	Decision *riskv1.Decision
+	// RequestHash identifies the request's content, keyed like identifiers,
+	// so a replay with other content is told apart without storing it.
+	RequestHash [HashSize]byte
+	// Subjects are the decision's identifiers; a reported outcome marks them.
+	Subjects []Identifier
+	Events   []Event
+	Links    []Link
+}
+
+// Outcome is what later turned out true about a decision.
+type Outcome struct {
+	DecisionID string
+	Label      riskv1.OutcomeLabel
+	Note       string
+	At         time.Time
+}
+
+// Mark is an outcome attached to an identifier.
+type Mark struct {
+	Label      riskv1.OutcomeLabel
+	DecisionID string
+	At         time.Time
+}
+
+// Batch is one event of RecordEvents with everything it adds.
+type Batch struct {
+	// EventID is the caller's ID; a batch entry already recorded is skipped.
+	EventID string
+	Events  []Event
+	Links   []Link
+	// Marks attach outcomes known outside riskd to identifiers.
+	Marks []IdentifierMark
+}
+
+// IdentifierMark is a mark to attach to an identifier.
+type IdentifierMark struct {
+	ID   Identifier
+	Mark Mark
+}
+
+// DecisionLog keeps every decision as the caller got it.
+type DecisionLog interface {
+	// Commit writes the decision with its events, links and subjects in one
+	// transaction and returns once it is durable. If the request was
+	// already decided with the same content it writes nothing and returns
+	// the stored decision with fresh false; with other content it returns
+	// ErrRequestConflict.
+	Commit(ctx context.Context, c Commit) (stored *riskv1.Decision, fresh bool, err error)
+	// Decision returns a stored decision by ID, or ErrNotFound.
+	Decision(ctx context.Context, id string) (*riskv1.Decision, error)
+	// DecisionByRequest returns the decision for a check's request ID and the
+	// request's content hash, or ErrNotFound.
+	DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (*riskv1.Decision, [HashSize]byte, error)
+	// ScanDecisions calls fn for each decision decided in [from, to), oldest
+	// first, for replay. fn returning an error stops the scan with it.
+	ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error
+}
+
+// History is what later decisions read.
+type History interface {
+	// Aggregate counts and sums a series' events for key with At in
+	// [since, until).
+	Aggregate(ctx context.Context, series string, key Identifier, since, until time.Time) (Aggregate, error)
+	// Events lists a series' events for key with At in [since, until), oldest
+	// first, at most limit (0 means no limit).
+	Events(ctx context.Context, series string, key Identifier, since, until time.Time, limit int) ([]Event, error)
+	// Linked lists the subjects that used an identifier, oldest first.
+	Linked(ctx context.Context, id Identifier) ([]Link, error)
+	// Record writes a batch of outside events in one transaction: entries
+	// whose EventID is already recorded are skipped. It returns how many
+	// were recorded and how many skipped.
+	Record(ctx context.Context, batch []Batch) (recorded, duplicates int, err error)
+}
+
+// Outcomes keeps what later turned out true.
+type Outcomes interface {
+	// ReportOutcome stores an outcome and marks the decision's subjects
+	// with it. Reporting the same label for the same decision again
+	// changes nothing. ErrNotFound if the decision is unknown.
+	ReportOutcome(ctx context.Context, o Outcome) error
+	// Marks lists the outcomes attached to an identifier, oldest first.
+	Marks(ctx context.Context, id Identifier) ([]Mark, error)
+}
+
+// Retention says how long things are kept.
+type Retention struct {
+	// Events are history and counters; they need last only as long as the
+	// longest window that reads them.
+	Events time.Duration
+	// Decisions are the decision log, with its request index, links and
+	// marks.
+	Decisions time.Duration
+}
+
+// Store is a whole backend.
+type Store interface {
+	DecisionLog
+	History
+	Outcomes
+	// Expire deletes what is older than the retention allows at now, at most
+	// limit items per call (so one call holds the writer briefly), and
+	// returns how many it deleted.
+	Expire(ctx context.Context, now time.Time, r Retention, limit int) (int, error)
+	Close() error
+}

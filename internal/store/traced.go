@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Traced wraps a store so that every call has a span. Attributes name the
+// operation and sizes, never identifiers or their hashes.
+func Traced(s Store, t trace.Tracer) Store { return &traced{s: s, t: t} }
+
+type traced struct {
+	s Store
+	t trace.Tracer
+}
+
+func (t *traced) span(ctx context.Context, op string, attrs ...attribute.KeyValue) (context.Context, func(error)) {
+	ctx, sp := t.t.Start(ctx, "store "+op, trace.WithAttributes(attrs...))
+	return ctx, func(err error) {
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			sp.RecordError(err)
+			sp.SetStatus(codes.Error, "store error")
+		}
+		sp.End()
+	}
+}
+
+func (t *traced) Commit(ctx context.Context, c Commit) (*riskv1.Decision, bool, error) {
+	ctx, end := t.span(ctx, "Commit", attribute.Int("riskd.store.events", len(c.Events)), attribute.Int("riskd.store.links", len(c.Links)))
+	d, fresh, err := t.s.Commit(ctx, c)
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("riskd.store.fresh", fresh))
+	end(err)
+	return d, fresh, err
+}
+
+func (t *traced) Decision(ctx context.Context, id string) (*riskv1.Decision, error) {
+	ctx, end := t.span(ctx, "Decision")
+	d, err := t.s.Decision(ctx, id)
+	end(err)
+	return d, err
+}
+
+func (t *traced) DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (*riskv1.Decision, [HashSize]byte, error) {
+	ctx, end := t.span(ctx, "DecisionByRequest")
+	d, h, err := t.s.DecisionByRequest(ctx, check, requestID)
+	end(err)
+	return d, h, err
+}
+
+func (t *traced) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error {
+	ctx, end := t.span(ctx, "ScanDecisions")
+	err := t.s.ScanDecisions(ctx, from, to, fn)
+	end(err)
+	return err
+}
+
+func (t *traced) Aggregate(ctx context.Context, series string, key Identifier, since, until time.Time) (Aggregate, error) {
+	ctx, end := t.span(ctx, "Aggregate", attribute.String("riskd.store.series", series), attribute.String("riskd.store.kind", key.Kind.String()))
+	a, err := t.s.Aggregate(ctx, series, key, since, until)
+	end(err)
+	return a, err
+}
+
+func (t *traced) Events(ctx context.Context, series string, key Identifier, since, until time.Time, limit int) ([]Event, error) {
+	ctx, end := t.span(ctx, "Events", attribute.String("riskd.store.series", series), attribute.String("riskd.store.kind", key.Kind.String()))
+	e, err := t.s.Events(ctx, series, key, since, until, limit)
+	end(err)
+	return e, err
+}
+
+func (t *traced) Linked(ctx context.Context, id Identifier) ([]Link, error) {
+	ctx, end := t.span(ctx, "Linked", attribute.String("riskd.store.kind", id.Kind.String()))
+	l, err := t.s.Linked(ctx, id)
+	end(err)
+	return l, err
+}
+
+func (t *traced) Record(ctx context.Context, batch []Batch) (int, int, error) {
+	ctx, end := t.span(ctx, "Record", attribute.Int("riskd.store.batch", len(batch)))
+	r, d, err := t.s.Record(ctx, batch)
+	end(err)
+	return r, d, err
+}
+
+func (t *traced) ReportOutcome(ctx context.Context, o Outcome) error {
+	ctx, end := t.span(ctx, "ReportOutcome", attribute.String("riskd.outcome_label", o.Label.String()))
+	err := t.s.ReportOutcome(ctx, o)
+	end(err)
+	return err
+}
+
+func (t *traced) Marks(ctx context.Context, id Identifier) ([]Mark, error) {
+	ctx, end := t.span(ctx, "Marks", attribute.String("riskd.store.kind", id.Kind.String()))
+	m, err := t.s.Marks(ctx, id)
+	end(err)
+	return m, err
+}
+
+func (t *traced) Expire(ctx context.Context, now time.Time, r Retention, limit int) (int, error) {
+	ctx, end := t.span(ctx, "Expire")
+	n, err := t.s.Expire(ctx, now, r, limit)
+	end(err)
+	return n, err
+}
+
+func (t *traced) Close() error { return t.s.Close() }
+
+// RunExpiry deletes expired history and decisions every interval until ctx
+// ends. It works in small batches, each its own short transaction, so a
+// large backlog never holds up decisions waiting to commit.
+func RunExpiry(ctx context.Context, s Store, r Retention, every time.Duration, log *slog.Logger) {
+	const batch = 500
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		total := 0
+		for ctx.Err() == nil {
+			n, err := s.Expire(ctx, time.Now(), r, batch)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("expiry failed; will retry", "error", err, "next_in", every.String())
+				}
+				break
+			}
+			total += n
+			if n < batch {
+				break
+			}
+		}
+		if total > 0 {
+			log.Info("expired old history and decisions", "deleted", total)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
