@@ -66,10 +66,12 @@ type Config struct {
 }
 
 // Default returns the embedded defaults.
-func Default() Config {
+func Default() Config { return defaults(os.Getenv) }
+
+func defaults(getenv func(string) string) Config {
 	return Config{
 		Listen:                     "127.0.0.1:50051",
-		DataDir:                    defaultDataDir(),
+		DataDir:                    defaultDataDir(getenv),
 		LogLevel:                   "info",
 		ShutdownTimeout:            10 * time.Second,
 		DecisionReserve:            25 * time.Millisecond,
@@ -87,8 +89,8 @@ func Default() Config {
 }
 
 // defaultDataDir follows the XDG state directory, then ./data.
-func defaultDataDir() string {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+func defaultDataDir(getenv func(string) string) string {
+	if d := getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "riskd")
 	}
 	if home, err := os.UserHomeDir(); err == nil {
@@ -109,7 +111,7 @@ func EnvName(flagName string) string {
 // environment (getenv) and the file named by --config or RISKD_CONFIG.
 // It does not validate; call Validate.
 func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
-	cfg := Default()
+	cfg := defaults(getenv)
 	fs := flag.NewFlagSet("riskd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var file string
@@ -125,14 +127,14 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	// Remember what the command line said, then lay the file and the
-	// environment under it.
-	explicit := map[string]string{}
-	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = f.Value.String() })
+	// Remember which flags the command line set, then lay the file and the
+	// environment under them and parse the command line again on top.
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	if file == "" {
 		file = getenv(EnvName("config"))
 	}
-	cfg = Default()
+	cfg = defaults(getenv)
 	if file != "" {
 		if err := loadFile(file, &cfg); err != nil {
 			return Config{}, err
@@ -143,7 +145,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		if err != nil || f.Name == "config" {
 			return
 		}
-		if _, ok := explicit[f.Name]; ok {
+		if explicit[f.Name] {
 			return
 		}
 		if v := getenv(EnvName(f.Name)); v != "" {
@@ -155,10 +157,8 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	if err != nil {
 		return Config{}, err
 	}
-	for name, v := range explicit {
-		if name != "config" {
-			_ = fs.Set(name, v) // parsed once already, so it parses again
-		}
+	if err := fs.Parse(args); err != nil { // parsed once already, so it parses again
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -173,8 +173,11 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest message accepted")
 	fs.Func("max-concurrent-streams", "concurrent calls per connection (default 1024)", func(s string) error {
 		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return err
+		}
 		c.MaxConcurrentStreams = uint32(n)
-		return err
+		return nil
 	})
 	fs.DurationVar(&c.KeepaliveTime, "keepalive-time", c.KeepaliveTime, "ping an idle connection this often")
 	fs.DurationVar(&c.KeepaliveTimeout, "keepalive-timeout", c.KeepaliveTimeout, "drop a connection whose ping goes unanswered this long")

@@ -123,7 +123,9 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 		}
 		source := "rule:" + r.Name
 		if r.Shadow {
-			// Observed and recorded, never enforced.
+			// Observed and recorded, never enforced. The score it carries
+			// is what it would have added, which is what a shadow trial
+			// is run to learn; the decision's score does not include it.
 			addReason(r.Reason, r.Message, source, r.Score, true)
 			continue
 		}

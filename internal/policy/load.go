@@ -147,6 +147,27 @@ func strictKeys(n *yaml.Node, allowed ...string) error {
 	return nil
 }
 
+// checkKeyLines maps each check's name to the line of its key. The document
+// already decoded, so a failure here only loses line numbers.
+func checkKeyLines(doc []byte) map[string]int {
+	lines := map[string]int{}
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil || len(root.Content) == 0 {
+		return lines
+	}
+	top := root.Content[0]
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value != "checks" {
+			continue
+		}
+		checks := top.Content[i+1]
+		for j := 0; j+1 < len(checks.Content); j += 2 {
+			lines[checks.Content[j].Value] = checks.Content[j].Line
+		}
+	}
+	return lines
+}
+
 // lineError carries a line out of the YAML decoder.
 type lineError struct {
 	line int
@@ -178,6 +199,7 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 	if len(d.Checks) == 0 {
 		return nil, &Error{Source: source, Err: errors.New("policy has no checks")}
 	}
+	keyLines := checkKeyLines(doc)
 	p := &Policy{Version: version(doc), Source: source, checks: map[riskv1.Check]*CheckPolicy{}}
 	names := make([]string, 0, len(d.Checks))
 	for name := range d.Checks {
@@ -187,12 +209,18 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 	for _, name := range names {
 		check, ok := checkNames[name]
 		cd := d.Checks[name]
+		// Errors about a check as a whole point at its name: an empty
+		// check has no body to point at.
+		cd.line = keyLines[name]
 		if !ok {
 			return nil, &Error{Source: source, Line: cd.line, Err: fmt.Errorf("unknown check %q (want seller, gift_card_purchase or refund)", name)}
 		}
 		cp, err := compileCheck(check, cd, known)
 		if err != nil {
 			err.Source = source
+			if err.Rule == "" && !strings.HasPrefix(err.Err.Error(), "check ") {
+				err.Err = fmt.Errorf("check %s: %w", name, err.Err)
+			}
 			return nil, err
 		}
 		p.checks[check] = cp
@@ -236,7 +264,7 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 		}
 		seen[vd.Name] = true
 		budget, err := time.ParseDuration(vd.Budget)
-		if err != nil || budget <= 0 || budget > maxBudget {
+		if err != nil || budget < time.Millisecond || budget > maxBudget {
 			return nil, &Error{Line: vd.line, Err: fmt.Errorf("verifier %q: budget %q must be a duration between 1ms and %s", vd.Name, vd.Budget, maxBudget)}
 		}
 		mode, ok := failureModes[vd.OnFailure]

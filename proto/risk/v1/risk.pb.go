@@ -685,7 +685,8 @@ type Reason struct {
 	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
 	// True when the rule only ran in shadow mode: observed, not enforced.
 	Shadow bool `protobuf:"varint,4,opt,name=shadow,proto3" json:"shadow,omitempty"`
-	// What it added to the score.
+	// What it added to the score; for a shadow reason, what it would have
+	// added (the decision's score does not include it).
 	Score         int32 `protobuf:"varint,5,opt,name=score,proto3" json:"score,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

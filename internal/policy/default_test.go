@@ -1,0 +1,713 @@
+package policy_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/riskd/riskd/internal/policy"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// The default policy is what a fresh deployment decides with, so these
+// tests go through real requests, as the server would pass them.
+
+func defaultCheck(t *testing.T, c riskv1.Check) *policy.CheckPolicy {
+	t.Helper()
+	cp := mustLoad(t, policy.DefaultBytes(), defaultKnown).Check(c)
+	if cp == nil {
+		t.Fatalf("default policy has no %s check", c)
+	}
+	return cp
+}
+
+func ago(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(testNow.Add(-d)) }
+
+func cny(minor int64) *riskv1.Money { return &riskv1.Money{AmountMinor: minor, Currency: "CNY"} }
+
+// defaultCase is one request through one check of the default policy.
+type defaultCase[R proto.Message] struct {
+	name   string
+	edit   func(R) // turns the clean baseline into the case
+	runs   []run   // verifier accounts, for checks that have verifiers
+	want   riskv1.Outcome
+	score  int
+	codes  []string // reason codes, in any order
+	absent []string // codes that must not appear (for "not at 30h" cases)
+	acts   []riskv1.Action
+}
+
+func runDefaultCases[R proto.Message](t *testing.T, c riskv1.Check, base func() R, tests []defaultCase[R]) {
+	t.Helper()
+	cp := defaultCheck(t, c)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := base()
+			if tt.edit != nil {
+				tt.edit(req)
+			}
+			// A scenario the server would refuse as bad input proves
+			// nothing about the policy.
+			if err := protovalidate.Validate(req); err != nil {
+				t.Fatalf("test request is not valid input: %v", err)
+			}
+			v := cp.Evaluate(policy.Facts{Request: req, Now: testNow, Runs: runsFor(t, cp, tt.runs)})
+			if len(v.RuleErrors) > 0 {
+				t.Errorf("RuleErrors = %v: a default rule must not break on valid input", v.RuleErrors)
+			}
+			if v.Outcome != tt.want {
+				t.Errorf("Outcome = %s, want %s", v.Outcome, tt.want)
+			}
+			if v.Score != tt.score {
+				t.Errorf("Score = %d, want %d", v.Score, tt.score)
+			}
+			var got []string
+			for _, r := range v.Reasons {
+				if r.GetShadow() {
+					continue
+				}
+				got = append(got, r.GetCode())
+			}
+			slices.Sort(got)
+			want := slices.Clone(tt.codes)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("reason codes = %v, want %v", got, want)
+			}
+			for _, code := range tt.absent {
+				if slices.Contains(got, code) {
+					t.Errorf("reason %s present, want it absent", code)
+				}
+			}
+			if !slices.Equal(v.Actions, tt.acts) {
+				t.Errorf("Actions = %v, want %v", v.Actions, tt.acts)
+			}
+		})
+	}
+}
+
+// cleanGiftCard is an order no rule should mind: the account's own e-mail,
+// a debit card, no session flags, a person's checkout time, no history.
+func cleanGiftCard() *riskv1.ScoreGiftCardPurchaseRequest {
+	return &riskv1.ScoreGiftCardPurchaseRequest{
+		RequestId:        "req-gc-1",
+		OrderId:          "order-1",
+		AccountId:        "acct-1",
+		AccountCreatedAt: ago(400 * 24 * time.Hour),
+		Client:           &riskv1.Client{DeviceId: "device-1", IpAddress: "203.0.113.7"},
+		Total:            cny(50_000),
+		Cards:            []*riskv1.GiftCardLine{{FaceValueMinor: 50_000, Quantity: 1}},
+		Payment:          &riskv1.PaymentInstrument{Fingerprint: "pi-1", Kind: riskv1.InstrumentKind_INSTRUMENT_KIND_DEBIT_CARD},
+		Recipient:        &riskv1.Recipient{Email: "owner@example.com", OwnedByAccount: true, AddedAt: ago(300 * 24 * time.Hour)},
+		Session: &riskv1.SessionFacts{
+			CheckoutDuration:  durationpb.New(90 * time.Second),
+			DeviceFirstSeenAt: ago(200 * 24 * time.Hour),
+		},
+		Brand: "dangdang",
+	}
+}
+
+func TestDefaultGiftCard(t *testing.T) {
+	type req = *riskv1.ScoreGiftCardPurchaseRequest
+	// What the gift-card check asks of the caller on each outcome.
+	held := []riskv1.Action{actHold, actConfirm}
+	declined := []riskv1.Action{actHold}
+	runDefaultCases(t, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, cleanGiftCard, []defaultCase[req]{
+		{
+			name: "clean order",
+			want: approve,
+		},
+		{
+			name: "clean order with an empty session",
+			edit: func(r req) { r.Session = nil },
+			want: approve,
+		},
+		{
+			name: "credit drawn 1h ago",
+			edit: func(r req) {
+				r.Payment.Kind = riskv1.InstrumentKind_INSTRUMENT_KIND_CREDIT_LINE
+				r.Payment.CreditDrawnAt = ago(time.Hour)
+			},
+			want: review, score: 30, codes: []string{"FRESH_CREDIT_FUNDING"}, acts: held,
+		},
+		{
+			name: "credit drawn 30h ago",
+			edit: func(r req) {
+				r.Payment.Kind = riskv1.InstrumentKind_INSTRUMENT_KIND_CREDIT_LINE
+				r.Payment.CreditDrawnAt = ago(30 * time.Hour)
+			},
+			want: approve,
+		},
+		{
+			name:  "in a phone call",
+			edit:  func(r req) { r.Session.ActiveCall = true },
+			want:  approve,
+			score: 25, codes: []string{"ACTIVE_CALL"},
+		},
+		{
+			name:  "remote-control app running",
+			edit:  func(r req) { r.Session.RemoteAccessApp = true },
+			want:  review,
+			score: 35, codes: []string{"REMOTE_ACCESS"}, acts: held,
+		},
+		{
+			name:  "device flagged new by the caller",
+			edit:  func(r req) { r.Session.NewDevice = true },
+			want:  approve,
+			score: 15, codes: []string{"NEW_DEVICE"},
+		},
+		{
+			name:  "device first seen 1h ago",
+			edit:  func(r req) { r.Session.DeviceFirstSeenAt = ago(time.Hour) },
+			want:  approve,
+			score: 15, codes: []string{"NEW_DEVICE"},
+		},
+		{
+			name: "device first seen 48h ago",
+			edit: func(r req) { r.Session.DeviceFirstSeenAt = ago(48 * time.Hour) },
+			want: approve,
+		},
+		{
+			name:  "password changed 71h ago",
+			edit:  func(r req) { r.Session.PasswordChangedAt = ago(71 * time.Hour) },
+			want:  approve,
+			score: 20, codes: []string{"RECENT_ACCOUNT_CHANGE"},
+		},
+		{
+			name:  "phone changed 2h ago",
+			edit:  func(r req) { r.Session.PhoneChangedAt = ago(2 * time.Hour) },
+			want:  approve,
+			score: 20, codes: []string{"RECENT_ACCOUNT_CHANGE"},
+		},
+		{
+			name:  "e-mail changed 10m ago",
+			edit:  func(r req) { r.Session.EmailChangedAt = ago(10 * time.Minute) },
+			want:  approve,
+			score: 20, codes: []string{"RECENT_ACCOUNT_CHANGE"},
+		},
+		{
+			name: "password, phone and e-mail changed 100h ago",
+			edit: func(r req) {
+				r.Session.PasswordChangedAt = ago(100 * time.Hour)
+				r.Session.PhoneChangedAt = ago(100 * time.Hour)
+				r.Session.EmailChangedAt = ago(100 * time.Hour)
+			},
+			want: approve,
+		},
+		{
+			name: "all three changed recently count once",
+			edit: func(r req) {
+				r.Session.PasswordChangedAt, r.Session.PhoneChangedAt, r.Session.EmailChangedAt = ago(time.Hour), ago(time.Hour), ago(time.Hour)
+			},
+			want:  approve,
+			score: 20, codes: []string{"RECENT_ACCOUNT_CHANGE"},
+		},
+		{
+			name:  "recipient not the account's own",
+			edit:  func(r req) { r.Recipient = &riskv1.Recipient{Phone: "+8613800000000", OwnedByAccount: false} },
+			want:  approve,
+			score: 15, codes: []string{"RECIPIENT_NOT_OWNER"},
+		},
+		{
+			name:  "own recipient added 1h ago",
+			edit:  func(r req) { r.Recipient.AddedAt = ago(time.Hour) },
+			want:  approve,
+			score: 15, codes: []string{"RECIPIENT_NOT_OWNER"},
+		},
+		{
+			name: "own recipient with no added time",
+			edit: func(r req) { r.Recipient.AddedAt = nil },
+			want: approve,
+		},
+		{
+			name:  "checkout in 2s",
+			edit:  func(r req) { r.Session.CheckoutDuration = durationpb.New(2 * time.Second) },
+			want:  approve,
+			score: 15, codes: []string{"CHECKOUT_TOO_FAST"},
+		},
+		{
+			name: "checkout in 30s",
+			edit: func(r req) { r.Session.CheckoutDuration = durationpb.New(30 * time.Second) },
+			want: approve,
+		},
+		{
+			name:  "first gift-card purchase by the caller's history",
+			edit:  func(r req) { r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 0} },
+			want:  approve,
+			score: 10, codes: []string{"FIRST_GIFT_CARD_PURCHASE"},
+		},
+		{
+			name: "earlier gift-card purchases",
+			edit: func(r req) {
+				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 4, PastGiftCardValue: cny(200_000)}
+			},
+			want: approve,
+		},
+		{
+			name: "amount 6x the typical order",
+			edit: func(r req) {
+				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 4, TypicalOrderValue: cny(10_000)}
+				r.Total = cny(60_000)
+				r.Cards = []*riskv1.GiftCardLine{{FaceValueMinor: 60_000, Quantity: 1}}
+			},
+			want: approve, score: 20, codes: []string{"AMOUNT_ABOVE_HISTORY"},
+		},
+		{
+			name: "amount 4x the typical order",
+			edit: func(r req) {
+				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 4, TypicalOrderValue: cny(10_000)}
+				r.Total = cny(40_000)
+				r.Cards = []*riskv1.GiftCardLine{{FaceValueMinor: 40_000, Quantity: 1}}
+			},
+			want: approve,
+		},
+		{
+			name: "exactly 5x the typical order",
+			edit: func(r req) {
+				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 4, TypicalOrderValue: cny(10_000)}
+				r.Total = cny(50_000)
+			},
+			want: approve,
+		},
+		{
+			name: "typical order value of zero",
+			edit: func(r req) {
+				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 4, TypicalOrderValue: cny(0)}
+			},
+			want: approve,
+		},
+		{
+			// Seed 002: "customer service" on the phone, a remote app, a loan
+			// drawn just now, first gift cards, codes to a new recipient.
+			name: "seed 002: coached loan-to-gift-card cash-out",
+			edit: func(r req) {
+				r.Session.ActiveCall = true
+				r.Session.RemoteAccessApp = true
+				r.Payment = &riskv1.PaymentInstrument{Fingerprint: "loan-1", Kind: riskv1.InstrumentKind_INSTRUMENT_KIND_LOAN, CreditDrawnAt: ago(time.Hour)}
+				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 0}
+				r.Recipient = &riskv1.Recipient{Email: "buyer-helper@example.net", OwnedByAccount: false, AddedAt: ago(5 * time.Minute)}
+				r.Total = cny(10_000_000)
+				r.Cards = []*riskv1.GiftCardLine{{FaceValueMinor: 100_000, Quantity: 100}}
+			},
+			want:  decline,
+			score: 100,
+			codes: []string{"ACTIVE_CALL", "REMOTE_ACCESS", "FRESH_CREDIT_FUNDING", "SOCIAL_ENGINEERING_PATTERN", "FIRST_GIFT_CARD_PURCHASE", "RECIPIENT_NOT_OWNER"},
+			acts:  held,
+		},
+		{
+			name: "fresh credit and a call alone are the pattern",
+			edit: func(r req) {
+				r.Session.ActiveCall = true
+				r.Payment.Kind = riskv1.InstrumentKind_INSTRUMENT_KIND_LOAN
+				r.Payment.CreditDrawnAt = ago(3 * time.Hour)
+			},
+			want: decline, score: 55,
+			codes: []string{"ACTIVE_CALL", "FRESH_CREDIT_FUNDING", "SOCIAL_ENGINEERING_PATTERN"},
+			acts:  held,
+		},
+		{
+			name: "fresh credit and a remote app alone are the pattern",
+			edit: func(r req) {
+				r.Session.RemoteAccessApp = true
+				r.Payment.Kind = riskv1.InstrumentKind_INSTRUMENT_KIND_CREDIT_LINE
+				r.Payment.CreditDrawnAt = ago(23 * time.Hour)
+			},
+			want: decline, score: 65,
+			codes: []string{"REMOTE_ACCESS", "FRESH_CREDIT_FUNDING", "SOCIAL_ENGINEERING_PATTERN"},
+			acts:  held,
+		},
+		{
+			name: "call and remote app without fresh credit is not the pattern",
+			edit: func(r req) {
+				r.Session.ActiveCall = true
+				r.Session.RemoteAccessApp = true
+			},
+			want: review, score: 60,
+			codes:  []string{"ACTIVE_CALL", "REMOTE_ACCESS"},
+			absent: []string{"SOCIAL_ENGINEERING_PATTERN"},
+			acts:   held,
+		},
+		{
+			name: "call with credit drawn 30h ago is not the pattern",
+			edit: func(r req) {
+				r.Session.ActiveCall = true
+				r.Payment.Kind = riskv1.InstrumentKind_INSTRUMENT_KIND_LOAN
+				r.Payment.CreditDrawnAt = ago(30 * time.Hour)
+			},
+			want: approve, score: 25,
+			codes:  []string{"ACTIVE_CALL"},
+			absent: []string{"SOCIAL_ENGINEERING_PATTERN", "FRESH_CREDIT_FUNDING"},
+		},
+		{
+			name: "several mild signals decline by score",
+			edit: func(r req) {
+				r.Session.RemoteAccessApp = true                                 // 35
+				r.Session.NewDevice = true                                       // 15
+				r.Session.PasswordChangedAt = ago(time.Hour)                     // 20
+				r.Session.CheckoutDuration = durationpb.New(time.Second)         // 15
+				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 0} // 10
+			},
+			want: decline, score: 95,
+			codes: []string{"REMOTE_ACCESS", "NEW_DEVICE", "RECENT_ACCOUNT_CHANGE", "CHECKOUT_TOO_FAST", "FIRST_GIFT_CARD_PURCHASE"},
+			acts:  declined,
+		},
+	})
+}
+
+// cleanRefund is a refund no rule should mind: a physical item, the full
+// price back to the original method, the return weighing what was sent.
+func cleanRefund() *riskv1.EvaluateRefundRequest {
+	return &riskv1.EvaluateRefundRequest{
+		RequestId:       "req-rf-1",
+		OrderId:         "order-9",
+		BuyerAccountId:  "buyer-1",
+		SellerId:        "seller-1",
+		Client:          &riskv1.Client{DeviceId: "device-1", IpAddress: "198.51.100.4"},
+		AmountRequested: cny(12_900),
+		AmountPaid:      cny(12_900),
+		GoodsKind:       riskv1.GoodsKind_GOODS_KIND_PHYSICAL,
+		ItemCategory:    "cosmetics",
+		Destination:     &riskv1.RefundDestination{Kind: riskv1.DestinationKind_DESTINATION_KIND_ORIGINAL_METHOD},
+		ReturnShipment:  &riskv1.ReturnShipment{DeclaredWeightGrams: 1000, MeasuredWeightGrams: 1000},
+		BuyerReason:     "arrived damaged",
+		BuyerOrders_90D: 3,
+		Session:         &riskv1.SessionFacts{},
+	}
+}
+
+// digital turns the clean refund into one for a gift-card code.
+func digital(r *riskv1.EvaluateRefundRequest, delivered, redeemed *timestamppb.Timestamp) {
+	r.GoodsKind = riskv1.GoodsKind_GOODS_KIND_DIGITAL
+	r.ItemCategory = "game_card"
+	r.ReturnShipment = nil
+	r.Digital = &riskv1.DigitalDelivery{DeliveredAt: delivered, RedeemedAt: redeemed}
+}
+
+func otherDestination(r *riskv1.EvaluateRefundRequest) {
+	r.Destination = &riskv1.RefundDestination{Kind: riskv1.DestinationKind_DESTINATION_KIND_OTHER, Fingerprint: "wallet-77"}
+}
+
+func TestDefaultRefund(t *testing.T) {
+	type req = *riskv1.EvaluateRefundRequest
+	manual := []riskv1.Action{actManual}
+	runDefaultCases(t, riskv1.Check_CHECK_REFUND, cleanRefund, []defaultCase[req]{
+		{
+			name: "clean refund",
+			want: approve,
+		},
+		{
+			name: "partial refund",
+			edit: func(r req) { r.AmountRequested = cny(5_000) },
+			want: approve,
+		},
+		{
+			name: "more back than was paid",
+			edit: func(r req) { r.AmountRequested = cny(12_901) },
+			want: decline, score: 50, codes: []string{"REFUND_OVER_PAID"},
+		},
+		{
+			name: "digital code redeemed",
+			edit: func(r req) { digital(r, ago(48*time.Hour), ago(47*time.Hour)) },
+			want: decline, score: 50, codes: []string{"REFUND_DIGITAL_REDEEMED"},
+			absent: []string{"REFUND_DIGITAL_DELIVERED"},
+		},
+		{
+			// Seed 001: the seller pushed the buyer to confirm receipt
+			// first, then sent a used code; the buyer is the victim.
+			name: "digital code redeemed after a pushed confirmation",
+			edit: func(r req) {
+				digital(r, ago(48*time.Hour), ago(47*time.Hour))
+				r.ReceiptConfirmedBeforeDelivery = true
+			},
+			want: review, score: 30, codes: []string{"REFUND_DIGITAL_REDEEMED"}, acts: manual,
+		},
+		{
+			name: "pushed confirmation with a new device still only reviews",
+			edit: func(r req) {
+				digital(r, ago(48*time.Hour), ago(47*time.Hour))
+				r.ReceiptConfirmedBeforeDelivery = true
+				r.Session.NewDevice = true
+			},
+			want: review, score: 45, codes: []string{"REFUND_DIGITAL_REDEEMED", "NEW_DEVICE"}, acts: manual,
+		},
+		{
+			name: "digital code delivered, not redeemed",
+			edit: func(r req) { digital(r, ago(48*time.Hour), nil) },
+			want: review, score: 20, codes: []string{"REFUND_DIGITAL_DELIVERED"}, acts: manual,
+		},
+		{
+			name: "digital code not yet delivered",
+			edit: func(r req) { digital(r, nil, nil) },
+			want: approve,
+		},
+		{
+			name: "physical goods ignore digital timestamps",
+			edit: func(r req) {
+				r.Digital = &riskv1.DigitalDelivery{DeliveredAt: ago(time.Hour), RedeemedAt: ago(time.Hour)}
+			},
+			want: approve,
+		},
+		{
+			name: "new destination",
+			edit: otherDestination,
+			want: review, score: 30, codes: []string{"REFUND_NEW_DESTINATION"},
+			acts: []riskv1.Action{actManual, actRefund},
+		},
+		{
+			name: "new destination from a new device",
+			edit: func(r req) {
+				otherDestination(r)
+				r.Session.NewDevice = true
+			},
+			want: decline, score: 45, codes: []string{"REFUND_NEW_DESTINATION", "NEW_DEVICE"},
+			acts: []riskv1.Action{actConfirm, actRefund},
+		},
+		{
+			name: "new destination after a password change",
+			edit: func(r req) {
+				otherDestination(r)
+				r.Session.PasswordChangedAt = ago(5 * time.Hour)
+			},
+			want: decline, score: 50, codes: []string{"REFUND_NEW_DESTINATION", "RECENT_ACCOUNT_CHANGE"},
+			acts: []riskv1.Action{actConfirm, actRefund},
+		},
+		{
+			name: "new destination, account changed long ago",
+			edit: func(r req) {
+				otherDestination(r)
+				r.Session.EmailChangedAt = ago(100 * time.Hour)
+			},
+			want: review, score: 30, codes: []string{"REFUND_NEW_DESTINATION"},
+			acts: []riskv1.Action{actManual, actRefund},
+		},
+		{
+			name: "new device alone",
+			edit: func(r req) { r.Session.NewDevice = true },
+			want: approve, score: 15, codes: []string{"NEW_DEVICE"},
+		},
+		{
+			name: "return 20% light",
+			edit: func(r req) { r.ReturnShipment.MeasuredWeightGrams = 800 },
+			want: review, score: 25, codes: []string{"RETURN_WEIGHT_MISMATCH"}, acts: manual,
+		},
+		{
+			name: "return 20% heavy",
+			edit: func(r req) { r.ReturnShipment.MeasuredWeightGrams = 1200 },
+			want: review, score: 25, codes: []string{"RETURN_WEIGHT_MISMATCH"}, acts: manual,
+		},
+		{
+			name: "return 5% light, within tolerance",
+			edit: func(r req) { r.ReturnShipment.MeasuredWeightGrams = 950 },
+			want: approve,
+		},
+		{
+			name: "return exactly 10% light, at the tolerance",
+			edit: func(r req) { r.ReturnShipment.MeasuredWeightGrams = 900 },
+			want: approve,
+		},
+		{
+			name: "return one gram past 10%",
+			edit: func(r req) { r.ReturnShipment.MeasuredWeightGrams = 899 },
+			want: review, score: 25, codes: []string{"RETURN_WEIGHT_MISMATCH"}, acts: manual,
+		},
+		{
+			// Light parcels get at least 50 g of slack, not 10%: 50 g off a
+			// 200 g lipstick is packaging, 51 g is a different item.
+			name: "small item 50g light, at the floor",
+			edit: func(r req) { r.ReturnShipment.DeclaredWeightGrams, r.ReturnShipment.MeasuredWeightGrams = 200, 150 },
+			want: approve,
+		},
+		{
+			name: "small item 51g light",
+			edit: func(r req) { r.ReturnShipment.DeclaredWeightGrams, r.ReturnShipment.MeasuredWeightGrams = 200, 149 },
+			want: review, score: 25, codes: []string{"RETURN_WEIGHT_MISMATCH"}, acts: manual,
+		},
+		{
+			name: "small item 51g heavy",
+			edit: func(r req) { r.ReturnShipment.DeclaredWeightGrams, r.ReturnShipment.MeasuredWeightGrams = 200, 251 },
+			want: review, score: 25, codes: []string{"RETURN_WEIGHT_MISMATCH"}, acts: manual,
+		},
+		{
+			name: "weight not measured",
+			edit: func(r req) { r.ReturnShipment.MeasuredWeightGrams = 0 },
+			want: approve,
+		},
+		{
+			name: "tracking does not match the parcel",
+			edit: func(r req) { r.ReturnShipment.TrackingMismatch = true },
+			want: review, score: 25, codes: []string{"RETURN_WEIGHT_MISMATCH"}, acts: manual,
+		},
+		{
+			name: "over paid and redeemed both decline",
+			edit: func(r req) {
+				digital(r, ago(48*time.Hour), ago(47*time.Hour))
+				r.AmountRequested = cny(20_000)
+			},
+			want: decline, score: 100, codes: []string{"REFUND_OVER_PAID", "REFUND_DIGITAL_REDEEMED"},
+		},
+	})
+}
+
+// cleanSeller is a company that gives an address and a landline and is
+// paid out to its own account.
+func cleanSeller() *riskv1.CheckSellerRequest {
+	return &riskv1.CheckSellerRequest{
+		RequestId: "req-s-1",
+		SellerId:  "seller-1",
+		Client:    &riskv1.Client{DeviceId: "device-1", IpAddress: "192.0.2.10"},
+		Identity: &riskv1.IdentityDocument{
+			Type:     riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID,
+			Number:   "11010519491231002X",
+			FullName: "王芳",
+		},
+		License: &riskv1.BusinessLicense{
+			Uscc:                "91350100M000100Y43",
+			CompanyName:         "福州示例贸易有限公司",
+			LegalRepresentative: "王芳",
+		},
+		Contact: &riskv1.Contact{
+			Mobile:   "+8613800000001",
+			Landline: "+86-591-8888-0000",
+			Email:    "shop@example.com",
+			Address:  "福建省福州市鼓楼区示例路1号",
+		},
+		Payout: &riskv1.PayoutAccount{AccountNumber: "6222000000000001", HolderName: "福州示例贸易有限公司"},
+	}
+}
+
+func TestDefaultSeller(t *testing.T) {
+	type req = *riskv1.CheckSellerRequest
+	clean := []run{ok("identity"), ok("license")}
+	thin := func(r req) { r.Contact = &riskv1.Contact{Mobile: "+8613800000001", ChatHandle: "shop_wx"} }
+	stranger := func(r req) { r.Payout.HolderName = "李四" }
+	runDefaultCases(t, riskv1.Check_CHECK_SELLER, cleanSeller, []defaultCase[req]{
+		{
+			name: "clean company seller",
+			runs: clean,
+			want: approve,
+		},
+		{
+			name: "identity number invalid",
+			runs: []run{ok("identity", finding("ID_NUMBER_INVALID", 40)), ok("license")},
+			want: decline, score: 40, codes: []string{"ID_NUMBER_INVALID"},
+			acts: []riskv1.Action{actDocs},
+		},
+		{
+			name: "identity holder under 18",
+			runs: []run{ok("identity", finding("ID_HOLDER_UNDERAGE", 0)), ok("license")},
+			want: decline, codes: []string{"ID_HOLDER_UNDERAGE"},
+		},
+		{
+			name: "licence number invalid",
+			runs: []run{ok("identity"), ok("license", finding("LICENSE_NUMBER_INVALID", 30))},
+			want: decline, score: 30, codes: []string{"LICENSE_NUMBER_INVALID"},
+			acts: []riskv1.Action{actDocs},
+		},
+		{
+			name: "no address and no landline",
+			runs: clean,
+			edit: thin,
+			want: approve, score: 20, codes: []string{"CONTACT_THIN"},
+		},
+		{
+			name: "address and landline only blanks",
+			runs: clean,
+			edit: func(r req) { r.Contact.Address, r.Contact.Landline = "   ", " " },
+			want: approve, score: 20, codes: []string{"CONTACT_THIN"},
+		},
+		{
+			name: "address but no landline",
+			runs: clean,
+			edit: func(r req) { r.Contact.Landline = "" },
+			want: approve,
+		},
+		{
+			name: "landline but no address",
+			runs: clean,
+			edit: func(r req) { r.Contact.Address = "" },
+			want: approve,
+		},
+		{
+			name: "payout to a stranger",
+			runs: clean,
+			edit: stranger,
+			want: approve, score: 20, codes: []string{"PAYOUT_NAME_MISMATCH"},
+			acts: []riskv1.Action{actDocs},
+		},
+		{
+			name: "payout to the legal representative",
+			runs: clean,
+			edit: func(r req) {
+				r.Identity.FullName = "赵六" // the applicant is a staff member
+				r.Payout.HolderName = "王芳"
+			},
+			want: approve,
+		},
+		{
+			name: "payout to the identity holder",
+			runs: clean,
+			edit: func(r req) {
+				r.Identity.FullName = "赵六"
+				r.Payout.HolderName = "赵六"
+			},
+			want: approve,
+		},
+		{
+			name: "payout holder name with stray spaces",
+			runs: clean,
+			edit: func(r req) { r.Payout.HolderName = " 福州示例贸易有限公司 " },
+			want: approve,
+		},
+		{
+			name: "private seller paid to themselves",
+			runs: clean,
+			edit: func(r req) {
+				r.License = nil
+				r.Payout.HolderName = "王芳"
+			},
+			want: approve,
+		},
+		{
+			name: "private seller paid to a stranger",
+			runs: clean,
+			edit: func(r req) {
+				r.License = nil
+				stranger(r)
+			},
+			want: approve, score: 20, codes: []string{"PAYOUT_NAME_MISMATCH"},
+			acts: []riskv1.Action{actDocs},
+		},
+		{
+			name: "no payout account yet",
+			runs: clean,
+			edit: func(r req) { r.Payout = nil },
+			want: approve,
+		},
+		{
+			name: "thin contact and payout to a stranger",
+			runs: clean,
+			edit: func(r req) {
+				thin(r)
+				stranger(r)
+			},
+			want: review, score: 40, codes: []string{"CONTACT_THIN", "PAYOUT_NAME_MISMATCH"},
+			acts: []riskv1.Action{actManual, actDocs},
+		},
+		{
+			name: "identity verifier failed",
+			runs: []run{{name: "identity", status: policy.StatusFailed}, ok("license")},
+			want: review, codes: []string{policy.CodeVerifierFailed},
+			acts: []riskv1.Action{actManual},
+		},
+		{
+			name: "licence registry timed out",
+			runs: []run{ok("identity"), {name: "license", status: policy.StatusTimedOut}},
+			want: review, codes: []string{policy.CodeVerifierTimeout},
+			acts: []riskv1.Action{actManual},
+		},
+	})
+}
