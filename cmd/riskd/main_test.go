@@ -53,7 +53,11 @@ func startBinary(t *testing.T, args ...string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir()}, args...)
+	base := []string{"--listen", "127.0.0.1:0"}
+	if !strings.Contains(strings.Join(args, " "), "--data-dir") {
+		base = append(base, "--data-dir", t.TempDir())
+	}
+	args = append(base, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=")
 	stderr, err := cmd.StderrPipe()

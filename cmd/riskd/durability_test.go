@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/boltstore"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Raw personal values the load sends; none may reach the data files.
+const (
+	rawIDNumber = "11010519491231002X"
+	rawUSCC     = "91350100M000100Y43"
+	rawMobile   = "13912345678"
+	rawPayout   = "6222020200998877665"
+	rawEmail    = "raw.person@example.com"
+)
+
+func dial(t *testing.T, addr string) riskv1.RiskServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return riskv1.NewRiskServiceClient(conn)
+}
+
+func sellerReq(i int) *riskv1.CheckSellerRequest {
+	return &riskv1.CheckSellerRequest{
+		RequestId: fmt.Sprintf("seller-%d", i), SellerId: fmt.Sprintf("s-%d", i),
+		Client:   &riskv1.Client{DeviceId: fmt.Sprintf("dev-%d", i%37), IpAddress: "192.0.2.1"},
+		Identity: &riskv1.IdentityDocument{Type: riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID, Number: rawIDNumber, FullName: "张三"},
+		License:  &riskv1.BusinessLicense{Uscc: rawUSCC, CompanyName: "某某贸易有限公司", LegalRepresentative: "张三"},
+		Contact:  &riskv1.Contact{Mobile: rawMobile, Email: rawEmail, Landline: "010-12345678", Address: "北京市东城区 1 号"},
+		Payout:   &riskv1.PayoutAccount{AccountNumber: rawPayout, HolderName: "某某贸易有限公司"},
+	}
+}
+
+func giftCardReq(i int, account string) *riskv1.ScoreGiftCardPurchaseRequest {
+	return &riskv1.ScoreGiftCardPurchaseRequest{
+		RequestId: fmt.Sprintf("gc-%d", i), OrderId: fmt.Sprintf("o-%d", i), AccountId: account,
+		AccountCreatedAt: timestamppb.New(time.Now().AddDate(-1, 0, 0)),
+		Client:           &riskv1.Client{DeviceId: fmt.Sprintf("dev-%d", i%37), IpAddress: "192.0.2.1"},
+		Total:            &riskv1.Money{AmountMinor: int64(1000 + i), Currency: "CNY"},
+		Cards:            []*riskv1.GiftCardLine{{FaceValueMinor: int64(1000 + i), Quantity: 1}},
+		Payment:          &riskv1.PaymentInstrument{Fingerprint: "fp-" + account, Kind: riskv1.InstrumentKind_INSTRUMENT_KIND_DEBIT_CARD},
+		Recipient:        &riskv1.Recipient{Phone: rawMobile, OwnedByAccount: true},
+	}
+}
+
+// TestKilledMidLoadLosesNothingAnswered sends decisions from concurrent
+// clients, kills riskd with SIGKILL while they are in flight, restarts it on
+// the same data, and finds every answered decision unchanged.
+func TestKilledMidLoadLosesNothingAnswered(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startBinary(t, "--data-dir", dataDir)
+	client := dial(t, p.addr)
+
+	var mu sync.Mutex
+	answered := map[string]*riskv1.Decision{}
+	var sent atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	const workers, limit = 16, 4000
+	for w := range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(sent.Add(1))
+				if i > limit {
+					return
+				}
+				var d *riskv1.Decision
+				if i%2 == 0 {
+					resp, err := client.CheckSeller(ctx, sellerReq(i))
+					if err != nil {
+						return // the kill
+					}
+					d = resp.GetDecision()
+				} else {
+					resp, err := client.ScoreGiftCardPurchase(ctx, giftCardReq(i, fmt.Sprintf("acct-%d", w)))
+					if err != nil {
+						return
+					}
+					d = resp.GetDecision()
+				}
+				mu.Lock()
+				answered[d.GetDecisionId()] = d
+				mu.Unlock()
+			}
+		})
+	}
+	// Kill once a good share has been answered, with the rest in flight.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		n := len(answered)
+		mu.Unlock()
+		if n >= 2000 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	<-p.done
+	_ = p.cmd.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(answered) < 2000 {
+		t.Fatalf("only %d decisions answered before the kill", len(answered))
+	}
+
+	p2 := startBinary(t, "--data-dir", dataDir)
+	client2 := dial(t, p2.addr)
+	for id, want := range answered {
+		got, err := client2.GetDecision(context.Background(), &riskv1.GetDecisionRequest{DecisionId: id})
+		if err != nil {
+			t.Fatalf("answered decision %s lost after SIGKILL: %v", id, err)
+		}
+		if !proto.Equal(got.GetDecision(), want) {
+			t.Fatalf("decision %s changed after restart:\n%v\n%v", id, got.GetDecision(), want)
+		}
+	}
+	t.Logf("%d answered decisions all retrievable after SIGKILL", len(answered))
+}
+
+// TestHistorySurvivesRestartWithoutRawIdentifiers decides, restarts, decides
+// again, and then reads the store itself: counts made before the restart are
+// still counted, links survive, and no raw identifier is anywhere on disk.
+func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startBinary(t, "--data-dir", dataDir)
+	c := dial(t, p.addr)
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := c.ScoreGiftCardPurchase(ctx, giftCardReq(i, "acct-restart")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CheckSeller(ctx, sellerReq(1)); err != nil {
+		t.Fatal(err)
+	}
+	stop(t, p)
+
+	p2 := startBinary(t, "--data-dir", dataDir)
+	c2 := dial(t, p2.addr)
+	if _, err := c2.ScoreGiftCardPurchase(ctx, giftCardReq(3, "acct-restart")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.CheckSeller(ctx, sellerReq(2)); err != nil {
+		t.Fatal(err)
+	}
+	stop(t, p2)
+
+	keyHex, err := os.ReadFile(filepath.Join(dataDir, pseudonym.KeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := pseudonym.LoadKey(string(keyHex), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := pseudonym.New(key)
+	st, err := boltstore.Open(dataDir, boltstore.Options{KeyCheck: keys.Check()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := keys.Identifier(store.KindAccount, "acct-restart")
+	a, err := st.Aggregate(ctx, history.SeriesGiftCard, acct, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil || a.Count != 4 {
+		t.Fatalf("count across a restart: %+v %v, want 4", a, err)
+	}
+	idn, _ := keys.Identifier(store.KindIDNumber, rawIDNumber)
+	links, err := st.Linked(ctx, idn)
+	if err != nil || len(links) != 2 {
+		t.Fatalf("identity number links across a restart: %v %v, want sellers s-1 and s-2", links, err)
+	}
+	st.Close()
+
+	files, _ := filepath.Glob(filepath.Join(dataDir, "*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range []string{rawIDNumber, rawUSCC, rawMobile, rawPayout, rawEmail, "13912345678", "张三"} {
+			if bytes.Contains(b, []byte(raw)) {
+				t.Errorf("%s holds the raw value %q", filepath.Base(f), raw)
+			}
+		}
+	}
+}
+
+func TestStartRefusesAnotherIdentifierKey(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startBinary(t, "--data-dir", dataDir)
+	stop(t, p)
+	bin, _ := binary()
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--identifier-key", strings.Repeat("ab", 32))
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatal("riskd started under another identifier key")
+	}
+	if !strings.Contains(stderr.String(), "identifier key differs") {
+		t.Fatalf("stderr: %s", stderr.String())
+	}
+}
+
+func TestStartRefusesADataDirInUse(t *testing.T) {
+	dataDir := t.TempDir()
+	startBinary(t, "--data-dir", dataDir)
+	bin, _ := binary()
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil {
+		t.Fatal("two riskd started on one data directory")
+	}
+	if !strings.Contains(stderr.String(), "in use by another process") {
+		t.Fatalf("stderr: %s", stderr.String())
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func stop(t *testing.T, p *process) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("riskd did not stop")
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("riskd exit: %v", err)
+	}
+}
