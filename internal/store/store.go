@@ -87,7 +87,8 @@ type Link struct {
 // Event is one entry in a history series: a gift-card order counted by its
 // account, device, instrument or recipient; a refund counted by its buyer.
 type Event struct {
-	// ID is unique per event; writing the same ID twice keeps the first.
+	// ID is unique per event. An event is its series, key, time and ID:
+	// writing the same event twice keeps one.
 	ID string
 	// Series names the history, such as "giftcard" or "refund".
 	Series string

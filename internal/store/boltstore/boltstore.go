@@ -43,7 +43,6 @@ var (
 	bDecisions    = []byte("decisions")     // decision id -> record
 	bRequests     = []byte("requests")      // check byte + request id -> decision id
 	bEvents       = []byte("events")        // series 0 kind hash time id -> amount, quantity, ref
-	bEventIDs     = []byte("event_ids")     // event id -> events key
 	bBatches      = []byte("batches")       // RecordEvents event id -> time
 	bLinks        = []byte("links")         // kind hash subject -> time
 	bMarks        = []byte("marks")         // kind hash decision-id 0 label -> time
@@ -52,15 +51,17 @@ var (
 	bExpDecisions = []byte("expire_decisions")
 )
 
-// Tags in the expiry indexes: which bucket the key after them belongs to.
+// Expiry indexes hold one entry per write, not per item: the key is the
+// time, a tag and an ID; the value lists the (tag, key) items to delete
+// with it. One entry per commit keeps commits small.
 const (
 	tagEvent    = 'e'
-	tagEventID  = 'i'
 	tagBatch    = 'b'
 	tagDecision = 'd'
 	tagLink     = 'l'
 	tagMark     = 'm'
 	tagOutcome  = 'o'
+	tagGroup    = 'g' // an entry whose value lists its items
 )
 
 // schemaVersion is the layout this code writes. migrations[i] upgrades a
@@ -69,7 +70,7 @@ const schemaVersion = 1
 
 var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error { // 0 -> 1: the first layout
-		for _, b := range [][]byte{bDecisions, bRequests, bEvents, bEventIDs, bBatches, bLinks, bMarks, bOutcomes, bExpEvents, bExpDecisions} {
+		for _, b := range [][]byte{bDecisions, bRequests, bEvents, bBatches, bLinks, bMarks, bOutcomes, bExpEvents, bExpDecisions} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -97,6 +98,7 @@ type Options struct {
 
 // Store is the bbolt backend.
 type Store struct {
+	dir      string
 	db       *bolt.DB
 	queue    chan *op
 	mu       sync.RWMutex // guards sending on queue against Close
@@ -136,7 +138,7 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, queue: make(chan *op, maxBatch), loopDone: make(chan struct{})}
+	s := &Store{dir: dir, db: db, queue: make(chan *op, maxBatch), loopDone: make(chan struct{})}
 	go s.loop()
 	return s, nil
 }
@@ -173,6 +175,9 @@ func prepare(tx *bolt.Tx, keyCheck []byte) error {
 	}
 	return nil
 }
+
+// Dir is the data directory the store lives in.
+func (s *Store) Dir() string { return s.dir }
 
 // Close stops the commit loop after the commits already queued, then closes
 // the file.
@@ -217,20 +222,24 @@ func (s *Store) loop() {
 	batch := make([]*op, 0, maxBatch)
 	for first := range s.queue {
 		batch = append(batch[:0], first)
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case o, ok := <-s.queue:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, o)
-			default:
-				break gather
-			}
-		}
+		batch = drain(s.queue, batch)
 		s.commit(batch)
 	}
+}
+
+func drain(queue chan *op, batch []*op) []*op {
+	for len(batch) < maxBatch {
+		select {
+		case o, ok := <-queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit applies a group in one transaction. If the group fails, each op is
@@ -324,10 +333,17 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 		if err := tx.Bucket(bExpDecisions).Put(expKey(decidedAt, tagDecision, id), nil); err != nil {
 			return err
 		}
-		if err := putEvents(tx, c.Events); err != nil {
+		evItems, linkItems := groups{}, groups{}
+		if err := putEvents(tx, c.Events, evItems); err != nil {
 			return err
 		}
-		if err := putLinks(tx, c.Links); err != nil {
+		if err := putLinks(tx, c.Links, linkItems); err != nil {
+			return err
+		}
+		if err := evItems.put(tx, bExpEvents, id); err != nil {
+			return err
+		}
+		if err := linkItems.put(tx, bExpDecisions, id); err != nil {
 			return err
 		}
 		fresh = true
@@ -348,34 +364,85 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	return out, false, nil
 }
 
-func putEvents(tx *bolt.Tx, events []store.Event) error {
-	ev, ids, exp := tx.Bucket(bEvents), tx.Bucket(bEventIDs), tx.Bucket(bExpEvents)
-	for _, e := range events {
-		if e.ID == "" || e.Series == "" {
-			return errors.New("boltstore: an event needs an id and a series")
+// items collects (tag, key) pairs for an expiry entry's value.
+type items struct{ b []byte }
+
+// groups collects items by the time they expire from (as its encoded key,
+// so equal instants always share a group), each to land in the entry for
+// its own time.
+type groups map[[8]byte]*items
+
+func (g groups) add(at time.Time, tag byte, key []byte) {
+	tk := timeKey(at)
+	it := g[tk]
+	if it == nil {
+		it = &items{}
+		g[tk] = it
+	}
+	it.add(tag, key)
+}
+
+// put writes one expiry entry per time, each keyed by id.
+func (g groups) put(tx *bolt.Tx, index []byte, id []byte) error {
+	for tk, it := range g {
+		if len(it.b) == 0 {
+			continue
 		}
-		if ids.Get([]byte(e.ID)) != nil {
-			continue // already counted
-		}
-		k := eventKey(e)
-		if err := ev.Put(k, encodeEvent(e)); err != nil {
-			return err
-		}
-		if err := ids.Put([]byte(e.ID), k); err != nil {
-			return err
-		}
-		if err := exp.Put(expKey(e.At, tagEvent, k), nil); err != nil {
-			return err
-		}
-		if err := exp.Put(expKey(e.At, tagEventID, []byte(e.ID)), nil); err != nil {
+		k := make([]byte, 0, 9+len(id))
+		k = append(append(append(k, tk[:]...), tagGroup), id...)
+		if err := tx.Bucket(index).Put(k, it.b); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func putLinks(tx *bolt.Tx, links []store.Link) error {
-	lb, exp := tx.Bucket(bLinks), tx.Bucket(bExpDecisions)
+func (it *items) add(tag byte, key []byte) {
+	it.b = append(it.b, tag)
+	it.b = binary.AppendUvarint(it.b, uint64(len(key)))
+	it.b = append(it.b, key...)
+}
+
+// each calls fn for every item; it stops at the first malformed one.
+func (it items) each(fn func(tag byte, key []byte) error) error {
+	b := it.b
+	for len(b) > 0 {
+		tag := b[0]
+		l, n := binary.Uvarint(b[1:])
+		if n <= 0 || l > uint64(len(b)-1-n) {
+			return fmt.Errorf("%w: expiry entry", errCorrupt)
+		}
+		key := b[1+n : 1+n+int(l)]
+		b = b[1+n+int(l):]
+		if err := fn(tag, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putEvents writes events. An event is its series, key, time and ID: the
+// same event written twice is one key in the tree, so it counts once.
+func putEvents(tx *bolt.Tx, events []store.Event, exp groups) error {
+	ev := tx.Bucket(bEvents)
+	for _, e := range events {
+		if e.ID == "" || e.Series == "" {
+			return errors.New("boltstore: an event needs an id and a series")
+		}
+		k := eventKey(e)
+		if ev.Get(k) != nil {
+			continue
+		}
+		if err := ev.Put(k, encodeEvent(e)); err != nil {
+			return err
+		}
+		exp.add(e.At, tagEvent, k)
+	}
+	return nil
+}
+
+func putLinks(tx *bolt.Tx, links []store.Link, exp groups) error {
+	lb := tx.Bucket(bLinks)
 	for _, l := range links {
 		k := append(identKey(l.ID), l.Subject...)
 		if lb.Get(k) != nil {
@@ -385,9 +452,7 @@ func putLinks(tx *bolt.Tx, links []store.Link) error {
 		if err := lb.Put(k, tk[:]); err != nil {
 			return err
 		}
-		if err := exp.Put(expKey(l.At, tagLink, k), nil); err != nil {
-			return err
-		}
+		exp.add(l.At, tagLink, k)
 	}
 	return nil
 }
@@ -549,7 +614,7 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 	var recorded, dups int
 	err := s.write(ctx, func(tx *bolt.Tx) error {
 		recorded, dups = 0, 0
-		bb, exp := tx.Bucket(bBatches), tx.Bucket(bExpEvents)
+		bb, exp := tx.Bucket(bBatches), bExpEvents
 		for _, b := range batch {
 			if b.EventID == "" {
 				return errors.New("boltstore: a batch entry needs an event id")
@@ -563,13 +628,19 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 			if err := bb.Put([]byte(b.EventID), tk[:]); err != nil {
 				return err
 			}
-			if err := exp.Put(expKey(at, tagBatch, []byte(b.EventID)), nil); err != nil {
+			evItems, linkItems := groups{}, groups{}
+			evItems.add(at, tagBatch, []byte(b.EventID))
+			if err := putEvents(tx, b.Events, evItems); err != nil {
 				return err
 			}
-			if err := putEvents(tx, b.Events); err != nil {
+			if err := putLinks(tx, b.Links, linkItems); err != nil {
 				return err
 			}
-			if err := putLinks(tx, b.Links); err != nil {
+			id := []byte("batch:" + b.EventID)
+			if err := evItems.put(tx, exp, id); err != nil {
+				return err
+			}
+			if err := linkItems.put(tx, bExpDecisions, id); err != nil {
 				return err
 			}
 			for _, m := range b.Marks {
@@ -686,43 +757,60 @@ func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, li
 	return deleted, err
 }
 
+// expireIndex deletes what is due in one expiry index, oldest first, until
+// at least limit items are gone. It returns how many items it deleted.
 func expireIndex(tx *bolt.Tx, index []byte, cutoff time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
+	type entry struct {
+		key  []byte
+		list items
+	}
 	end := timeKey(cutoff)
+	var due []entry
+	counted := 0
 	c := tx.Bucket(index).Cursor()
-	var due [][]byte
-	for k, _ := c.First(); k != nil && len(due) < limit && bytes.Compare(k[:8], end[:]) < 0; k, _ = c.Next() {
-		due = append(due, bytes.Clone(k))
-	}
-	for _, k := range due {
-		key := k[9:]
-		var err error
-		switch k[8] {
-		case tagEvent:
-			err = tx.Bucket(bEvents).Delete(key)
-		case tagEventID:
-			err = tx.Bucket(bEventIDs).Delete(key)
-		case tagBatch:
-			err = tx.Bucket(bBatches).Delete(key)
-		case tagLink:
-			err = tx.Bucket(bLinks).Delete(key)
-		case tagMark:
-			err = tx.Bucket(bMarks).Delete(key)
-		case tagOutcome:
-			err = tx.Bucket(bOutcomes).Delete(key)
-		case tagDecision:
-			err = deleteDecision(tx, key)
+	for k, v := c.First(); k != nil && counted < limit && bytes.Compare(k[:8], end[:]) < 0; k, v = c.Next() {
+		e := entry{key: bytes.Clone(k), list: items{bytes.Clone(v)}}
+		if k[8] != tagGroup {
+			counted++ // the decision, mark or outcome the key names
 		}
-		if err != nil {
+		if err := e.list.each(func(byte, []byte) error { counted++; return nil }); err != nil {
 			return 0, err
 		}
-		if err := tx.Bucket(index).Delete(k); err != nil {
+		due = append(due, e)
+	}
+	for _, e := range due {
+		if err := expireItem(tx, e.key[8], e.key[9:]); err != nil {
+			return 0, err
+		}
+		if err := e.list.each(func(tag byte, key []byte) error { return expireItem(tx, tag, key) }); err != nil {
+			return 0, err
+		}
+		if err := tx.Bucket(index).Delete(e.key); err != nil {
 			return 0, err
 		}
 	}
-	return len(due), nil
+	return counted, nil
+}
+
+func expireItem(tx *bolt.Tx, tag byte, key []byte) error {
+	switch tag {
+	case tagEvent:
+		return tx.Bucket(bEvents).Delete(key)
+	case tagBatch:
+		return tx.Bucket(bBatches).Delete(key)
+	case tagLink:
+		return tx.Bucket(bLinks).Delete(key)
+	case tagMark:
+		return tx.Bucket(bMarks).Delete(key)
+	case tagOutcome:
+		return tx.Bucket(bOutcomes).Delete(key)
+	case tagDecision:
+		return deleteDecision(tx, key)
+	}
+	return nil
 }
 
 func deleteDecision(tx *bolt.Tx, id []byte) error {
