@@ -72,6 +72,9 @@ func New(o Options) (*Engine, error) {
 	if o.Reserve == 0 {
 		o.Reserve = DefaultReserve
 	}
+	if o.Reserve < 0 {
+		return nil, errors.New("engine: reserve must not be negative")
+	}
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -94,6 +97,9 @@ func New(o Options) (*Engine, error) {
 
 // SetPolicy puts a new policy in force for the requests that start after it.
 func (e *Engine) SetPolicy(p *policy.Policy) error {
+	if p == nil {
+		return errors.New("engine: no policy")
+	}
 	for _, check := range []riskv1.Check{riskv1.Check_CHECK_SELLER, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, riskv1.Check_CHECK_REFUND} {
 		cp := p.Check(check)
 		if cp == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/checker"
 	"cel.dev/cel-go/ext"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.yaml.in/yaml/v3"
@@ -196,6 +197,12 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 		}
 		return nil, &Error{Source: source, Err: err}
 	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		// A second document would be hashed into the version but never
+		// read: refuse it rather than run something else than was written.
+		return nil, &Error{Source: source, Line: extra.Line, Err: errors.New("policy must be one YAML document; found another after ---")}
+	}
 	if len(d.Checks) == 0 {
 		return nil, &Error{Source: source, Err: errors.New("policy has no checks")}
 	}
@@ -327,7 +334,15 @@ func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {
 	if ast.OutputType() != cel.BoolType {
 		return nil, fmt.Errorf("when: expression must be a bool, is %s", ast.OutputType())
 	}
-	prg, err := env.Program(ast, cel.CostLimit(costLimit), cel.EvalOptions(cel.OptOptimize))
+	// Runtime cost tracking triples a rule's evaluation time, so it is on
+	// only for rules whose worst case, with every input at its validated
+	// maximum size, could exceed the limit (comprehensions over long
+	// lists, string functions on long fields).
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if est, err := env.EstimateCost(ast, boundedInputs{}); err != nil || est.Max > costLimit {
+		opts = append(opts, cel.CostLimit(costLimit))
+	}
+	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("when: %w", err)
 	}
@@ -347,6 +362,22 @@ func parseActions(names []string) ([]riskv1.Action, error) {
 		out = append(out, riskv1.Action(v))
 	}
 	return out, nil
+}
+
+// maxInputSize bounds any string, list or map a rule can see: requests are
+// validated to far less (strings of at most 2,000 characters, lists of at
+// most 1,000 items), and verifiers' signal maps are small.
+const maxInputSize = 4096
+
+// boundedInputs tells CEL's cost estimator how large inputs can be.
+type boundedInputs struct{}
+
+func (boundedInputs) EstimateSize(checker.AstNode) *checker.SizeEstimate {
+	return &checker.SizeEstimate{Min: 0, Max: maxInputSize}
+}
+
+func (boundedInputs) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
 
 // requestTypes are the request messages rules see as `request`.

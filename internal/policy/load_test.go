@@ -856,3 +856,12 @@ func numbered(doc string) string {
 	}
 	return b.String()
 }
+
+func TestLoadRefusesASecondDocument(t *testing.T) {
+	doc := "checks: {seller: {thresholds: {review: 30, decline: 70}}, gift_card_purchase: {thresholds: {review: 30, decline: 70}}, refund: {thresholds: {review: 30, decline: 70}}}\n---\nchecks: [not, a, policy]\n"
+	_, err := policy.Load([]byte(doc), "two.yaml", nil)
+	var pe *policy.Error
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "one YAML document") {
+		t.Fatalf("got %v, want a refusal of the second document", err)
+	}
+}
