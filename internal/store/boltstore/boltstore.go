@@ -109,10 +109,14 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 type op struct {
-	// apply runs inside the group's transaction. It may run twice (alone,
-	// after its group failed), so it must set its results afresh each time.
-	apply func(tx *bolt.Tx) error
-	done  chan error
+	// apply runs inside the group's transaction and returns the op's
+	// result. It may run twice (alone, after its group failed).
+	apply func(tx *bolt.Tx) (any, error)
+	// result is set by the commit loop before done is sent, and read by
+	// the caller only after receiving from done: a caller that gave up
+	// on its context never touches it.
+	result any
+	done   chan error
 }
 
 // Open opens or creates the store in dir.
@@ -193,27 +197,28 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// write queues apply for the next group commit and waits until it is durable.
-func (s *Store) write(ctx context.Context, apply func(tx *bolt.Tx) error) error {
+// write queues apply for the next group commit, waits until it is durable
+// and returns apply's result.
+func (s *Store) write(ctx context.Context, apply func(tx *bolt.Tx) (any, error)) (any, error) {
 	o := &op{apply: apply, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed.Load() {
 		s.mu.RUnlock()
-		return store.ErrClosed
+		return nil, store.ErrClosed
 	}
 	select {
 	case s.queue <- o:
 	case <-ctx.Done():
 		s.mu.RUnlock()
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	s.mu.RUnlock()
 	select {
 	case err := <-o.done:
-		return err
+		return o.result, err
 	case <-ctx.Done():
 		// The write may still land; an idempotent retry finds it.
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -245,22 +250,30 @@ func drain(queue chan *op, batch []*op) []*op {
 // commit applies a group in one transaction. If the group fails, each op is
 // retried alone, so one bad op cannot fail the others.
 func (s *Store) commit(batch []*op) {
+	results := make([]any, len(batch))
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, o := range batch {
-			if err := o.apply(tx); err != nil {
+		for i, o := range batch {
+			r, err := o.apply(tx)
+			if err != nil {
 				return err
 			}
+			results[i] = r
 		}
 		return nil
 	})
 	if err == nil || len(batch) == 1 {
-		for _, o := range batch {
+		for i, o := range batch {
+			o.result = results[i]
 			o.done <- err
 		}
 		return
 	}
 	for _, o := range batch {
-		o.done <- s.db.Update(o.apply)
+		o.done <- s.db.Update(func(tx *bolt.Tx) error {
+			r, err := o.apply(tx)
+			o.result = r
+			return err
+		})
 	}
 }
 
@@ -292,6 +305,11 @@ func expKey(at time.Time, tag byte, key []byte) []byte {
 	return append(k, key...)
 }
 
+type commitResult struct {
+	stored          []byte
+	fresh, conflict bool
+}
+
 // Commit implements store.DecisionLog.
 func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, bool, error) {
 	d := c.Decision
@@ -306,59 +324,54 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	reqKey := requestKey(d.GetCheck(), d.GetRequestId())
 	decidedAt := d.GetDecidedAt().AsTime()
 
-	var stored []byte
-	var fresh bool
-	var conflict bool
-	err = s.write(ctx, func(tx *bolt.Tx) error {
-		stored, fresh, conflict = nil, false, false
+	res, err := s.write(ctx, func(tx *bolt.Tx) (any, error) {
 		if id := tx.Bucket(bRequests).Get(reqKey); id != nil {
 			prev, err := decodeRecord(tx.Bucket(bDecisions).Get(id))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if prev.requestHash != c.RequestHash {
-				conflict = true
-				return nil
+				return commitResult{conflict: true}, nil
 			}
-			stored = bytes.Clone(prev.decision)
-			return nil
+			return commitResult{stored: bytes.Clone(prev.decision)}, nil
 		}
 		id := []byte(d.GetDecisionId())
 		if err := tx.Bucket(bDecisions).Put(id, rec); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Bucket(bRequests).Put(reqKey, id); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Bucket(bExpDecisions).Put(expKey(decidedAt, tagDecision, id), nil); err != nil {
-			return err
+			return nil, err
 		}
 		evItems, linkItems := groups{}, groups{}
 		if err := putEvents(tx, c.Events, evItems); err != nil {
-			return err
+			return nil, err
 		}
 		if err := putLinks(tx, c.Links, linkItems); err != nil {
-			return err
+			return nil, err
 		}
 		if err := evItems.put(tx, bExpEvents, id); err != nil {
-			return err
+			return nil, err
 		}
 		if err := linkItems.put(tx, bExpDecisions, id); err != nil {
-			return err
+			return nil, err
 		}
-		fresh = true
-		return nil
+		return commitResult{fresh: true}, nil
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, false, err
-	case conflict:
+	}
+	r := res.(commitResult)
+	switch {
+	case r.conflict:
 		return nil, false, store.ErrRequestConflict
-	case fresh:
+	case r.fresh:
 		return proto.Clone(d).(*riskv1.Decision), true, nil
 	}
 	out := &riskv1.Decision{}
-	if err := proto.Unmarshal(stored, out); err != nil {
+	if err := proto.Unmarshal(r.stored, out); err != nil {
 		return nil, false, fmt.Errorf("%w: %v", errCorrupt, err)
 	}
 	return out, false, nil
@@ -611,13 +624,12 @@ func (s *Store) Linked(ctx context.Context, id store.Identifier) ([]store.Link, 
 
 // Record implements store.History.
 func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, error) {
-	var recorded, dups int
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		recorded, dups = 0, 0
+	res, err := s.write(ctx, func(tx *bolt.Tx) (any, error) {
+		var recorded, dups int
 		bb, exp := tx.Bucket(bBatches), bExpEvents
 		for _, b := range batch {
 			if b.EventID == "" {
-				return errors.New("boltstore: a batch entry needs an event id")
+				return nil, errors.New("boltstore: a batch entry needs an event id")
 			}
 			if bb.Get([]byte(b.EventID)) != nil {
 				dups++
@@ -626,33 +638,37 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 			at := batchTime(b)
 			tk := timeKey(at)
 			if err := bb.Put([]byte(b.EventID), tk[:]); err != nil {
-				return err
+				return nil, err
 			}
 			evItems, linkItems := groups{}, groups{}
 			evItems.add(at, tagBatch, []byte(b.EventID))
 			if err := putEvents(tx, b.Events, evItems); err != nil {
-				return err
+				return nil, err
 			}
 			if err := putLinks(tx, b.Links, linkItems); err != nil {
-				return err
+				return nil, err
 			}
 			id := []byte("batch:" + b.EventID)
 			if err := evItems.put(tx, exp, id); err != nil {
-				return err
+				return nil, err
 			}
 			if err := linkItems.put(tx, bExpDecisions, id); err != nil {
-				return err
+				return nil, err
 			}
 			for _, m := range b.Marks {
 				if err := putMark(tx, m.ID, m.Mark); err != nil {
-					return err
+					return nil, err
 				}
 			}
 			recorded++
 		}
-		return nil
+		return [2]int{recorded, dups}, nil
 	})
-	return recorded, dups, err
+	if err != nil {
+		return 0, 0, err
+	}
+	counts := res.([2]int)
+	return counts[0], counts[1], nil
 }
 
 // batchTime is when a batch entry happened: its latest event, link or mark.
@@ -683,34 +699,37 @@ func batchTime(b store.Batch) time.Time {
 
 // ReportOutcome implements store.Outcomes.
 func (s *Store) ReportOutcome(ctx context.Context, o store.Outcome) error {
-	return s.write(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(bDecisions).Get([]byte(o.DecisionID))
-		if v == nil {
-			return store.ErrNotFound
-		}
-		r, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
-		k := append([]byte(o.DecisionID), 0, byte(o.Label))
-		ob := tx.Bucket(bOutcomes)
-		if ob.Get(k) != nil {
-			return nil
-		}
-		tk := timeKey(o.At)
-		if err := ob.Put(k, append(tk[:], o.Note...)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bExpDecisions).Put(expKey(o.At, tagOutcome, k), nil); err != nil {
-			return err
-		}
-		for _, id := range r.subjects {
-			if err := putMark(tx, id, store.Mark{Label: o.Label, DecisionID: o.DecisionID, At: o.At}); err != nil {
-				return err
-			}
-		}
+	_, err := s.write(ctx, func(tx *bolt.Tx) (any, error) { return nil, reportOutcome(tx, o) })
+	return err
+}
+
+func reportOutcome(tx *bolt.Tx, o store.Outcome) error {
+	v := tx.Bucket(bDecisions).Get([]byte(o.DecisionID))
+	if v == nil {
+		return store.ErrNotFound
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return err
+	}
+	k := append([]byte(o.DecisionID), 0, byte(o.Label))
+	ob := tx.Bucket(bOutcomes)
+	if ob.Get(k) != nil {
 		return nil
-	})
+	}
+	tk := timeKey(o.At)
+	if err := ob.Put(k, append(tk[:], o.Note...)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bExpDecisions).Put(expKey(o.At, tagOutcome, k), nil); err != nil {
+		return err
+	}
+	for _, id := range r.subjects {
+		if err := putMark(tx, id, store.Mark{Label: o.Label, DecisionID: o.DecisionID, At: o.At}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Marks implements store.Outcomes.
@@ -742,19 +761,18 @@ func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, li
 	if limit <= 0 {
 		limit = 1000
 	}
-	var deleted int
-	err := s.write(ctx, func(tx *bolt.Tx) error {
-		deleted = 0
+	res, err := s.write(ctx, func(tx *bolt.Tx) (any, error) {
 		n, err := expireIndex(tx, bExpEvents, now.Add(-r.Events), limit)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		deleted += n
-		n, err = expireIndex(tx, bExpDecisions, now.Add(-r.Decisions), limit-deleted)
-		deleted += n
-		return err
+		m, err := expireIndex(tx, bExpDecisions, now.Add(-r.Decisions), limit-n)
+		return n + m, err
 	})
-	return deleted, err
+	if err != nil {
+		return 0, err
+	}
+	return res.(int), nil
 }
 
 // expireIndex deletes what is due in one expiry index, oldest first, until
