@@ -112,7 +112,7 @@ func (p *process) messages() []string {
 }
 
 func TestBinaryServesAndStopsInOrder(t *testing.T) {
-	p := startBinary(t)
+	p := startBinary(t, "--log-level", "debug")
 	conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,8 @@ func TestBinaryServesAndStopsInOrder(t *testing.T) {
 	if !strings.Contains(msgs, "shutting down | stopped") {
 		t.Fatalf("shutdown did not log in order: %s", msgs)
 	}
-	// The call above was logged with its trace ID.
+	// The call above was logged with its trace ID (at debug, which this
+	// riskd runs at).
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var logged bool

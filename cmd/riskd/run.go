@@ -125,6 +125,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 
+	if cfg.DebugListen != "" {
+		stopDebug, err := serveDebug(cfg.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("riskd ready", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "policy_version", pol.Version,

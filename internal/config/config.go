@@ -63,6 +63,9 @@ type Config struct {
 	DecisionRetention time.Duration `yaml:"decision_retention"`
 	// ExpiryInterval is how often expired data is deleted.
 	ExpiryInterval time.Duration `yaml:"expiry_interval"`
+	// DebugListen, when set, serves Go's pprof profiles over HTTP on this
+	// address, for profiling under load. Off by default.
+	DebugListen string `yaml:"debug_listen"`
 }
 
 // Default returns the embedded defaults.
@@ -188,6 +191,7 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.EventRetention, "event-retention", c.EventRetention, "keep history and counters this long")
 	fs.DurationVar(&c.DecisionRetention, "decision-retention", c.DecisionRetention, "keep decisions, links and outcomes this long")
 	fs.DurationVar(&c.ExpiryInterval, "expiry-interval", c.ExpiryInterval, "delete expired data this often")
+	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "serve pprof on this loopback address (off when empty)")
 }
 
 func loadFile(path string, c *Config) error {
@@ -222,6 +226,12 @@ func (c Config) Validate() error {
 	}
 	if host == "" {
 		return &FieldError{"listen", "give a host: 127.0.0.1 for loopback, 0.0.0.0 for every interface"}
+	}
+	if c.DebugListen != "" {
+		h, _, err := net.SplitHostPort(c.DebugListen)
+		if ip := net.ParseIP(h); err != nil || (h != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return &FieldError{"debug-listen", "must be a loopback host:port: profiles are not for the network"}
+		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		return &FieldError{"data-dir", "must not be empty"}

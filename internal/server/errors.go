@@ -124,11 +124,14 @@ func slogAdapter(l *slog.Logger) logging.Logger {
 }
 
 // codeToLevel logs what callers got wrong at warn and what we got wrong at
-// error, so an SRE's error alert fires only on riskd's own failures.
+// error, so an SRE's error alert fires only on riskd's own failures. A
+// successful call logs at debug: its decision is in the store and its span
+// in the trace, and a line per call at thousands of calls a second is cost
+// on the payment path that nobody reads.
 func codeToLevel(c codes.Code) logging.Level {
 	switch c {
 	case codes.OK:
-		return logging.LevelInfo
+		return logging.LevelDebug
 	case codes.Canceled, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists,
 		codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted,
 		codes.FailedPrecondition, codes.OutOfRange, codes.Unimplemented:

@@ -131,6 +131,10 @@ func Open(dir string, o Options) (*Store, error) {
 		// The freelist is rebuilt on open instead of written on every
 		// commit: smaller commits, same durability.
 		NoFreelistSync: true,
+		// Map a large address range from the start: growing the map later
+		// stops every reader and writer while it is redone. It is address
+		// space, not memory; the file grows as data does.
+		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
