@@ -20,6 +20,7 @@ import (
 	"github.com/riskd/riskd/internal/store/boltstore"
 	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier/builtin"
+	"github.com/riskd/riskd/internal/verifier/remote"
 )
 
 // run is the whole program; main only exits with what it returns.
@@ -88,6 +89,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	pol, err := loadPolicy(cfg.Policy, verifiers.Names())
 	if err != nil {
 		return err
+	}
+	for _, spec := range pol.Remotes {
+		rv, err := remote.Dial(spec, remote.Options{Tracer: tel.Tracer, Meter: tel.Meter, Propagators: tel.Propagators, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer rv.Close()
+		verifiers[spec.Name] = rv
+		log.Info("remote verifier configured", "verifier", spec.Name, "address", spec.Address, "plaintext", spec.Plaintext)
 	}
 	eng, err := engine.New(engine.Options{
 		Policy:    pol,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"regexp"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/checker"
 	"cel.dev/cel-go/ext"
+	"github.com/riskd/riskd/internal/verifier/remote"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
@@ -57,7 +59,33 @@ var (
 
 // document mirrors the YAML file.
 type document struct {
-	Checks map[string]checkDoc `yaml:"checks"`
+	RemoteVerifiers []remoteDoc         `yaml:"remote_verifiers"`
+	Checks          map[string]checkDoc `yaml:"checks"`
+}
+
+type remoteDoc struct {
+	Name       string   `yaml:"name"`
+	Address    string   `yaml:"address"`
+	Plaintext  bool     `yaml:"plaintext"`
+	CAFile     string   `yaml:"ca_file"`
+	ServerName string   `yaml:"server_name"`
+	Fields     []string `yaml:"fields"`
+	// Circuit breaker: consecutive failures that open it, and for how long.
+	FailuresToOpen uint32 `yaml:"failures_to_open"`
+	OpenFor        string `yaml:"open_for"`
+	line           int
+}
+
+func (r *remoteDoc) UnmarshalYAML(n *yaml.Node) error {
+	type plain remoteDoc
+	if err := strictKeys(n, "name", "address", "plaintext", "ca_file", "server_name", "fields", "failures_to_open", "open_for"); err != nil {
+		return err
+	}
+	if err := n.Decode((*plain)(r)); err != nil {
+		return err
+	}
+	r.line = n.Line
+	return nil
 }
 
 type checkDoc struct {
@@ -148,6 +176,46 @@ func strictKeys(n *yaml.Node, allowed ...string) error {
 	return nil
 }
 
+var verifierNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+func remoteSpec(rd remoteDoc, taken map[string]bool) (remote.Spec, error) {
+	spec := remote.Spec{Name: rd.Name, Address: rd.Address, Plaintext: rd.Plaintext, CAFile: rd.CAFile, ServerName: rd.ServerName, Fields: rd.Fields}
+	if !verifierNamePattern.MatchString(rd.Name) {
+		return spec, fmt.Errorf("remote verifier name %q must match %s", rd.Name, verifierNamePattern)
+	}
+	if taken[rd.Name] {
+		return spec, fmt.Errorf("remote verifier %q: the name is already taken", rd.Name)
+	}
+	if _, port, err := net.SplitHostPort(rd.Address); err != nil || port == "" {
+		return spec, fmt.Errorf("remote verifier %q: address %q must be host:port", rd.Name, rd.Address)
+	}
+	if rd.Plaintext && (rd.CAFile != "" || rd.ServerName != "") {
+		return spec, fmt.Errorf("remote verifier %q: plaintext and TLS settings together", rd.Name)
+	}
+	if len(rd.Fields) == 0 {
+		return spec, fmt.Errorf("remote verifier %q: list the request fields it may see", rd.Name)
+	}
+	if rd.FailuresToOpen > 1000 {
+		return spec, fmt.Errorf("remote verifier %q: failures_to_open %d is more than 1000", rd.Name, rd.FailuresToOpen)
+	}
+	spec.FailuresToOpen = rd.FailuresToOpen
+	if rd.OpenFor != "" {
+		d, err := time.ParseDuration(rd.OpenFor)
+		if err != nil || d < 100*time.Millisecond || d > 10*time.Minute {
+			return spec, fmt.Errorf("remote verifier %q: open_for %q must be a duration between 100ms and 10m", rd.Name, rd.OpenFor)
+		}
+		spec.OpenFor = d
+	}
+	seen := map[string]bool{}
+	for _, f := range rd.Fields {
+		if seen[f] {
+			return spec, fmt.Errorf("remote verifier %q: field %q listed twice", rd.Name, f)
+		}
+		seen[f] = true
+	}
+	return spec, nil
+}
+
 // checkKeyLines maps each check's name to the line of its key. The document
 // already decoded, so a failure here only loses line numbers.
 func checkKeyLines(doc []byte) map[string]int {
@@ -208,6 +276,25 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 	}
 	keyLines := checkKeyLines(doc)
 	p := &Policy{Version: version(doc), Source: source, checks: map[riskv1.Check]*CheckPolicy{}}
+	remoteLines := map[string]int{}
+	if len(d.RemoteVerifiers) > 0 {
+		// Remote verifiers are named here and used by checks like
+		// built-in ones; their names must not shadow a built-in.
+		all := map[string]bool{}
+		for n := range known {
+			all[n] = true
+		}
+		for _, rd := range d.RemoteVerifiers {
+			spec, err := remoteSpec(rd, all)
+			if err != nil {
+				return nil, &Error{Source: source, Line: rd.line, Err: err}
+			}
+			all[spec.Name] = true
+			remoteLines[spec.Name] = rd.line
+			p.Remotes = append(p.Remotes, spec)
+		}
+		known = all
+	}
 	names := make([]string, 0, len(d.Checks))
 	for name := range d.Checks {
 		names = append(names, name)
@@ -231,6 +318,20 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 			return nil, err
 		}
 		p.checks[check] = cp
+		// A remote verifier's fields must exist in every request it sees.
+		for _, vs := range cp.Verifiers {
+			for _, spec := range p.Remotes {
+				if spec.Name != vs.Name {
+					continue
+				}
+				md := requestTypes[check].ProtoReflect().Descriptor()
+				for _, f := range spec.Fields {
+					if _, err := remote.Resolve(md, f); err != nil {
+						return nil, &Error{Source: source, Line: remoteLines[spec.Name], Err: fmt.Errorf("remote verifier %q, used by %s: field %q: %w", spec.Name, name, f, err)}
+					}
+				}
+			}
+		}
 	}
 	for name, check := range checkNames {
 		if p.checks[check] == nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"github.com/riskd/riskd/internal/verifier/remote"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 )
 
@@ -84,7 +85,10 @@ type Policy struct {
 	Version string
 	// Source says where the document came from (a path, or the embedded default).
 	Source string
-	checks map[riskv1.Check]*CheckPolicy
+	// Remotes are the out-of-process verifiers the policy defines; whoever
+	// puts the policy in force dials them and registers them by name.
+	Remotes []remote.Spec
+	checks  map[riskv1.Check]*CheckPolicy
 }
 
 // Check returns the policy for one check, or nil when the policy has none.
