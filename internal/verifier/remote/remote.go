@@ -32,6 +32,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -112,6 +113,12 @@ func Dial(spec Spec, o Options) (*Verifier, error) {
 		// The budget is all the time there is: a retry would only eat
 		// into it or outlive it.
 		grpc.WithDisableRetry(),
+		// Reconnect within seconds of a target coming back, not after
+		// gRPC's default backoff of up to two minutes.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			MinConnectTimeout: time.Second,
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("remote verifier %q: %w", spec.Name, err)

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/internal/testproc"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+)
+
+var requestSeq atomic.Int64
+
+func sellerWith(uscc, company, rep string) *riskv1.CheckSellerRequest {
+	n := requestSeq.Add(1)
+	return &riskv1.CheckSellerRequest{
+		RequestId: fmt.Sprintf("e2e-%d", n), SellerId: fmt.Sprintf("seller-%d", n),
+		Client:   &riskv1.Client{DeviceId: "dev-e2e", IpAddress: "127.0.0.1"},
+		Identity: &riskv1.IdentityDocument{Type: riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID, Number: "11010519491231002X", FullName: rep},
+		License:  &riskv1.BusinessLicense{Uscc: uscc, CompanyName: company, LegalRepresentative: rep},
+		Contact:  &riskv1.Contact{Mobile: "13800138000", Landline: "0591-87654321", Address: "福建省福州市鼓楼区五四路 100 号"},
+		Payout:   &riskv1.PayoutAccount{AccountNumber: "6222020200112233445", HolderName: company},
+	}
+}
+
+type stack struct {
+	t        *testing.T
+	reg      *testproc.Process
+	regBin   string
+	regAddr  string
+	riskd    *testproc.Process
+	client   riskv1.RiskServiceClient
+	csv      string
+	openFor  time.Duration
+	failures int
+}
+
+// startStack starts the real licence registry and a real riskd whose
+// policy (the example registry policy) points at it.
+func startStack(t *testing.T) *stack {
+	root := filepath.Join("..", "..")
+	s := &stack{t: t, regBin: testproc.Build(t, "./cmd/licence-registry"), csv: filepath.Join(root, "examples", "licence-registry", "licences.csv"),
+		openFor: time.Second, failures: 3}
+	s.reg = testproc.Start(t, s.regBin, []string{"--data", s.csv, "--listen", "127.0.0.1:0"}, "licence registry ready")
+	s.regAddr = s.reg.Addr
+
+	doc, err := os.ReadFile(filepath.Join(root, "examples", "policy-with-registry.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := strings.Replace(string(doc), "address: 127.0.0.1:7070\n    plaintext: true\n",
+		fmt.Sprintf("address: %s\n    plaintext: true\n    failures_to_open: %d\n    open_for: %s\n", s.regAddr, s.failures, s.openFor), 1)
+	if policy == string(doc) {
+		t.Fatal("the example policy no longer has the registry address this test replaces")
+	}
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.riskd = testproc.Start(t, testproc.Build(t, "./cmd/riskd"),
+		[]string{"--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--policy", path}, "riskd ready")
+	conn, err := grpc.NewClient(s.riskd.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s.client = riskv1.NewRiskServiceClient(conn)
+	return s
+}
+
+// check calls CheckSeller under a 1 s caller deadline; it must answer.
+func (s *stack) check(req *riskv1.CheckSellerRequest, traceID string) *riskv1.Decision {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if traceID != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	}
+	resp, err := s.client.CheckSeller(ctx, req)
+	if err != nil {
+		s.t.Fatalf("CheckSeller: %v", err)
+	}
+	return resp.GetDecision()
+}
+
+func reasonCodes(d *riskv1.Decision) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range d.GetReasons() {
+		out[r.GetCode()] = true
+	}
+	return out
+}
+
+func registryResult(d *riskv1.Decision) *riskv1.VerifierResult {
+	for _, vr := range d.GetVerifierResults() {
+		if vr.GetName() == "licence_registry" {
+			return vr
+		}
+	}
+	return nil
+}
+
+func signalValue(d *riskv1.Decision, name string) string {
+	for _, s := range d.GetSignals() {
+		if s.GetName() == name {
+			return s.GetStringValue()
+		}
+	}
+	return ""
+}
+
+func TestRegistryThroughRiskd(t *testing.T) {
+	s := startStack(t)
+
+	t.Run("licence held by another company is declined, and the trace reaches the registry", func(t *testing.T) {
+		const traceID = "0af7651916cd43dd8448eb211c80319c"
+		d := s.check(sellerWith("91350100M000100Y43", "别的贸易有限公司", "张三"), traceID)
+		if d.GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE || !reasonCodes(d)["LICENSE_HOLDER_MISMATCH"] {
+			t.Fatalf("got %s %v", d.GetOutcome(), reasonCodes(d))
+		}
+		if got := signalValue(d, "licence_registry.trace_id"); got != traceID {
+			t.Fatalf("the registry saw trace %q, the caller sent %q", got, traceID)
+		}
+	})
+	t.Run("revoked licence is declined", func(t *testing.T) {
+		d := s.check(sellerWith("91110108551385082Q", "北京海淀示例商贸有限公司", "王五"), "")
+		if d.GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE || !reasonCodes(d)["LICENSE_REVOKED"] || reasonCodes(d)["LICENSE_HOLDER_MISMATCH"] {
+			t.Fatalf("got %s %v", d.GetOutcome(), reasonCodes(d))
+		}
+	})
+	t.Run("registered holder is approved", func(t *testing.T) {
+		d := s.check(sellerWith("91350100M000100Y43", "福州某某贸易有限公司", "张三"), "")
+		if d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE {
+			t.Fatalf("got %s %v", d.GetOutcome(), reasonCodes(d))
+		}
+	})
+	t.Run("unknown licence goes to review", func(t *testing.T) {
+		d := s.check(sellerWith("911100006000650192", "某公司", "某人"), "")
+		if d.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW || !reasonCodes(d)["LICENSE_NOT_FOUND"] {
+			t.Fatalf("got %s %v", d.GetOutcome(), reasonCodes(d))
+		}
+	})
+}
+
+func TestRegistryHangingOrGone(t *testing.T) {
+	s := startStack(t)
+	clean := func() *riskv1.CheckSellerRequest { return sellerWith("91350100M000100Y43", "福州某某贸易有限公司", "张三") }
+	if d := s.check(clean(), ""); d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE {
+		t.Fatalf("before the fault: %s %v", d.GetOutcome(), reasonCodes(d))
+	}
+
+	// A hanging registry: the process is stopped, its socket still open.
+	if err := s.reg.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for i := range s.failures {
+		d := s.check(clean(), "")
+		vr := registryResult(d)
+		if d.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW || !reasonCodes(d)["REGISTRY_UNAVAILABLE"] ||
+			vr.GetStatus() != riskv1.VerifierStatus_VERIFIER_STATUS_TIMED_OUT {
+			t.Fatalf("hung call %d: %s %v %v", i, d.GetOutcome(), reasonCodes(d), vr)
+		}
+	}
+	// The circuit is open now: the registry is not waited for at all.
+	d := s.check(clean(), "")
+	vr := registryResult(d)
+	if vr.GetStatus() != riskv1.VerifierStatus_VERIFIER_STATUS_FAILED || !strings.Contains(vr.GetError(), "circuit open") ||
+		vr.GetDuration().AsDuration() > 50*time.Millisecond || d.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW {
+		t.Fatalf("with the circuit open: %s %v %v", d.GetOutcome(), reasonCodes(d), vr)
+	}
+
+	// Back again: after the open period one trial call goes through and
+	// calls resume.
+	if err := s.reg.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if !s.eventuallyApproved(clean) {
+		t.Fatal("calls did not resume after the registry came back")
+	}
+
+	// A registry that is gone: connection refused is a failure too.
+	s.reg.Kill(t)
+	d = s.check(clean(), "")
+	if d.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW || !reasonCodes(d)["REGISTRY_UNAVAILABLE"] ||
+		registryResult(d).GetStatus() == riskv1.VerifierStatus_VERIFIER_STATUS_OK {
+		t.Fatalf("registry gone: %s %v %v", d.GetOutcome(), reasonCodes(d), registryResult(d))
+	}
+	// Restarted on the same address, it is used again.
+	s.reg = testproc.Start(t, s.regBin, []string{"--data", s.csv, "--listen", s.regAddr}, "licence registry ready")
+	if !s.eventuallyApproved(clean) {
+		t.Fatal("calls did not resume after the registry restarted")
+	}
+}
+
+// eventuallyApproved retries for a few open periods: gRPC reconnects with
+// backoff and the breaker lets one trial call through per period.
+func (s *stack) eventuallyApproved(req func() *riskv1.CheckSellerRequest) bool {
+	deadline := time.Now().Add(10 * s.openFor)
+	for time.Now().Before(deadline) {
+		if d := s.check(req(), ""); d.GetOutcome() == riskv1.Outcome_OUTCOME_APPROVE {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}

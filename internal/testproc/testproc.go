@@ -1,0 +1,176 @@
+// Package testproc runs this module's binaries as real processes in tests:
+// it builds them once per test binary, starts them, reads their JSON log
+// lines and stops them. Tests of crashes, restarts, signals and several
+// processes talking to each other use it instead of in-process fakes.
+package testproc
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var builds sync.Map // package path -> *build
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Build compiles a main package of this module (for example "./cmd/riskd")
+// once per test binary and returns the executable's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	b, _ := builds.LoadOrStore(pkg, &build{})
+	bd := b.(*build)
+	bd.once.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			bd.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "testproc")
+		if err != nil {
+			bd.err = err
+			return
+		}
+		bd.path = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", bd.path, pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bd.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if bd.err != nil {
+		t.Fatal(bd.err)
+	}
+	return bd.path
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("not inside a Go module")
+	}
+	return filepath.Dir(gomod), nil
+}
+
+// Process is a running binary and the JSON lines it logged on stderr.
+type Process struct {
+	Cmd  *exec.Cmd
+	Addr string
+	mu   sync.Mutex
+	logs []map[string]any
+	done chan struct{}
+}
+
+// Start runs bin with args and waits until it logs a JSON line whose msg
+// is readyMsg, taking the listening address from that line's "addr". The
+// process is killed when the test ends, if it still runs.
+func Start(t testing.TB, bin string, args []string, readyMsg string) *Process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{Cmd: cmd, done: make(chan struct{})}
+	ready := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				t.Errorf("%s: log line is not JSON: %s", filepath.Base(bin), sc.Text())
+				continue
+			}
+			p.mu.Lock()
+			p.logs = append(p.logs, line)
+			p.mu.Unlock()
+			if line["msg"] == readyMsg {
+				addr, _ := line["addr"].(string)
+				ready <- addr
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT) // in case a test left it stopped
+		_ = cmd.Process.Kill()
+		<-p.done
+		_ = cmd.Wait()
+	})
+	select {
+	case p.Addr = <-ready:
+	case <-p.done:
+		_ = cmd.Wait()
+		t.Fatalf("%s exited before it was ready: %v", filepath.Base(bin), cmd.ProcessState)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not log %q", filepath.Base(bin), readyMsg)
+	}
+	return p
+}
+
+// Done is closed when the process's stderr closes, that is when it exits.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Logs returns the JSON lines logged so far.
+func (p *Process) Logs() []map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]map[string]any(nil), p.logs...)
+}
+
+// Messages returns the msg of each line logged so far.
+func (p *Process) Messages() []string {
+	var out []string
+	for _, l := range p.Logs() {
+		m, _ := l["msg"].(string)
+		out = append(out, m)
+	}
+	return out
+}
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (p *Process) Stop(t testing.TB) {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("process did not stop on SIGTERM")
+	}
+	if err := p.Cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Process) Kill(t testing.TB) {
+	t.Helper()
+	if err := p.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	_ = p.Cmd.Wait()
+}
