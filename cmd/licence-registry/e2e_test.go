@@ -153,7 +153,9 @@ func TestRegistryThroughRiskd(t *testing.T) {
 
 func TestRegistryHangingOrGone(t *testing.T) {
 	s := startStack(t)
-	clean := func() *riskv1.CheckSellerRequest { return sellerWith("91350100M000100Y43", "福州某某贸易有限公司", "张三") }
+	clean := func() *riskv1.CheckSellerRequest {
+		return sellerWith("91350100M000100Y43", "福州某某贸易有限公司", "张三")
+	}
 	if d := s.check(clean(), ""); d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE {
 		t.Fatalf("before the fault: %s %v", d.GetOutcome(), reasonCodes(d))
 	}
