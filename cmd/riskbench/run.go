@@ -34,11 +34,15 @@ type options struct {
 	deadline    time.Duration
 	jsonOut     string
 	target      string
+	hangBudget  time.Duration
 }
 
 func run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "empty-server" {
 		return emptyServer(ctx, args[1:])
+	}
+	if len(args) > 0 && args[0] == "hang-verifier" {
+		return hangVerifier(ctx, args[1:])
 	}
 	var o options
 	fs := flag.NewFlagSet("riskbench", flag.ContinueOnError)
@@ -49,6 +53,7 @@ func run(ctx context.Context, args []string) error {
 	checks := fs.String("checks", "gift_card,seller,refund", "which riskd RPCs to measure")
 	fs.DurationVar(&o.deadline, "deadline", time.Second, "caller deadline on every call, as checkout would set")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.DurationVar(&o.hangBudget, "hang-budget", 100*time.Millisecond, "budget of the hanging verifier in the second run (0 skips that run)")
 	fs.StringVar(&o.target, "target", "", "drive an already running riskd at this address instead of starting one (for profiling it)")
 	fs.StringVar(&logDir, "server-logs", "", "keep the servers' logs in this directory")
 	if err := fs.Parse(args); err != nil {
@@ -150,6 +155,14 @@ func benchmark(ctx context.Context, o options) error {
 			rep.Results = append(rep.Results, r)
 			printRow(r)
 		}
+	}
+	if o.hangBudget > 0 && o.target == "" {
+		fmt.Println()
+		hung, err := hangRun(ctx, o, self)
+		if err != nil {
+			return err
+		}
+		rep.Results = append(rep.Results, hung...)
 	}
 	printTargets(rep.Results, o)
 	if o.jsonOut != "" {
@@ -367,6 +380,10 @@ func printTargets(results []*result, o options) {
 		case r.Case == generators["gift_card"].name && r.Concurrency == 1 && b != nil:
 			fmt.Printf("  ScoreGiftCardPurchase c1 p50 <= 3x baseline: %.2fx (%s vs %s ms) %s\n",
 				float64(r.P50)/float64(b.P50), ms(r.P50), ms(b.P50), verdict(r.P50 <= 3*b.P50))
+		case strings.HasPrefix(r.Case, "hung verifier"):
+			limit := o.hangBudget + 5*time.Millisecond
+			fmt.Printf("  hung verifier c%d p99 <= budget + 5 ms (%s ms): %s ms, %d errors %s\n",
+				r.Concurrency, ms(limit), ms(r.P99), r.Errors, verdict(r.P99 <= limit && r.Errors == 0))
 		}
 	}
 }

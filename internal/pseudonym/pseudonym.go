@@ -25,8 +25,8 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// MinKeyBytes is the shortest key accepted: the HMAC-SHA256 block of
-// security it is meant to give.
+// MinKeyBytes is the shortest key accepted: 256 bits, the strength
+// HMAC-SHA256 offers.
 const MinKeyBytes = 32
 
 // KeyFileName is the key file created in the data directory when no key is
@@ -93,23 +93,25 @@ func (k *Keyer) Check() []byte {
 // (full-width digits), case, spaces and punctuation that people type
 // differently are removed; what distinguishes identifiers is kept.
 func Normalise(kind store.Kind, raw string) string {
-	s := strings.TrimSpace(norm.NFKC.String(raw))
+	s := strings.TrimSpace(norm.NFKC.String(strings.ToValidUTF8(raw, "\uFFFD")))
 	switch kind {
 	case store.KindIDNumber, store.KindLicense, store.KindPayoutAccount:
 		return strings.ToUpper(keep(s, isAlnum))
-	case store.KindMobile, store.KindLandline:
+	case store.KindMobile:
 		return phone(s)
+	case store.KindLandline:
+		return landline(s)
 	case store.KindEmail, store.KindChatHandle:
-		return strings.ToLower(strings.Join(strings.Fields(s), ""))
+		return norm.NFKC.String(strings.ToLower(strings.Join(strings.Fields(s), "")))
 	case store.KindRecipient:
 		if strings.Contains(s, "@") {
-			return strings.ToLower(strings.Join(strings.Fields(s), ""))
+			return norm.NFKC.String(strings.ToLower(strings.Join(strings.Fields(s), "")))
 		}
 		return phone(s)
 	case store.KindAddress:
 		// Addresses differ most in spacing and punctuation: 五四路100号 and
 		// "五四路 100 号," are one place.
-		return strings.ToLower(keep(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }))
+		return norm.NFKC.String(strings.ToLower(keep(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) })))
 	case store.KindIP:
 		if a, err := netip.ParseAddr(s); err == nil {
 			return a.Unmap().String()
@@ -132,15 +134,31 @@ func keep(s string, f func(rune) bool) string {
 	return b.String()
 }
 
-// phone keeps the digits and drops China's country code, so +86 138...,
-// 0086-138... and 138... are one number.
+// phone keeps the digits and drops China's country code, however often it
+// was typed, so +86 138..., 0086-138... and 138... are one number.
 func phone(s string) string {
+	d := keep(s, func(r rune) bool { return r >= '0' && r <= '9' })
+	for {
+		switch {
+		case strings.HasPrefix(d, "0086") && len(d) > 4:
+			d = d[4:]
+		case strings.HasPrefix(d, "86") && len(d) == 13:
+			d = d[2:]
+		default:
+			return d
+		}
+	}
+}
+
+// landline keeps the digits and writes an international number
+// (+86 591 ..., 0086 591 ...) as dialled at home, with its trunk zero.
+func landline(s string) string {
 	d := keep(s, func(r rune) bool { return r >= '0' && r <= '9' })
 	switch {
 	case strings.HasPrefix(d, "0086") && len(d) > 4:
-		d = d[4:]
-	case strings.HasPrefix(d, "86") && len(d) == 13:
-		d = d[2:]
+		return "0" + strings.TrimLeft(d[4:], "0")
+	case strings.HasPrefix(d, "86") && len(d) >= 11 && len(d) <= 13:
+		return "0" + strings.TrimLeft(d[2:], "0")
 	}
 	return d
 }
