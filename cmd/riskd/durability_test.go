@@ -72,7 +72,7 @@ func giftCardReq(i int, account string) *riskv1.ScoreGiftCardPurchaseRequest {
 func TestKilledMidLoadLosesNothingAnswered(t *testing.T) {
 	dataDir := t.TempDir()
 	p := startBinary(t, "--data-dir", dataDir)
-	client := dial(t, p.addr)
+	client := dial(t, p.Addr)
 
 	var mu sync.Mutex
 	answered := map[string]*riskv1.Decision{}
@@ -119,12 +119,8 @@ func TestKilledMidLoadLosesNothingAnswered(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	p.Kill(t)
 	wg.Wait()
-	<-p.done
-	_ = p.cmd.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(answered) < 2000 {
@@ -132,7 +128,7 @@ func TestKilledMidLoadLosesNothingAnswered(t *testing.T) {
 	}
 
 	p2 := startBinary(t, "--data-dir", dataDir)
-	client2 := dial(t, p2.addr)
+	client2 := dial(t, p2.Addr)
 	for id, want := range answered {
 		got, err := client2.GetDecision(context.Background(), &riskv1.GetDecisionRequest{DecisionId: id})
 		if err != nil {
@@ -151,7 +147,7 @@ func TestKilledMidLoadLosesNothingAnswered(t *testing.T) {
 func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
 	dataDir := t.TempDir()
 	p := startBinary(t, "--data-dir", dataDir)
-	c := dial(t, p.addr)
+	c := dial(t, p.Addr)
 	ctx := context.Background()
 	for i := range 3 {
 		if _, err := c.ScoreGiftCardPurchase(ctx, giftCardReq(i, "acct-restart")); err != nil {
@@ -161,17 +157,17 @@ func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
 	if _, err := c.CheckSeller(ctx, sellerReq(1)); err != nil {
 		t.Fatal(err)
 	}
-	stop(t, p)
+	p.Stop(t)
 
 	p2 := startBinary(t, "--data-dir", dataDir)
-	c2 := dial(t, p2.addr)
+	c2 := dial(t, p2.Addr)
 	if _, err := c2.ScoreGiftCardPurchase(ctx, giftCardReq(3, "acct-restart")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c2.CheckSeller(ctx, sellerReq(2)); err != nil {
 		t.Fatal(err)
 	}
-	stop(t, p2)
+	p2.Stop(t)
 
 	keyHex, err := os.ReadFile(filepath.Join(dataDir, pseudonym.KeyFileName))
 	if err != nil {
@@ -215,8 +211,8 @@ func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
 func TestStartRefusesAnotherIdentifierKey(t *testing.T) {
 	dataDir := t.TempDir()
 	p := startBinary(t, "--data-dir", dataDir)
-	stop(t, p)
-	bin, _ := binary()
+	p.Stop(t)
+	bin := binary(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--identifier-key", strings.Repeat("ab", 32))
 	cmd.Stderr = &stderr
@@ -231,7 +227,7 @@ func TestStartRefusesAnotherIdentifierKey(t *testing.T) {
 func TestStartRefusesADataDirInUse(t *testing.T) {
 	dataDir := t.TempDir()
 	startBinary(t, "--data-dir", dataDir)
-	bin, _ := binary()
+	bin := binary(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--data-dir", dataDir)
 	cmd.Stderr = &stderr
@@ -240,21 +236,5 @@ func TestStartRefusesADataDirInUse(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "in use by another process") {
 		t.Fatalf("stderr: %s", stderr.String())
-	}
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func stop(t *testing.T, p *process) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("riskd did not stop")
-	}
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("riskd exit: %v", err)
 	}
 }

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
+	"github.com/riskd/riskd/internal/testproc"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,100 +17,22 @@ import (
 	"google.golang.org/grpc/reflection/grpc_reflection_v1"
 )
 
-// binary builds riskd once for the tests that run it as a process.
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "riskd-bin")
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "riskd")
-	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
-	if err != nil {
-		return "", &buildError{string(out)}
-	}
-	return path, nil
-})
+func binary(t *testing.T) string { return testproc.Build(t, "./cmd/riskd") }
 
-type buildError struct{ out string }
-
-func (e *buildError) Error() string { return "go build: " + e.out }
-
-// process is a running riskd with its log lines.
-type process struct {
-	cmd   *exec.Cmd
-	addr  string
-	mu    sync.Mutex
-	lines []map[string]any
-	done  chan struct{}
-}
-
-func startBinary(t *testing.T, args ...string) *process {
+// startBinary starts riskd on a free loopback port and, unless args name
+// one, a fresh data directory.
+func startBinary(t *testing.T, args ...string) *testproc.Process {
 	t.Helper()
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := []string{"--listen", "127.0.0.1:0"}
 	if !strings.Contains(strings.Join(args, " "), "--data-dir") {
 		base = append(base, "--data-dir", t.TempDir())
 	}
-	args = append(base, args...)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	ready := make(chan string, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) != nil {
-				t.Errorf("log line is not JSON: %s", sc.Text())
-				continue
-			}
-			p.mu.Lock()
-			p.lines = append(p.lines, line)
-			p.mu.Unlock()
-			if line["msg"] == "riskd ready" {
-				ready <- line["addr"].(string)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		_ = cmd.Wait()
-	})
-	select {
-	case p.addr = <-ready:
-	case <-p.done:
-		t.Fatal("riskd exited before it was ready")
-	case <-time.After(30 * time.Second):
-		t.Fatal("riskd did not log that it was ready")
-	}
-	return p
-}
-
-func (p *process) messages() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []string
-	for _, l := range p.lines {
-		out = append(out, l["msg"].(string))
-	}
-	return out
+	return testproc.Start(t, binary(t), append(base, args...), "riskd ready")
 }
 
 func TestBinaryServesAndStopsInOrder(t *testing.T) {
 	p := startBinary(t, "--log-level", "debug")
-	conn, err := grpc.NewClient(p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(p.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,51 +79,36 @@ func TestBinaryServesAndStopsInOrder(t *testing.T) {
 	}
 
 	// `riskd health` agrees.
-	bin, _ := binary()
-	if out, err := exec.Command(bin, "health", "--addr", p.addr).CombinedOutput(); err != nil {
+	bin := binary(t)
+	if out, err := exec.Command(bin, "health", "--addr", p.Addr).CombinedOutput(); err != nil {
 		t.Fatalf("riskd health: %v %s", err, out)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("riskd did not stop on SIGTERM")
-	}
-	if err := p.cmd.Wait(); err != nil {
-		t.Fatalf("riskd exited with %v after SIGTERM", err)
-	}
-	msgs := strings.Join(p.messages(), " | ")
+	p.Stop(t)
+	msgs := strings.Join(p.Messages(), " | ")
 	if !strings.Contains(msgs, "shutting down | stopped") {
 		t.Fatalf("shutdown did not log in order: %s", msgs)
 	}
 	// The call above was logged with its trace ID (at debug, which this
 	// riskd runs at).
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	var logged bool
-	for _, l := range p.lines {
+	for _, l := range p.Logs() {
 		if l["grpc.method"] == "EvaluateRefund" {
 			_, logged = l["trace_id"].(string)
 		}
 	}
 	if !logged {
-		t.Errorf("no call log line with a trace_id: %v", p.lines)
+		t.Errorf("no call log line with a trace_id: %v", p.Logs())
 	}
 
 	// And once stopped, health says so with a non-zero exit.
-	if err := exec.Command(bin, "health", "--addr", p.addr, "--timeout", "1s").Run(); err == nil {
+	if err := exec.Command(bin, "health", "--addr", p.Addr, "--timeout", "1s").Run(); err == nil {
 		t.Fatal("riskd health passed against a stopped server")
 	}
 }
 
 func TestBinaryRefusesBadStart(t *testing.T) {
-	bin, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := binary(t)
 	dir := t.TempDir()
 	badPolicy := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(badPolicy, []byte("checks:\n  seller:\n    thresholds: {review: 10, decline: 20}\n    rules:\n      - name: x\n        when: request.nope\n        reason: X_Y\n        message: m\n"), 0o600); err != nil {
