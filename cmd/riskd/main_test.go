@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/riskd/riskd/internal/testproc"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskd/riskd/internal/testproc"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
