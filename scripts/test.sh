@@ -9,6 +9,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "tools"
 scripts/tools.sh buf protoc-gen-go protoc-gen-go-grpc
+scripts/system-deps.sh
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.bin/*'))
