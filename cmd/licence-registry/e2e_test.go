@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/internal/testproc"
+	"github.com/riskd/riskd/internal/verifier/identity"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,15 +21,31 @@ import (
 
 var requestSeq atomic.Int64
 
-func sellerWith(uscc, company, rep string) *riskv1.CheckSellerRequest {
+// residentID returns the n-th valid resident identity number, its check
+// character found by the real parser.
+func residentID(t *testing.T, n int64) string {
+	body := fmt.Sprintf("11010519800101%03d", n%1000)
+	for _, c := range "0123456789X" {
+		if _, err := identity.ParseResidentID(body+string(c), time.Now()); err == nil {
+			return body + string(c)
+		}
+	}
+	t.Fatalf("no check character for %s", body)
+	return ""
+}
+
+// sellerWith is a seller with identifiers of its own, so that only what a
+// test means to share is shared.
+func sellerWith(t *testing.T, uscc, company, rep string) *riskv1.CheckSellerRequest {
 	n := requestSeq.Add(1)
 	return &riskv1.CheckSellerRequest{
 		RequestId: fmt.Sprintf("e2e-%d", n), SellerId: fmt.Sprintf("seller-%d", n),
-		Client:   &riskv1.Client{DeviceId: "dev-e2e", IpAddress: "127.0.0.1"},
-		Identity: &riskv1.IdentityDocument{Type: riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID, Number: "11010519491231002X", FullName: rep},
+		Client:   &riskv1.Client{DeviceId: fmt.Sprintf("dev-e2e-%d", n), IpAddress: "127.0.0.1"},
+		Identity: &riskv1.IdentityDocument{Type: riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID, Number: residentID(t, n), FullName: rep},
 		License:  &riskv1.BusinessLicense{Uscc: uscc, CompanyName: company, LegalRepresentative: rep},
-		Contact:  &riskv1.Contact{Mobile: "13800138000", Landline: "0591-87654321", Address: "福建省福州市鼓楼区五四路 100 号"},
-		Payout:   &riskv1.PayoutAccount{AccountNumber: "6222020200112233445", HolderName: company},
+		Contact: &riskv1.Contact{Mobile: fmt.Sprintf("139%08d", n), Landline: fmt.Sprintf("0591-8%07d", n),
+			Address: fmt.Sprintf("福建省福州市鼓楼区五四路 %d 号", n)},
+		Payout: &riskv1.PayoutAccount{AccountNumber: fmt.Sprintf("622202%013d", n), HolderName: company},
 	}
 }
 
@@ -123,7 +140,7 @@ func TestRegistryThroughRiskd(t *testing.T) {
 
 	t.Run("licence held by another company is declined, and the trace reaches the registry", func(t *testing.T) {
 		const traceID = "0af7651916cd43dd8448eb211c80319c"
-		d := s.check(sellerWith("91350100M000100Y43", "别的贸易有限公司", "张三"), traceID)
+		d := s.check(sellerWith(t, "911100007109288314", "别的科技有限公司", "李四"), traceID)
 		if d.GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE || !reasonCodes(d)["LICENSE_HOLDER_MISMATCH"] {
 			t.Fatalf("got %s %v", d.GetOutcome(), reasonCodes(d))
 		}
@@ -132,19 +149,19 @@ func TestRegistryThroughRiskd(t *testing.T) {
 		}
 	})
 	t.Run("revoked licence is declined", func(t *testing.T) {
-		d := s.check(sellerWith("91110108551385082Q", "北京海淀示例商贸有限公司", "王五"), "")
+		d := s.check(sellerWith(t, "91110108551385082Q", "北京海淀示例商贸有限公司", "王五"), "")
 		if d.GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE || !reasonCodes(d)["LICENSE_REVOKED"] || reasonCodes(d)["LICENSE_HOLDER_MISMATCH"] {
 			t.Fatalf("got %s %v", d.GetOutcome(), reasonCodes(d))
 		}
 	})
 	t.Run("registered holder is approved", func(t *testing.T) {
-		d := s.check(sellerWith("91350100M000100Y43", "福州某某贸易有限公司", "张三"), "")
+		d := s.check(sellerWith(t, "91350100M000100Y43", "福州某某贸易有限公司", "张三"), "")
 		if d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE {
 			t.Fatalf("got %s %v", d.GetOutcome(), reasonCodes(d))
 		}
 	})
 	t.Run("unknown licence goes to review", func(t *testing.T) {
-		d := s.check(sellerWith("911100006000650192", "某公司", "某人"), "")
+		d := s.check(sellerWith(t, "911100006000650192", "某公司", "某人"), "")
 		if d.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW || !reasonCodes(d)["LICENSE_NOT_FOUND"] {
 			t.Fatalf("got %s %v", d.GetOutcome(), reasonCodes(d))
 		}
@@ -154,7 +171,7 @@ func TestRegistryThroughRiskd(t *testing.T) {
 func TestRegistryHangingOrGone(t *testing.T) {
 	s := startStack(t)
 	clean := func() *riskv1.CheckSellerRequest {
-		return sellerWith("91350100M000100Y43", "福州某某贸易有限公司", "张三")
+		return sellerWith(t, "91350100M000100Y43", "福州某某贸易有限公司", "张三")
 	}
 	if d := s.check(clean(), ""); d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE {
 		t.Fatalf("before the fault: %s %v", d.GetOutcome(), reasonCodes(d))
@@ -185,7 +202,7 @@ func TestRegistryHangingOrGone(t *testing.T) {
 	if err := s.reg.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	if !s.eventuallyApproved(clean) {
+	if !s.eventuallyAnswered(clean) {
 		t.Fatal("calls did not resume after the registry came back")
 	}
 
@@ -198,17 +215,19 @@ func TestRegistryHangingOrGone(t *testing.T) {
 	}
 	// Restarted on the same address, it is used again.
 	s.reg = testproc.Start(t, s.regBin, []string{"--data", s.csv, "--listen", s.regAddr}, "licence registry ready")
-	if !s.eventuallyApproved(clean) {
+	if !s.eventuallyAnswered(clean) {
 		t.Fatal("calls did not resume after the registry restarted")
 	}
 }
 
-// eventuallyApproved retries for a few open periods: gRPC reconnects with
-// backoff and the breaker lets one trial call through per period.
-func (s *stack) eventuallyApproved(req func() *riskv1.CheckSellerRequest) bool {
+// eventuallyAnswered retries for a few open periods until the registry
+// answers again: gRPC reconnects with backoff and the breaker lets one trial
+// call through per period.
+func (s *stack) eventuallyAnswered(req func() *riskv1.CheckSellerRequest) bool {
 	deadline := time.Now().Add(10 * s.openFor)
 	for time.Now().Before(deadline) {
-		if d := s.check(req(), ""); d.GetOutcome() == riskv1.Outcome_OUTCOME_APPROVE {
+		d := s.check(req(), "")
+		if registryResult(d).GetStatus() == riskv1.VerifierStatus_VERIFIER_STATUS_OK && !reasonCodes(d)["REGISTRY_UNAVAILABLE"] {
 			return true
 		}
 		time.Sleep(100 * time.Millisecond)

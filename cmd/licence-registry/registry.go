@@ -8,12 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"unicode"
 
+	"github.com/riskd/riskd/internal/names"
 	"github.com/riskd/riskd/internal/verifier/license"
 	verifierv1 "github.com/riskd/riskd/proto/risk/verifier/v1"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/text/unicode/norm"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -89,22 +88,6 @@ func loadCSV(r io.Reader) (map[string]Licence, error) {
 	}
 }
 
-// sameName compares names as people type them: width, case and spaces
-// differ between forms (全角 and half-width, "Zhang San" and "zhang  san").
-func sameName(a, b string) bool { return canonicalName(a) == canonicalName(b) }
-
-func canonicalName(s string) string {
-	s = norm.NFKC.String(s)
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsSpace(r) || r == '·' || r == '•' {
-			continue
-		}
-		b.WriteRune(unicode.ToLower(r))
-	}
-	return b.String()
-}
-
 // registry answers Verify from the loaded file.
 type registry struct {
 	verifierv1.UnimplementedVerifierServiceServer
@@ -156,7 +139,7 @@ func (r *registry) Verify(ctx context.Context, req *verifierv1.VerifyRequest) (*
 			Message: fmt.Sprintf("The business registry lists this licence as %s.", lic.Status)})
 	}
 	company, rep := str(req.GetFacts(), "license.company_name"), str(req.GetFacts(), "license.legal_representative")
-	if (company != "" && !sameName(company, lic.CompanyName)) || (rep != "" && !sameName(rep, lic.LegalRepresentative)) {
+	if (company != "" && !names.Same(company, lic.CompanyName)) || (rep != "" && !names.Same(rep, lic.LegalRepresentative)) {
 		resp.Findings = append(resp.Findings, &verifierv1.Finding{Code: codeMismatch, Score: 80,
 			Message: "The business registry names another company or legal representative for this licence."})
 	}

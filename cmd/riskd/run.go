@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}()
 	defer func() { stopExpiry(); <-expiryDone }()
 
-	verifiers := builtin.Registry()
+	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
 	pol, err := loadPolicy(cfg.Policy, verifiers.Names())
 	if err != nil {
 		return err

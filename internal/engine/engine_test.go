@@ -754,12 +754,13 @@ func TestVerifierSpans(t *testing.T) {
 }
 
 func TestSetPolicyRefusesNil(t *testing.T) {
-	pol, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource, map[string]bool{"identity": true, "license": true})
+	pol, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource, map[string]bool{"identity": true, "license": true, "contact": true, "links": true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	noop := verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) { return verifier.Result{}, nil })
-	e, err := engine.New(engine.Options{Policy: pol, Verifiers: verifier.Registry{"identity": noop, "license": noop}})
+	all := verifier.Registry{"identity": noop, "license": noop, "contact": noop, "links": noop}
+	e, err := engine.New(engine.Options{Policy: pol, Verifiers: all})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -769,7 +770,7 @@ func TestSetPolicyRefusesNil(t *testing.T) {
 	if e.Policy() != pol {
 		t.Fatal("a refused policy replaced the one in force")
 	}
-	if _, err := engine.New(engine.Options{Policy: pol, Verifiers: verifier.Registry{"identity": noop, "license": noop}, Reserve: -time.Millisecond}); err == nil {
+	if _, err := engine.New(engine.Options{Policy: pol, Verifiers: all, Reserve: -time.Millisecond}); err == nil {
 		t.Fatal("a negative reserve was accepted")
 	}
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // defaultKnown are the verifiers the embedded default policy names.
-var defaultKnown = map[string]bool{"identity": true, "license": true}
+var defaultKnown = map[string]bool{"identity": true, "license": true, "contact": true, "links": true}
 
 // testKnown are the verifiers the inline test policies may name.
 var testKnown = map[string]bool{"v": true, "w": true}
@@ -99,6 +99,8 @@ func TestLoadDefault(t *testing.T) {
 		want := []policy.VerifierSpec{
 			{Name: "identity", Budget: 50 * time.Millisecond, OnFailure: policy.FailReview},
 			{Name: "license", Budget: 50 * time.Millisecond, OnFailure: policy.FailReview},
+			{Name: "contact", Budget: 50 * time.Millisecond, OnFailure: policy.FailIgnore},
+			{Name: "links", Budget: 100 * time.Millisecond, OnFailure: policy.FailReview},
 		}
 		if fmt.Sprint(seller.Verifiers) != fmt.Sprint(want) {
 			t.Errorf("seller verifiers = %+v, want %+v", seller.Verifiers, want)

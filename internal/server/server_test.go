@@ -57,7 +57,19 @@ type setup struct {
 
 func start(t *testing.T, s setup) *harness {
 	t.Helper()
-	verifiers := builtin.Registry()
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	mp := sdkmetric.NewMeterProvider()
+	keys, err := pseudonym.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bolt, err := boltstore.Open(t.TempDir(), boltstore.Options{KeyCheck: keys.Check()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.Traced(bolt, tp.Tracer("store"))
+	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
 	for name, v := range s.extra {
 		verifiers[name] = v
 	}
@@ -69,9 +81,6 @@ func start(t *testing.T, s setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	mp := sdkmetric.NewMeterProvider()
 	log := slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, nil)})
 	eng, err := engine.New(engine.Options{
 		Policy: pol, Verifiers: verifiers, Logger: log,
@@ -80,15 +89,6 @@ func start(t *testing.T, s setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := pseudonym.New(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bolt, err := boltstore.Open(t.TempDir(), boltstore.Options{KeyCheck: keys.Check()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.Traced(bolt, tp.Tracer("store"))
 	srv, err := server.New(server.Options{
 		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp, Clock: s.clock,
 		Retention:       store.Retention{Events: 180 * 24 * time.Hour, Decisions: 400 * 24 * time.Hour},
@@ -232,7 +232,7 @@ func TestDecisionsEndToEnd(t *testing.T) {
 		if d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE || len(d.GetReasons()) != 0 {
 			t.Fatalf("got %s %v, want APPROVE with no reasons", d.GetOutcome(), codes_(d))
 		}
-		if len(d.GetVerifierResults()) != 2 {
+		if len(d.GetVerifierResults()) != 4 {
 			t.Fatalf("want a result per verifier, got %v", d.GetVerifierResults())
 		}
 		for _, vr := range d.GetVerifierResults() {
@@ -447,8 +447,8 @@ func TestTraceparentParentsServerAndVerifierSpans(t *testing.T) {
 	if serverSpanID == "" {
 		t.Fatal("no server span in the caller's trace")
 	}
-	if len(verifierParents) != 2 {
-		t.Fatalf("want 2 verifier spans in the trace, got %v", verifierParents)
+	if len(verifierParents) != 4 {
+		t.Fatalf("want 4 verifier spans in the trace, got %v", verifierParents)
 	}
 	for name, parent := range verifierParents {
 		if parent != serverSpanID {

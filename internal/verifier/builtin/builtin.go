@@ -4,15 +4,32 @@
 package builtin
 
 import (
+	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/verifier"
+	"github.com/riskd/riskd/internal/verifier/contact"
 	"github.com/riskd/riskd/internal/verifier/identity"
 	"github.com/riskd/riskd/internal/verifier/license"
+	"github.com/riskd/riskd/internal/verifier/links"
 )
 
+// Deps are what the built-in verifiers read.
+type Deps struct {
+	Store links.Reader
+	Keys  *pseudonym.Keyer
+}
+
 // Registry returns a fresh registry of the built-in verifiers.
-func Registry() verifier.Registry {
+func Registry(d Deps) verifier.Registry {
 	return verifier.Registry{
 		"identity": identity.Verifier{},
 		"license":  license.Verifier{},
+		"contact":  contact.New(),
+		"links":    links.New(d.Store, d.Keys),
 	}
+}
+
+// Names are the built-in verifiers' names, for loading a policy before
+// the store they read is open.
+func Names() map[string]bool {
+	return verifier.Registry{"identity": nil, "license": nil, "contact": nil, "links": nil}.Names()
 }

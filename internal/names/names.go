@@ -1,0 +1,62 @@
+// Package names compares people's and companies' names the way they are
+// typed on forms: full-width and half-width characters, case, spaces and
+// the middle dot of transcribed names (买买提·艾力) differ between forms
+// of the same name. Latin names may also come in either order ("Chen Wei",
+// "Wei Chen").
+package names
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Canonical is the comparable form of a name: NFKC, lower case, without
+// spaces, dots and hyphens.
+func Canonical(s string) string {
+	s = norm.NFKC.String(strings.ToValidUTF8(s, ""))
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsSpace(r) || isSeparator(r) {
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return norm.NFKC.String(b.String())
+}
+
+func isSeparator(r rune) bool {
+	switch r {
+	case '·', '•', '・', '.', '-', '‧', ',', '，':
+		return true
+	}
+	return false
+}
+
+// Same reports whether two names are one name as typed two ways. Names of
+// Latin letters also match with their words in another order. Blank names
+// match nothing.
+func Same(a, b string) bool {
+	ca, cb := Canonical(a), Canonical(b)
+	if ca == "" || cb == "" {
+		return false
+	}
+	if ca == cb {
+		return true
+	}
+	wa, wb := words(a), words(b)
+	if len(wa) < 2 || len(wa) != len(wb) {
+		return false
+	}
+	slices.Sort(wa)
+	slices.Sort(wb)
+	return slices.Equal(wa, wb)
+}
+
+// words splits a name into lower-case words at spaces and separators.
+func words(s string) []string {
+	s = strings.ToLower(norm.NFKC.String(strings.ToValidUTF8(s, "")))
+	return strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isSeparator(r) })
+}

@@ -1,0 +1,197 @@
+// Package links finds sellers who come back (T2 of THREATS.md): a new seller
+// whose identity number, licence, phones, e-mail, payout account, address or
+// device was already used by another seller, above all by a banned one, and
+// devices or payout accounts that many sellers were created from.
+//
+// It reads only keyed hashes from the store: the same ones the seller's own
+// decision will write, derived by the history package, so what is looked up
+// is exactly what was stored.
+package links
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/verifier"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+)
+
+// Reason codes this verifier finds.
+const (
+	CodeLinkedBanned = "LINKED_TO_BANNED_SELLER"
+	CodeLinkedOther  = "LINKED_TO_OTHER_SELLER"
+	CodeManySellers  = "MANY_SELLERS_ONE_DEVICE"
+)
+
+// Scores. A shared device or IP address is weak evidence (family members,
+// internet cafés, shared offices); every other identifier is strong.
+const (
+	scoreBannedStrong = 60
+	scoreBannedWeak   = 30
+	scoreOther        = 30
+	scoreMany         = 30
+)
+
+// Defaults for MANY_SELLERS_ONE_DEVICE: this many other sellers created
+// from one device or payout account within the window.
+const (
+	DefaultManyWindow = 30 * 24 * time.Hour
+	DefaultManyOthers = 2
+)
+
+// Reader is what the verifier needs of the store.
+type Reader interface {
+	Linked(ctx context.Context, id store.Identifier) ([]store.Link, error)
+	Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error)
+	Aggregate(ctx context.Context, series string, key store.Identifier, since, until time.Time) (store.Aggregate, error)
+}
+
+// Verifier is the links verifier.
+type Verifier struct {
+	store      Reader
+	keys       *pseudonym.Keyer
+	manyWindow time.Duration
+	manyOthers int64
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+// New returns a links verifier over the store.
+func New(r Reader, keys *pseudonym.Keyer) *Verifier {
+	return &Verifier{store: r, keys: keys, manyWindow: DefaultManyWindow, manyOthers: DefaultManyOthers}
+}
+
+func weak(k store.Kind) bool { return k == store.KindDevice || k == store.KindIP }
+
+// Verify looks up every identifier of a CheckSellerRequest.
+func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Result, error) {
+	req, ok := in.Request.(*riskv1.CheckSellerRequest)
+	if !ok {
+		return verifier.Result{}, fmt.Errorf("links verifier applies to seller checks, not %s", in.Check)
+	}
+	entry, err := history.Derive(v.keys, req, in.DecisionID, in.Now)
+	if err != nil {
+		return verifier.Result{}, err
+	}
+	self := history.SubjectSeller + req.GetSellerId()
+	var bannedKinds, otherKinds []store.Kind
+	others := map[string]bool{} // other sellers met, to check for bans
+	sharedWith := map[string][]store.Kind{}
+	for _, id := range entry.Subjects {
+		if id.Kind == store.KindSeller {
+			continue
+		}
+		marks, err := v.store.Marks(ctx, id)
+		if err != nil {
+			return verifier.Result{}, err
+		}
+		if banned(marks) {
+			bannedKinds = appendKind(bannedKinds, id.Kind)
+		}
+		links, err := v.store.Linked(ctx, id)
+		if err != nil {
+			return verifier.Result{}, err
+		}
+		for _, l := range links {
+			if l.Subject == self || !strings.HasPrefix(l.Subject, history.SubjectSeller) {
+				continue
+			}
+			others[l.Subject] = true
+			sharedWith[l.Subject] = appendKind(sharedWith[l.Subject], id.Kind)
+		}
+	}
+	// A seller banned by an outcome recorded against the seller itself
+	// (RecordEvents) carries the mark on its seller identifier.
+	for subject := range others {
+		sid, ok := v.keys.Identifier(store.KindSeller, strings.TrimPrefix(subject, history.SubjectSeller))
+		if !ok {
+			continue
+		}
+		marks, err := v.store.Marks(ctx, sid)
+		if err != nil {
+			return verifier.Result{}, err
+		}
+		if banned(marks) {
+			for _, k := range sharedWith[subject] {
+				bannedKinds = appendKind(bannedKinds, k)
+			}
+			continue
+		}
+		for _, k := range sharedWith[subject] {
+			otherKinds = appendKind(otherKinds, k)
+		}
+	}
+
+	res := verifier.Result{Signals: map[string]any{
+		"links.banned_strong": slices.ContainsFunc(bannedKinds, func(k store.Kind) bool { return !weak(k) }),
+		"links.banned":        len(bannedKinds) > 0,
+		"links.other_sellers": int64(len(others)),
+	}}
+	if len(bannedKinds) > 0 {
+		score := scoreBannedWeak
+		if res.Signals["links.banned_strong"].(bool) {
+			score = scoreBannedStrong
+		}
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeLinkedBanned, Score: score,
+			Message: fmt.Sprintf("Shares its %s with a banned seller.", kindList(bannedKinds))})
+	}
+	otherKinds = slices.DeleteFunc(otherKinds, func(k store.Kind) bool { return slices.Contains(bannedKinds, k) })
+	if len(otherKinds) > 0 {
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeLinkedOther, Score: scoreOther,
+			Message: fmt.Sprintf("Shares its %s with another seller.", kindList(otherKinds))})
+	}
+
+	// Many sellers from one device or payout account in the window.
+	var crowded []store.Kind
+	for _, e := range entry.Events {
+		if e.Series != history.SeriesSeller {
+			continue
+		}
+		a, err := v.store.Aggregate(ctx, history.SeriesSeller, e.Key, in.Now.Add(-v.manyWindow), in.Now.Add(time.Nanosecond))
+		if err != nil {
+			return verifier.Result{}, err
+		}
+		n := a.DistinctRefs
+		res.Signals["links.sellers_per_"+strings.ReplaceAll(e.Key.Kind.String(), " ", "_")] = n
+		if n >= v.manyOthers {
+			crowded = appendKind(crowded, e.Key.Kind)
+		}
+	}
+	if len(crowded) > 0 {
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeManySellers, Score: scoreMany,
+			Message: fmt.Sprintf("Several sellers were created from the same %s recently.", kindList(crowded))})
+	}
+	return res, nil
+}
+
+func banned(marks []store.Mark) bool {
+	return slices.ContainsFunc(marks, func(m store.Mark) bool { return m.Label == riskv1.OutcomeLabel_OUTCOME_LABEL_SELLER_BANNED })
+}
+
+func appendKind(ks []store.Kind, k store.Kind) []store.Kind {
+	if slices.Contains(ks, k) {
+		return ks
+	}
+	return append(ks, k)
+}
+
+// kindList names kinds in words ("mobile and payout account"), never values.
+func kindList(ks []store.Kind) string {
+	slices.Sort(ks)
+	words := make([]string, len(ks))
+	for i, k := range ks {
+		words[i] = k.String()
+	}
+	switch len(words) {
+	case 1:
+		return words[0]
+	default:
+		return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+	}
+}
