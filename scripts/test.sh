@@ -42,4 +42,7 @@ if ldd "$tmp/riskd" >/dev/null 2>&1; then
 fi
 
 step "go test -race"
-go test -race -count=1 -timeout 10m ./...
+# One package at a time: several packages start real servers, fsync under
+# load and measure deadlines; on two cores, running them side by side
+# measures the neighbours, not the code.
+go test -race -count=1 -p 1 -timeout 12m ./...

@@ -77,7 +77,7 @@ func defaults(getenv func(string) string) Config {
 		DataDir:                    defaultDataDir(getenv),
 		LogLevel:                   "info",
 		ShutdownTimeout:            10 * time.Second,
-		DecisionReserve:            25 * time.Millisecond,
+		DecisionReserve:            40 * time.Millisecond,
 		MaxMessageBytes:            1 << 20,
 		MaxConcurrentStreams:       1024,
 		KeepaliveTime:              2 * time.Minute,

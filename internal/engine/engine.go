@@ -33,7 +33,7 @@ import (
 // DefaultReserve is the time kept back from the caller's deadline for the
 // policy, the store and the answer's trip back, so that the answer leaves
 // before the deadline even when a verifier hangs.
-const DefaultReserve = 25 * time.Millisecond
+const DefaultReserve = 40 * time.Millisecond
 
 // ErrNoCheck is returned for a check the policy does not define.
 var ErrNoCheck = errors.New("policy defines no such check")
@@ -239,7 +239,10 @@ func (e *Engine) runOne(ctx context.Context, spec policy.VerifierSpec, in verifi
 			switch {
 			case a.err == nil:
 				run.Status, run.Result = policy.StatusOK, a.res
-			case vctx.Err() != nil && errors.Is(vctx.Err(), context.DeadlineExceeded):
+			// A verifier's own deadline error can come a hair before our
+			// context reports it (gRPC's timer is not ours): both are the
+			// budget running out.
+			case errors.Is(a.err, context.DeadlineExceeded), errors.Is(vctx.Err(), context.DeadlineExceeded):
 				run.Status, errText = policy.StatusTimedOut, a.err.Error()
 			default:
 				run.Status, errText = policy.StatusFailed, a.err.Error()

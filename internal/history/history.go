@@ -27,6 +27,10 @@ const (
 	SeriesSeller = "seller"
 )
 
+// RefDeclined marks the gift-card events of a declined order: they count
+// as attempts in velocity, but not as the account's usual spend.
+const RefDeclined = "declined"
+
 // Subject prefixes: links name caller-side IDs, never personal data.
 const (
 	SubjectSeller  = "seller:"

@@ -19,8 +19,8 @@ func Canonical(s string) string {
 	s = norm.NFKC.String(strings.ToValidUTF8(s, ""))
 	var b strings.Builder
 	for _, r := range s {
-		if unicode.IsSpace(r) || isSeparator(r) {
-			continue
+		if unicode.IsSpace(r) || isSeparator(r) || unicode.Is(unicode.Cf, r) {
+			continue // invisible format characters (zero-width space, BOM) too
 		}
 		b.WriteRune(unicode.ToLower(r))
 	}
@@ -29,15 +29,16 @@ func Canonical(s string) string {
 
 func isSeparator(r rune) bool {
 	switch r {
-	case '·', '•', '・', '.', '-', '‧', ',', '，':
+	case '·', '•', '・', '.', '‧', ',', '，':
 		return true
 	}
-	return false
+	return unicode.In(r, unicode.Dash, unicode.Hyphen)
 }
 
 // Same reports whether two names are one name as typed two ways. Names of
-// Latin letters also match with their words in another order. Blank names
-// match nothing.
+// Latin letters also match with their words in another order (given name
+// first or last); Chinese names do not, where order is part of the name.
+// Blank names match nothing.
 func Same(a, b string) bool {
 	ca, cb := Canonical(a), Canonical(b)
 	if ca == "" || cb == "" {
@@ -47,7 +48,7 @@ func Same(a, b string) bool {
 		return true
 	}
 	wa, wb := words(a), words(b)
-	if len(wa) < 2 || len(wa) != len(wb) {
+	if len(wa) < 2 || len(wa) != len(wb) || !latin(wa) || !latin(wb) {
 		return false
 	}
 	slices.Sort(wa)
@@ -55,8 +56,20 @@ func Same(a, b string) bool {
 	return slices.Equal(wa, wb)
 }
 
+// latin reports whether every word is Latin letters only.
+func latin(ws []string) bool {
+	for _, w := range ws {
+		for _, r := range w {
+			if !unicode.Is(unicode.Latin, r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // words splits a name into lower-case words at spaces and separators.
 func words(s string) []string {
 	s = strings.ToLower(norm.NFKC.String(strings.ToValidUTF8(s, "")))
-	return strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isSeparator(r) })
+	return strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isSeparator(r) || unicode.Is(unicode.Cf, r) })
 }

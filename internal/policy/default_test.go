@@ -116,6 +116,10 @@ func TestDefaultGiftCard(t *testing.T) {
 	// What the gift-card check asks of the caller on each outcome.
 	held := []riskv1.Action{actHold, actConfirm}
 	declined := []riskv1.Action{actHold}
+	// The spending verifier reads the account's own history from the store;
+	// here its findings are given and the policy's handling tested.
+	first := []run{ok("spending", finding("FIRST_GIFT_CARD_PURCHASE", 10))}
+	above := []run{ok("spending", finding("AMOUNT_ABOVE_HISTORY", 25))}
 	runDefaultCases(t, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, cleanGiftCard, []defaultCase[req]{
 		{
 			name: "clean order",
@@ -235,8 +239,9 @@ func TestDefaultGiftCard(t *testing.T) {
 			want: approve,
 		},
 		{
-			name:  "first gift-card purchase by the caller's history",
+			name:  "first gift-card purchase",
 			edit:  func(r req) { r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 0} },
+			runs:  first,
 			want:  approve,
 			score: 10, codes: []string{"FIRST_GIFT_CARD_PURCHASE"},
 		},
@@ -248,13 +253,14 @@ func TestDefaultGiftCard(t *testing.T) {
 			want: approve,
 		},
 		{
-			name: "amount 6x the typical order",
+			name: "amount far above the account's history",
 			edit: func(r req) {
 				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 4, TypicalOrderValue: cny(10_000)}
 				r.Total = cny(60_000)
 				r.Cards = []*riskv1.GiftCardLine{{FaceValueMinor: 60_000, Quantity: 1}}
 			},
-			want: approve, score: 20, codes: []string{"AMOUNT_ABOVE_HISTORY"},
+			runs: above,
+			want: approve, score: 25, codes: []string{"AMOUNT_ABOVE_HISTORY"},
 		},
 		{
 			name: "amount 4x the typical order",
@@ -293,31 +299,48 @@ func TestDefaultGiftCard(t *testing.T) {
 				r.Total = cny(10_000_000)
 				r.Cards = []*riskv1.GiftCardLine{{FaceValueMinor: 100_000, Quantity: 100}}
 			},
+			runs:  first,
 			want:  decline,
 			score: 100,
 			codes: []string{"ACTIVE_CALL", "REMOTE_ACCESS", "FRESH_CREDIT_FUNDING", "SOCIAL_ENGINEERING_PATTERN", "FIRST_GIFT_CARD_PURCHASE", "RECIPIENT_NOT_OWNER"},
 			acts:  held,
 		},
 		{
-			name: "fresh credit and a call alone are the pattern",
+			// The pattern needs a first or unusual purchase too (issue 8);
+			// these two alone are held for review by score.
+			name: "fresh credit and a call alone are held",
 			edit: func(r req) {
 				r.Session.ActiveCall = true
 				r.Payment.Kind = riskv1.InstrumentKind_INSTRUMENT_KIND_LOAN
 				r.Payment.CreditDrawnAt = ago(3 * time.Hour)
 			},
-			want: decline, score: 55,
-			codes: []string{"ACTIVE_CALL", "FRESH_CREDIT_FUNDING", "SOCIAL_ENGINEERING_PATTERN"},
+			want: review, score: 55,
+			codes:  []string{"ACTIVE_CALL", "FRESH_CREDIT_FUNDING"},
+			absent: []string{"SOCIAL_ENGINEERING_PATTERN"},
+			acts:   held,
+		},
+		{
+			name: "fresh credit, a call and a first purchase are the pattern",
+			edit: func(r req) {
+				r.Session.ActiveCall = true
+				r.Payment.Kind = riskv1.InstrumentKind_INSTRUMENT_KIND_LOAN
+				r.Payment.CreditDrawnAt = ago(40 * time.Minute)
+			},
+			runs: first,
+			want: review, score: 65,
+			codes: []string{"ACTIVE_CALL", "FRESH_CREDIT_FUNDING", "FIRST_GIFT_CARD_PURCHASE", "SOCIAL_ENGINEERING_PATTERN"},
 			acts:  held,
 		},
 		{
-			name: "fresh credit and a remote app alone are the pattern",
+			name: "fresh credit, a remote app and an unusual amount decline",
 			edit: func(r req) {
 				r.Session.RemoteAccessApp = true
 				r.Payment.Kind = riskv1.InstrumentKind_INSTRUMENT_KIND_CREDIT_LINE
 				r.Payment.CreditDrawnAt = ago(23 * time.Hour)
 			},
-			want: decline, score: 65,
-			codes: []string{"REMOTE_ACCESS", "FRESH_CREDIT_FUNDING", "SOCIAL_ENGINEERING_PATTERN"},
+			runs: above,
+			want: decline, score: 90,
+			codes: []string{"REMOTE_ACCESS", "FRESH_CREDIT_FUNDING", "AMOUNT_ABOVE_HISTORY", "SOCIAL_ENGINEERING_PATTERN"},
 			acts:  held,
 		},
 		{
@@ -351,6 +374,7 @@ func TestDefaultGiftCard(t *testing.T) {
 				r.Session.CheckoutDuration = durationpb.New(time.Second)         // 15
 				r.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 0} // 10
 			},
+			runs: first,
 			want: decline, score: 95,
 			codes: []string{"REMOTE_ACCESS", "NEW_DEVICE", "RECENT_ACCOUNT_CHANGE", "CHECKOUT_TOO_FAST", "FIRST_GIFT_CARD_PURCHASE"},
 			acts:  declined,

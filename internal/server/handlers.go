@@ -77,6 +77,13 @@ func (r *riskService) decide(ctx context.Context, check riskv1.Check, requestID 
 	if err != nil {
 		return nil, err
 	}
+	if d.GetOutcome() == riskv1.Outcome_OUTCOME_DECLINE {
+		for i := range entry.Events {
+			if entry.Events[i].Series == history.SeriesGiftCard {
+				entry.Events[i].Ref = history.RefDeclined
+			}
+		}
+	}
 	// Two identical requests racing both get here; the store keeps the
 	// first and hands it to both, so there is one decision and one count.
 	stored, _, err := r.store.Commit(ctx, store.Commit{

@@ -10,11 +10,19 @@ import (
 	"github.com/riskd/riskd/internal/verifier/identity"
 	"github.com/riskd/riskd/internal/verifier/license"
 	"github.com/riskd/riskd/internal/verifier/links"
+	"github.com/riskd/riskd/internal/verifier/spending"
+	"github.com/riskd/riskd/internal/verifier/velocity"
 )
+
+// Reader is what the built-in verifiers read of the store.
+type Reader interface {
+	links.Reader
+	velocity.Reader
+}
 
 // Deps are what the built-in verifiers read.
 type Deps struct {
-	Store links.Reader
+	Store Reader
 	Keys  *pseudonym.Keyer
 }
 
@@ -25,11 +33,13 @@ func Registry(d Deps) verifier.Registry {
 		"license":  license.Verifier{},
 		"contact":  contact.New(),
 		"links":    links.New(d.Store, d.Keys),
+		"velocity": velocity.New(d.Store, d.Keys),
+		"spending": spending.New(d.Store, d.Keys),
 	}
 }
 
 // Names are the built-in verifiers' names, for loading a policy before
 // the store they read is open.
 func Names() map[string]bool {
-	return verifier.Registry{"identity": nil, "license": nil, "contact": nil, "links": nil}.Names()
+	return verifier.Registry{"identity": nil, "license": nil, "contact": nil, "links": nil, "velocity": nil, "spending": nil}.Names()
 }

@@ -1,7 +1,9 @@
-// Package links finds sellers who come back (T2 of THREATS.md): a new seller
-// whose identity number, licence, phones, e-mail, payout account, address or
-// device was already used by another seller, above all by a banned one, and
-// devices or payout accounts that many sellers were created from.
+// Package links finds who comes back. Sellers (T2 of THREATS.md): a new
+// seller whose identity number, licence, phones, e-mail, payout account,
+// address or device was already used by another seller, above all by a
+// banned one, and devices or payout accounts that many sellers were created
+// from. Purchases and refunds (G3): an account, device, instrument or
+// recipient that a reported fraud or chargeback marked.
 //
 // It reads only keyed hashes from the store: the same ones the seller's own
 // decision will write, derived by the history package, so what is looked up
@@ -27,6 +29,7 @@ const (
 	CodeLinkedBanned = "LINKED_TO_BANNED_SELLER"
 	CodeLinkedOther  = "LINKED_TO_OTHER_SELLER"
 	CodeManySellers  = "MANY_SELLERS_ONE_DEVICE"
+	CodeLinkedFraud  = "LINKED_TO_CONFIRMED_FRAUD"
 )
 
 // Scores. A shared device or IP address is weak evidence (family members,
@@ -36,6 +39,7 @@ const (
 	scoreBannedWeak   = 30
 	scoreOther        = 30
 	scoreMany         = 30
+	scoreFraud        = 70
 )
 
 // Defaults for MANY_SELLERS_ONE_DEVICE: this many other sellers created
@@ -69,12 +73,48 @@ func New(r Reader, keys *pseudonym.Keyer) *Verifier {
 
 func weak(k store.Kind) bool { return k == store.KindDevice || k == store.KindIP }
 
-// Verify looks up every identifier of a CheckSellerRequest.
+// Verify looks up every identifier of the request: for a seller, links to
+// other and banned sellers; for a purchase or refund, links to confirmed
+// fraud.
 func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Result, error) {
-	req, ok := in.Request.(*riskv1.CheckSellerRequest)
-	if !ok {
-		return verifier.Result{}, fmt.Errorf("links verifier applies to seller checks, not %s", in.Check)
+	switch req := in.Request.(type) {
+	case *riskv1.CheckSellerRequest:
+		return v.seller(ctx, in, req)
+	case *riskv1.ScoreGiftCardPurchaseRequest, *riskv1.EvaluateRefundRequest:
+		return v.fraud(ctx, in)
 	}
+	return verifier.Result{}, fmt.Errorf("links verifier does not apply to %s", in.Check)
+}
+
+// fraudLabels are the outcomes that make an identifier a fraud's.
+var fraudLabels = []riskv1.OutcomeLabel{riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK}
+
+// fraud finds identifiers of the request (account, device, instrument,
+// recipient) that a reported fraud or chargeback marked (G3).
+func (v *Verifier) fraud(ctx context.Context, in verifier.Input) (verifier.Result, error) {
+	entry, err := history.Derive(v.keys, in.Request, in.DecisionID, in.Now)
+	if err != nil {
+		return verifier.Result{}, err
+	}
+	var kinds []store.Kind
+	for _, id := range entry.Subjects {
+		marks, err := v.store.Marks(ctx, id)
+		if err != nil {
+			return verifier.Result{}, err
+		}
+		if slices.ContainsFunc(marks, func(m store.Mark) bool { return slices.Contains(fraudLabels, m.Label) }) {
+			kinds = appendKind(kinds, id.Kind)
+		}
+	}
+	res := verifier.Result{Signals: map[string]any{"links.confirmed_fraud": len(kinds) > 0}}
+	if len(kinds) > 0 {
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeLinkedFraud, Score: scoreFraud,
+			Message: fmt.Sprintf("The %s was used in a purchase reported as fraud.", kindList(kinds))})
+	}
+	return res, nil
+}
+
+func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.CheckSellerRequest) (verifier.Result, error) {
 	entry, err := history.Derive(v.keys, req, in.DecisionID, in.Now)
 	if err != nil {
 		return verifier.Result{}, err

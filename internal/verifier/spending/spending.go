@@ -1,0 +1,114 @@
+// Package spending compares a gift-card order with what the account itself
+// has bought before, as riskd recorded it (G1 of THREATS.md): a first
+// gift-card purchase, or one far above the account's usual spend, is how a
+// coached victim's order looks next to their own past.
+package spending
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/verifier"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+)
+
+// Reason codes this verifier finds.
+const (
+	CodeFirstPurchase = "FIRST_GIFT_CARD_PURCHASE"
+	CodeAboveHistory  = "AMOUNT_ABOVE_HISTORY"
+)
+
+const (
+	scoreFirst = 10
+	scoreAbove = 25
+	// lookback is how far back the account's own orders are read: the
+	// default event retention.
+	lookback = 180 * 24 * time.Hour
+	// floor is the smallest amount (minor units, 500 yuan) ever called
+	// unusual: a 300-yuan card is not a scam's cash-out whatever the past.
+	floor = 50_000
+	// maxOrders bounds the scan; the statistics need no more.
+	maxOrders = 5000
+)
+
+// Reader is what the verifier needs of the store.
+type Reader interface {
+	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
+}
+
+// Verifier is the spending verifier.
+type Verifier struct {
+	store Reader
+	keys  *pseudonym.Keyer
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+// New returns a spending verifier over the store.
+func New(r Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
+
+// Verify reads the account's past gift-card orders (declined ones are
+// attempts, not spend, and are left out) and the history the caller sent.
+//
+// The rule for "far above": with three or more past orders, above both
+// five times the median and three times the 90th percentile; with one or
+// two, above five times the largest; with none, above five times the
+// typical order value the caller sent, if any. Robust statistics, because
+// one earlier large order must not make every later scam look normal, and
+// a thin history must not make every order look unusual.
+func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Result, error) {
+	req, ok := in.Request.(*riskv1.ScoreGiftCardPurchaseRequest)
+	if !ok {
+		return verifier.Result{}, fmt.Errorf("spending verifier applies to gift-card checks, not %s", in.Check)
+	}
+	acct, ok := v.keys.Identifier(store.KindAccount, req.GetAccountId())
+	if !ok {
+		return verifier.Result{}, fmt.Errorf("gift-card order without an account")
+	}
+	past, err := v.store.Events(ctx, history.SeriesGiftCard, acct, in.Now.Add(-lookback), in.Now, maxOrders)
+	if err != nil {
+		return verifier.Result{}, err
+	}
+	var amounts []int64
+	for _, e := range past {
+		if e.Ref != history.RefDeclined {
+			amounts = append(amounts, e.Amount)
+		}
+	}
+	slices.Sort(amounts)
+	amount := req.GetTotal().GetAmountMinor()
+	caller := req.GetCallerHistory()
+	res := verifier.Result{Signals: map[string]any{
+		"spending.orders": int64(len(amounts)),
+	}}
+
+	if len(amounts) == 0 && caller.GetPastGiftCardOrders() == 0 {
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeFirstPurchase, Score: scoreFirst,
+			Message: "This account has never bought gift cards before."})
+	}
+	var limit int64
+	switch n := len(amounts); {
+	case n >= 3:
+		median, p90 := amounts[n/2], amounts[min(n-1, n*9/10)]
+		res.Signals["spending.median"] = median
+		res.Signals["spending.p90"] = p90
+		limit = max(5*median, 3*p90)
+	case n > 0:
+		limit = 5 * amounts[n-1]
+	case caller.GetTypicalOrderValue().GetAmountMinor() > 0:
+		limit = 5 * caller.GetTypicalOrderValue().GetAmountMinor()
+	}
+	if limit > 0 {
+		res.Signals["spending.limit"] = limit
+		if amount > limit && amount >= floor {
+			res.Findings = append(res.Findings, verifier.Finding{Code: CodeAboveHistory, Score: scoreAbove,
+				Message: "The amount is far above what this account usually spends on gift cards."})
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,100 @@
+// Package velocity counts what an account, device, payment instrument and
+// delivery recipient bought in gift cards over sliding windows (G1 and G2 of
+// THREATS.md): the victim talked into buying 100,000 yuan of cards within
+// minutes shows up here first. It returns signals only; the policy's rules
+// say how many is too many, so thresholds are data, not code.
+package velocity
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/verifier"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+)
+
+// Windows are the sliding windows counted, by the name signals use.
+var Windows = []struct {
+	Name string
+	Span time.Duration
+}{
+	{"10m", 10 * time.Minute},
+	{"1h", time.Hour},
+	{"24h", 24 * time.Hour},
+}
+
+// maxEvents bounds one key's scan: a key with more gift-card orders than
+// this in a day is far past every threshold anyway.
+const maxEvents = 10000
+
+// keyNames are the short names of the counted keys in signal names.
+var keyNames = map[store.Kind]string{
+	store.KindAccount:    "account",
+	store.KindDevice:     "device",
+	store.KindInstrument: "instrument",
+	store.KindRecipient:  "recipient",
+}
+
+// Reader is what the verifier needs of the store.
+type Reader interface {
+	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
+}
+
+// Verifier is the velocity verifier.
+type Verifier struct {
+	store Reader
+	keys  *pseudonym.Keyer
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+// New returns a velocity verifier over the store.
+func New(r Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
+
+// Verify counts, for each key of a gift-card order and each window, the
+// orders, their value (minor units) and their cards, this order included:
+// signals such as velocity.account.10m.count and velocity.device.1h.amount.
+func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Result, error) {
+	req, ok := in.Request.(*riskv1.ScoreGiftCardPurchaseRequest)
+	if !ok {
+		return verifier.Result{}, fmt.Errorf("velocity verifier applies to gift-card checks, not %s", in.Check)
+	}
+	// The order's own events say which keys it counts under, exactly as
+	// its commit will write them.
+	entry, err := history.Derive(v.keys, req, in.DecisionID, in.Now)
+	if err != nil {
+		return verifier.Result{}, err
+	}
+	longest := Windows[len(Windows)-1].Span
+	res := verifier.Result{Signals: map[string]any{}}
+	for _, own := range entry.Events {
+		name, ok := keyNames[own.Key.Kind]
+		if !ok || own.Series != history.SeriesGiftCard {
+			continue
+		}
+		past, err := v.store.Events(ctx, history.SeriesGiftCard, own.Key, in.Now.Add(-longest), in.Now.Add(time.Nanosecond), maxEvents)
+		if err != nil {
+			return verifier.Result{}, err
+		}
+		for _, w := range Windows {
+			count, amount, cards := int64(1), own.Amount, own.Quantity
+			since := in.Now.Add(-w.Span)
+			for _, e := range past {
+				if !e.At.Before(since) {
+					count++
+					amount += e.Amount
+					cards += e.Quantity
+				}
+			}
+			prefix := "velocity." + name + "." + w.Name + "."
+			res.Signals[prefix+"count"] = count
+			res.Signals[prefix+"amount"] = amount
+			res.Signals[prefix+"cards"] = cards
+		}
+	}
+	return res, nil
+}
