@@ -295,6 +295,8 @@ func signalsProto(signals map[string]any) []*riskv1.Signal {
 			s.Value = &riskv1.Signal_DoubleValue{DoubleValue: v}
 		case string:
 			s.Value = &riskv1.Signal_StringValue{StringValue: v}
+		case time.Time:
+			s.Value = &riskv1.Signal_StringValue{StringValue: v.UTC().Format(time.RFC3339Nano)}
 		default:
 			s.Value = &riskv1.Signal_StringValue{StringValue: fmt.Sprint(v)}
 		}

@@ -35,8 +35,9 @@ type Finding struct {
 	Message string
 }
 
-// Result is what a verifier returns. Signal values are bool, int64, float64
-// or string, so that policies and callers can use them without conversion.
+// Result is what a verifier returns. Signal values are bool, int64,
+// float64, string or time.Time, so that policies can use them without
+// conversion (a time is a CEL timestamp, and RFC 3339 text for callers).
 type Result struct {
 	Signals  map[string]any
 	Findings []Finding

@@ -76,6 +76,11 @@ type Options struct {
 // ErrCircuitOpen is returned while a target's circuit is open.
 var ErrCircuitOpen = errors.New("circuit open after repeated failures; not called")
 
+// errCallerGone marks a call the caller abandoned: it says nothing about
+// the target, so the breaker neither counts it as a failure nor lets it
+// close an open circuit.
+var errCallerGone = errors.New("caller gave up")
+
 // Verifier is one remote target.
 type Verifier struct {
 	spec      Spec
@@ -123,6 +128,10 @@ func Dial(spec Spec, o Options) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("remote verifier %q: %w", spec.Name, err)
 	}
+	if o.Logger == nil || o.Meter == nil {
+		conn.Close()
+		return nil, errors.New("remote verifier: logger and meter are required")
+	}
 	validator, err := protovalidate.New()
 	if err != nil {
 		conn.Close()
@@ -166,8 +175,8 @@ func Dial(spec Spec, o Options) (*Verifier, error) {
 				"verifier", spec.Name, "address", spec.Address, "from", from.String(), "to", to.String(),
 				"open_for", openFor.String())
 		},
-		// A caller that gave up is not the target's fault.
-		IsSuccessful: func(err error) bool { return err == nil || status.Code(err) == codes.Canceled },
+		// A caller that gave up is not the target's fault, nor a success.
+		IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
 	})
 	return v, nil
 }
@@ -211,6 +220,9 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 	resp, err := v.breaker.Execute(func() (*verifierv1.VerifyResponse, error) {
 		resp, err := v.client.Verify(ctx, req)
 		if err != nil {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, fmt.Errorf("%w: %w", errCallerGone, err)
+			}
 			return nil, err
 		}
 		if err := v.validator.Validate(resp); err != nil {
@@ -266,6 +278,8 @@ func (v *Verifier) resolve(md protoreflect.MessageDescriptor) ([]Field, error) {
 	return fields, nil
 }
 
+// goValue turns a wire value into the Go value a signal holds: string,
+// int64, bool, float64 or time.Time.
 func goValue(v *verifierv1.Value) any {
 	switch k := v.GetKind().(type) {
 	case *verifierv1.Value_StringValue:
