@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/riskd/riskd/internal/engine"
@@ -113,15 +115,84 @@ func (r *riskService) GetDecision(ctx context.Context, req *riskv1.GetDecisionRe
 }
 
 func (r *riskService) ReportOutcome(ctx context.Context, req *riskv1.ReportOutcomeRequest) (*riskv1.ReportOutcomeResponse, error) {
+	now := r.clock()
 	err := r.store.ReportOutcome(ctx, store.Outcome{
-		DecisionID: req.GetDecisionId(), Label: req.GetLabel(), Note: req.GetNote(), At: r.clock(),
+		DecisionID: req.GetDecisionId(), Label: req.GetLabel(), Note: req.GetNote(), At: now,
 	})
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
-	r.log.InfoContext(ctx, "outcome reported", "decision_id", req.GetDecisionId(), "label", req.GetLabel().String())
-	return &riskv1.ReportOutcomeResponse{}, nil
+	d, err := r.store.Decision(ctx, req.GetDecisionId())
+	if err != nil {
+		return nil, r.toStatus(ctx, err)
+	}
+	resp := &riskv1.ReportOutcomeResponse{}
+	if d.GetCheck() == riskv1.Check_CHECK_GIFT_CARD_PURCHASE {
+		switch req.GetLabel() {
+		case riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK:
+			if resp.Related, err = r.relatedOrders(ctx, d.GetDecisionId(), now); err != nil {
+				return nil, r.toStatus(ctx, err)
+			}
+		case riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE:
+			if slices.Contains(d.GetActions(), riskv1.Action_ACTION_HOLD_CODE_DELIVERY) {
+				resp.Actions = []riskv1.Action{riskv1.Action_ACTION_RELEASE_CODE_DELIVERY}
+			}
+		}
+	}
+	r.log.InfoContext(ctx, "outcome reported", "decision_id", req.GetDecisionId(), "label", req.GetLabel().String(),
+		"related_orders", len(resp.Related))
+	return resp, nil
 }
+
+// freezeWindow is how far back orders linked to a reported fraud are
+// listed: codes older than this are drained already, if they ever will be.
+const freezeWindow = 72 * time.Hour
+
+// relatedOrders lists the gift-card orders of the last 72 hours that share
+// an account, device, instrument or recipient with a reported one and were
+// not declined (a declined order issued no codes).
+func (r *riskService) relatedOrders(ctx context.Context, decisionID string, now time.Time) ([]*riskv1.RelatedOrder, error) {
+	subjects, err := r.store.Subjects(ctx, decisionID)
+	if err != nil {
+		return nil, err
+	}
+	shared := map[string][]string{}
+	for _, id := range subjects {
+		events, err := r.store.Events(ctx, history.SeriesGiftCard, id, now.Add(-freezeWindow), now.Add(time.Second), 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range events {
+			// Event IDs start with their decision ID, or "event:<id>" for
+			// history from RecordEvents (see history.Derive).
+			order, _, _ := strings.Cut(e.ID, "/")
+			if order == decisionID || e.Ref == history.RefDeclined {
+				continue
+			}
+			if !slices.Contains(shared[order], id.Kind.String()) {
+				shared[order] = append(shared[order], id.Kind.String())
+			}
+		}
+	}
+	out := make([]*riskv1.RelatedOrder, 0, len(shared))
+	for order, kinds := range shared {
+		ro := &riskv1.RelatedOrder{Actions: []riskv1.Action{riskv1.Action_ACTION_FREEZE_ISSUED_CODES}, Shared: kinds}
+		if ev, ok := strings.CutPrefix(order, eventPrefix); ok {
+			ro.EventId = ev
+		} else {
+			ro.DecisionId = order
+		}
+		slices.Sort(ro.Shared)
+		out = append(out, ro)
+	}
+	slices.SortFunc(out, func(a, b *riskv1.RelatedOrder) int {
+		return strings.Compare(a.GetDecisionId()+a.GetEventId(), b.GetDecisionId()+b.GetEventId())
+	})
+	return out, nil
+}
+
+// eventPrefix starts the history IDs of events from RecordEvents.
+const eventPrefix = "event:"
 
 // maxClockSkew is how far in the future an event's time may be, for callers
 // whose clocks run a little ahead of ours.
@@ -149,7 +220,7 @@ func (r *riskService) RecordEvents(ctx context.Context, req *riskv1.RecordEvents
 			continue
 		}
 		b := store.Batch{EventID: ev.GetEventId()}
-		prefix := "event:" + ev.GetEventId()
+		prefix := eventPrefix + ev.GetEventId()
 		var derived proto.Message
 		switch e := ev.GetEvent().(type) {
 		case *riskv1.HistoryEvent_GiftCardOrder:

@@ -168,6 +168,9 @@ type DecisionLog interface {
 	// DecisionByRequest returns the decision for a check's request ID and the
 	// request's content hash, or ErrNotFound.
 	DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (*riskv1.Decision, [HashSize]byte, error)
+	// Subjects returns the identifiers a decision was committed with, or
+	// ErrNotFound.
+	Subjects(ctx context.Context, decisionID string) ([]Identifier, error)
 	// ScanDecisions calls fn for each decision decided in [from, to), oldest
 	// first, for replay. fn returning an error stops the scan with it.
 	ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error

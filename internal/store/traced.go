@@ -54,6 +54,13 @@ func (t *traced) DecisionByRequest(ctx context.Context, check riskv1.Check, requ
 	return d, h, err
 }
 
+func (t *traced) Subjects(ctx context.Context, id string) ([]Identifier, error) {
+	ctx, end := t.span(ctx, "Subjects")
+	s, err := t.s.Subjects(ctx, id)
+	end(err)
+	return s, err
+}
+
 func (t *traced) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error {
 	ctx, end := t.span(ctx, "ScanDecisions")
 	err := t.s.ScanDecisions(ctx, from, to, fn)

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -504,6 +505,24 @@ func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, erro
 		return err
 	})
 	return d, err
+}
+
+// Subjects implements store.DecisionLog.
+func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, error) {
+	var out []store.Identifier
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bDecisions).Get([]byte(id))
+		if v == nil {
+			return store.ErrNotFound
+		}
+		r, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		out = slices.Clone(r.subjects)
+		return nil
+	})
+	return out, err
 }
 
 // DecisionByRequest implements store.DecisionLog.

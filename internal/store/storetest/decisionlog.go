@@ -51,6 +51,13 @@ func testCommitReadBack(t *testing.T, s store.Store) {
 	if hash != c.RequestHash {
 		t.Errorf("DecisionByRequest hash = %x, want %x", hash, c.RequestHash)
 	}
+	subjects, err := s.Subjects(t.Context(), d.GetDecisionId())
+	if err != nil {
+		t.Fatalf("Subjects: %v", err)
+	}
+	if len(subjects) != len(c.Subjects) || subjects[0] != c.Subjects[0] || subjects[1] != c.Subjects[1] {
+		t.Errorf("Subjects = %v, want %v", subjects, c.Subjects)
+	}
 }
 
 func testCommitNotFound(t *testing.T, s store.Store) {
@@ -64,6 +71,8 @@ func testCommitNotFound(t *testing.T, s store.Store) {
 	wantNotFound(t, "Decision of an unknown ID", err)
 	_, _, err = s.DecisionByRequest(t.Context(), riskv1.Check_CHECK_SELLER, "seller-2")
 	wantNotFound(t, "DecisionByRequest of an unknown request", err)
+	_, err = s.Subjects(t.Context(), newID(t))
+	wantNotFound(t, "Subjects of an unknown ID", err)
 }
 
 // replayOf is a second decision for the same request, as a retried call

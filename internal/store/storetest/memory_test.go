@@ -168,6 +168,19 @@ func (s *memStore) Decision(ctx context.Context, id string) (*riskv1.Decision, e
 	return clone(d.d), nil
 }
 
+func (s *memStore) Subjects(ctx context.Context, id string) ([]store.Identifier, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	d, ok := s.data.decisions[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return append([]store.Identifier(nil), d.subjects...), nil
+}
+
 func (s *memStore) DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (*riskv1.Decision, [store.HashSize]byte, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {

@@ -148,6 +148,8 @@ const (
 	Action_ACTION_FREEZE_ISSUED_CODES Action = 5
 	// Pay the refund, if at all, only to the original payment method.
 	Action_ACTION_REFUND_TO_ORIGINAL_METHOD Action = 6
+	// Release gift-card codes held for review: the order was confirmed.
+	Action_ACTION_RELEASE_CODE_DELIVERY Action = 7
 )
 
 // Enum value maps for Action.
@@ -160,6 +162,7 @@ var (
 		4: "ACTION_CONFIRM_WITH_ACCOUNT_HOLDER",
 		5: "ACTION_FREEZE_ISSUED_CODES",
 		6: "ACTION_REFUND_TO_ORIGINAL_METHOD",
+		7: "ACTION_RELEASE_CODE_DELIVERY",
 	}
 	Action_value = map[string]int32{
 		"ACTION_UNSPECIFIED":                 0,
@@ -169,6 +172,7 @@ var (
 		"ACTION_CONFIRM_WITH_ACCOUNT_HOLDER": 4,
 		"ACTION_FREEZE_ISSUED_CODES":         5,
 		"ACTION_REFUND_TO_ORIGINAL_METHOD":   6,
+		"ACTION_RELEASE_CODE_DELIVERY":       7,
 	}
 )
 
@@ -2445,9 +2449,18 @@ func (x *ReportOutcomeRequest) GetNote() string {
 	return ""
 }
 
-// ReportOutcomeResponse acknowledges a stored report.
+// ReportOutcomeResponse acknowledges a stored report and says what follows
+// from it.
 type ReportOutcomeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// For a fraud or chargeback report on a gift-card order: the other orders
+	// of the last 72 hours that share its account, device, payment instrument
+	// or recipient and were not declined, each with FREEZE_ISSUED_CODES, so
+	// that codes not yet drained can be frozen.
+	Related []*RelatedOrder `protobuf:"bytes,1,rep,name=related,proto3" json:"related,omitempty"`
+	// What to do about the reported decision itself: RELEASE_CODE_DELIVERY
+	// after a LEGITIMATE report on an order whose codes were held.
+	Actions       []Action `protobuf:"varint,2,rep,packed,name=actions,proto3,enum=risk.v1.Action" json:"actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2482,6 +2495,93 @@ func (*ReportOutcomeResponse) Descriptor() ([]byte, []int) {
 	return file_risk_v1_risk_proto_rawDescGZIP(), []int{25}
 }
 
+func (x *ReportOutcomeResponse) GetRelated() []*RelatedOrder {
+	if x != nil {
+		return x.Related
+	}
+	return nil
+}
+
+func (x *ReportOutcomeResponse) GetActions() []Action {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+// RelatedOrder is an order linked to a reported one.
+type RelatedOrder struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The riskd decision of the order; empty for an order recorded through
+	// RecordEvents, which has event_id instead.
+	DecisionId string   `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	EventId    string   `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Actions    []Action `protobuf:"varint,3,rep,packed,name=actions,proto3,enum=risk.v1.Action" json:"actions,omitempty"`
+	// What it shares with the reported order, by kind ("device", "account"),
+	// never the value.
+	Shared        []string `protobuf:"bytes,4,rep,name=shared,proto3" json:"shared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelatedOrder) Reset() {
+	*x = RelatedOrder{}
+	mi := &file_risk_v1_risk_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelatedOrder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelatedOrder) ProtoMessage() {}
+
+func (x *RelatedOrder) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_risk_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelatedOrder.ProtoReflect.Descriptor instead.
+func (*RelatedOrder) Descriptor() ([]byte, []int) {
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RelatedOrder) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *RelatedOrder) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *RelatedOrder) GetActions() []Action {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *RelatedOrder) GetShared() []string {
+	if x != nil {
+		return x.Shared
+	}
+	return nil
+}
+
 // GetDecisionRequest names a stored decision.
 type GetDecisionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2492,7 +2592,7 @@ type GetDecisionRequest struct {
 
 func (x *GetDecisionRequest) Reset() {
 	*x = GetDecisionRequest{}
-	mi := &file_risk_v1_risk_proto_msgTypes[26]
+	mi := &file_risk_v1_risk_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2504,7 +2604,7 @@ func (x *GetDecisionRequest) String() string {
 func (*GetDecisionRequest) ProtoMessage() {}
 
 func (x *GetDecisionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_risk_proto_msgTypes[26]
+	mi := &file_risk_v1_risk_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2517,7 +2617,7 @@ func (x *GetDecisionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDecisionRequest.ProtoReflect.Descriptor instead.
 func (*GetDecisionRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_risk_proto_rawDescGZIP(), []int{26}
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetDecisionRequest) GetDecisionId() string {
@@ -2537,7 +2637,7 @@ type GetDecisionResponse struct {
 
 func (x *GetDecisionResponse) Reset() {
 	*x = GetDecisionResponse{}
-	mi := &file_risk_v1_risk_proto_msgTypes[27]
+	mi := &file_risk_v1_risk_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2649,7 @@ func (x *GetDecisionResponse) String() string {
 func (*GetDecisionResponse) ProtoMessage() {}
 
 func (x *GetDecisionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_risk_proto_msgTypes[27]
+	mi := &file_risk_v1_risk_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2662,7 @@ func (x *GetDecisionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDecisionResponse.ProtoReflect.Descriptor instead.
 func (*GetDecisionResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_risk_proto_rawDescGZIP(), []int{27}
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetDecisionResponse) GetDecision() *Decision {
@@ -2591,7 +2691,7 @@ type HistoryEvent struct {
 
 func (x *HistoryEvent) Reset() {
 	*x = HistoryEvent{}
-	mi := &file_risk_v1_risk_proto_msgTypes[28]
+	mi := &file_risk_v1_risk_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2603,7 +2703,7 @@ func (x *HistoryEvent) String() string {
 func (*HistoryEvent) ProtoMessage() {}
 
 func (x *HistoryEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_risk_proto_msgTypes[28]
+	mi := &file_risk_v1_risk_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2616,7 +2716,7 @@ func (x *HistoryEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryEvent.ProtoReflect.Descriptor instead.
 func (*HistoryEvent) Descriptor() ([]byte, []int) {
-	return file_risk_v1_risk_proto_rawDescGZIP(), []int{28}
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HistoryEvent) GetEventId() string {
@@ -2705,7 +2805,7 @@ type OutcomeEvent struct {
 
 func (x *OutcomeEvent) Reset() {
 	*x = OutcomeEvent{}
-	mi := &file_risk_v1_risk_proto_msgTypes[29]
+	mi := &file_risk_v1_risk_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +2817,7 @@ func (x *OutcomeEvent) String() string {
 func (*OutcomeEvent) ProtoMessage() {}
 
 func (x *OutcomeEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_risk_proto_msgTypes[29]
+	mi := &file_risk_v1_risk_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +2830,7 @@ func (x *OutcomeEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutcomeEvent.ProtoReflect.Descriptor instead.
 func (*OutcomeEvent) Descriptor() ([]byte, []int) {
-	return file_risk_v1_risk_proto_rawDescGZIP(), []int{29}
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *OutcomeEvent) GetAccountId() string {
@@ -2771,7 +2871,7 @@ type RecordEventsRequest struct {
 
 func (x *RecordEventsRequest) Reset() {
 	*x = RecordEventsRequest{}
-	mi := &file_risk_v1_risk_proto_msgTypes[30]
+	mi := &file_risk_v1_risk_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +2883,7 @@ func (x *RecordEventsRequest) String() string {
 func (*RecordEventsRequest) ProtoMessage() {}
 
 func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_risk_proto_msgTypes[30]
+	mi := &file_risk_v1_risk_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +2896,7 @@ func (x *RecordEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsRequest.ProtoReflect.Descriptor instead.
 func (*RecordEventsRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_risk_proto_rawDescGZIP(), []int{30}
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RecordEventsRequest) GetEvents() []*HistoryEvent {
@@ -2819,7 +2919,7 @@ type RecordEventsResponse struct {
 
 func (x *RecordEventsResponse) Reset() {
 	*x = RecordEventsResponse{}
-	mi := &file_risk_v1_risk_proto_msgTypes[31]
+	mi := &file_risk_v1_risk_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2831,7 +2931,7 @@ func (x *RecordEventsResponse) String() string {
 func (*RecordEventsResponse) ProtoMessage() {}
 
 func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_risk_proto_msgTypes[31]
+	mi := &file_risk_v1_risk_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2844,7 +2944,7 @@ func (x *RecordEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEventsResponse.ProtoReflect.Descriptor instead.
 func (*RecordEventsResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_risk_proto_rawDescGZIP(), []int{31}
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RecordEventsResponse) GetRecorded() int32 {
@@ -3054,8 +3154,16 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"decisionId\x127\n" +
 	"\x05label\x18\x02 \x01(\x0e2\x15.risk.v1.OutcomeLabelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05label\x12\x1c\n" +
-	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\"\x17\n" +
-	"\x15ReportOutcomeResponse\"@\n" +
+	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\"s\n" +
+	"\x15ReportOutcomeResponse\x12/\n" +
+	"\arelated\x18\x01 \x03(\v2\x15.risk.v1.RelatedOrderR\arelated\x12)\n" +
+	"\aactions\x18\x02 \x03(\x0e2\x0f.risk.v1.ActionR\aactions\"\x8d\x01\n" +
+	"\fRelatedOrder\x12\x1f\n" +
+	"\vdecision_id\x18\x01 \x01(\tR\n" +
+	"decisionId\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12)\n" +
+	"\aactions\x18\x03 \x03(\x0e2\x0f.risk.v1.ActionR\aactions\x12\x16\n" +
+	"\x06shared\x18\x04 \x03(\tR\x06shared\"@\n" +
 	"\x12GetDecisionRequest\x12*\n" +
 	"\vdecision_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
 	"decisionId\"D\n" +
@@ -3096,7 +3204,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x11CHECK_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fCHECK_SELLER\x10\x01\x12\x1c\n" +
 	"\x18CHECK_GIFT_CARD_PURCHASE\x10\x02\x12\x10\n" +
-	"\fCHECK_REFUND\x10\x03*\xe5\x01\n" +
+	"\fCHECK_REFUND\x10\x03*\x87\x02\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ACTION_MANUAL_REVIEW\x10\x01\x12\x1c\n" +
@@ -3104,7 +3212,8 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x19ACTION_HOLD_CODE_DELIVERY\x10\x03\x12&\n" +
 	"\"ACTION_CONFIRM_WITH_ACCOUNT_HOLDER\x10\x04\x12\x1e\n" +
 	"\x1aACTION_FREEZE_ISSUED_CODES\x10\x05\x12$\n" +
-	" ACTION_REFUND_TO_ORIGINAL_METHOD\x10\x06*\xa1\x01\n" +
+	" ACTION_REFUND_TO_ORIGINAL_METHOD\x10\x06\x12 \n" +
+	"\x1cACTION_RELEASE_CODE_DELIVERY\x10\a*\xa1\x01\n" +
 	"\x0eVerifierStatus\x12\x1f\n" +
 	"\x1bVERIFIER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12VERIFIER_STATUS_OK\x10\x01\x12\x1a\n" +
@@ -3160,7 +3269,7 @@ func file_risk_v1_risk_proto_rawDescGZIP() []byte {
 }
 
 var file_risk_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_risk_v1_risk_proto_goTypes = []any{
 	(Outcome)(0),                          // 0: risk.v1.Outcome
 	(Check)(0),                            // 1: risk.v1.Check
@@ -3197,14 +3306,15 @@ var file_risk_v1_risk_proto_goTypes = []any{
 	(*EvaluateRefundResponse)(nil),        // 32: risk.v1.EvaluateRefundResponse
 	(*ReportOutcomeRequest)(nil),          // 33: risk.v1.ReportOutcomeRequest
 	(*ReportOutcomeResponse)(nil),         // 34: risk.v1.ReportOutcomeResponse
-	(*GetDecisionRequest)(nil),            // 35: risk.v1.GetDecisionRequest
-	(*GetDecisionResponse)(nil),           // 36: risk.v1.GetDecisionResponse
-	(*HistoryEvent)(nil),                  // 37: risk.v1.HistoryEvent
-	(*OutcomeEvent)(nil),                  // 38: risk.v1.OutcomeEvent
-	(*RecordEventsRequest)(nil),           // 39: risk.v1.RecordEventsRequest
-	(*RecordEventsResponse)(nil),          // 40: risk.v1.RecordEventsResponse
-	(*timestamppb.Timestamp)(nil),         // 41: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 42: google.protobuf.Duration
+	(*RelatedOrder)(nil),                  // 35: risk.v1.RelatedOrder
+	(*GetDecisionRequest)(nil),            // 36: risk.v1.GetDecisionRequest
+	(*GetDecisionResponse)(nil),           // 37: risk.v1.GetDecisionResponse
+	(*HistoryEvent)(nil),                  // 38: risk.v1.HistoryEvent
+	(*OutcomeEvent)(nil),                  // 39: risk.v1.OutcomeEvent
+	(*RecordEventsRequest)(nil),           // 40: risk.v1.RecordEventsRequest
+	(*RecordEventsResponse)(nil),          // 41: risk.v1.RecordEventsResponse
+	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 43: google.protobuf.Duration
 }
 var file_risk_v1_risk_proto_depIdxs = []int32{
 	1,  // 0: risk.v1.Decision.check:type_name -> risk.v1.Check
@@ -3212,15 +3322,15 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	10, // 2: risk.v1.Decision.reasons:type_name -> risk.v1.Reason
 	2,  // 3: risk.v1.Decision.actions:type_name -> risk.v1.Action
 	11, // 4: risk.v1.Decision.verifier_results:type_name -> risk.v1.VerifierResult
-	41, // 5: risk.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	42, // 5: risk.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
 	12, // 6: risk.v1.Decision.signals:type_name -> risk.v1.Signal
 	3,  // 7: risk.v1.VerifierResult.status:type_name -> risk.v1.VerifierStatus
-	42, // 8: risk.v1.VerifierResult.duration:type_name -> google.protobuf.Duration
-	42, // 9: risk.v1.SessionFacts.checkout_duration:type_name -> google.protobuf.Duration
-	41, // 10: risk.v1.SessionFacts.password_changed_at:type_name -> google.protobuf.Timestamp
-	41, // 11: risk.v1.SessionFacts.phone_changed_at:type_name -> google.protobuf.Timestamp
-	41, // 12: risk.v1.SessionFacts.email_changed_at:type_name -> google.protobuf.Timestamp
-	41, // 13: risk.v1.SessionFacts.device_first_seen_at:type_name -> google.protobuf.Timestamp
+	43, // 8: risk.v1.VerifierResult.duration:type_name -> google.protobuf.Duration
+	43, // 9: risk.v1.SessionFacts.checkout_duration:type_name -> google.protobuf.Duration
+	42, // 10: risk.v1.SessionFacts.password_changed_at:type_name -> google.protobuf.Timestamp
+	42, // 11: risk.v1.SessionFacts.phone_changed_at:type_name -> google.protobuf.Timestamp
+	42, // 12: risk.v1.SessionFacts.email_changed_at:type_name -> google.protobuf.Timestamp
+	42, // 13: risk.v1.SessionFacts.device_first_seen_at:type_name -> google.protobuf.Timestamp
 	4,  // 14: risk.v1.IdentityDocument.type:type_name -> risk.v1.IdentityDocumentType
 	14, // 15: risk.v1.CheckSellerRequest.client:type_name -> risk.v1.Client
 	16, // 16: risk.v1.CheckSellerRequest.identity:type_name -> risk.v1.IdentityDocument
@@ -3229,11 +3339,11 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	19, // 19: risk.v1.CheckSellerRequest.payout:type_name -> risk.v1.PayoutAccount
 	9,  // 20: risk.v1.CheckSellerResponse.decision:type_name -> risk.v1.Decision
 	5,  // 21: risk.v1.PaymentInstrument.kind:type_name -> risk.v1.InstrumentKind
-	41, // 22: risk.v1.PaymentInstrument.credit_drawn_at:type_name -> google.protobuf.Timestamp
-	41, // 23: risk.v1.Recipient.added_at:type_name -> google.protobuf.Timestamp
+	42, // 22: risk.v1.PaymentInstrument.credit_drawn_at:type_name -> google.protobuf.Timestamp
+	42, // 23: risk.v1.Recipient.added_at:type_name -> google.protobuf.Timestamp
 	13, // 24: risk.v1.PurchaseHistory.past_gift_card_value:type_name -> risk.v1.Money
 	13, // 25: risk.v1.PurchaseHistory.typical_order_value:type_name -> risk.v1.Money
-	41, // 26: risk.v1.ScoreGiftCardPurchaseRequest.account_created_at:type_name -> google.protobuf.Timestamp
+	42, // 26: risk.v1.ScoreGiftCardPurchaseRequest.account_created_at:type_name -> google.protobuf.Timestamp
 	14, // 27: risk.v1.ScoreGiftCardPurchaseRequest.client:type_name -> risk.v1.Client
 	13, // 28: risk.v1.ScoreGiftCardPurchaseRequest.total:type_name -> risk.v1.Money
 	24, // 29: risk.v1.ScoreGiftCardPurchaseRequest.cards:type_name -> risk.v1.GiftCardLine
@@ -3242,8 +3352,8 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	15, // 32: risk.v1.ScoreGiftCardPurchaseRequest.session:type_name -> risk.v1.SessionFacts
 	25, // 33: risk.v1.ScoreGiftCardPurchaseRequest.caller_history:type_name -> risk.v1.PurchaseHistory
 	9,  // 34: risk.v1.ScoreGiftCardPurchaseResponse.decision:type_name -> risk.v1.Decision
-	41, // 35: risk.v1.DigitalDelivery.delivered_at:type_name -> google.protobuf.Timestamp
-	41, // 36: risk.v1.DigitalDelivery.redeemed_at:type_name -> google.protobuf.Timestamp
+	42, // 35: risk.v1.DigitalDelivery.delivered_at:type_name -> google.protobuf.Timestamp
+	42, // 36: risk.v1.DigitalDelivery.redeemed_at:type_name -> google.protobuf.Timestamp
 	7,  // 37: risk.v1.RefundDestination.kind:type_name -> risk.v1.DestinationKind
 	14, // 38: risk.v1.EvaluateRefundRequest.client:type_name -> risk.v1.Client
 	13, // 39: risk.v1.EvaluateRefundRequest.amount_requested:type_name -> risk.v1.Money
@@ -3255,30 +3365,33 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	15, // 45: risk.v1.EvaluateRefundRequest.session:type_name -> risk.v1.SessionFacts
 	9,  // 46: risk.v1.EvaluateRefundResponse.decision:type_name -> risk.v1.Decision
 	8,  // 47: risk.v1.ReportOutcomeRequest.label:type_name -> risk.v1.OutcomeLabel
-	9,  // 48: risk.v1.GetDecisionResponse.decision:type_name -> risk.v1.Decision
-	41, // 49: risk.v1.HistoryEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	26, // 50: risk.v1.HistoryEvent.gift_card_order:type_name -> risk.v1.ScoreGiftCardPurchaseRequest
-	31, // 51: risk.v1.HistoryEvent.refund:type_name -> risk.v1.EvaluateRefundRequest
-	38, // 52: risk.v1.HistoryEvent.outcome:type_name -> risk.v1.OutcomeEvent
-	8,  // 53: risk.v1.OutcomeEvent.label:type_name -> risk.v1.OutcomeLabel
-	37, // 54: risk.v1.RecordEventsRequest.events:type_name -> risk.v1.HistoryEvent
-	20, // 55: risk.v1.RiskService.CheckSeller:input_type -> risk.v1.CheckSellerRequest
-	26, // 56: risk.v1.RiskService.ScoreGiftCardPurchase:input_type -> risk.v1.ScoreGiftCardPurchaseRequest
-	31, // 57: risk.v1.RiskService.EvaluateRefund:input_type -> risk.v1.EvaluateRefundRequest
-	33, // 58: risk.v1.RiskService.ReportOutcome:input_type -> risk.v1.ReportOutcomeRequest
-	35, // 59: risk.v1.RiskService.GetDecision:input_type -> risk.v1.GetDecisionRequest
-	39, // 60: risk.v1.RiskService.RecordEvents:input_type -> risk.v1.RecordEventsRequest
-	21, // 61: risk.v1.RiskService.CheckSeller:output_type -> risk.v1.CheckSellerResponse
-	27, // 62: risk.v1.RiskService.ScoreGiftCardPurchase:output_type -> risk.v1.ScoreGiftCardPurchaseResponse
-	32, // 63: risk.v1.RiskService.EvaluateRefund:output_type -> risk.v1.EvaluateRefundResponse
-	34, // 64: risk.v1.RiskService.ReportOutcome:output_type -> risk.v1.ReportOutcomeResponse
-	36, // 65: risk.v1.RiskService.GetDecision:output_type -> risk.v1.GetDecisionResponse
-	40, // 66: risk.v1.RiskService.RecordEvents:output_type -> risk.v1.RecordEventsResponse
-	61, // [61:67] is the sub-list for method output_type
-	55, // [55:61] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	35, // 48: risk.v1.ReportOutcomeResponse.related:type_name -> risk.v1.RelatedOrder
+	2,  // 49: risk.v1.ReportOutcomeResponse.actions:type_name -> risk.v1.Action
+	2,  // 50: risk.v1.RelatedOrder.actions:type_name -> risk.v1.Action
+	9,  // 51: risk.v1.GetDecisionResponse.decision:type_name -> risk.v1.Decision
+	42, // 52: risk.v1.HistoryEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	26, // 53: risk.v1.HistoryEvent.gift_card_order:type_name -> risk.v1.ScoreGiftCardPurchaseRequest
+	31, // 54: risk.v1.HistoryEvent.refund:type_name -> risk.v1.EvaluateRefundRequest
+	39, // 55: risk.v1.HistoryEvent.outcome:type_name -> risk.v1.OutcomeEvent
+	8,  // 56: risk.v1.OutcomeEvent.label:type_name -> risk.v1.OutcomeLabel
+	38, // 57: risk.v1.RecordEventsRequest.events:type_name -> risk.v1.HistoryEvent
+	20, // 58: risk.v1.RiskService.CheckSeller:input_type -> risk.v1.CheckSellerRequest
+	26, // 59: risk.v1.RiskService.ScoreGiftCardPurchase:input_type -> risk.v1.ScoreGiftCardPurchaseRequest
+	31, // 60: risk.v1.RiskService.EvaluateRefund:input_type -> risk.v1.EvaluateRefundRequest
+	33, // 61: risk.v1.RiskService.ReportOutcome:input_type -> risk.v1.ReportOutcomeRequest
+	36, // 62: risk.v1.RiskService.GetDecision:input_type -> risk.v1.GetDecisionRequest
+	40, // 63: risk.v1.RiskService.RecordEvents:input_type -> risk.v1.RecordEventsRequest
+	21, // 64: risk.v1.RiskService.CheckSeller:output_type -> risk.v1.CheckSellerResponse
+	27, // 65: risk.v1.RiskService.ScoreGiftCardPurchase:output_type -> risk.v1.ScoreGiftCardPurchaseResponse
+	32, // 66: risk.v1.RiskService.EvaluateRefund:output_type -> risk.v1.EvaluateRefundResponse
+	34, // 67: risk.v1.RiskService.ReportOutcome:output_type -> risk.v1.ReportOutcomeResponse
+	37, // 68: risk.v1.RiskService.GetDecision:output_type -> risk.v1.GetDecisionResponse
+	41, // 69: risk.v1.RiskService.RecordEvents:output_type -> risk.v1.RecordEventsResponse
+	64, // [64:70] is the sub-list for method output_type
+	58, // [58:64] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_risk_v1_risk_proto_init() }
@@ -3292,7 +3405,7 @@ func file_risk_v1_risk_proto_init() {
 		(*Signal_DoubleValue)(nil),
 		(*Signal_StringValue)(nil),
 	}
-	file_risk_v1_risk_proto_msgTypes[28].OneofWrappers = []any{
+	file_risk_v1_risk_proto_msgTypes[29].OneofWrappers = []any{
 		(*HistoryEvent_GiftCardOrder)(nil),
 		(*HistoryEvent_Refund)(nil),
 		(*HistoryEvent_Outcome)(nil),
@@ -3303,7 +3416,7 @@ func file_risk_v1_risk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_risk_v1_risk_proto_rawDesc), len(file_risk_v1_risk_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
