@@ -16,7 +16,7 @@ import (
 )
 
 // defaultKnown are the verifiers the embedded default policy names.
-var defaultKnown = map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "velocity": true, "spending": true}
+var defaultKnown = map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true}
 
 // testKnown are the verifiers the inline test policies may name.
 var testKnown = map[string]bool{"v": true, "w": true}
@@ -112,7 +112,7 @@ func TestLoadDefaultNeedsItsVerifiers(t *testing.T) {
 	// A build without the licence verifier must not start with a policy
 	// that silently skips it.
 	_, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource,
-		map[string]bool{"identity": true, "contact": true, "links": true, "velocity": true, "spending": true})
+		map[string]bool{"identity": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true})
 	var pe *policy.Error
 	if !errors.As(err, &pe) {
 		t.Fatalf("Load without license verifier: err = %v, want *policy.Error", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/riskd/riskd/internal/verifier/identity"
 	"github.com/riskd/riskd/internal/verifier/license"
 	"github.com/riskd/riskd/internal/verifier/links"
+	"github.com/riskd/riskd/internal/verifier/returns"
 	"github.com/riskd/riskd/internal/verifier/spending"
 	"github.com/riskd/riskd/internal/verifier/velocity"
 )
@@ -35,11 +36,12 @@ func Registry(d Deps) verifier.Registry {
 		"links":    links.New(d.Store, d.Keys),
 		"velocity": velocity.New(d.Store, d.Keys),
 		"spending": spending.New(d.Store, d.Keys),
+		"returns":  returns.New(d.Store, d.Keys),
 	}
 }
 
 // Names are the built-in verifiers' names, for loading a policy before
 // the store they read is open.
 func Names() map[string]bool {
-	return verifier.Registry{"identity": nil, "license": nil, "contact": nil, "links": nil, "velocity": nil, "spending": nil}.Names()
+	return verifier.Registry{"identity": nil, "license": nil, "contact": nil, "links": nil, "velocity": nil, "spending": nil, "returns": nil}.Names()
 }

@@ -1,0 +1,120 @@
+// Package returns reads a buyer's refund history (R1 of THREATS.md, seed
+// 001): how many refunds in 30 and 90 days, at what rate against the
+// buyer's orders, across how many sellers, and whether earlier returns were
+// reported as not the item sold. Its signals are also the buyer's
+// consumption-credit view that callers can show or use.
+package returns
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/verifier"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+)
+
+// Reason codes this verifier finds.
+const (
+	CodeSerial           = "REFUND_SERIAL"
+	CodeManySellers      = "REFUND_MANY_SELLERS"
+	CodeMismatchHistory  = "REFUND_ITEM_MISMATCH_HISTORY"
+	scoreSerial          = 30
+	scoreManySellers     = 15
+	scoreMismatchHistory = 40
+	maxRefunds           = 5000
+)
+
+// Thresholds, counting this refund: three in 30 days or six in 90 is
+// serial whatever the orders; half of 90 days' orders refunded, with at
+// least three refunds, is serial too. Three sellers in 90 days is a spread
+// no ordinary buyer's returns show.
+const (
+	serial30    = 3
+	serial90    = 6
+	serialRate  = 0.5
+	manySellers = 3
+)
+
+// Reader is what the verifier needs of the store.
+type Reader interface {
+	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
+	Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error)
+}
+
+// Verifier is the returns verifier.
+type Verifier struct {
+	store Reader
+	keys  *pseudonym.Keyer
+}
+
+var _ verifier.Verifier = (*Verifier)(nil)
+
+// New returns a returns verifier over the store.
+func New(r Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
+
+// Verify reads the buyer's refunds of the last 90 days, this one included.
+func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Result, error) {
+	req, ok := in.Request.(*riskv1.EvaluateRefundRequest)
+	if !ok {
+		return verifier.Result{}, fmt.Errorf("returns verifier applies to refund checks, not %s", in.Check)
+	}
+	buyer, ok := v.keys.Identifier(store.KindAccount, req.GetBuyerAccountId())
+	if !ok {
+		return verifier.Result{}, fmt.Errorf("refund without a buyer account")
+	}
+	past, err := v.store.Events(ctx, history.SeriesRefund, buyer, in.Now.Add(-90*24*time.Hour), in.Now.Add(time.Nanosecond), maxRefunds)
+	if err != nil {
+		return verifier.Result{}, err
+	}
+	n30, n90 := int64(1), int64(1)
+	sellers := map[string]bool{v.keys.Ref(req.GetSellerId()): true}
+	for _, e := range past {
+		n90++
+		if !e.At.Before(in.Now.Add(-30 * 24 * time.Hour)) {
+			n30++
+		}
+		if e.Ref != "" {
+			sellers[e.Ref] = true
+		}
+	}
+	marks, err := v.store.Marks(ctx, buyer)
+	if err != nil {
+		return verifier.Result{}, err
+	}
+	mismatches := int64(0)
+	for _, m := range marks {
+		if m.Label == riskv1.OutcomeLabel_OUTCOME_LABEL_RETURN_ITEM_MISMATCH {
+			mismatches++
+		}
+	}
+	res := verifier.Result{Signals: map[string]any{
+		"returns.refunds_30d":           n30,
+		"returns.refunds_90d":           n90,
+		"returns.sellers_90d":           int64(len(sellers)),
+		"returns.item_mismatch_reports": mismatches,
+	}}
+	// The rate needs the caller's order count; without it, none is claimed.
+	orders := int64(req.GetBuyerOrders_90D())
+	rate := 0.0
+	if orders > 0 {
+		rate = float64(n90) / float64(max(orders, n90))
+		res.Signals["returns.refund_rate_90d"] = rate
+	}
+	if n30 >= serial30 || n90 >= serial90 || (rate >= serialRate && n90 >= serial30) {
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeSerial, Score: scoreSerial,
+			Message: fmt.Sprintf("The buyer has asked for %d refunds in 30 days and %d in 90.", n30, n90)})
+	}
+	if int64(len(sellers)) >= manySellers {
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeManySellers, Score: scoreManySellers,
+			Message: fmt.Sprintf("The buyer's refunds in 90 days are spread over %d sellers.", len(sellers))})
+	}
+	if mismatches > 0 {
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeMismatchHistory, Score: scoreMismatchHistory,
+			Message: "Earlier returns from this buyer were reported as not the item sold."})
+	}
+	return res, nil
+}
