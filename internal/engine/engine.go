@@ -176,6 +176,11 @@ func (e *Engine) Decide(ctx context.Context, check riskv1.Check, requestID strin
 		attribute.StringSlice("riskd.reason_codes", codes),
 		attribute.String("riskd.policy_version", pol.Version),
 	)
+	for _, f := range verdict.Fired {
+		e.metrics.ruleHits.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", f.Name),
+			attribute.String("check", check.String()), attribute.String("outcome", d.Outcome.String()),
+			attribute.Bool("shadow", f.Shadow)))
+	}
 	e.metrics.decisions.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("check", check.String()), attribute.String("outcome", d.Outcome.String())))
 	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("check", check.String())))

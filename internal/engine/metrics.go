@@ -13,6 +13,7 @@ type metrics struct {
 	verifierTime     metric.Float64Histogram
 	verifierFailures metric.Int64Counter
 	ruleErrors       metric.Int64Counter
+	ruleHits         metric.Int64Counter
 }
 
 // latencyBuckets suit calls measured in milliseconds, in seconds.
@@ -42,6 +43,10 @@ func newMetrics(m metric.Meter) (*metrics, error) {
 	}
 	if out.ruleErrors, err = m.Int64Counter("riskd.policy.rule_errors",
 		metric.WithDescription("Rules that could not be evaluated, by rule.")); err != nil {
+		return nil, err
+	}
+	if out.ruleHits, err = m.Int64Counter("riskd.policy.rule_hits",
+		metric.WithDescription("Rules that fired, by rule, check, the decision's outcome and whether the rule was shadow.")); err != nil {
 		return nil, err
 	}
 	return &out, nil

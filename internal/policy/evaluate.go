@@ -50,10 +50,19 @@ type Verdict struct {
 	Actions []riskv1.Action
 	// Signals merged from every verifier that answered.
 	Signals map[string]any
+	// Fired are the rules whose expression was true, in policy order,
+	// shadow ones included.
+	Fired []FiredRule
 	// RuleErrors are rules that could not be evaluated (for example a
 	// signal they read was absent). They count as not fired; the engine
 	// logs them, because a rule that always errors is a silent hole.
 	RuleErrors []RuleError
+}
+
+// FiredRule is a rule that fired.
+type FiredRule struct {
+	Name   string
+	Shadow bool
 }
 
 // RuleError is a rule whose evaluation failed.
@@ -122,6 +131,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 			continue
 		}
 		source := "rule:" + r.Name
+		v.Fired = append(v.Fired, FiredRule{Name: r.Name, Shadow: r.Shadow})
 		if r.Shadow {
 			// Observed and recorded, never enforced. The score it carries
 			// is what it would have added, which is what a shadow trial
