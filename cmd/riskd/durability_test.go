@@ -30,7 +30,11 @@ const (
 	rawUSCC     = "91350100M000100Y43"
 	rawMobile   = "13912345678"
 	rawPayout   = "6222020200998877665"
-	rawEmail    = "raw.person@example.com"
+	rawEmail    = "raw.person@mailinator.com" // disposable: a finding must not leak it either
+	rawLandline = "010-12345678"
+	rawAddress  = "北京市东城区王府井大街 1 号"
+	rawChat     = "wx_rawperson"
+	rawIP       = "198.51.100.77"
 )
 
 func dial(t *testing.T, addr string) riskv1.RiskServiceClient {
@@ -46,10 +50,10 @@ func dial(t *testing.T, addr string) riskv1.RiskServiceClient {
 func sellerReq(i int) *riskv1.CheckSellerRequest {
 	return &riskv1.CheckSellerRequest{
 		RequestId: fmt.Sprintf("seller-%d", i), SellerId: fmt.Sprintf("s-%d", i),
-		Client:   &riskv1.Client{DeviceId: fmt.Sprintf("dev-%d", i%37), IpAddress: "192.0.2.1"},
+		Client:   &riskv1.Client{DeviceId: fmt.Sprintf("dev-%d", i%37), IpAddress: rawIP},
 		Identity: &riskv1.IdentityDocument{Type: riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID, Number: rawIDNumber, FullName: "张三"},
 		License:  &riskv1.BusinessLicense{Uscc: rawUSCC, CompanyName: "某某贸易有限公司", LegalRepresentative: "张三"},
-		Contact:  &riskv1.Contact{Mobile: rawMobile, Email: rawEmail, Landline: "010-12345678", Address: "北京市东城区 1 号"},
+		Contact:  &riskv1.Contact{Mobile: rawMobile, Email: rawEmail, Landline: rawLandline, Address: rawAddress, ChatHandle: rawChat},
 		Payout:   &riskv1.PayoutAccount{AccountNumber: rawPayout, HolderName: "某某贸易有限公司"},
 	}
 }
@@ -200,7 +204,8 @@ func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, raw := range []string{rawIDNumber, rawUSCC, rawMobile, rawPayout, rawEmail, "13912345678", "张三"} {
+		for _, raw := range []string{rawIDNumber, rawUSCC, rawMobile, rawPayout, rawEmail, "13912345678", "张三",
+			rawLandline, "01012345678", rawAddress, "王府井大街", rawChat, rawIP, "某某贸易有限公司"} {
 			if bytes.Contains(b, []byte(raw)) {
 				t.Errorf("%s holds the raw value %q", filepath.Base(f), raw)
 			}

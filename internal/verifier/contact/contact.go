@@ -96,10 +96,11 @@ func (v *Verifier) Verify(_ context.Context, in verifier.Input) (verifier.Result
 	lic, id := req.GetLicense(), req.GetIdentity()
 	if p := req.GetPayout(); p != nil {
 		// The payout account must be the company's or its legal
-		// representative's; a private seller's must be the seller's own.
+		// representative's (not whichever employee applied); a private
+		// seller's must be the seller's own.
 		owners := []string{id.GetFullName()}
 		if lic != nil {
-			owners = append(owners, lic.GetCompanyName(), lic.GetLegalRepresentative())
+			owners = []string{lic.GetCompanyName(), lic.GetLegalRepresentative()}
 		}
 		match := slices.ContainsFunc(owners, func(o string) bool { return names.Same(o, p.GetHolderName()) })
 		res.Signals["contact.payout_holder_matches"] = match

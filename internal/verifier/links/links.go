@@ -49,11 +49,15 @@ const (
 	DefaultManyOthers = 2
 )
 
+// maxSellerEvents bounds one device's or account's scan; far fewer are
+// already a crowd.
+const maxSellerEvents = 1000
+
 // Reader is what the verifier needs of the store.
 type Reader interface {
 	Linked(ctx context.Context, id store.Identifier) ([]store.Link, error)
 	Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error)
-	Aggregate(ctx context.Context, series string, key store.Identifier, since, until time.Time) (store.Aggregate, error)
+	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
 }
 
 // Verifier is the links verifier.
@@ -123,8 +127,16 @@ func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.Ch
 	var bannedKinds, otherKinds []store.Kind
 	others := map[string]bool{} // other sellers met, to check for bans
 	sharedWith := map[string][]store.Kind{}
+	selfBanned := false
 	for _, id := range entry.Subjects {
 		if id.Kind == store.KindSeller {
+			// The seller itself, banned before (by a report on one of its
+			// decisions, or by RecordEvents) and back under the same ID.
+			marks, err := v.store.Marks(ctx, id)
+			if err != nil {
+				return verifier.Result{}, err
+			}
+			selfBanned = banned(marks)
 			continue
 		}
 		marks, err := v.store.Marks(ctx, id)
@@ -169,11 +181,14 @@ func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.Ch
 	}
 
 	res := verifier.Result{Signals: map[string]any{
-		"links.banned_strong": slices.ContainsFunc(bannedKinds, func(k store.Kind) bool { return !weak(k) }),
-		"links.banned":        len(bannedKinds) > 0,
+		"links.banned_strong": selfBanned || slices.ContainsFunc(bannedKinds, func(k store.Kind) bool { return !weak(k) }),
+		"links.banned":        selfBanned || len(bannedKinds) > 0,
 		"links.other_sellers": int64(len(others)),
 	}}
-	if len(bannedKinds) > 0 {
+	if selfBanned {
+		res.Findings = append(res.Findings, verifier.Finding{Code: CodeLinkedBanned, Score: scoreBannedStrong,
+			Message: "This seller was banned before."})
+	} else if len(bannedKinds) > 0 {
 		score := scoreBannedWeak
 		if res.Signals["links.banned_strong"].(bool) {
 			score = scoreBannedStrong
@@ -193,11 +208,18 @@ func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.Ch
 		if e.Series != history.SeriesSeller {
 			continue
 		}
-		a, err := v.store.Aggregate(ctx, history.SeriesSeller, e.Key, in.Now.Add(-v.manyWindow), in.Now.Add(time.Nanosecond))
+		past, err := v.store.Events(ctx, history.SeriesSeller, e.Key, in.Now.Add(-v.manyWindow), in.Now.Add(time.Nanosecond), maxSellerEvents)
 		if err != nil {
 			return verifier.Result{}, err
 		}
-		n := a.DistinctRefs
+		// Other sellers only: this seller's own earlier checks are not a crowd.
+		refs := map[string]bool{}
+		for _, p := range past {
+			if p.Ref != "" && p.Ref != e.Ref {
+				refs[p.Ref] = true
+			}
+		}
+		n := int64(len(refs))
 		res.Signals["links.sellers_per_"+strings.ReplaceAll(e.Key.Kind.String(), " ", "_")] = n
 		if n >= v.manyOthers {
 			crowded = appendKind(crowded, e.Key.Kind)
