@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/redact"
 	"github.com/riskd/riskd/internal/verifier"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.opentelemetry.io/otel/attribute"
@@ -26,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -55,7 +57,11 @@ type Options struct {
 // swapped while requests are in flight and each request keeps the policy it
 // started with.
 type Engine struct {
-	policy    atomic.Pointer[policy.Policy]
+	// state is the policy in force with the verifiers it uses; a request
+	// loads it once and keeps it, so a reload never changes a decision
+	// half-way.
+	state     atomic.Pointer[state]
+	loadedAt  atomic.Int64 // UnixNano of the last SetPolicy
 	verifiers verifier.Registry
 	reserve   time.Duration
 	log       *slog.Logger
@@ -95,10 +101,27 @@ func New(o Options) (*Engine, error) {
 	return e, nil
 }
 
-// SetPolicy puts a new policy in force for the requests that start after it.
-func (e *Engine) SetPolicy(p *policy.Policy) error {
+type state struct {
+	policy    *policy.Policy
+	verifiers verifier.Registry
+}
+
+// SetPolicy puts a new policy in force for the requests that start after
+// it, with the engine's own verifiers.
+func (e *Engine) SetPolicy(p *policy.Policy) error { return e.Install(p, nil) }
+
+// Install puts a new policy in force with extra verifiers (its remote
+// ones) besides the engine's own, for the requests that start after it.
+func (e *Engine) Install(p *policy.Policy, extra verifier.Registry) error {
 	if p == nil {
 		return errors.New("engine: no policy")
+	}
+	reg := make(verifier.Registry, len(e.verifiers)+len(extra))
+	for n, v := range e.verifiers {
+		reg[n] = v
+	}
+	for n, v := range extra {
+		reg[n] = v
 	}
 	for _, check := range []riskv1.Check{riskv1.Check_CHECK_SELLER, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, riskv1.Check_CHECK_REFUND} {
 		cp := p.Check(check)
@@ -106,37 +129,50 @@ func (e *Engine) SetPolicy(p *policy.Policy) error {
 			continue
 		}
 		for _, spec := range cp.Verifiers {
-			if _, ok := e.verifiers[spec.Name]; !ok {
+			if _, ok := reg[spec.Name]; !ok {
 				return fmt.Errorf("policy %s names verifier %q, which is not registered", p.Version, spec.Name)
 			}
 		}
 	}
-	e.policy.Store(p)
+	e.state.Store(&state{policy: p, verifiers: reg})
+	e.loadedAt.Store(time.Now().UnixNano())
 	return nil
 }
 
+// PolicyLoadedAt says when the policy in force was put in force.
+func (e *Engine) PolicyLoadedAt() time.Time { return time.Unix(0, e.loadedAt.Load()) }
+
 // Policy returns the policy in force.
-func (e *Engine) Policy() *policy.Policy { return e.policy.Load() }
+func (e *Engine) Policy() *policy.Policy { return e.state.Load().policy }
 
 // Decide runs one check on a validated request and returns the decision.
 func (e *Engine) Decide(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (*riskv1.Decision, error) {
+	d, _, err := e.DecideWithFacts(ctx, check, requestID, req)
+	return d, err
+}
+
+// DecideWithFacts is Decide that also returns what a later replay of a
+// candidate policy needs: the redacted request, what each verifier
+// returned and which rules fired.
+func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (*riskv1.Decision, *riskv1.DecisionFacts, error) {
 	start := time.Now()
-	pol := e.policy.Load()
+	st := e.state.Load()
+	pol := st.policy
 	cp := pol.Check(check)
 	if cp == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNoCheck, check)
+		return nil, nil, fmt.Errorf("%w: %s", ErrNoCheck, check)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return nil, fmt.Errorf("decision id: %w", err)
+		return nil, nil, fmt.Errorf("decision id: %w", err)
 	}
 	now := e.clock()
 	in := verifier.Input{Check: check, DecisionID: id.String(), Request: req, Now: now}
 
-	runs, results := e.runVerifiers(ctx, cp, in)
+	runs, results := e.runVerifiers(ctx, st.verifiers, cp, in)
 	if err := ctx.Err(); err != nil {
 		// Nobody is waiting for this answer any more.
-		return nil, err
+		return nil, nil, err
 	}
 	verdict := cp.Evaluate(policy.Facts{Request: req, Now: now, Runs: runs})
 	for _, re := range verdict.RuleErrors {
@@ -184,18 +220,42 @@ func (e *Engine) Decide(ctx context.Context, check riskv1.Check, requestID strin
 	e.metrics.decisions.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("check", check.String()), attribute.String("outcome", d.Outcome.String())))
 	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("check", check.String())))
-	return d, nil
+	facts, err := factsOf(req, runs, verdict)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, facts, nil
+}
+
+// factsOf keeps what replay needs, without raw personal data.
+func factsOf(req proto.Message, runs []policy.VerifierRun, v policy.Verdict) (*riskv1.DecisionFacts, error) {
+	anyReq, err := anypb.New(redact.Request(req))
+	if err != nil {
+		return nil, fmt.Errorf("facts: %w", err)
+	}
+	f := &riskv1.DecisionFacts{Request: anyReq}
+	for _, r := range runs {
+		vf := &riskv1.VerifierFacts{Name: r.Spec.Name, Status: statusProto[r.Status], Signals: signalsProto(r.Result.Signals)}
+		for _, fd := range r.Result.Findings {
+			vf.Findings = append(vf.Findings, &riskv1.Reason{Code: fd.Code, Message: fd.Message, Source: r.Spec.Name, Score: int32(fd.Score)})
+		}
+		f.Verifiers = append(f.Verifiers, vf)
+	}
+	for _, fr := range v.Fired {
+		f.FiredRules = append(f.FiredRules, fr.Name)
+	}
+	return f, nil
 }
 
 // runVerifiers runs the check's verifiers concurrently and waits for each
 // until it answers or its budget ends, whichever is first.
-func (e *Engine) runVerifiers(ctx context.Context, cp *policy.CheckPolicy, in verifier.Input) ([]policy.VerifierRun, []*riskv1.VerifierResult) {
+func (e *Engine) runVerifiers(ctx context.Context, reg verifier.Registry, cp *policy.CheckPolicy, in verifier.Input) ([]policy.VerifierRun, []*riskv1.VerifierResult) {
 	runs := make([]policy.VerifierRun, len(cp.Verifiers))
 	results := make([]*riskv1.VerifierResult, len(cp.Verifiers))
 	var wg sync.WaitGroup
 	for i, spec := range cp.Verifiers {
 		wg.Go(func() {
-			runs[i], results[i] = e.runOne(ctx, spec, in)
+			runs[i], results[i] = e.runOne(ctx, reg[spec.Name], spec, in)
 		})
 	}
 	wg.Wait()
@@ -207,7 +267,7 @@ type answer struct {
 	err error
 }
 
-func (e *Engine) runOne(ctx context.Context, spec policy.VerifierSpec, in verifier.Input) (policy.VerifierRun, *riskv1.VerifierResult) {
+func (e *Engine) runOne(ctx context.Context, v verifier.Verifier, spec policy.VerifierSpec, in verifier.Input) (policy.VerifierRun, *riskv1.VerifierResult) {
 	budget := spec.Budget
 	if dl, ok := ctx.Deadline(); ok {
 		budget = min(budget, time.Until(dl)-e.reserve)
@@ -236,7 +296,7 @@ func (e *Engine) runOne(ctx context.Context, spec policy.VerifierSpec, in verifi
 					ch <- answer{err: errors.New("verifier panicked")}
 				}
 			}()
-			res, err := e.verifiers[spec.Name].Verify(vctx, in)
+			res, err := v.Verify(vctx, in)
 			ch <- answer{res: res, err: err}
 		}()
 		select {

@@ -71,9 +71,13 @@ func (r *riskService) decide(ctx context.Context, check riskv1.Check, requestID 
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
-	d, err := r.engine.Decide(ctx, check, requestID, req)
+	d, facts, err := r.engine.DecideWithFacts(ctx, check, requestID, req)
 	if err != nil {
 		return nil, err
+	}
+	factBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(facts)
+	if err != nil {
+		return nil, fmt.Errorf("facts: %w", err)
 	}
 	entry, err := history.Derive(r.keys, req, d.GetDecisionId(), d.GetDecidedAt().AsTime())
 	if err != nil {
@@ -89,7 +93,7 @@ func (r *riskService) decide(ctx context.Context, check riskv1.Check, requestID 
 	// Two identical requests racing both get here; the store keeps the
 	// first and hands it to both, so there is one decision and one count.
 	stored, _, err := r.store.Commit(ctx, store.Commit{
-		Decision: d, RequestHash: hash, Subjects: entry.Subjects, Events: entry.Events, Links: entry.Links,
+		Decision: d, RequestHash: hash, Subjects: entry.Subjects, Events: entry.Events, Links: entry.Links, Facts: factBytes,
 	})
 	return stored, err
 }
@@ -134,7 +138,8 @@ func (r *riskService) ReportOutcome(ctx context.Context, req *riskv1.ReportOutco
 				return nil, r.toStatus(ctx, err)
 			}
 		case riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE:
-			if slices.Contains(d.GetActions(), riskv1.Action_ACTION_HOLD_CODE_DELIVERY) {
+			// Only a held order has codes waiting; a declined one issued none.
+			if d.GetOutcome() == riskv1.Outcome_OUTCOME_REVIEW && slices.Contains(d.GetActions(), riskv1.Action_ACTION_HOLD_CODE_DELIVERY) {
 				resp.Actions = []riskv1.Action{riskv1.Action_ACTION_RELEASE_CODE_DELIVERY}
 			}
 		}

@@ -122,6 +122,9 @@ type Commit struct {
 	Subjects []Identifier
 	Events   []Event
 	Links    []Link
+	// Facts is what a replay needs of the decision's inputs (an encoded
+	// riskv1.DecisionFacts, holding no raw personal data); may be nil.
+	Facts []byte
 }
 
 // Outcome is what later turned out true about a decision.
@@ -171,6 +174,9 @@ type DecisionLog interface {
 	// Subjects returns the identifiers a decision was committed with, or
 	// ErrNotFound.
 	Subjects(ctx context.Context, decisionID string) ([]Identifier, error)
+	// Facts returns the facts a decision was committed with (nil if none),
+	// or ErrNotFound.
+	Facts(ctx context.Context, decisionID string) ([]byte, error)
 	// ScanDecisions calls fn for each decision decided in [from, to), oldest
 	// first, for replay. fn returning an error stops the scan with it.
 	ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error

@@ -61,6 +61,13 @@ func (t *traced) Subjects(ctx context.Context, id string) ([]Identifier, error) 
 	return s, err
 }
 
+func (t *traced) Facts(ctx context.Context, id string) ([]byte, error) {
+	ctx, end := t.span(ctx, "Facts")
+	f, err := t.s.Facts(ctx, id)
+	end(err)
+	return f, err
+}
+
 func (t *traced) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error {
 	ctx, end := t.span(ctx, "ScanDecisions")
 	err := t.s.ScanDecisions(ctx, from, to, fn)

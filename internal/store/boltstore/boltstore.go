@@ -325,7 +325,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	if err != nil {
 		return nil, false, err
 	}
-	rec := encodeRecord(record{check: d.GetCheck(), requestID: d.GetRequestId(), requestHash: c.RequestHash, subjects: c.Subjects, decision: body})
+	rec := encodeRecord(record{check: d.GetCheck(), requestID: d.GetRequestId(), requestHash: c.RequestHash, subjects: c.Subjects, facts: c.Facts, decision: body})
 	reqKey := requestKey(d.GetCheck(), d.GetRequestId())
 	decidedAt := d.GetDecidedAt().AsTime()
 
@@ -520,6 +520,24 @@ func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, er
 			return err
 		}
 		out = slices.Clone(r.subjects)
+		return nil
+	})
+	return out, err
+}
+
+// Facts implements store.DecisionLog.
+func (s *Store) Facts(ctx context.Context, id string) ([]byte, error) {
+	var out []byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bDecisions).Get([]byte(id))
+		if v == nil {
+			return store.ErrNotFound
+		}
+		r, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		out = bytes.Clone(r.facts)
 		return nil
 	})
 	return out, err

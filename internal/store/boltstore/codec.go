@@ -23,6 +23,7 @@ type record struct {
 	requestID   string
 	requestHash [store.HashSize]byte
 	subjects    []store.Identifier
+	facts       []byte // encoded riskv1.DecisionFacts, for replay
 	decision    []byte // deterministic proto encoding of the decision
 }
 
@@ -40,6 +41,8 @@ func encodeRecord(r record) []byte {
 		b = append(b, byte(s.Kind))
 		b = append(b, s.Hash[:]...)
 	}
+	b = binary.AppendUvarint(b, uint64(len(r.facts)))
+	b = append(b, r.facts...)
 	return append(b, r.decision...)
 }
 
@@ -80,7 +83,15 @@ func decodeRecord(b []byte) (record, error) {
 		copy(r.subjects[i].Hash[:], b[1:1+store.HashSize])
 		b = b[1+store.HashSize:]
 	}
-	r.decision = b
+	l, n = binary.Uvarint(b)
+	if n <= 0 || l > uint64(len(b)-n) {
+		return r, fmt.Errorf("%w: facts", errCorrupt)
+	}
+	b = b[n:]
+	if l > 0 {
+		r.facts = b[:l]
+	}
+	r.decision = b[l:]
 	return r, nil
 }
 

@@ -36,6 +36,7 @@ func testCommitReadBack(t *testing.T, s store.Store) {
 		Subjects:    []store.Identifier{ident(store.KindAccount, "acct-1"), ident(store.KindDevice, "dev-1")},
 		Events:      []store.Event{event("evt-1", seriesGiftCard, ident(store.KindAccount, "acct-1"), base, 50000)},
 		Links:       []store.Link{{ID: ident(store.KindDevice, "dev-1"), Subject: "account:acct-1", At: base}},
+		Facts:       []byte("facts of order-1001"),
 	}
 	want := proto.Clone(d).(*riskv1.Decision)
 
@@ -50,6 +51,10 @@ func testCommitReadBack(t *testing.T, s store.Store) {
 	wantDecision(t, "DecisionByRequest", got, want)
 	if hash != c.RequestHash {
 		t.Errorf("DecisionByRequest hash = %x, want %x", hash, c.RequestHash)
+	}
+	facts, err := s.Facts(t.Context(), d.GetDecisionId())
+	if err != nil || string(facts) != "facts of order-1001" {
+		t.Errorf("Facts = %q, %v, want what was committed", facts, err)
 	}
 	subjects, err := s.Subjects(t.Context(), d.GetDecisionId())
 	if err != nil {
@@ -73,6 +78,8 @@ func testCommitNotFound(t *testing.T, s store.Store) {
 	wantNotFound(t, "DecisionByRequest of an unknown request", err)
 	_, err = s.Subjects(t.Context(), newID(t))
 	wantNotFound(t, "Subjects of an unknown ID", err)
+	_, err = s.Facts(t.Context(), newID(t))
+	wantNotFound(t, "Facts of an unknown ID", err)
 }
 
 // replayOf is a second decision for the same request, as a retried call

@@ -70,6 +70,7 @@ type memDecision struct {
 	d        *riskv1.Decision
 	hash     [store.HashSize]byte
 	subjects []store.Identifier
+	facts    []byte
 }
 
 type memMark struct {
@@ -130,7 +131,7 @@ func (s *memStore) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision
 		return clone(old.d), false, nil
 	}
 	d := clone(c.Decision)
-	m.decisions[d.GetDecisionId()] = memDecision{d: d, hash: c.RequestHash, subjects: append([]store.Identifier(nil), c.Subjects...)}
+	m.decisions[d.GetDecisionId()] = memDecision{d: d, hash: c.RequestHash, subjects: append([]store.Identifier(nil), c.Subjects...), facts: append([]byte(nil), c.Facts...)}
 	m.requests[rk] = d.GetDecisionId()
 	m.putEvents(c.Events)
 	m.putLinks(c.Links)
@@ -179,6 +180,19 @@ func (s *memStore) Subjects(ctx context.Context, id string) ([]store.Identifier,
 		return nil, store.ErrNotFound
 	}
 	return append([]store.Identifier(nil), d.subjects...), nil
+}
+
+func (s *memStore) Facts(ctx context.Context, id string) ([]byte, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	d, ok := s.data.decisions[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return append([]byte(nil), d.facts...), nil
 }
 
 func (s *memStore) DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (*riskv1.Decision, [store.HashSize]byte, error) {

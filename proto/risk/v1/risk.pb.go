@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	anypb "google.golang.org/protobuf/types/known/anypb"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -1449,9 +1450,12 @@ type CheckSellerRequest struct {
 	Client    *Client           `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
 	Identity  *IdentityDocument `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
 	// Absent for a private seller without a company.
-	License       *BusinessLicense `protobuf:"bytes,5,opt,name=license,proto3" json:"license,omitempty"`
-	Contact       *Contact         `protobuf:"bytes,6,opt,name=contact,proto3" json:"contact,omitempty"`
-	Payout        *PayoutAccount   `protobuf:"bytes,7,opt,name=payout,proto3" json:"payout,omitempty"`
+	License *BusinessLicense `protobuf:"bytes,5,opt,name=license,proto3" json:"license,omitempty"`
+	Contact *Contact         `protobuf:"bytes,6,opt,name=contact,proto3" json:"contact,omitempty"`
+	Payout  *PayoutAccount   `protobuf:"bytes,7,opt,name=payout,proto3" json:"payout,omitempty"`
+	// Language of the reason sentences: "en" (default) or "zh-CN". Codes
+	// never change with it.
+	Locale        string `protobuf:"bytes,8,opt,name=locale,proto3" json:"locale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1533,6 +1537,13 @@ func (x *CheckSellerRequest) GetPayout() *PayoutAccount {
 		return x.Payout
 	}
 	return nil
+}
+
+func (x *CheckSellerRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
 }
 
 // CheckSellerResponse carries the decision.
@@ -1844,6 +1855,9 @@ type ScoreGiftCardPurchaseRequest struct {
 	// The card brand or merchant the codes are for.
 	Brand         string           `protobuf:"bytes,11,opt,name=brand,proto3" json:"brand,omitempty"`
 	CallerHistory *PurchaseHistory `protobuf:"bytes,12,opt,name=caller_history,json=callerHistory,proto3" json:"caller_history,omitempty"`
+	// Language of the reason sentences: "en" (default) or "zh-CN". Codes
+	// never change with it.
+	Locale        string `protobuf:"bytes,13,opt,name=locale,proto3" json:"locale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1960,6 +1974,13 @@ func (x *ScoreGiftCardPurchaseRequest) GetCallerHistory() *PurchaseHistory {
 		return x.CallerHistory
 	}
 	return nil
+}
+
+func (x *ScoreGiftCardPurchaseRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
 }
 
 // ScoreGiftCardPurchaseResponse carries the decision.
@@ -2197,8 +2218,11 @@ type EvaluateRefundRequest struct {
 	// The buyer's order count over the last 90 days, as the caller knows it.
 	BuyerOrders_90D int32         `protobuf:"varint,15,opt,name=buyer_orders_90d,json=buyerOrders90d,proto3" json:"buyer_orders_90d,omitempty"`
 	Session         *SessionFacts `protobuf:"bytes,16,opt,name=session,proto3" json:"session,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Language of the reason sentences: "en" (default) or "zh-CN". Codes
+	// never change with it.
+	Locale        string `protobuf:"bytes,17,opt,name=locale,proto3" json:"locale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EvaluateRefundRequest) Reset() {
@@ -2341,6 +2365,13 @@ func (x *EvaluateRefundRequest) GetSession() *SessionFacts {
 		return x.Session
 	}
 	return nil
+}
+
+func (x *EvaluateRefundRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
 }
 
 // EvaluateRefundResponse carries the decision.
@@ -2961,11 +2992,476 @@ func (x *RecordEventsResponse) GetDuplicates() int32 {
 	return 0
 }
 
+// GetPolicyRequest asks for the policy in force.
+type GetPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyRequest) Reset() {
+	*x = GetPolicyRequest{}
+	mi := &file_risk_v1_risk_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyRequest) ProtoMessage() {}
+
+func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_risk_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{33}
+}
+
+// GetPolicyResponse describes the policy in force.
+type GetPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Content hash, as in every decision.
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Where it came from: a file path or the embedded default.
+	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	LoadedAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyResponse) Reset() {
+	*x = GetPolicyResponse{}
+	mi := &file_risk_v1_risk_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyResponse) ProtoMessage() {}
+
+func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_risk_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetPolicyResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *GetPolicyResponse) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *GetPolicyResponse) GetLoadedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return nil
+}
+
+// ReplayPolicyRequest is a candidate policy and a window of the log.
+type ReplayPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The candidate policy document (YAML).
+	Policy []byte `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// Decisions decided in the last `since`.
+	Since *durationpb.Duration `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
+	// How many decision IDs to sample per change.
+	Sample        int32 `protobuf:"varint,3,opt,name=sample,proto3" json:"sample,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayPolicyRequest) Reset() {
+	*x = ReplayPolicyRequest{}
+	mi := &file_risk_v1_risk_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayPolicyRequest) ProtoMessage() {}
+
+func (x *ReplayPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_risk_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayPolicyRequest.ProtoReflect.Descriptor instead.
+func (*ReplayPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReplayPolicyRequest) GetPolicy() []byte {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *ReplayPolicyRequest) GetSince() *durationpb.Duration {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ReplayPolicyRequest) GetSample() int32 {
+	if x != nil {
+		return x.Sample
+	}
+	return 0
+}
+
+// ReplayPolicyResponse says what the candidate would have changed.
+type ReplayPolicyResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	CandidateVersion string                 `protobuf:"bytes,1,opt,name=candidate_version,json=candidateVersion,proto3" json:"candidate_version,omitempty"`
+	// Decisions replayed.
+	Decisions int64 `protobuf:"varint,2,opt,name=decisions,proto3" json:"decisions,omitempty"`
+	// Decisions whose outcome the candidate would change.
+	Changed int64            `protobuf:"varint,3,opt,name=changed,proto3" json:"changed,omitempty"`
+	Changes []*OutcomeChange `protobuf:"bytes,4,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Decisions that could not be replayed (kept without facts).
+	Skipped       int64 `protobuf:"varint,5,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayPolicyResponse) Reset() {
+	*x = ReplayPolicyResponse{}
+	mi := &file_risk_v1_risk_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayPolicyResponse) ProtoMessage() {}
+
+func (x *ReplayPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_risk_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayPolicyResponse.ProtoReflect.Descriptor instead.
+func (*ReplayPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReplayPolicyResponse) GetCandidateVersion() string {
+	if x != nil {
+		return x.CandidateVersion
+	}
+	return ""
+}
+
+func (x *ReplayPolicyResponse) GetDecisions() int64 {
+	if x != nil {
+		return x.Decisions
+	}
+	return 0
+}
+
+func (x *ReplayPolicyResponse) GetChanged() int64 {
+	if x != nil {
+		return x.Changed
+	}
+	return 0
+}
+
+func (x *ReplayPolicyResponse) GetChanges() []*OutcomeChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ReplayPolicyResponse) GetSkipped() int64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+// OutcomeChange is one kind of change and why.
+type OutcomeChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Check Check                  `protobuf:"varint,1,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	From  Outcome                `protobuf:"varint,2,opt,name=from,proto3,enum=risk.v1.Outcome" json:"from,omitempty"`
+	To    Outcome                `protobuf:"varint,3,opt,name=to,proto3,enum=risk.v1.Outcome" json:"to,omitempty"`
+	Count int64                  `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// Rules that fired under the candidate but not at the time, with how
+	// many of these decisions each fired in.
+	Rules             map[string]int64 `protobuf:"bytes,5,rep,name=rules,proto3" json:"rules,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	SampleDecisionIds []string         `protobuf:"bytes,6,rep,name=sample_decision_ids,json=sampleDecisionIds,proto3" json:"sample_decision_ids,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *OutcomeChange) Reset() {
+	*x = OutcomeChange{}
+	mi := &file_risk_v1_risk_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutcomeChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutcomeChange) ProtoMessage() {}
+
+func (x *OutcomeChange) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_risk_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutcomeChange.ProtoReflect.Descriptor instead.
+func (*OutcomeChange) Descriptor() ([]byte, []int) {
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *OutcomeChange) GetCheck() Check {
+	if x != nil {
+		return x.Check
+	}
+	return Check_CHECK_UNSPECIFIED
+}
+
+func (x *OutcomeChange) GetFrom() Outcome {
+	if x != nil {
+		return x.From
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *OutcomeChange) GetTo() Outcome {
+	if x != nil {
+		return x.To
+	}
+	return Outcome_OUTCOME_UNSPECIFIED
+}
+
+func (x *OutcomeChange) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *OutcomeChange) GetRules() map[string]int64 {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *OutcomeChange) GetSampleDecisionIds() []string {
+	if x != nil {
+		return x.SampleDecisionIds
+	}
+	return nil
+}
+
+// DecisionFacts is what the decision log keeps of a decision's inputs so
+// that a candidate policy can be replayed over it: the request with every
+// free-text and identifier field redacted (emptiness kept, so rules that
+// test for a missing field still work), and what each verifier returned.
+type DecisionFacts struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Request   *anypb.Any             `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	Verifiers []*VerifierFacts       `protobuf:"bytes,2,rep,name=verifiers,proto3" json:"verifiers,omitempty"`
+	// The rules that fired, shadow ones included.
+	FiredRules    []string `protobuf:"bytes,3,rep,name=fired_rules,json=firedRules,proto3" json:"fired_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecisionFacts) Reset() {
+	*x = DecisionFacts{}
+	mi := &file_risk_v1_risk_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecisionFacts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecisionFacts) ProtoMessage() {}
+
+func (x *DecisionFacts) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_risk_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecisionFacts.ProtoReflect.Descriptor instead.
+func (*DecisionFacts) Descriptor() ([]byte, []int) {
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *DecisionFacts) GetRequest() *anypb.Any {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *DecisionFacts) GetVerifiers() []*VerifierFacts {
+	if x != nil {
+		return x.Verifiers
+	}
+	return nil
+}
+
+func (x *DecisionFacts) GetFiredRules() []string {
+	if x != nil {
+		return x.FiredRules
+	}
+	return nil
+}
+
+// VerifierFacts is one verifier's answer, as the policy saw it.
+type VerifierFacts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Status        VerifierStatus         `protobuf:"varint,2,opt,name=status,proto3,enum=risk.v1.VerifierStatus" json:"status,omitempty"`
+	Signals       []*Signal              `protobuf:"bytes,3,rep,name=signals,proto3" json:"signals,omitempty"`
+	Findings      []*Reason              `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifierFacts) Reset() {
+	*x = VerifierFacts{}
+	mi := &file_risk_v1_risk_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifierFacts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifierFacts) ProtoMessage() {}
+
+func (x *VerifierFacts) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_risk_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifierFacts.ProtoReflect.Descriptor instead.
+func (*VerifierFacts) Descriptor() ([]byte, []int) {
+	return file_risk_v1_risk_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *VerifierFacts) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *VerifierFacts) GetStatus() VerifierStatus {
+	if x != nil {
+		return x.Status
+	}
+	return VerifierStatus_VERIFIER_STATUS_UNSPECIFIED
+}
+
+func (x *VerifierFacts) GetSignals() []*Signal {
+	if x != nil {
+		return x.Signals
+	}
+	return nil
+}
+
+func (x *VerifierFacts) GetFindings() []*Reason {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
 var File_risk_v1_risk_proto protoreflect.FileDescriptor
 
 const file_risk_v1_risk_proto_rawDesc = "" +
 	"\n" +
-	"\x12risk/v1/risk.proto\x12\arisk.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x03\n" +
+	"\x12risk/v1/risk.proto\x12\arisk.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x03\n" +
 	"\bDecision\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1d\n" +
@@ -3050,7 +3546,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0eaccount_number\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\raccountNumber\x12+\n" +
 	"\vholder_name\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\n" +
-	"holderName\"\xf0\x02\n" +
+	"holderName\"\x9c\x03\n" +
 	"\x12CheckSellerRequest\x12)\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\n" +
@@ -3061,7 +3557,8 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\bidentity\x18\x04 \x01(\v2\x19.risk.v1.IdentityDocumentB\x06\xbaH\x03\xc8\x01\x01R\bidentity\x122\n" +
 	"\alicense\x18\x05 \x01(\v2\x18.risk.v1.BusinessLicenseR\alicense\x122\n" +
 	"\acontact\x18\x06 \x01(\v2\x10.risk.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact\x12.\n" +
-	"\x06payout\x18\a \x01(\v2\x16.risk.v1.PayoutAccountR\x06payout\"D\n" +
+	"\x06payout\x18\a \x01(\v2\x16.risk.v1.PayoutAccountR\x06payout\x12*\n" +
+	"\x06locale\x18\b \x01(\tB\x12\xbaH\x0fr\rR\x00R\x02enR\x05zh-CNR\x06locale\"D\n" +
 	"\x13CheckSellerResponse\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xbc\x01\n" +
 	"\x11PaymentInstrument\x12,\n" +
@@ -3084,7 +3581,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0fPurchaseHistory\x12?\n" +
 	"\x15past_gift_card_orders\x18\x01 \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x12pastGiftCardOrders\x12?\n" +
 	"\x14past_gift_card_value\x18\x02 \x01(\v2\x0e.risk.v1.MoneyR\x11pastGiftCardValue\x12>\n" +
-	"\x13typical_order_value\x18\x03 \x01(\v2\x0e.risk.v1.MoneyR\x11typicalOrderValue\"\x8e\x05\n" +
+	"\x13typical_order_value\x18\x03 \x01(\v2\x0e.risk.v1.MoneyR\x11typicalOrderValue\"\xba\x05\n" +
 	"\x1cScoreGiftCardPurchaseRequest\x12)\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\n" +
@@ -3104,7 +3601,8 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\asession\x18\n" +
 	" \x01(\v2\x15.risk.v1.SessionFactsR\asession\x12\x1d\n" +
 	"\x05brand\x18\v \x01(\tB\a\xbaH\x04r\x02\x18@R\x05brand\x12?\n" +
-	"\x0ecaller_history\x18\f \x01(\v2\x18.risk.v1.PurchaseHistoryR\rcallerHistory\"N\n" +
+	"\x0ecaller_history\x18\f \x01(\v2\x18.risk.v1.PurchaseHistoryR\rcallerHistory\x12*\n" +
+	"\x06locale\x18\r \x01(\tB\x12\xbaH\x0fr\rR\x00R\x02enR\x05zh-CNR\x06locale\"N\n" +
 	"\x1dScoreGiftCardPurchaseResponse\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\x8d\x01\n" +
 	"\x0fDigitalDelivery\x12=\n" +
@@ -3119,7 +3617,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0eReturnShipment\x12@\n" +
 	"\x15declared_weight_grams\x18\x01 \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x13declaredWeightGrams\x12@\n" +
 	"\x15measured_weight_grams\x18\x02 \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x13measuredWeightGrams\x12+\n" +
-	"\x11tracking_mismatch\x18\x03 \x01(\bR\x10trackingMismatch\"\x9b\b\n" +
+	"\x11tracking_mismatch\x18\x03 \x01(\bR\x10trackingMismatch\"\xc7\b\n" +
 	"\x15EvaluateRefundRequest\x12)\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\n" +
@@ -3145,7 +3643,8 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"!receipt_confirmed_before_delivery\x18\r \x01(\bR\x1ereceiptConfirmedBeforeDelivery\x12+\n" +
 	"\fbuyer_reason\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\vbuyerReason\x126\n" +
 	"\x10buyer_orders_90d\x18\x0f \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x0ebuyerOrders90d\x12/\n" +
-	"\asession\x18\x10 \x01(\v2\x15.risk.v1.SessionFactsR\asession:\x99\x01\xbaH\x95\x01\x1a\x92\x01\n" +
+	"\asession\x18\x10 \x01(\v2\x15.risk.v1.SessionFactsR\asession\x12*\n" +
+	"\x06locale\x18\x11 \x01(\tB\x12\xbaH\x0fr\rR\x00R\x02enR\x05zh-CNR\x06locale:\x99\x01\xbaH\x95\x01\x1a\x92\x01\n" +
 	"\x14refund.same_currency\x12=amount_requested and amount_paid must be in the same currency\x1a;this.amount_requested.currency == this.amount_paid.currency\"G\n" +
 	"\x16EvaluateRefundResponse\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\x99\x01\n" +
@@ -3194,7 +3693,43 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\brecorded\x18\x01 \x01(\x05R\brecorded\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x02 \x01(\x05R\n" +
-	"duplicates*`\n" +
+	"duplicates\"\x12\n" +
+	"\x10GetPolicyRequest\"~\n" +
+	"\x11GetPolicyResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x127\n" +
+	"\tloaded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"\x9f\x01\n" +
+	"\x13ReplayPolicyRequest\x12#\n" +
+	"\x06policy\x18\x01 \x01(\fB\v\xbaH\bz\x06\x10\x01\x18\x80\x80@R\x06policy\x12@\n" +
+	"\x05since\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\xb0\xbd\x10*\x00R\x05since\x12!\n" +
+	"\x06sample\x18\x03 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\x06sample\"\xc7\x01\n" +
+	"\x14ReplayPolicyResponse\x12+\n" +
+	"\x11candidate_version\x18\x01 \x01(\tR\x10candidateVersion\x12\x1c\n" +
+	"\tdecisions\x18\x02 \x01(\x03R\tdecisions\x12\x18\n" +
+	"\achanged\x18\x03 \x01(\x03R\achanged\x120\n" +
+	"\achanges\x18\x04 \x03(\v2\x16.risk.v1.OutcomeChangeR\achanges\x12\x18\n" +
+	"\askipped\x18\x05 \x01(\x03R\askipped\"\xb6\x02\n" +
+	"\rOutcomeChange\x12$\n" +
+	"\x05check\x18\x01 \x01(\x0e2\x0e.risk.v1.CheckR\x05check\x12$\n" +
+	"\x04from\x18\x02 \x01(\x0e2\x10.risk.v1.OutcomeR\x04from\x12 \n" +
+	"\x02to\x18\x03 \x01(\x0e2\x10.risk.v1.OutcomeR\x02to\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\x127\n" +
+	"\x05rules\x18\x05 \x03(\v2!.risk.v1.OutcomeChange.RulesEntryR\x05rules\x12.\n" +
+	"\x13sample_decision_ids\x18\x06 \x03(\tR\x11sampleDecisionIds\x1a8\n" +
+	"\n" +
+	"RulesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x96\x01\n" +
+	"\rDecisionFacts\x12.\n" +
+	"\arequest\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\arequest\x124\n" +
+	"\tverifiers\x18\x02 \x03(\v2\x16.risk.v1.VerifierFactsR\tverifiers\x12\x1f\n" +
+	"\vfired_rules\x18\x03 \x03(\tR\n" +
+	"firedRules\"\xac\x01\n" +
+	"\rVerifierFacts\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x17.risk.v1.VerifierStatusR\x06status\x12)\n" +
+	"\asignals\x18\x03 \x03(\v2\x0f.risk.v1.SignalR\asignals\x12+\n" +
+	"\bfindings\x18\x04 \x03(\v2\x0f.risk.v1.ReasonR\bfindings*`\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_APPROVE\x10\x01\x12\x12\n" +
@@ -3254,7 +3789,10 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0eEvaluateRefund\x12\x1e.risk.v1.EvaluateRefundRequest\x1a\x1f.risk.v1.EvaluateRefundResponse\x12N\n" +
 	"\rReportOutcome\x12\x1d.risk.v1.ReportOutcomeRequest\x1a\x1e.risk.v1.ReportOutcomeResponse\x12H\n" +
 	"\vGetDecision\x12\x1b.risk.v1.GetDecisionRequest\x1a\x1c.risk.v1.GetDecisionResponse\x12K\n" +
-	"\fRecordEvents\x12\x1c.risk.v1.RecordEventsRequest\x1a\x1d.risk.v1.RecordEventsResponseB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\x06proto3"
+	"\fRecordEvents\x12\x1c.risk.v1.RecordEventsRequest\x1a\x1d.risk.v1.RecordEventsResponse2\xa0\x01\n" +
+	"\rPolicyService\x12B\n" +
+	"\tGetPolicy\x12\x19.risk.v1.GetPolicyRequest\x1a\x1a.risk.v1.GetPolicyResponse\x12K\n" +
+	"\fReplayPolicy\x12\x1c.risk.v1.ReplayPolicyRequest\x1a\x1d.risk.v1.ReplayPolicyResponseB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\x06proto3"
 
 var (
 	file_risk_v1_risk_proto_rawDescOnce sync.Once
@@ -3269,7 +3807,7 @@ func file_risk_v1_risk_proto_rawDescGZIP() []byte {
 }
 
 var file_risk_v1_risk_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_risk_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_risk_v1_risk_proto_goTypes = []any{
 	(Outcome)(0),                          // 0: risk.v1.Outcome
 	(Check)(0),                            // 1: risk.v1.Check
@@ -3313,8 +3851,17 @@ var file_risk_v1_risk_proto_goTypes = []any{
 	(*OutcomeEvent)(nil),                  // 39: risk.v1.OutcomeEvent
 	(*RecordEventsRequest)(nil),           // 40: risk.v1.RecordEventsRequest
 	(*RecordEventsResponse)(nil),          // 41: risk.v1.RecordEventsResponse
-	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),           // 43: google.protobuf.Duration
+	(*GetPolicyRequest)(nil),              // 42: risk.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),             // 43: risk.v1.GetPolicyResponse
+	(*ReplayPolicyRequest)(nil),           // 44: risk.v1.ReplayPolicyRequest
+	(*ReplayPolicyResponse)(nil),          // 45: risk.v1.ReplayPolicyResponse
+	(*OutcomeChange)(nil),                 // 46: risk.v1.OutcomeChange
+	(*DecisionFacts)(nil),                 // 47: risk.v1.DecisionFacts
+	(*VerifierFacts)(nil),                 // 48: risk.v1.VerifierFacts
+	nil,                                   // 49: risk.v1.OutcomeChange.RulesEntry
+	(*timestamppb.Timestamp)(nil),         // 50: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),           // 51: google.protobuf.Duration
+	(*anypb.Any)(nil),                     // 52: google.protobuf.Any
 }
 var file_risk_v1_risk_proto_depIdxs = []int32{
 	1,  // 0: risk.v1.Decision.check:type_name -> risk.v1.Check
@@ -3322,15 +3869,15 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	10, // 2: risk.v1.Decision.reasons:type_name -> risk.v1.Reason
 	2,  // 3: risk.v1.Decision.actions:type_name -> risk.v1.Action
 	11, // 4: risk.v1.Decision.verifier_results:type_name -> risk.v1.VerifierResult
-	42, // 5: risk.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	50, // 5: risk.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
 	12, // 6: risk.v1.Decision.signals:type_name -> risk.v1.Signal
 	3,  // 7: risk.v1.VerifierResult.status:type_name -> risk.v1.VerifierStatus
-	43, // 8: risk.v1.VerifierResult.duration:type_name -> google.protobuf.Duration
-	43, // 9: risk.v1.SessionFacts.checkout_duration:type_name -> google.protobuf.Duration
-	42, // 10: risk.v1.SessionFacts.password_changed_at:type_name -> google.protobuf.Timestamp
-	42, // 11: risk.v1.SessionFacts.phone_changed_at:type_name -> google.protobuf.Timestamp
-	42, // 12: risk.v1.SessionFacts.email_changed_at:type_name -> google.protobuf.Timestamp
-	42, // 13: risk.v1.SessionFacts.device_first_seen_at:type_name -> google.protobuf.Timestamp
+	51, // 8: risk.v1.VerifierResult.duration:type_name -> google.protobuf.Duration
+	51, // 9: risk.v1.SessionFacts.checkout_duration:type_name -> google.protobuf.Duration
+	50, // 10: risk.v1.SessionFacts.password_changed_at:type_name -> google.protobuf.Timestamp
+	50, // 11: risk.v1.SessionFacts.phone_changed_at:type_name -> google.protobuf.Timestamp
+	50, // 12: risk.v1.SessionFacts.email_changed_at:type_name -> google.protobuf.Timestamp
+	50, // 13: risk.v1.SessionFacts.device_first_seen_at:type_name -> google.protobuf.Timestamp
 	4,  // 14: risk.v1.IdentityDocument.type:type_name -> risk.v1.IdentityDocumentType
 	14, // 15: risk.v1.CheckSellerRequest.client:type_name -> risk.v1.Client
 	16, // 16: risk.v1.CheckSellerRequest.identity:type_name -> risk.v1.IdentityDocument
@@ -3339,11 +3886,11 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	19, // 19: risk.v1.CheckSellerRequest.payout:type_name -> risk.v1.PayoutAccount
 	9,  // 20: risk.v1.CheckSellerResponse.decision:type_name -> risk.v1.Decision
 	5,  // 21: risk.v1.PaymentInstrument.kind:type_name -> risk.v1.InstrumentKind
-	42, // 22: risk.v1.PaymentInstrument.credit_drawn_at:type_name -> google.protobuf.Timestamp
-	42, // 23: risk.v1.Recipient.added_at:type_name -> google.protobuf.Timestamp
+	50, // 22: risk.v1.PaymentInstrument.credit_drawn_at:type_name -> google.protobuf.Timestamp
+	50, // 23: risk.v1.Recipient.added_at:type_name -> google.protobuf.Timestamp
 	13, // 24: risk.v1.PurchaseHistory.past_gift_card_value:type_name -> risk.v1.Money
 	13, // 25: risk.v1.PurchaseHistory.typical_order_value:type_name -> risk.v1.Money
-	42, // 26: risk.v1.ScoreGiftCardPurchaseRequest.account_created_at:type_name -> google.protobuf.Timestamp
+	50, // 26: risk.v1.ScoreGiftCardPurchaseRequest.account_created_at:type_name -> google.protobuf.Timestamp
 	14, // 27: risk.v1.ScoreGiftCardPurchaseRequest.client:type_name -> risk.v1.Client
 	13, // 28: risk.v1.ScoreGiftCardPurchaseRequest.total:type_name -> risk.v1.Money
 	24, // 29: risk.v1.ScoreGiftCardPurchaseRequest.cards:type_name -> risk.v1.GiftCardLine
@@ -3352,8 +3899,8 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	15, // 32: risk.v1.ScoreGiftCardPurchaseRequest.session:type_name -> risk.v1.SessionFacts
 	25, // 33: risk.v1.ScoreGiftCardPurchaseRequest.caller_history:type_name -> risk.v1.PurchaseHistory
 	9,  // 34: risk.v1.ScoreGiftCardPurchaseResponse.decision:type_name -> risk.v1.Decision
-	42, // 35: risk.v1.DigitalDelivery.delivered_at:type_name -> google.protobuf.Timestamp
-	42, // 36: risk.v1.DigitalDelivery.redeemed_at:type_name -> google.protobuf.Timestamp
+	50, // 35: risk.v1.DigitalDelivery.delivered_at:type_name -> google.protobuf.Timestamp
+	50, // 36: risk.v1.DigitalDelivery.redeemed_at:type_name -> google.protobuf.Timestamp
 	7,  // 37: risk.v1.RefundDestination.kind:type_name -> risk.v1.DestinationKind
 	14, // 38: risk.v1.EvaluateRefundRequest.client:type_name -> risk.v1.Client
 	13, // 39: risk.v1.EvaluateRefundRequest.amount_requested:type_name -> risk.v1.Money
@@ -3369,29 +3916,45 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	2,  // 49: risk.v1.ReportOutcomeResponse.actions:type_name -> risk.v1.Action
 	2,  // 50: risk.v1.RelatedOrder.actions:type_name -> risk.v1.Action
 	9,  // 51: risk.v1.GetDecisionResponse.decision:type_name -> risk.v1.Decision
-	42, // 52: risk.v1.HistoryEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	50, // 52: risk.v1.HistoryEvent.occurred_at:type_name -> google.protobuf.Timestamp
 	26, // 53: risk.v1.HistoryEvent.gift_card_order:type_name -> risk.v1.ScoreGiftCardPurchaseRequest
 	31, // 54: risk.v1.HistoryEvent.refund:type_name -> risk.v1.EvaluateRefundRequest
 	39, // 55: risk.v1.HistoryEvent.outcome:type_name -> risk.v1.OutcomeEvent
 	8,  // 56: risk.v1.OutcomeEvent.label:type_name -> risk.v1.OutcomeLabel
 	38, // 57: risk.v1.RecordEventsRequest.events:type_name -> risk.v1.HistoryEvent
-	20, // 58: risk.v1.RiskService.CheckSeller:input_type -> risk.v1.CheckSellerRequest
-	26, // 59: risk.v1.RiskService.ScoreGiftCardPurchase:input_type -> risk.v1.ScoreGiftCardPurchaseRequest
-	31, // 60: risk.v1.RiskService.EvaluateRefund:input_type -> risk.v1.EvaluateRefundRequest
-	33, // 61: risk.v1.RiskService.ReportOutcome:input_type -> risk.v1.ReportOutcomeRequest
-	36, // 62: risk.v1.RiskService.GetDecision:input_type -> risk.v1.GetDecisionRequest
-	40, // 63: risk.v1.RiskService.RecordEvents:input_type -> risk.v1.RecordEventsRequest
-	21, // 64: risk.v1.RiskService.CheckSeller:output_type -> risk.v1.CheckSellerResponse
-	27, // 65: risk.v1.RiskService.ScoreGiftCardPurchase:output_type -> risk.v1.ScoreGiftCardPurchaseResponse
-	32, // 66: risk.v1.RiskService.EvaluateRefund:output_type -> risk.v1.EvaluateRefundResponse
-	34, // 67: risk.v1.RiskService.ReportOutcome:output_type -> risk.v1.ReportOutcomeResponse
-	37, // 68: risk.v1.RiskService.GetDecision:output_type -> risk.v1.GetDecisionResponse
-	41, // 69: risk.v1.RiskService.RecordEvents:output_type -> risk.v1.RecordEventsResponse
-	64, // [64:70] is the sub-list for method output_type
-	58, // [58:64] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	50, // 58: risk.v1.GetPolicyResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	51, // 59: risk.v1.ReplayPolicyRequest.since:type_name -> google.protobuf.Duration
+	46, // 60: risk.v1.ReplayPolicyResponse.changes:type_name -> risk.v1.OutcomeChange
+	1,  // 61: risk.v1.OutcomeChange.check:type_name -> risk.v1.Check
+	0,  // 62: risk.v1.OutcomeChange.from:type_name -> risk.v1.Outcome
+	0,  // 63: risk.v1.OutcomeChange.to:type_name -> risk.v1.Outcome
+	49, // 64: risk.v1.OutcomeChange.rules:type_name -> risk.v1.OutcomeChange.RulesEntry
+	52, // 65: risk.v1.DecisionFacts.request:type_name -> google.protobuf.Any
+	48, // 66: risk.v1.DecisionFacts.verifiers:type_name -> risk.v1.VerifierFacts
+	3,  // 67: risk.v1.VerifierFacts.status:type_name -> risk.v1.VerifierStatus
+	12, // 68: risk.v1.VerifierFacts.signals:type_name -> risk.v1.Signal
+	10, // 69: risk.v1.VerifierFacts.findings:type_name -> risk.v1.Reason
+	20, // 70: risk.v1.RiskService.CheckSeller:input_type -> risk.v1.CheckSellerRequest
+	26, // 71: risk.v1.RiskService.ScoreGiftCardPurchase:input_type -> risk.v1.ScoreGiftCardPurchaseRequest
+	31, // 72: risk.v1.RiskService.EvaluateRefund:input_type -> risk.v1.EvaluateRefundRequest
+	33, // 73: risk.v1.RiskService.ReportOutcome:input_type -> risk.v1.ReportOutcomeRequest
+	36, // 74: risk.v1.RiskService.GetDecision:input_type -> risk.v1.GetDecisionRequest
+	40, // 75: risk.v1.RiskService.RecordEvents:input_type -> risk.v1.RecordEventsRequest
+	42, // 76: risk.v1.PolicyService.GetPolicy:input_type -> risk.v1.GetPolicyRequest
+	44, // 77: risk.v1.PolicyService.ReplayPolicy:input_type -> risk.v1.ReplayPolicyRequest
+	21, // 78: risk.v1.RiskService.CheckSeller:output_type -> risk.v1.CheckSellerResponse
+	27, // 79: risk.v1.RiskService.ScoreGiftCardPurchase:output_type -> risk.v1.ScoreGiftCardPurchaseResponse
+	32, // 80: risk.v1.RiskService.EvaluateRefund:output_type -> risk.v1.EvaluateRefundResponse
+	34, // 81: risk.v1.RiskService.ReportOutcome:output_type -> risk.v1.ReportOutcomeResponse
+	37, // 82: risk.v1.RiskService.GetDecision:output_type -> risk.v1.GetDecisionResponse
+	41, // 83: risk.v1.RiskService.RecordEvents:output_type -> risk.v1.RecordEventsResponse
+	43, // 84: risk.v1.PolicyService.GetPolicy:output_type -> risk.v1.GetPolicyResponse
+	45, // 85: risk.v1.PolicyService.ReplayPolicy:output_type -> risk.v1.ReplayPolicyResponse
+	78, // [78:86] is the sub-list for method output_type
+	70, // [70:78] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_risk_v1_risk_proto_init() }
@@ -3416,9 +3979,9 @@ func file_risk_v1_risk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_risk_v1_risk_proto_rawDesc), len(file_risk_v1_risk_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   33,
+			NumMessages:   41,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_risk_v1_risk_proto_goTypes,
 		DependencyIndexes: file_risk_v1_risk_proto_depIdxs,
