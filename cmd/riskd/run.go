@@ -13,7 +13,6 @@ import (
 
 	"github.com/riskd/riskd/internal/config"
 	"github.com/riskd/riskd/internal/engine"
-	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
@@ -86,22 +85,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer func() { stopExpiry(); <-expiryDone }()
 
 	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
-	pol, err := loadPolicy(cfg.Policy, verifiers.Names())
+	pols, err := newPolicies(cfg.Policy, verifiers.Names(),
+		remote.Options{Tracer: tel.Tracer, Meter: tel.Meter, Propagators: tel.Propagators, Logger: log},
+		tel.Meter.Meter("riskd/policy"), log)
 	if err != nil {
 		return err
 	}
-	for _, spec := range pol.Remotes {
-		rv, err := remote.Dial(spec, remote.Options{Tracer: tel.Tracer, Meter: tel.Meter, Propagators: tel.Propagators, Logger: log})
-		if err != nil {
-			return err
-		}
-		defer rv.Close()
-		verifiers[spec.Name] = rv
-		log.Info("remote verifier configured", "verifier", spec.Name, "address", spec.Address, "plaintext", spec.Plaintext)
+	pol, remotes, err := pols.first()
+	if err != nil {
+		return err
 	}
+	defer pols.close()
 	eng, err := engine.New(engine.Options{
 		Policy:    pol,
 		Verifiers: verifiers,
+		Extra:     remotes,
 		Reserve:   cfg.DecisionReserve,
 		Logger:    log,
 		Tracer:    tel.Tracer.Tracer("riskd/engine"),
@@ -110,11 +108,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	pols.engine = eng
+	if cfg.Policy != "" {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go pols.watch(watchCtx, cfg.PolicyPoll)
+	}
 	srv, err := server.New(server.Options{
 		Engine:                     eng,
 		Store:                      st,
 		Keys:                       keys,
 		Retention:                  retention,
+		Known:                      builtin.Names(),
 		Logger:                     log,
 		Tracer:                     tel.Tracer,
 		Meter:                      tel.Meter,
@@ -162,16 +167,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// loadPolicy reads the policy file, or takes the embedded default.
-func loadPolicy(path string, known map[string]bool) (*policy.Policy, error) {
-	if path == "" {
-		return policy.Load(policy.DefaultBytes(), policy.DefaultSource, known)
-	}
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	return policy.Load(doc, path, known)
 }

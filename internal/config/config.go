@@ -30,6 +30,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Policy is a policy file replacing the embedded default.
 	Policy string `yaml:"policy"`
+	// PolicyPoll is how often the policy file is checked for changes;
+	// SIGHUP reloads at once.
+	PolicyPoll time.Duration `yaml:"policy_poll"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM; calls still
@@ -76,6 +79,7 @@ func defaults(getenv func(string) string) Config {
 		Listen:                     "127.0.0.1:50051",
 		DataDir:                    defaultDataDir(getenv),
 		LogLevel:                   "info",
+		PolicyPoll:                 2 * time.Second,
 		ShutdownTimeout:            10 * time.Second,
 		DecisionReserve:            40 * time.Millisecond,
 		MaxMessageBytes:            1 << 20,
@@ -170,6 +174,7 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "gRPC listen address")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "embedded store's directory")
 	fs.StringVar(&c.Policy, "policy", c.Policy, "policy file replacing the embedded default")
+	fs.DurationVar(&c.PolicyPoll, "policy-poll", c.PolicyPoll, "check the policy file for changes this often")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "bound on the graceful drain at shutdown")
 	fs.DurationVar(&c.DecisionReserve, "decision-reserve", c.DecisionReserve, "time kept back from each caller's deadline")
@@ -254,6 +259,7 @@ func (c Config) Validate() error {
 		min, max time.Duration
 	}{
 		{"shutdown-timeout", c.ShutdownTimeout, 0, 10 * time.Minute},
+		{"policy-poll", c.PolicyPoll, 100 * time.Millisecond, time.Hour},
 		{"decision-reserve", c.DecisionReserve, time.Millisecond, time.Second},
 		{"keepalive-time", c.KeepaliveTime, time.Second, 24 * time.Hour},
 		{"keepalive-timeout", c.KeepaliveTimeout, time.Second, time.Hour},

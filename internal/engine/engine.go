@@ -44,6 +44,8 @@ var ErrNoCheck = errors.New("policy defines no such check")
 type Options struct {
 	Policy    *policy.Policy
 	Verifiers verifier.Registry
+	// Extra are the policy's own verifiers (its remote ones).
+	Extra verifier.Registry
 	// Reserve is kept back from the caller's deadline; DefaultReserve if zero.
 	Reserve time.Duration
 	Logger  *slog.Logger
@@ -95,7 +97,7 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{verifiers: o.Verifiers, reserve: o.Reserve, log: o.Logger, tracer: o.Tracer, metrics: m, clock: o.Clock}
-	if err := e.SetPolicy(o.Policy); err != nil {
+	if err := e.Install(o.Policy, o.Extra); err != nil {
 		return nil, err
 	}
 	return e, nil

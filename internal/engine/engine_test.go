@@ -175,9 +175,9 @@ func TestVerifierBudget(t *testing.T) {
 		// deadline (cut) or, with no caller deadline, from the call.
 		want time.Duration
 	}{
-		{name: "cut to the caller's deadline minus the reserve", budget: "10s", reserve: 25 * time.Millisecond,
+		{name: "cut to the caller's deadline minus the reserve", budget: "2s", reserve: 25 * time.Millisecond,
 			deadline: 200 * time.Millisecond, want: -25 * time.Millisecond},
-		{name: "a larger reserve cuts deeper", budget: "10s", reserve: 100 * time.Millisecond,
+		{name: "a larger reserve cuts deeper", budget: "2s", reserve: 100 * time.Millisecond,
 			deadline: 200 * time.Millisecond, want: -100 * time.Millisecond},
 		{name: "own budget when it ends first", budget: "50ms", reserve: 25 * time.Millisecond,
 			deadline: 2 * time.Second, want: 50*time.Millisecond - 2*time.Second},
@@ -234,7 +234,7 @@ func TestNoTimeLeftSkipsVerifier(t *testing.T) {
 		return verifier.Result{}, nil
 	})
 	reg := verifier.Registry{"v": v}
-	pol := loadPolicy(t, reg, map[string]string{"seller": checkWith("name: v, budget: 10s, on_failure: review")})
+	pol := loadPolicy(t, reg, map[string]string{"seller": checkWith("name: v, budget: 2s, on_failure: review")})
 	// A reserve far beyond the caller's deadline: the deadline is inside the
 	// reserve from the start, yet the call has ample time to answer.
 	e := newEngine(t, engine.Options{Policy: pol, Verifiers: reg, Reserve: time.Second})

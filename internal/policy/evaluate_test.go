@@ -692,7 +692,7 @@ func TestEvaluateRuleErrors(t *testing.T) {
 		{
 			name: "every broken rule is reported, in order",
 			rules: `
-- {name: one, when: "signals['a'] == 1", reason: ONE, message: M.}
+- {name: one, when: "signals['v.a'] == 1", reason: ONE, message: M.}
 - {name: two, when: "findings['NOPE'] > 0", reason: TWO, message: M.}`,
 			want: approve,
 			errs: []string{"one", "two"},
@@ -778,7 +778,7 @@ rules:
 			rules: `
 - {name: quiet, when: "false", reason: R1, message: M., actions: [HOLD_CODE_DELIVERY]}
 - {name: shadow, when: "true", reason: R2, message: M., shadow: true, actions: [CONFIRM_WITH_ACCOUNT_HOLDER]}
-- {name: broken, when: "signals['x'] == 1", reason: R3, message: M., actions: [REQUEST_DOCUMENTS]}`,
+- {name: broken, when: "findings['NOPE'] == 1", reason: R3, message: M., actions: [REQUEST_DOCUMENTS]}`,
 			want: approve,
 			acts: []riskv1.Action{actFreeze},
 		},

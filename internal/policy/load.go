@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,11 +43,46 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Problems are every problem found in a policy, in document order, so an
+// analyst fixes them all in one pass. errors.As finds each *Error.
+type Problems []*Error
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the problems, for errors.As and errors.Is.
+func (ps Problems) Unwrap() []error {
+	out := make([]error, len(ps))
+	for i, p := range ps {
+		out[i] = p
+	}
+	return out
+}
+
+// problems returns nil, the one problem, or all of them, in line order.
+func problems(ps []*Error) error {
+	switch len(ps) {
+	case 0:
+		return nil
+	case 1:
+		return ps[0]
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+	return Problems(ps)
+}
+
 // Limits on a document, so that a policy file cannot make a decision slow.
 const (
 	maxDocumentBytes = 1 << 20
 	maxRulesPerCheck = 500
-	maxBudget        = 10 * time.Second
+	// maxBudget is about the deadline a checkout gives the whole call: a
+	// verifier allowed longer would always be cut short anyway.
+	maxBudget = 2 * time.Second
 	// costLimit bounds the work one rule may do per evaluation (CEL's
 	// runtime cost units), against runaway comprehensions.
 	costLimit = 100_000
@@ -299,7 +335,8 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 	for name := range d.Checks {
 		names = append(names, name)
 	}
-	sort.Strings(names) // report the first error the same way every time
+	sort.Strings(names) // report errors the same way every time
+	var found []*Error
 	for _, name := range names {
 		check, ok := checkNames[name]
 		cd := d.Checks[name]
@@ -309,13 +346,16 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 		if !ok {
 			return nil, &Error{Source: source, Line: cd.line, Err: fmt.Errorf("unknown check %q (want seller, gift_card_purchase or refund)", name)}
 		}
-		cp, err := compileCheck(check, cd, known)
-		if err != nil {
-			err.Source = source
-			if err.Rule == "" && !strings.HasPrefix(err.Err.Error(), "check ") {
-				err.Err = fmt.Errorf("check %s: %w", name, err.Err)
+		cp, errs := compileCheck(check, cd, known)
+		if len(errs) > 0 {
+			for _, err := range errs {
+				err.Source = source
+				if err.Rule == "" && !strings.HasPrefix(err.Err.Error(), "check ") {
+					err.Err = fmt.Errorf("check %s: %w", name, err.Err)
+				}
 			}
-			return nil, err
+			found = append(found, errs...)
+			continue
 		}
 		p.checks[check] = cp
 		// A remote verifier's fields must exist in every request it sees.
@@ -333,6 +373,9 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 			}
 		}
 	}
+	if err := problems(found); err != nil {
+		return nil, err
+	}
 	for name, check := range checkNames {
 		if p.checks[check] == nil {
 			return nil, &Error{Source: source, Err: fmt.Errorf("policy has no %q check: every check must be decided", name)}
@@ -341,7 +384,7 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 	return p, nil
 }
 
-func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*CheckPolicy, *Error) {
+func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*CheckPolicy, []*Error) {
 	cp := &CheckPolicy{
 		Check:     check,
 		ReviewAt:  cd.Thresholds.Review,
@@ -349,58 +392,90 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 		Actions:   map[riskv1.Outcome][]riskv1.Action{},
 	}
 	if cp.ReviewAt < 1 || cp.DeclineAt > 100 || cp.ReviewAt > cp.DeclineAt {
-		return nil, &Error{Line: cd.line, Err: fmt.Errorf("thresholds must satisfy 1 <= review <= decline <= 100, got review %d, decline %d", cp.ReviewAt, cp.DeclineAt)}
+		return nil, []*Error{&Error{Line: cd.line, Err: fmt.Errorf("thresholds must satisfy 1 <= review <= decline <= 100, got review %d, decline %d", cp.ReviewAt, cp.DeclineAt)}}
 	}
 	for outcome, list := range cd.Actions {
 		o, ok := map[string]riskv1.Outcome{"approve": riskv1.Outcome_OUTCOME_APPROVE, "review": riskv1.Outcome_OUTCOME_REVIEW, "decline": riskv1.Outcome_OUTCOME_DECLINE}[outcome]
 		if !ok {
-			return nil, &Error{Line: cd.line, Err: fmt.Errorf("actions: unknown outcome %q (want approve, review or decline)", outcome)}
+			return nil, []*Error{&Error{Line: cd.line, Err: fmt.Errorf("actions: unknown outcome %q (want approve, review or decline)", outcome)}}
 		}
 		acts, err := parseActions(list)
 		if err != nil {
-			return nil, &Error{Line: cd.line, Err: fmt.Errorf("actions.%s: %w", outcome, err)}
+			return nil, []*Error{&Error{Line: cd.line, Err: fmt.Errorf("actions.%s: %w", outcome, err)}}
 		}
 		cp.Actions[o] = acts
 	}
 	seen := map[string]bool{}
 	for _, vd := range cd.Verifiers {
 		if !known[vd.Name] {
-			return nil, &Error{Line: vd.line, Err: fmt.Errorf("unknown verifier %q", vd.Name)}
+			return nil, []*Error{&Error{Line: vd.line, Err: fmt.Errorf("unknown verifier %q", vd.Name)}}
 		}
 		if seen[vd.Name] {
-			return nil, &Error{Line: vd.line, Err: fmt.Errorf("verifier %q listed twice", vd.Name)}
+			return nil, []*Error{&Error{Line: vd.line, Err: fmt.Errorf("verifier %q listed twice", vd.Name)}}
 		}
 		seen[vd.Name] = true
 		budget, err := time.ParseDuration(vd.Budget)
 		if err != nil || budget < time.Millisecond || budget > maxBudget {
-			return nil, &Error{Line: vd.line, Err: fmt.Errorf("verifier %q: budget %q must be a duration between 1ms and %s", vd.Name, vd.Budget, maxBudget)}
+			return nil, []*Error{&Error{Line: vd.line, Err: fmt.Errorf("verifier %q: budget %q must be a duration between 1ms and %s", vd.Name, vd.Budget, maxBudget)}}
 		}
 		mode, ok := failureModes[vd.OnFailure]
 		if !ok {
-			return nil, &Error{Line: vd.line, Err: fmt.Errorf("verifier %q: on_failure %q must be ignore, review or decline", vd.Name, vd.OnFailure)}
+			return nil, []*Error{&Error{Line: vd.line, Err: fmt.Errorf("verifier %q: on_failure %q must be ignore, review or decline", vd.Name, vd.OnFailure)}}
 		}
 		cp.Verifiers = append(cp.Verifiers, VerifierSpec{Name: vd.Name, Budget: budget, OnFailure: mode})
 	}
 	if len(cd.Rules) > maxRulesPerCheck {
-		return nil, &Error{Line: cd.line, Err: fmt.Errorf("%d rules, more than the %d allowed", len(cd.Rules), maxRulesPerCheck)}
+		return nil, []*Error{&Error{Line: cd.line, Err: fmt.Errorf("%d rules, more than the %d allowed", len(cd.Rules), maxRulesPerCheck)}}
 	}
 	env, err := newEnv(check)
 	if err != nil {
-		return nil, &Error{Line: cd.line, Err: err}
+		return nil, []*Error{&Error{Line: cd.line, Err: err}}
 	}
+	// Every rule is compiled, so that all bad ones are reported at once.
+	var errs []*Error
 	ruleNames := map[string]bool{}
 	for _, rd := range cd.Rules {
 		r, err := compileRule(env, rd)
 		if err != nil {
-			return nil, &Error{Line: rd.line, Rule: rd.Name, Err: err}
+			errs = append(errs, &Error{Line: rd.line, Rule: rd.Name, Err: err})
+			continue
 		}
 		if ruleNames[r.Name] {
-			return nil, &Error{Line: rd.line, Rule: rd.Name, Err: errors.New("rule name used twice")}
+			errs = append(errs, &Error{Line: rd.line, Rule: rd.Name, Err: errors.New("rule name used twice")})
+			continue
 		}
 		ruleNames[r.Name] = true
+		if err := signalsRun(r, cp.Verifiers); err != nil {
+			errs = append(errs, &Error{Line: rd.line, Rule: rd.Name, Err: err})
+			continue
+		}
 		cp.Rules = append(cp.Rules, r)
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	return cp, nil
+}
+
+// signalRef finds the signal names a rule reads: signals['x'] and 'x' in signals.
+var signalRef = regexp.MustCompile(`signals\s*\[\s*['"]([^'"]+)['"]\s*\]|['"]([^'"]+)['"]\s+in\s+signals\b`)
+
+// signalsRun checks that every signal a rule reads comes from a verifier
+// its check runs. Signals are named "<verifier>.<name>" (built-in and remote
+// alike), so the prefix says which verifier must run; a rule reading one
+// that does not would silently never fire.
+func signalsRun(r *Rule, specs []VerifierSpec) error {
+	for _, m := range signalRef.FindAllStringSubmatch(r.Expr, -1) {
+		name := m[1] + m[2]
+		v, _, ok := strings.Cut(name, ".")
+		if !ok {
+			return fmt.Errorf("reads signal %q, which names no verifier (signals are \"<verifier>.<name>\")", name)
+		}
+		if !slices.ContainsFunc(specs, func(s VerifierSpec) bool { return s.Name == v }) {
+			return fmt.Errorf("reads signal %q, but this check does not run verifier %q", name, v)
+		}
+	}
+	return nil
 }
 
 func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {

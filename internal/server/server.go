@@ -37,6 +37,8 @@ type Options struct {
 	Store  store.Store
 	// Keys hashes identifiers and request content.
 	Keys *pseudonym.Keyer
+	// Known are the built-in verifier names a candidate policy may use.
+	Known map[string]bool
 	// Retention bounds how old an event RecordEvents accepts.
 	Retention   store.Retention
 	Clock       func() time.Time
@@ -119,6 +121,7 @@ func New(o Options) (*Server, error) {
 	riskv1.RegisterRiskServiceServer(s.grpc, &riskService{
 		engine: o.Engine, store: o.Store, keys: o.Keys, retention: o.Retention, clock: o.Clock, log: o.Logger,
 	})
+	riskv1.RegisterPolicyServiceServer(s.grpc, &policyService{engine: o.Engine, store: o.Store, known: o.Known, clock: o.Clock, log: o.Logger})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.Reflection {
 		reflection.Register(s.grpc)

@@ -92,6 +92,7 @@ func start(t *testing.T, s setup) *harness {
 	srv, err := server.New(server.Options{
 		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp, Clock: s.clock,
 		Retention:       store.Retention{Events: 180 * 24 * time.Hour, Decisions: 400 * 24 * time.Hour},
+		Known:           builtin.Names(),
 		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 100,
 		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second,
@@ -354,7 +355,7 @@ checks:
     thresholds: {review: 40, decline: 80}
     verifiers:
       - {name: identity, budget: 100ms, on_failure: review}
-      - {name: hang, budget: 10s, on_failure: review}
+      - {name: hang, budget: 2s, on_failure: review}
   gift_card_purchase:
     thresholds: {review: 40, decline: 80}
   refund:

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/riskd/riskd/internal/engine"
+	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/verifier"
+	"github.com/riskd/riskd/internal/verifier/remote"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// remoteDrain is how long a replaced policy's remote verifiers stay open
+// for the requests still using them: longer than any verifier budget.
+const remoteDrain = 15 * time.Second
+
+// policies keeps the policy in force: it loads the file (or the embedded
+// default), dials the policy's remote verifiers, and on a change to the
+// file or SIGHUP puts a new version in force atomically. A bad file is
+// refused with its problems logged, and the old version keeps deciding.
+type policies struct {
+	path    string
+	known   map[string]bool
+	remote  remote.Options
+	log     *slog.Logger
+	engine  *engine.Engine
+	loaded  metric.Int64Gauge
+	refused metric.Int64Counter
+
+	mu      sync.Mutex
+	doc     []byte
+	remotes []*remote.Verifier
+}
+
+func newPolicies(path string, known map[string]bool, ro remote.Options, meter metric.Meter, log *slog.Logger) (*policies, error) {
+	p := &policies{path: path, known: known, remote: ro, log: log}
+	var err error
+	if p.loaded, err = meter.Int64Gauge("riskd.policy.loaded",
+		metric.WithDescription("Unix time the policy in force was loaded, by version.")); err != nil {
+		return nil, err
+	}
+	if p.refused, err = meter.Int64Counter("riskd.policy.reload_refused",
+		metric.WithDescription("Policy files refused on reload; the old version stayed in force.")); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// load reads and compiles the policy and dials its remote verifiers.
+func (p *policies) load() (*policy.Policy, []byte, verifier.Registry, []*remote.Verifier, error) {
+	doc, source := policy.DefaultBytes(), policy.DefaultSource
+	if p.path != "" {
+		b, err := os.ReadFile(p.path)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("policy: %w", err)
+		}
+		doc, source = b, p.path
+	}
+	pol, err := policy.Load(doc, source, p.known)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	reg := verifier.Registry{}
+	var dialed []*remote.Verifier
+	for _, spec := range pol.Remotes {
+		rv, err := remote.Dial(spec, p.remote)
+		if err != nil {
+			closeAll(dialed)
+			return nil, nil, nil, nil, err
+		}
+		dialed = append(dialed, rv)
+		reg[spec.Name] = rv
+	}
+	return pol, doc, reg, dialed, nil
+}
+
+// first loads the policy riskd starts with.
+func (p *policies) first() (*policy.Policy, verifier.Registry, error) {
+	pol, doc, reg, dialed, err := p.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	p.doc, p.remotes = doc, dialed
+	p.announce(pol, "start")
+	return pol, reg, nil
+}
+
+// reload puts the file's current content in force if it changed and is
+// good; otherwise the old policy stays.
+func (p *policies) reload(ctx context.Context, why string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.path != "" {
+		if b, err := os.ReadFile(p.path); err == nil && bytes.Equal(b, p.doc) {
+			return // unchanged
+		}
+	}
+	pol, doc, reg, dialed, err := p.load()
+	if err == nil {
+		err = p.engine.Install(pol, reg)
+		if err != nil {
+			closeAll(dialed)
+		}
+	}
+	if err != nil {
+		p.refused.Add(ctx, 1)
+		p.log.ErrorContext(ctx, "policy refused; the old version stays in force",
+			"source", p.path, "trigger", why, "problem", err.Error(), "policy_version", p.engine.Policy().Version)
+		p.doc = nil // a fixed file is retried even if it equals the last good one
+		if b, rerr := os.ReadFile(p.path); rerr == nil {
+			p.doc = b // do not log the same bad file every tick
+		}
+		return
+	}
+	old := p.remotes
+	p.doc, p.remotes = doc, dialed
+	// Requests already running keep the old verifiers until they finish.
+	time.AfterFunc(remoteDrain, func() { closeAll(old) })
+	p.announce(pol, why)
+}
+
+func (p *policies) announce(pol *policy.Policy, why string) {
+	p.loaded.Record(context.Background(), time.Now().Unix(), metric.WithAttributes(attribute.String("version", pol.Version)))
+	p.log.Info("policy in force", "policy_version", pol.Version, "policy_source", pol.Source, "trigger", why,
+		"remote_verifiers", len(pol.Remotes))
+}
+
+// watch reloads on SIGHUP and when the file changes, until ctx ends. It
+// polls the file's size and time: no watcher library, and it works the
+// same on every file system, including ones that replace the file.
+func (p *policies) watch(ctx context.Context, every time.Duration) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	stamp := func() string {
+		st, err := os.Stat(p.path)
+		if err != nil {
+			return "missing"
+		}
+		return fmt.Sprint(st.Size(), st.ModTime().UnixNano())
+	}
+	last := stamp()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			p.reload(ctx, "SIGHUP")
+		case <-tick.C:
+			if s := stamp(); s != last {
+				last = s
+				p.reload(ctx, "file changed")
+			}
+		}
+	}
+}
+
+// close closes the remote verifiers of the policy in force.
+func (p *policies) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	closeAll(p.remotes)
+	p.remotes = nil
+}
+
+func closeAll(vs []*remote.Verifier) {
+	for _, v := range vs {
+		_ = v.Close()
+	}
+}
+
