@@ -179,4 +179,3 @@ func closeAll(vs []*remote.Verifier) {
 		_ = v.Close()
 	}
 }
-
