@@ -27,6 +27,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if len(args) > 0 && args[0] == "health" {
 		return health(ctx, args[1:], getenv, stderr)
 	}
+	if len(args) > 0 && args[0] == "policy" {
+		return policyCommand(ctx, args[1:], getenv, os.Stdout, stderr)
+	}
 	cfg, err := config.Load(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
