@@ -176,7 +176,11 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 		// Nobody is waiting for this answer any more.
 		return nil, nil, err
 	}
-	verdict := cp.Evaluate(policy.Facts{Request: req, Now: now, Runs: runs})
+	var locale string
+	if l, ok := req.(interface{ GetLocale() string }); ok {
+		locale = l.GetLocale()
+	}
+	verdict := cp.Evaluate(policy.Facts{Request: req, Now: now, Runs: runs, Locale: locale})
 	for _, re := range verdict.RuleErrors {
 		e.metrics.ruleErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", re.Rule)))
 		e.log.WarnContext(ctx, "policy rule could not be evaluated; counted as not fired",

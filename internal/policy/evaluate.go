@@ -40,6 +40,9 @@ type Facts struct {
 	Now     time.Time
 	// Runs are in the order of the check's verifiers.
 	Runs []VerifierRun
+	// Locale picks the language of rules' sentences ("en" when empty or
+	// when a rule has none in it). Codes never change with it.
+	Locale string
 }
 
 // Verdict is what a policy decided.
@@ -94,7 +97,11 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 			for _, fd := range run.Result.Findings {
 				findings[fd.Code] += int64(fd.Score)
 				score += fd.Score
-				addReason(fd.Code, fd.Message, run.Spec.Name, fd.Score, false)
+				msg := fd.Message
+				if m, ok := fd.Messages[f.Locale]; ok {
+					msg = m
+				}
+				addReason(fd.Code, msg, run.Spec.Name, fd.Score, false)
 			}
 		case StatusFailed, StatusTimedOut:
 			code, what := CodeVerifierFailed, "failed"
@@ -109,7 +116,11 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 			case FailDecline:
 				forceDecline, effect = true, "declined"
 			}
-			addReason(code, fmt.Sprintf("Check %q %s; %s as the policy says.", run.Spec.Name, what, effect), run.Spec.Name, 0, false)
+			msg := fmt.Sprintf("Check %q %s; %s as the policy says.", run.Spec.Name, what, effect)
+			if f.Locale == "zh-CN" {
+				msg = fmt.Sprintf("核验项“%s”未能完成，已按策略处理。", run.Spec.Name)
+			}
+			addReason(code, msg, run.Spec.Name, 0, false)
 		}
 	}
 
@@ -136,7 +147,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 			// Observed and recorded, never enforced. The score it carries
 			// is what it would have added, which is what a shadow trial
 			// is run to learn; the decision's score does not include it.
-			addReason(r.Reason, r.Message, source, r.Score, true)
+			addReason(r.Reason, r.message(f.Locale), source, r.Score, true)
 			continue
 		}
 		score += r.Score
@@ -145,7 +156,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 		if existing := enforcedReason(v.Reasons, r.Reason); existing != nil {
 			existing.Score += int32(r.Score)
 		} else {
-			addReason(r.Reason, r.Message, source, r.Score, false)
+			addReason(r.Reason, r.message(f.Locale), source, r.Score, false)
 		}
 		switch r.Action {
 		case Review:

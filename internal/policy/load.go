@@ -148,7 +148,7 @@ type ruleDoc struct {
 	Action  string   `yaml:"action"`
 	Score   int      `yaml:"score"`
 	Reason  string   `yaml:"reason"`
-	Message string   `yaml:"message"`
+	Message messages `yaml:"message"`
 	Shadow  bool     `yaml:"shadow"`
 	Actions []string `yaml:"actions"`
 	line    int
@@ -250,6 +250,28 @@ func remoteSpec(rd remoteDoc, taken map[string]bool) (remote.Spec, error) {
 		seen[f] = true
 	}
 	return spec, nil
+}
+
+// DefaultLocale is the language every sentence has.
+const DefaultLocale = "en"
+
+// Locales are the languages a rule's sentence may be given in.
+var Locales = map[string]bool{"en": true, "zh-CN": true}
+
+// messages is a rule's sentence: one string (English), or one per locale.
+type messages map[string]string
+
+func (m *messages) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*m = messages{DefaultLocale: n.Value}
+		return nil
+	}
+	var byLocale map[string]string
+	if err := n.Decode(&byLocale); err != nil {
+		return &lineError{n.Line, errors.New("message must be a sentence or a map of locale to sentence")}
+	}
+	*m = byLocale
+	return nil
 }
 
 // checkKeyLines maps each check's name to the line of its key. The document
@@ -485,8 +507,16 @@ func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {
 	if !reasonCodePattern.MatchString(rd.Reason) {
 		return nil, fmt.Errorf("reason %q must be an upper snake case code", rd.Reason)
 	}
-	if strings.TrimSpace(rd.Message) == "" {
-		return nil, errors.New("message is required: it is what a support agent reads out")
+	if strings.TrimSpace(rd.Message[DefaultLocale]) == "" {
+		return nil, errors.New("message is required (in en at least): it is what a support agent reads out")
+	}
+	for loc, m := range rd.Message {
+		if !Locales[loc] {
+			return nil, fmt.Errorf("message: unknown locale %q (want en or zh-CN)", loc)
+		}
+		if strings.TrimSpace(m) == "" {
+			return nil, fmt.Errorf("message: the %s sentence is empty", loc)
+		}
 	}
 	if rd.Score < -100 || rd.Score > 100 {
 		return nil, fmt.Errorf("score %d must be between -100 and 100", rd.Score)
@@ -524,7 +554,7 @@ func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {
 	}
 	return &Rule{
 		Name: rd.Name, Expr: rd.When, Action: action, Score: rd.Score, Reason: rd.Reason,
-		Message: rd.Message, Shadow: rd.Shadow, Actions: acts, Line: rd.line, program: prg,
+		Message: rd.Message[DefaultLocale], Messages: rd.Message, Shadow: rd.Shadow, Actions: acts, Line: rd.line, program: prg,
 	}, nil
 }
 

@@ -114,18 +114,28 @@ type VerifierSpec struct {
 
 // Rule is one compiled rule.
 type Rule struct {
-	Name    string
-	Expr    string
-	Action  RuleAction
-	Score   int
-	Reason  string
-	Message string
-	Shadow  bool
-	Actions []riskv1.Action
+	Name   string
+	Expr   string
+	Action RuleAction
+	Score  int
+	Reason string
+	// Message is the English sentence; Messages has it by locale.
+	Message  string
+	Messages map[string]string
+	Shadow   bool
+	Actions  []riskv1.Action
 	// Line is where the rule starts in its document, for error messages.
 	Line int
 
 	program cel.Program
+}
+
+// message is the rule's sentence in locale, or in English.
+func (r *Rule) message(locale string) string {
+	if m, ok := r.Messages[locale]; ok {
+		return m
+	}
+	return r.Message
 }
 
 // version hashes the document bytes: the same text is the same version on

@@ -30,10 +30,16 @@ type Finding struct {
 	Code string
 	// Score is what the finding adds to the decision's score.
 	Score int
-	// Message is a sentence a support agent can read out. It never holds
-	// raw personal data.
+	// Message is a sentence a support agent can read out, in English. It
+	// never holds raw personal data.
 	Message string
+	// Messages has the sentence in other locales ("zh-CN"), where the
+	// verifier gives it; the decision falls back to Message.
+	Messages map[string]string
 }
+
+// ZH is a Chinese sentence for Finding.Messages.
+func ZH(s string) map[string]string { return map[string]string{"zh-CN": s} }
 
 // Result is what a verifier returns. Signal values are bool, int64,
 // float64, string or time.Time, so that policies can use them without

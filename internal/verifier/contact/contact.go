@@ -91,7 +91,7 @@ func (v *Verifier) Verify(_ context.Context, in verifier.Input) (verifier.Result
 	res.Signals["contact.email_disposable"] = disposable
 	if disposable {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeEmailDisposable, Score: scoreDisposable,
-			Message: "The seller's e-mail address is at a throwaway e-mail service."})
+			Message: "The seller's e-mail address is at a throwaway e-mail service.", Messages: verifier.ZH("商家的邮箱属于一次性邮箱服务。")})
 	}
 	lic, id := req.GetLicense(), req.GetIdentity()
 	if p := req.GetPayout(); p != nil {
@@ -106,7 +106,7 @@ func (v *Verifier) Verify(_ context.Context, in verifier.Input) (verifier.Result
 		res.Signals["contact.payout_holder_matches"] = match
 		if !match {
 			res.Findings = append(res.Findings, verifier.Finding{Code: CodePayoutNameMismatch, Score: scorePayout,
-				Message: "The payout account holder is neither the company nor its legal representative."})
+				Message: "The payout account holder is neither the company nor its legal representative.", Messages: verifier.ZH("收款账户户名既不是公司也不是其法定代表人。")})
 		}
 	}
 	if lic != nil {
@@ -114,7 +114,7 @@ func (v *Verifier) Verify(_ context.Context, in verifier.Input) (verifier.Result
 		res.Signals["contact.holder_is_legal_rep"] = same
 		if !same {
 			res.Findings = append(res.Findings, verifier.Finding{Code: CodeHolderNotLegalRep, Score: scoreNotRep,
-				Message: "The identity shown is not that of the licence's legal representative."})
+				Message: "The identity shown is not that of the licence's legal representative.", Messages: verifier.ZH("提交的身份证件不属于营业执照上的法定代表人。")})
 		}
 	}
 	return res, nil

@@ -75,7 +75,7 @@ func (Verifier) Verify(_ context.Context, in verifier.Input) (verifier.Result, e
 		}
 		if p.Expired(in.Now) {
 			res.Findings = append(res.Findings, verifier.Finding{Code: CodeExpired, Score: scoreExpired,
-				Message: "The passport has expired."})
+				Message: "The passport has expired.", Messages: verifier.ZH("护照已过期。")})
 		}
 		return res, nil
 	default:
@@ -94,12 +94,12 @@ func invalid(what string, err error) verifier.Result {
 	return verifier.Result{
 		Signals: map[string]any{"identity.valid": false},
 		Findings: []verifier.Finding{{Code: CodeNumberInvalid, Score: scoreInvalid,
-			Message: fmt.Sprintf("The %s fails its structure check (%s).", what, check)}},
+			Message: fmt.Sprintf("The %s fails its structure check (%s).", what, check), Messages: verifier.ZH("身份证件号码未通过格式校验。")}},
 	}
 }
 
 func underage() verifier.Finding {
-	return verifier.Finding{Code: CodeUnderage, Score: scoreUnderage, Message: "The identity holder is younger than 18."}
+	return verifier.Finding{Code: CodeUnderage, Score: scoreUnderage, Message: "The identity holder is younger than 18.", Messages: verifier.ZH("证件持有人未满18周岁。")}
 }
 
 // normaliseDocNumber makes a printed passport number comparable with the MRZ's.

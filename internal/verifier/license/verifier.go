@@ -41,7 +41,8 @@ func (Verifier) Verify(_ context.Context, in verifier.Input) (verifier.Result, e
 		return verifier.Result{
 			Signals: map[string]any{"license.present": true, "license.valid": false},
 			Findings: []verifier.Finding{{Code: CodeNumberInvalid, Score: scoreInvalid,
-				Message: fmt.Sprintf("The Unified Social Credit Code fails its structure check (%s).", check)}},
+				Message:  fmt.Sprintf("The Unified Social Credit Code fails its structure check (%s).", check),
+				Messages: verifier.ZH("统一社会信用代码未通过格式校验。")}},
 		}, nil
 	}
 	// A company's registering region and type are public facts, not

@@ -113,7 +113,8 @@ func (v *Verifier) fraud(ctx context.Context, in verifier.Input) (verifier.Resul
 	res := verifier.Result{Signals: map[string]any{"links.confirmed_fraud": len(kinds) > 0}}
 	if len(kinds) > 0 {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeLinkedFraud, Score: scoreFraud,
-			Message: fmt.Sprintf("The %s was used in a purchase reported as fraud.", kindList(kinds))})
+			Message:  fmt.Sprintf("The %s was used in a purchase reported as fraud.", kindList(kinds)),
+			Messages: verifier.ZH(fmt.Sprintf("本订单的%s曾用于被确认的欺诈订单。", kindListZH(kinds)))})
 	}
 	return res, nil
 }
@@ -187,19 +188,21 @@ func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.Ch
 	}}
 	if selfBanned {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeLinkedBanned, Score: scoreBannedStrong,
-			Message: "This seller was banned before."})
+			Message: "This seller was banned before.", Messages: verifier.ZH("该商家此前已被封禁。")})
 	} else if len(bannedKinds) > 0 {
 		score := scoreBannedWeak
 		if res.Signals["links.banned_strong"].(bool) {
 			score = scoreBannedStrong
 		}
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeLinkedBanned, Score: score,
-			Message: fmt.Sprintf("Shares its %s with a banned seller.", kindList(bannedKinds))})
+			Message:  fmt.Sprintf("Shares its %s with a banned seller.", kindList(bannedKinds)),
+			Messages: verifier.ZH(fmt.Sprintf("与已被封禁的商家共用%s。", kindListZH(bannedKinds)))})
 	}
 	otherKinds = slices.DeleteFunc(otherKinds, func(k store.Kind) bool { return slices.Contains(bannedKinds, k) })
 	if len(otherKinds) > 0 {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeLinkedOther, Score: scoreOther,
-			Message: fmt.Sprintf("Shares its %s with another seller.", kindList(otherKinds))})
+			Message:  fmt.Sprintf("Shares its %s with another seller.", kindList(otherKinds)),
+			Messages: verifier.ZH(fmt.Sprintf("与其他商家共用%s。", kindListZH(otherKinds)))})
 	}
 
 	// Many sellers from one device or payout account in the window.
@@ -227,7 +230,8 @@ func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.Ch
 	}
 	if len(crowded) > 0 {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeManySellers, Score: scoreMany,
-			Message: fmt.Sprintf("Several sellers were created from the same %s recently.", kindList(crowded))})
+			Message:  fmt.Sprintf("Several sellers were created from the same %s recently.", kindList(crowded)),
+			Messages: verifier.ZH(fmt.Sprintf("近期同一%s注册了多个商家。", kindListZH(crowded)))})
 	}
 	return res, nil
 }
@@ -241,6 +245,24 @@ func appendKind(ks []store.Kind, k store.Kind) []store.Kind {
 		return ks
 	}
 	return append(ks, k)
+}
+
+var kindsZH = map[store.Kind]string{
+	store.KindIDNumber: "身份证件号码", store.KindLicense: "营业执照", store.KindMobile: "手机号",
+	store.KindLandline: "座机", store.KindEmail: "邮箱", store.KindPayoutAccount: "收款账户",
+	store.KindDevice: "设备", store.KindAddress: "地址", store.KindAccount: "账户",
+	store.KindInstrument: "支付方式", store.KindRecipient: "收件人", store.KindSeller: "商家",
+	store.KindChatHandle: "聊天账号", store.KindIP: "IP地址",
+}
+
+// kindListZH is kindList in Chinese ("手机号、收款账户").
+func kindListZH(ks []store.Kind) string {
+	slices.Sort(ks)
+	words := make([]string, len(ks))
+	for i, k := range ks {
+		words[i] = kindsZH[k]
+	}
+	return strings.Join(words, "、")
 }
 
 // kindList names kinds in words ("mobile and payout account"), never values.

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -286,7 +287,7 @@ func TestVerifyMapsTheAnswer(t *testing.T) {
 		{Code: "LICENSE_REVOKED", Score: 60, Message: "The registry lists the licence as revoked."},
 		{Code: "REGISTRY_MATCH", Score: -10, Message: "The registry's name matches."},
 	}
-	if !slices.Equal(res.Findings, wantFindings) {
+	if !reflect.DeepEqual(res.Findings, wantFindings) {
 		t.Errorf("findings = %+v, want %+v", res.Findings, wantFindings)
 	}
 

@@ -106,15 +106,17 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 	}
 	if n30 >= serial30 || n90 >= serial90 || (rate >= serialRate && n90 >= serial30) {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeSerial, Score: scoreSerial,
-			Message: fmt.Sprintf("The buyer has asked for %d refunds in 30 days and %d in 90.", n30, n90)})
+			Message:  fmt.Sprintf("The buyer has asked for %d refunds in 30 days and %d in 90.", n30, n90),
+			Messages: verifier.ZH(fmt.Sprintf("该买家30天内申请退款%d次，90天内%d次。", n30, n90))})
 	}
 	if int64(len(sellers)) >= manySellers {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeManySellers, Score: scoreManySellers,
-			Message: fmt.Sprintf("The buyer's refunds in 90 days are spread over %d sellers.", len(sellers))})
+			Message:  fmt.Sprintf("The buyer's refunds in 90 days are spread over %d sellers.", len(sellers)),
+			Messages: verifier.ZH(fmt.Sprintf("该买家90天内的退款涉及%d个商家。", len(sellers)))})
 	}
 	if mismatches > 0 {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeMismatchHistory, Score: scoreMismatchHistory,
-			Message: "Earlier returns from this buyer were reported as not the item sold."})
+			Message: "Earlier returns from this buyer were reported as not the item sold.", Messages: verifier.ZH("该买家此前的退货曾被认定与所售商品不符。")})
 	}
 	return res, nil
 }

@@ -97,7 +97,7 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 
 	if bought == 0 && caller.GetPastGiftCardOrders() == 0 {
 		res.Findings = append(res.Findings, verifier.Finding{Code: CodeFirstPurchase, Score: scoreFirst,
-			Message: "This account has never bought gift cards before."})
+			Message: "This account has never bought gift cards before.", Messages: verifier.ZH("该账户此前从未购买过礼品卡。")})
 	}
 	var limit int64
 	switch n := len(amounts); {
@@ -115,7 +115,7 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 		res.Signals["spending.limit"] = limit
 		if amount > limit && amount >= floor {
 			res.Findings = append(res.Findings, verifier.Finding{Code: CodeAboveHistory, Score: scoreAbove,
-				Message: "The amount is far above what this account usually spends on gift cards."})
+				Message: "The amount is far above what this account usually spends on gift cards.", Messages: verifier.ZH("本次金额远高于该账户平时购买礼品卡的金额。")})
 		}
 	}
 	return res, nil
