@@ -1,0 +1,461 @@
+package main
+
+// Tests of policy operations on the real binary: hot reload of the policy
+// file under load, a broken file refused while the old version keeps
+// deciding, SIGHUP, `riskd policy check` and `riskd policy replay`.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/internal/testproc"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+const reloadDefaultPath = "../../internal/policy/default.yaml"
+
+// reloadDefault is the default policy document as shipped.
+func reloadDefault(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(reloadDefaultPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// reloadVersion is the version riskd must report for a document.
+func reloadVersion(doc string) string {
+	sum := sha256.Sum256([]byte(doc))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// reloadRefundSection returns where the refund check starts in doc.
+func reloadRefundSection(t *testing.T, doc string) int {
+	t.Helper()
+	i := strings.Index(doc, "\n  refund:\n")
+	if i < 0 {
+		t.Fatal("default policy has no refund check")
+	}
+	return i
+}
+
+var reloadThresholds = regexp.MustCompile(`thresholds: \{review: \d+, decline: (\d+)\}`)
+
+// reloadRefundReview is doc with the refund check's review threshold set to
+// review.
+func reloadRefundReview(t *testing.T, doc string, review int) string {
+	t.Helper()
+	i := reloadRefundSection(t, doc)
+	loc := reloadThresholds.FindStringSubmatchIndex(doc[i:])
+	if loc == nil {
+		t.Fatal("refund check has no thresholds line")
+	}
+	decline := doc[i+loc[2] : i+loc[3]]
+	out := doc[:i+loc[0]] + fmt.Sprintf("thresholds: {review: %d, decline: %s}", review, decline) + doc[i+loc[1]:]
+	if out == doc {
+		t.Fatalf("review threshold already %d", review)
+	}
+	return out
+}
+
+// reloadRefundRule inserts a rule (one flow-style line, without indent) as
+// the first rule of the refund check, and returns the document and the
+// 1-based line the rule is on.
+func reloadRefundRule(t *testing.T, doc, rule string) (string, int) {
+	t.Helper()
+	return reloadInsertRule(t, doc, reloadRefundSection(t, doc), rule)
+}
+
+func reloadInsertRule(t *testing.T, doc string, section int, rule string) (string, int) {
+	t.Helper()
+	const rules = "\n    rules:\n"
+	j := strings.Index(doc[section:], rules)
+	if j < 0 {
+		t.Fatal("check has no rules")
+	}
+	at := section + j + len(rules)
+	out := doc[:at] + "      " + rule + "\n" + doc[at:]
+	return out, strings.Count(doc[:at], "\n") + 1
+}
+
+// reloadWrite replaces path atomically: a temp file in the same directory
+// renamed over it.
+func reloadWrite(t *testing.T, path, doc string) {
+	t.Helper()
+	f, err := os.CreateTemp(filepath.Dir(path), ".policy-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type reloadClients struct {
+	risk   riskv1.RiskServiceClient
+	policy riskv1.PolicyServiceClient
+}
+
+func reloadDial(t *testing.T, addr string) reloadClients {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return reloadClients{riskv1.NewRiskServiceClient(conn), riskv1.NewPolicyServiceClient(conn)}
+}
+
+// reloadRefund is a clean refund: a physical item, the whole amount paid
+// back to the original method.
+func reloadRefund(id string) *riskv1.EvaluateRefundRequest {
+	return &riskv1.EvaluateRefundRequest{
+		RequestId: "req-" + id, OrderId: "order-" + id, BuyerAccountId: "buyer-" + id, SellerId: "seller-reload",
+		Client:          &riskv1.Client{DeviceId: "device-" + id, IpAddress: "198.51.100.20"},
+		AmountRequested: &riskv1.Money{AmountMinor: 12_900, Currency: "CNY"},
+		AmountPaid:      &riskv1.Money{AmountMinor: 12_900, Currency: "CNY"},
+		GoodsKind:       riskv1.GoodsKind_GOODS_KIND_PHYSICAL,
+		ItemCategory:    "apparel",
+		Destination:     &riskv1.RefundDestination{Kind: riskv1.DestinationKind_DESTINATION_KIND_ORIGINAL_METHOD},
+	}
+}
+
+func (c reloadClients) version(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.policy.GetPolicy(ctx, &riskv1.GetPolicyRequest{})
+	if err != nil {
+		t.Fatalf("GetPolicy: %v", err)
+	}
+	return resp.GetVersion()
+}
+
+func (c reloadClients) decide(t *testing.T, id string) *riskv1.Decision {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.risk.EvaluateRefund(ctx, reloadRefund(id))
+	if err != nil {
+		t.Fatalf("EvaluateRefund %s: %v", id, err)
+	}
+	return resp.GetDecision()
+}
+
+// waitVersion waits until GetPolicy reports want.
+func (c reloadClients) waitVersion(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := c.version(t)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("policy version %s, want %s", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// reloadWaitLog waits for a log line with msg whose attributes match.
+func reloadWaitLog(t *testing.T, p *testproc.Process, msg string, attrs map[string]string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, l := range p.Logs() {
+			if l["msg"] != msg {
+				continue
+			}
+			ok := true
+			for k, v := range attrs {
+				ok = ok && fmt.Sprint(l[k]) == v
+			}
+			if ok {
+				return l
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line %q with %v; messages: %q", msg, attrs, p.Messages())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestReloadUnderLoadDropsNoRequest(t *testing.T) {
+	base := reloadDefault(t)
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	reloadWrite(t, file, base)
+	p := startBinary(t, "--policy", file, "--policy-poll", "100ms")
+	c := reloadDial(t, p.Addr)
+	if got := c.version(t); got != reloadVersion(base) {
+		t.Fatalf("start version %s, want %s", got, reloadVersion(base))
+	}
+
+	valid := map[string]bool{reloadVersion(base): true}
+	var variants []string
+	for k := 1; k <= 5; k++ {
+		v := reloadRefundReview(t, base, 30+k)
+		variants = append(variants, v)
+		valid[reloadVersion(v)] = true
+	}
+	if len(valid) != 6 {
+		t.Fatal("variants do not differ")
+	}
+
+	var (
+		stop   atomic.Bool
+		calls  atomic.Int64
+		mu     sync.Mutex
+		errs   []error
+		seen   = map[string]int{}
+		wg     sync.WaitGroup
+		client = c.risk
+	)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				resp, err := client.EvaluateRefund(ctx, reloadRefund(fmt.Sprintf("load-%d-%d", g, i)))
+				cancel()
+				calls.Add(1)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					seen[resp.GetDecision().GetPolicyVersion()]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+
+	began := time.Now()
+	for _, v := range variants {
+		time.Sleep(300 * time.Millisecond)
+		reloadWrite(t, file, v)
+	}
+	last := variants[len(variants)-1]
+	c.waitVersion(t, reloadVersion(last))
+	// Keep the load on a little after the last reload, to ~3 s in all.
+	if rest := 3*time.Second - time.Since(began); rest > 0 {
+		time.Sleep(rest)
+	}
+	stop.Store(true)
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Errorf("%d of %d calls failed during reloads; first: %v", len(errs), calls.Load(), errs[0])
+	}
+	for v, n := range seen {
+		if !valid[v] {
+			t.Errorf("%d decisions carry policy version %q, which was never written", n, v)
+		}
+	}
+	if len(seen) < 2 {
+		t.Errorf("decisions saw %d policy versions (%v), want at least 2: the reloads did not reach the decisions", len(seen), seen)
+	}
+	if got := c.version(t); got != reloadVersion(last) {
+		t.Errorf("final GetPolicy version %s, want the last written %s", got, reloadVersion(last))
+	}
+	if d := c.decide(t, "after-load"); d.GetPolicyVersion() != reloadVersion(last) {
+		t.Errorf("decision after the reloads carries %s, want %s", d.GetPolicyVersion(), reloadVersion(last))
+	}
+	reloadWaitLog(t, p, "policy in force", map[string]string{"policy_version": reloadVersion(last), "trigger": "file changed"})
+	t.Logf("%d calls, versions seen: %v", calls.Load(), seen)
+}
+
+func TestReloadRefusesBrokenFileAndKeepsOldVersion(t *testing.T) {
+	base := reloadDefault(t)
+	good := reloadRefundReview(t, base, 31)
+	fixed := reloadRefundReview(t, base, 32)
+	broken, line := reloadRefundRule(t, base, `- {name: broken-cel, when: "request.amount_paid.amount_minor >", reason: BROKEN, message: M.}`)
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	reloadWrite(t, file, base)
+	p := startBinary(t, "--policy", file, "--policy-poll", "100ms")
+	c := reloadDial(t, p.Addr)
+
+	// A good version first.
+	reloadWrite(t, file, good)
+	c.waitVersion(t, reloadVersion(good))
+
+	// Then a broken one: refused, logged with its problem, and the good
+	// version keeps answering.
+	reloadWrite(t, file, broken)
+	l := reloadWaitLog(t, p, "policy refused; the old version stays in force", nil)
+	if l["policy_version"] != reloadVersion(good) {
+		t.Errorf("refusal names policy_version %v, want the one in force %s", l["policy_version"], reloadVersion(good))
+	}
+	problem := fmt.Sprint(l["problem"])
+	if !strings.Contains(problem, fmt.Sprintf("%s:%d", file, line)) || !strings.Contains(problem, "broken-cel") {
+		t.Errorf("refusal problem %q does not name %s:%d and rule broken-cel", problem, file, line)
+	}
+	if got := c.version(t); got != reloadVersion(good) {
+		t.Errorf("after a broken file GetPolicy says %s, want the old %s", got, reloadVersion(good))
+	}
+	if d := c.decide(t, "after-broken"); d.GetPolicyVersion() != reloadVersion(good) {
+		t.Errorf("decision after a broken file carries %s, want the old %s", d.GetPolicyVersion(), reloadVersion(good))
+	}
+	// Refused once, not at every poll.
+	time.Sleep(300 * time.Millisecond)
+	var refusals int
+	for _, m := range p.Messages() {
+		if m == "policy refused; the old version stays in force" {
+			refusals++
+		}
+	}
+	if refusals != 1 {
+		t.Errorf("the broken file was refused %d times, want once", refusals)
+	}
+
+	// Fixed and signalled: the new version is in force.
+	reloadWrite(t, file, fixed)
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	c.waitVersion(t, reloadVersion(fixed))
+	if d := c.decide(t, "after-fix"); d.GetPolicyVersion() != reloadVersion(fixed) {
+		t.Errorf("decision after the fix carries %s, want %s", d.GetPolicyVersion(), reloadVersion(fixed))
+	}
+	reloadWaitLog(t, p, "policy in force", map[string]string{"policy_version": reloadVersion(fixed)})
+}
+
+// With polling far off, only SIGHUP reloads.
+func TestReloadOnSIGHUP(t *testing.T) {
+	base := reloadDefault(t)
+	next := reloadRefundReview(t, base, 33)
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	reloadWrite(t, file, base)
+	p := startBinary(t, "--policy", file, "--policy-poll", "1h")
+	c := reloadDial(t, p.Addr)
+	reloadWrite(t, file, next)
+	time.Sleep(200 * time.Millisecond)
+	if got := c.version(t); got != reloadVersion(base) {
+		t.Fatalf("reloaded without a signal or a poll: %s", got)
+	}
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	c.waitVersion(t, reloadVersion(next))
+	reloadWaitLog(t, p, "policy in force", map[string]string{"policy_version": reloadVersion(next), "trigger": "SIGHUP"})
+}
+
+// reloadRun runs the riskd binary with args and returns its combined
+// output and exit code.
+func reloadRun(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &ee):
+		return string(out), ee.ExitCode()
+	}
+	t.Fatalf("riskd %v: %v", args, err)
+	return "", 0
+}
+
+func TestPolicyCheck(t *testing.T) {
+	for _, f := range []string{reloadDefaultPath, "../../examples/policy-with-registry.yaml"} {
+		out, code := reloadRun(t, "policy", "check", f)
+		if code != 0 || !strings.Contains(out, f+": ok") {
+			t.Errorf("policy check %s: exit %d, output %q; want exit 0 and %q", f, code, out, f+": ok")
+		}
+	}
+
+	base := reloadDefault(t)
+	doc, seller := reloadInsertRule(t, base, strings.Index(base, "\n  seller:\n"),
+		`- {name: bad-seller-field, when: "request.nope", reason: BAD_ONE, message: M.}`)
+	doc, refund := reloadRefundRule(t, doc, `- {name: bad-refund-syntax, when: "request.amount_paid.amount_minor >", reason: BAD_TWO, message: M.}`)
+	if seller >= refund {
+		t.Fatalf("seller rule on line %d, refund rule on line %d", seller, refund)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := reloadRun(t, "policy", "check", bad)
+	if code == 0 {
+		t.Fatalf("policy check passed a policy with two bad rules: %q", out)
+	}
+	for _, want := range []struct {
+		line int
+		rule string
+	}{{seller, "bad-seller-field"}, {refund, "bad-refund-syntax"}} {
+		loc := fmt.Sprintf("%s:%d:", bad, want.line)
+		var found bool
+		for _, l := range strings.Split(out, "\n") {
+			found = found || (strings.Contains(l, loc) && strings.Contains(l, want.rule))
+		}
+		if !found {
+			t.Errorf("policy check output does not name %s with rule %s:\n%s", loc, want.rule, out)
+		}
+	}
+	if strings.Contains(out, bad+": ok") {
+		t.Errorf("policy check says ok for a bad file:\n%s", out)
+	}
+}
+
+func TestPolicyReplay(t *testing.T) {
+	p := startBinary(t)
+	c := reloadDial(t, p.Addr)
+	const n = 3
+	for i := range n {
+		if d := c.decide(t, fmt.Sprintf("replay-%d", i)); d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE {
+			t.Fatalf("clean refund %d: %s %v, want APPROVE", i, d.GetOutcome(), d.GetReasons())
+		}
+	}
+	candidate, _ := reloadRefundRule(t, reloadDefault(t),
+		`- {name: decline-every-refund, when: "true", action: decline, reason: DECLINE_ALL, message: M.}`)
+	file := filepath.Join(t.TempDir(), "candidate.yaml")
+	if err := os.WriteFile(file, []byte(candidate), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := reloadRun(t, "policy", "replay", "--addr", p.Addr, "--policy", file, "--since", "1h")
+	if code != 0 {
+		t.Fatalf("policy replay: exit %d: %s", code, out)
+	}
+	for _, want := range []string{
+		reloadVersion(candidate),
+		fmt.Sprintf("%d decisions replayed, %d would change", n, n),
+		fmt.Sprintf("CHECK_REFUND  OUTCOME_APPROVE -> OUTCOME_DECLINE  %d", n),
+		fmt.Sprintf("rule decline-every-refund fired in %d", n),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("policy replay output lacks %q:\n%s", want, out)
+		}
+	}
+	// Replay changes nothing in force.
+	if got := c.version(t); got == reloadVersion(candidate) {
+		t.Error("the replayed candidate was put in force")
+	}
+}
