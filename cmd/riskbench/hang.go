@@ -52,11 +52,11 @@ func hangVerifier(ctx context.Context, args []string) error {
 // call really waits out the budget.
 func hangPolicy(addr string, budget time.Duration) (string, error) {
 	doc := string(policy.DefaultBytes())
-	anchor := "  gift_card_purchase:\n    thresholds: {review: 30, decline: 70}\n"
+	anchor := "      - {name: velocity, budget: 50ms, on_failure: review}\n"
 	if !strings.Contains(doc, anchor) {
-		return "", fmt.Errorf("the default policy no longer has the gift-card thresholds line riskbench extends")
+		return "", fmt.Errorf("the default policy no longer has the gift-card velocity verifier line riskbench extends")
 	}
-	doc = strings.Replace(doc, anchor, anchor+fmt.Sprintf("    verifiers:\n      - {name: hang, budget: %s, on_failure: review}\n", budget), 1)
+	doc = strings.Replace(doc, anchor, anchor+fmt.Sprintf("      - {name: hang, budget: %s, on_failure: review}\n", budget), 1)
 	remote := fmt.Sprintf("remote_verifiers:\n  - name: hang\n    address: %s\n    plaintext: true\n    fields: [order_id]\n    failures_to_open: 1000\n", addr)
 	return remote + doc, nil
 }

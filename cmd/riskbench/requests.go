@@ -124,7 +124,7 @@ func seller(i int) *riskv1.CheckSellerRequest {
 		Client:    &riskv1.Client{DeviceId: fmt.Sprintf("dev-s-%d", r.IntN(50000)), IpAddress: ip(r)},
 		Identity:  &riskv1.IdentityDocument{Type: riskv1.IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID, Number: id, FullName: "张三"},
 		License:   &riskv1.BusinessLicense{Uscc: validUSCCs[r.IntN(len(validUSCCs))], CompanyName: company, LegalRepresentative: "张三"},
-		Contact: &riskv1.Contact{Mobile: fmt.Sprintf("138%08d", r.IntN(1e8)), Landline: "010-12345678",
+		Contact: &riskv1.Contact{Mobile: fmt.Sprintf("138%08d", r.IntN(1e8)), Landline: fmt.Sprintf("010-%08d", r.IntN(1e8)),
 			Email: fmt.Sprintf("shop%d@example.com", i), Address: fmt.Sprintf("北京市东城区 %d 号", r.IntN(5000))},
 		Payout: &riskv1.PayoutAccount{AccountNumber: fmt.Sprintf("6222%015d", r.IntN(1e9)), HolderName: company},
 	}

@@ -192,7 +192,7 @@ func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
 		t.Fatalf("count across a restart: %+v %v, want 4", a, err)
 	}
 	idn, _ := keys.Identifier(store.KindIDNumber, rawIDNumber)
-	links, err := st.Linked(ctx, idn)
+	links, err := st.Linked(ctx, idn, 0)
 	if err != nil || len(links) != 2 {
 		t.Fatalf("identity number links across a restart: %v %v, want sellers s-1 and s-2", links, err)
 	}

@@ -190,8 +190,12 @@ type History interface {
 	// Events lists a series' events for key with At in [since, until), oldest
 	// first, at most limit (0 means no limit).
 	Events(ctx context.Context, series string, key Identifier, since, until time.Time, limit int) ([]Event, error)
-	// Linked lists the subjects that used an identifier, oldest first.
-	Linked(ctx context.Context, id Identifier) ([]Link, error)
+	// Linked lists the subjects that used an identifier, oldest first: at
+	// most limit of them (0 means all). When there are more, which ones
+	// come back is the backend's choice, so a caller asks for enough to
+	// decide, not for a census: a shared office landline may have
+	// thousands.
+	Linked(ctx context.Context, id Identifier, limit int) ([]Link, error)
 	// Record writes a batch of outside events in one transaction: entries
 	// whose EventID is already recorded are skipped. It returns how many
 	// were recorded and how many skipped.

@@ -89,9 +89,9 @@ func (t *traced) Events(ctx context.Context, series string, key Identifier, sinc
 	return e, err
 }
 
-func (t *traced) Linked(ctx context.Context, id Identifier) ([]Link, error) {
+func (t *traced) Linked(ctx context.Context, id Identifier, limit int) ([]Link, error) {
 	ctx, end := t.span(ctx, "Linked", attribute.String("riskd.store.kind", id.Kind.String()))
-	l, err := t.s.Linked(ctx, id)
+	l, err := t.s.Linked(ctx, id, limit)
 	end(err)
 	return l, err
 }

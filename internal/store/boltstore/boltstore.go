@@ -646,7 +646,7 @@ func (s *Store) scanEvents(ctx context.Context, series string, key store.Identif
 }
 
 // Linked implements store.History.
-func (s *Store) Linked(ctx context.Context, id store.Identifier) ([]store.Link, error) {
+func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error) {
 	var out []store.Link
 	prefix := identKey(id)
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -656,6 +656,9 @@ func (s *Store) Linked(ctx context.Context, id store.Identifier) ([]store.Link, 
 				return fmt.Errorf("%w: link", errCorrupt)
 			}
 			out = append(out, store.Link{ID: id, Subject: string(k[len(prefix):]), At: timeFromKey(v)})
+			if limit > 0 && len(out) >= limit {
+				break
+			}
 		}
 		return nil
 	})

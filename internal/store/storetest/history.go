@@ -219,6 +219,16 @@ func testLinkedOrder(t *testing.T, s store.Store) {
 	wantLinks(t, "Linked", mustLinked(t, s, phone), []store.Link{
 		link("seller:S0", 0), link("seller:S1", day), link("seller:S2", 2*day), link("seller:S3", 3*day), link("seller:S4", 4*day),
 	})
+
+	// A limit bounds the answer; which links come back is the backend's
+	// choice, but they are real ones, distinct and oldest first.
+	some, err := s.Linked(t.Context(), phone, 2)
+	if err != nil {
+		t.Fatalf("Linked with a limit: %v", err)
+	}
+	if len(some) != 2 || some[0].Subject == some[1].Subject || some[1].At.Before(some[0].At) {
+		t.Fatalf("Linked(limit 2) = %v, want two distinct links oldest first", some)
+	}
 }
 
 func testLinkedOnce(t *testing.T, s store.Store) {

@@ -69,7 +69,7 @@ func calls(t *testing.T, s store.Store) []call {
 			return err
 		}},
 		{"Linked", func(ctx context.Context, s store.Store) error {
-			_, err := s.Linked(ctx, device)
+			_, err := s.Linked(ctx, device, 0)
 			return err
 		}},
 		{"Record", func(ctx context.Context, s store.Store) error {

@@ -276,7 +276,7 @@ func (s *memStore) Events(ctx context.Context, series string, key store.Identifi
 	return es, nil
 }
 
-func (s *memStore) Linked(ctx context.Context, id store.Identifier) ([]store.Link, error) {
+func (s *memStore) Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return nil, err
@@ -289,6 +289,9 @@ func (s *memStore) Linked(ctx context.Context, id store.Identifier) ([]store.Lin
 		}
 	}
 	sort.Slice(ls, func(i, j int) bool { return ls[i].At.Before(ls[j].At) })
+	if limit > 0 && len(ls) > limit {
+		ls = ls[:limit]
+	}
 	return ls, nil
 }
 

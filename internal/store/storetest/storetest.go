@@ -210,7 +210,7 @@ func mustEvents(t testing.TB, s store.Store, series string, key store.Identifier
 
 func mustLinked(t testing.TB, s store.Store, id store.Identifier) []store.Link {
 	t.Helper()
-	ls, err := s.Linked(t.Context(), id)
+	ls, err := s.Linked(t.Context(), id, 0)
 	if err != nil {
 		t.Fatalf("Linked(%v): %v", id.Kind, err)
 	}

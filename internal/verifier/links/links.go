@@ -49,13 +49,18 @@ const (
 	DefaultManyOthers = 2
 )
 
+// maxLinks bounds the subjects read per identifier: enough to tell "shared
+// with others" and to meet a banned one, without reading a popular
+// identifier's whole crowd on every check.
+const maxLinks = 100
+
 // maxSellerEvents bounds one device's or account's scan; far fewer are
 // already a crowd.
 const maxSellerEvents = 1000
 
 // Reader is what the verifier needs of the store.
 type Reader interface {
-	Linked(ctx context.Context, id store.Identifier) ([]store.Link, error)
+	Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error)
 	Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error)
 	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
 }
@@ -147,7 +152,7 @@ func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.Ch
 		if banned(marks) {
 			bannedKinds = appendKind(bannedKinds, id.Kind)
 		}
-		links, err := v.store.Linked(ctx, id)
+		links, err := v.store.Linked(ctx, id, maxLinks)
 		if err != nil {
 			return verifier.Result{}, err
 		}

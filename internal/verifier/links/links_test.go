@@ -621,7 +621,7 @@ func TestVerifyDoesNotWrite(t *testing.T) {
 		t.Error("Verify modified the request")
 	}
 	dev, _ := f.keys.Identifier(store.KindDevice, "shared-device")
-	linked, err := f.st.Linked(context.Background(), dev)
+	linked, err := f.st.Linked(context.Background(), dev, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
