@@ -489,10 +489,10 @@ func putMark(tx *bolt.Tx, id store.Identifier, m store.Mark) error {
 	return tx.Bucket(bExpDecisions).Put(expKey(m.At, tagMark, k), nil)
 }
 
-// Decision implements store.DecisionLog.
-func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, error) {
-	var d *riskv1.Decision
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+// readRecord reads one decision's record. The record's slices point into
+// the file's memory, valid only inside fn.
+func (s *Store) readRecord(ctx context.Context, id string, fn func(record) error) error {
+	return s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bDecisions).Get([]byte(id))
 		if v == nil {
 			return store.ErrNotFound
@@ -501,6 +501,14 @@ func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, erro
 		if err != nil {
 			return err
 		}
+		return fn(r)
+	})
+}
+
+// Decision implements store.DecisionLog.
+func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, error) {
+	var d *riskv1.Decision
+	err := s.readRecord(ctx, id, func(r record) (err error) {
 		d, err = r.unmarshalDecision()
 		return err
 	})
@@ -510,15 +518,7 @@ func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, erro
 // Subjects implements store.DecisionLog.
 func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, error) {
 	var out []store.Identifier
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(bDecisions).Get([]byte(id))
-		if v == nil {
-			return store.ErrNotFound
-		}
-		r, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
+	err := s.readRecord(ctx, id, func(r record) error {
 		out = slices.Clone(r.subjects)
 		return nil
 	})
@@ -528,15 +528,7 @@ func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, er
 // Facts implements store.DecisionLog.
 func (s *Store) Facts(ctx context.Context, id string) ([]byte, error) {
 	var out []byte
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		v := tx.Bucket(bDecisions).Get([]byte(id))
-		if v == nil {
-			return store.ErrNotFound
-		}
-		r, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
+	err := s.readRecord(ctx, id, func(r record) error {
 		out = bytes.Clone(r.facts)
 		return nil
 	})
