@@ -166,7 +166,11 @@ func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.Ch
 	}
 	// A seller banned by an outcome recorded against the seller itself
 	// (RecordEvents) carries the mark on its seller identifier.
+	checked := 0
 	for subject := range others {
+		if checked++; checked > maxLinks {
+			break // enough: the identifiers' own marks carry most bans
+		}
 		sid, ok := v.keys.Identifier(store.KindSeller, strings.TrimPrefix(subject, history.SubjectSeller))
 		if !ok {
 			continue
