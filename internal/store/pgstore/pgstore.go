@@ -1,0 +1,635 @@
+// Package pgstore keeps riskd's decision log, links, outcomes and history in
+// PostgreSQL, for several riskd replicas sharing one database. It passes
+// the same conformance suite as the embedded store.
+//
+// Exactness across replicas comes from the database itself: a decision's
+// request key is a unique constraint, so two replicas racing on one
+// request_id produce one decision; events, links, marks and outcomes have
+// natural primary keys and are inserted with ON CONFLICT DO NOTHING, so a
+// replay never counts twice. Each Commit is one transaction.
+package pgstore
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riskd/riskd/internal/store"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// migrations[i] upgrades the schema from version i to i+1.
+var migrations = []string{
+	`CREATE TABLE decisions (
+		id           text PRIMARY KEY,
+		check_kind   smallint NOT NULL,
+		request_id   text NOT NULL,
+		request_hash bytea NOT NULL,
+		decided_at   timestamptz NOT NULL,
+		subjects     bytea NOT NULL,
+		facts        bytea,
+		decision     bytea NOT NULL,
+		UNIQUE (check_kind, request_id)
+	);
+	CREATE INDEX decisions_decided_at ON decisions (decided_at);
+	CREATE TABLE events (
+		series   text NOT NULL,
+		kind     smallint NOT NULL,
+		hash     bytea NOT NULL,
+		at       timestamptz NOT NULL,
+		id       text NOT NULL,
+		amount   bigint NOT NULL,
+		quantity bigint NOT NULL,
+		ref      text NOT NULL,
+		PRIMARY KEY (series, kind, hash, at, id)
+	);
+	CREATE INDEX events_at ON events (at);
+	CREATE TABLE links (
+		kind    smallint NOT NULL,
+		hash    bytea NOT NULL,
+		subject text NOT NULL,
+		at      timestamptz NOT NULL,
+		PRIMARY KEY (kind, hash, subject)
+	);
+	CREATE INDEX links_at ON links (at);
+	CREATE TABLE marks (
+		kind        smallint NOT NULL,
+		hash        bytea NOT NULL,
+		decision_id text NOT NULL,
+		label       smallint NOT NULL,
+		at          timestamptz NOT NULL,
+		PRIMARY KEY (kind, hash, decision_id, label)
+	);
+	CREATE INDEX marks_at ON marks (at);
+	CREATE TABLE outcomes (
+		decision_id text NOT NULL,
+		label       smallint NOT NULL,
+		at          timestamptz NOT NULL,
+		note        text NOT NULL,
+		PRIMARY KEY (decision_id, label)
+	);
+	CREATE INDEX outcomes_at ON outcomes (at);
+	CREATE TABLE batches (
+		event_id text PRIMARY KEY,
+		at       timestamptz NOT NULL
+	);
+	CREATE INDEX batches_at ON batches (at);`,
+}
+
+// ErrKeyMismatch means the database was written under another identifier key.
+var ErrKeyMismatch = errors.New("pgstore: the identifier key differs from the one this data was written with")
+
+// Options configure Open.
+type Options struct {
+	// URL is a PostgreSQL connection string.
+	URL string
+	// Schema holds riskd's tables; "riskd" if empty. Tests use one each.
+	Schema string
+	// MaxConns sizes the pool; pgx's default if zero.
+	MaxConns int32
+	// KeyCheck is a fingerprint of the identifier key (see boltstore).
+	KeyCheck []byte
+}
+
+// Store is the PostgreSQL backend.
+type Store struct {
+	pool   *pgxpool.Pool
+	closed atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects, creates the schema if needed and migrates it.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.Schema == "" {
+		o.Schema = "riskd"
+	}
+	cfg, err := pgxpool.ParseConfig(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = o.Schema
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	if err := migrate(ctx, pool, o.Schema, o.KeyCheck); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool}, nil
+}
+
+// migrate brings the schema to the newest version under an advisory lock,
+// so replicas starting together migrate once.
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, keyCheck []byte) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pgstore: connect: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "riskd-migrate:"+schema); err != nil {
+		return fmt.Errorf("pgstore: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return fmt.Errorf("pgstore: schema: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS meta (id int PRIMARY KEY, version int NOT NULL, key_check bytea)`); err != nil {
+		return fmt.Errorf("pgstore: meta: %w", err)
+	}
+	var version int
+	var stored []byte
+	err = tx.QueryRow(ctx, `SELECT version, key_check FROM meta WHERE id = 1`).Scan(&version, &stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, err = tx.Exec(ctx, `INSERT INTO meta (id, version) VALUES (1, 0)`)
+	}
+	if err != nil {
+		return fmt.Errorf("pgstore: meta: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("pgstore: schema version %d is newer than this riskd's %d", version, len(migrations))
+	}
+	for ; version < len(migrations); version++ {
+		if _, err := tx.Exec(ctx, migrations[version]); err != nil {
+			return fmt.Errorf("pgstore: migrate to %d: %w", version+1, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE meta SET version = $1 WHERE id = 1`, version); err != nil {
+		return err
+	}
+	if len(keyCheck) > 0 {
+		if stored == nil {
+			if _, err := tx.Exec(ctx, `UPDATE meta SET key_check = $1 WHERE id = 1`, keyCheck); err != nil {
+				return err
+			}
+		} else if subtle.ConstantTimeCompare(stored, keyCheck) != 1 {
+			return ErrKeyMismatch
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// Ping reports whether the database answers, for health.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	if !s.closed.Swap(true) {
+		s.pool.Close()
+	}
+	return nil
+}
+
+func (s *Store) live() error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+func encodeSubjects(ids []store.Identifier) []byte {
+	b := make([]byte, 0, len(ids)*(1+store.HashSize))
+	for _, id := range ids {
+		b = append(b, byte(id.Kind))
+		b = append(b, id.Hash[:]...)
+	}
+	return b
+}
+
+func decodeSubjects(b []byte) ([]store.Identifier, error) {
+	if len(b)%(1+store.HashSize) != 0 {
+		return nil, errors.New("pgstore: corrupt subjects")
+	}
+	out := make([]store.Identifier, len(b)/(1+store.HashSize))
+	for i := range out {
+		out[i].Kind = store.Kind(b[0])
+		copy(out[i].Hash[:], b[1:1+store.HashSize])
+		b = b[1+store.HashSize:]
+	}
+	return out, nil
+}
+
+func unmarshal(b []byte) (*riskv1.Decision, error) {
+	d := &riskv1.Decision{}
+	if err := proto.Unmarshal(b, d); err != nil {
+		return nil, fmt.Errorf("pgstore: corrupt decision: %w", err)
+	}
+	return d, nil
+}
+
+// Commit implements store.DecisionLog.
+func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, bool, error) {
+	if err := s.live(); err != nil {
+		return nil, false, err
+	}
+	d := c.Decision
+	if d == nil || d.GetDecisionId() == "" || d.GetRequestId() == "" {
+		return nil, false, errors.New("pgstore: commit needs a decision with its id and request id")
+	}
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(d)
+	if err != nil {
+		return nil, false, err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `INSERT INTO decisions (id, check_kind, request_id, request_hash, decided_at, subjects, facts, decision)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (check_kind, request_id) DO NOTHING`,
+		d.GetDecisionId(), int16(d.GetCheck()), d.GetRequestId(), c.RequestHash[:], d.GetDecidedAt().AsTime(),
+		encodeSubjects(c.Subjects), c.Facts, body)
+	if err != nil {
+		return nil, false, err
+	}
+	if tag.RowsAffected() == 0 {
+		// Decided before (perhaps by another replica this very moment:
+		// the unique constraint made us wait for its commit).
+		var hash, stored []byte
+		if err := tx.QueryRow(ctx, `SELECT request_hash, decision FROM decisions WHERE check_kind = $1 AND request_id = $2`,
+			int16(d.GetCheck()), d.GetRequestId()).Scan(&hash, &stored); err != nil {
+			return nil, false, err
+		}
+		if subtle.ConstantTimeCompare(hash, c.RequestHash[:]) != 1 {
+			return nil, false, store.ErrRequestConflict
+		}
+		out, err := unmarshal(stored)
+		return out, false, err
+	}
+	if err := insertEvents(ctx, tx, c.Events); err != nil {
+		return nil, false, err
+	}
+	if err := insertLinks(ctx, tx, c.Links); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, false, err
+	}
+	return proto.Clone(d).(*riskv1.Decision), true, nil
+}
+
+func insertEvents(ctx context.Context, tx pgx.Tx, events []store.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, e := range events {
+		if e.ID == "" || e.Series == "" {
+			return errors.New("pgstore: an event needs an id and a series")
+		}
+		b.Queue(`INSERT INTO events (series, kind, hash, at, id, amount, quantity, ref) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT DO NOTHING`, e.Series, int16(e.Key.Kind), e.Key.Hash[:], e.At, e.ID, e.Amount, e.Quantity, e.Ref)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+func insertLinks(ctx context.Context, tx pgx.Tx, links []store.Link) error {
+	if len(links) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, l := range links {
+		b.Queue(`INSERT INTO links (kind, hash, subject, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+			int16(l.ID.Kind), l.ID.Hash[:], l.Subject, l.At)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+func insertMark(ctx context.Context, tx pgx.Tx, id store.Identifier, m store.Mark) error {
+	_, err := tx.Exec(ctx, `INSERT INTO marks (kind, hash, decision_id, label, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+		int16(id.Kind), id.Hash[:], m.DecisionID, int16(m.Label), m.At)
+	return err
+}
+
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// Decision implements store.DecisionLog.
+func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	if err := s.pool.QueryRow(ctx, `SELECT decision FROM decisions WHERE id = $1`, id).Scan(&b); err != nil {
+		return nil, notFound(err)
+	}
+	return unmarshal(b)
+}
+
+// Subjects implements store.DecisionLog.
+func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	if err := s.pool.QueryRow(ctx, `SELECT subjects FROM decisions WHERE id = $1`, id).Scan(&b); err != nil {
+		return nil, notFound(err)
+	}
+	return decodeSubjects(b)
+}
+
+// Facts implements store.DecisionLog.
+func (s *Store) Facts(ctx context.Context, id string) ([]byte, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	if err := s.pool.QueryRow(ctx, `SELECT facts FROM decisions WHERE id = $1`, id).Scan(&b); err != nil {
+		return nil, notFound(err)
+	}
+	return b, nil
+}
+
+// DecisionByRequest implements store.DecisionLog.
+func (s *Store) DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (*riskv1.Decision, [store.HashSize]byte, error) {
+	var hash [store.HashSize]byte
+	if err := s.live(); err != nil {
+		return nil, hash, err
+	}
+	var h, b []byte
+	if err := s.pool.QueryRow(ctx, `SELECT request_hash, decision FROM decisions WHERE check_kind = $1 AND request_id = $2`,
+		int16(check), requestID).Scan(&h, &b); err != nil {
+		return nil, hash, notFound(err)
+	}
+	copy(hash[:], h)
+	d, err := unmarshal(b)
+	return d, hash, err
+}
+
+// ScanDecisions implements store.DecisionLog.
+func (s *Store) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error {
+	if err := s.live(); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT decision FROM decisions WHERE decided_at >= $1 AND decided_at < $2 ORDER BY decided_at, id`, from, to)
+	if err != nil {
+		return err
+	}
+	// Read the page first: fn may call the store, and a held row set
+	// would pin a pool connection for the whole replay.
+	var bodies [][]byte
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return err
+		}
+		bodies = append(bodies, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, b := range bodies {
+		d, err := unmarshal(b)
+		if err != nil {
+			return err
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Aggregate implements store.History.
+func (s *Store) Aggregate(ctx context.Context, series string, key store.Identifier, since, until time.Time) (store.Aggregate, error) {
+	var a store.Aggregate
+	if err := s.live(); err != nil {
+		return a, err
+	}
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(amount), 0), coalesce(sum(quantity), 0), count(DISTINCT nullif(ref, ''))
+		FROM events WHERE series = $1 AND kind = $2 AND hash = $3 AND at >= $4 AND at < $5`,
+		series, int16(key.Kind), key.Hash[:], since, until).Scan(&a.Count, &a.Amount, &a.Quantity, &a.DistinctRefs)
+	return a, err
+}
+
+// Events implements store.History.
+func (s *Store) Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	q := `SELECT at, id, amount, quantity, ref FROM events WHERE series = $1 AND kind = $2 AND hash = $3 AND at >= $4 AND at < $5 ORDER BY at, id`
+	args := []any{series, int16(key.Kind), key.Hash[:], since, until}
+	if limit > 0 {
+		q += ` LIMIT $6`
+		args = append(args, limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		e := store.Event{Series: series, Key: key}
+		if err := rows.Scan(&e.At, &e.ID, &e.Amount, &e.Quantity, &e.Ref); err != nil {
+			return nil, err
+		}
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Linked implements store.History.
+func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	q := `SELECT subject, at FROM links WHERE kind = $1 AND hash = $2 ORDER BY at, subject`
+	args := []any{int16(id.Kind), id.Hash[:]}
+	if limit > 0 {
+		q += ` LIMIT $3`
+		args = append(args, limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Link
+	for rows.Next() {
+		l := store.Link{ID: id}
+		if err := rows.Scan(&l.Subject, &l.At); err != nil {
+			return nil, err
+		}
+		l.At = l.At.UTC()
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// Record implements store.History.
+func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, error) {
+	if err := s.live(); err != nil {
+		return 0, 0, err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback(ctx)
+	recorded, dups := 0, 0
+	for _, b := range batch {
+		if b.EventID == "" {
+			return 0, 0, errors.New("pgstore: a batch entry needs an event id")
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO batches (event_id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, b.EventID, batchTime(b))
+		if err != nil {
+			return 0, 0, err
+		}
+		if tag.RowsAffected() == 0 {
+			dups++
+			continue
+		}
+		if err := insertEvents(ctx, tx, b.Events); err != nil {
+			return 0, 0, err
+		}
+		if err := insertLinks(ctx, tx, b.Links); err != nil {
+			return 0, 0, err
+		}
+		for _, m := range b.Marks {
+			if err := insertMark(ctx, tx, m.ID, m.Mark); err != nil {
+				return 0, 0, err
+			}
+		}
+		recorded++
+	}
+	return recorded, dups, tx.Commit(ctx)
+}
+
+// batchTime is when a batch entry happened: its latest event, link or mark.
+func batchTime(b store.Batch) time.Time {
+	var at time.Time
+	for _, e := range b.Events {
+		if e.At.After(at) {
+			at = e.At
+		}
+	}
+	for _, l := range b.Links {
+		if l.At.After(at) {
+			at = l.At
+		}
+	}
+	for _, m := range b.Marks {
+		if m.Mark.At.After(at) {
+			at = m.Mark.At
+		}
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return at
+}
+
+// ReportOutcome implements store.Outcomes.
+func (s *Store) ReportOutcome(ctx context.Context, o store.Outcome) error {
+	if err := s.live(); err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	var b []byte
+	if err := tx.QueryRow(ctx, `SELECT subjects FROM decisions WHERE id = $1`, o.DecisionID).Scan(&b); err != nil {
+		return notFound(err)
+	}
+	subjects, err := decodeSubjects(b)
+	if err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO outcomes (decision_id, label, at, note) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+		o.DecisionID, int16(o.Label), o.At, o.Note)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return tx.Commit(ctx) // reported before: nothing changes
+	}
+	for _, id := range subjects {
+		if err := insertMark(ctx, tx, id, store.Mark{Label: o.Label, DecisionID: o.DecisionID, At: o.At}); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// Marks implements store.Outcomes.
+func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT decision_id, label, at FROM marks WHERE kind = $1 AND hash = $2 ORDER BY at, decision_id, label`,
+		int16(id.Kind), id.Hash[:])
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Mark
+	for rows.Next() {
+		var m store.Mark
+		var label int16
+		if err := rows.Scan(&m.DecisionID, &label, &m.At); err != nil {
+			return nil, err
+		}
+		m.Label, m.At = riskv1.OutcomeLabel(label), m.At.UTC()
+		out = append(out, m)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, rows.Err()
+}
+
+// expiry is one table's retention: rows older than the cutoff by column.
+type expiry struct {
+	table, column string
+	events        bool // events retention, else decisions retention
+}
+
+var expiries = []expiry{
+	{"events", "at", true}, {"batches", "at", true},
+	{"decisions", "decided_at", false}, {"links", "at", false}, {"marks", "at", false}, {"outcomes", "at", false},
+}
+
+// Expire implements store.Store, deleting at most limit rows in all.
+func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, limit int) (int, error) {
+	if err := s.live(); err != nil {
+		return 0, err
+	}
+	if limit <= 0 {
+		limit = 1000
+	}
+	deleted := 0
+	for _, e := range expiries {
+		if deleted >= limit {
+			break
+		}
+		cutoff := now.Add(-r.Decisions)
+		if e.events {
+			cutoff = now.Add(-r.Events)
+		}
+		tag, err := s.pool.Exec(ctx, `DELETE FROM `+e.table+` WHERE ctid IN (SELECT ctid FROM `+e.table+` WHERE `+e.column+` < $1 LIMIT $2)`,
+			cutoff, limit-deleted)
+		if err != nil {
+			return deleted, err
+		}
+		deleted += int(tag.RowsAffected())
+	}
+	return deleted, nil
+}
