@@ -16,7 +16,6 @@ import (
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
 	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier/builtin"
 	"github.com/riskd/riskd/internal/verifier/remote"
@@ -72,12 +71,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("identifier key: %w", err)
 	}
-	bolt, err := boltstore.Open(cfg.DataDir, boltstore.Options{KeyCheck: keys.Check()})
+	base, ping, closeStore, err := openStore(ctx, cfg, keys, log)
 	if err != nil {
 		return err
 	}
-	defer bolt.Close() // after the server has stopped: runs last
-	st := store.Traced(bolt, tel.Tracer.Tracer("riskd/store"))
+	defer closeStore() // after the server has stopped: runs last
+	st := store.Traced(base, tel.Tracer.Tracer("riskd/store"))
 	retention := store.Retention{Events: cfg.EventRetention, Decisions: cfg.DecisionRetention}
 	expiryCtx, stopExpiry := context.WithCancel(context.WithoutCancel(ctx))
 	expiryDone := make(chan struct{})
@@ -149,6 +148,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return err
 		}
 		defer stopDebug()
+	}
+
+	if ping != nil {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go watchStore(watchCtx, ping, srv, log)
 	}
 
 	served := make(chan error, 1)

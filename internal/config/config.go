@@ -28,6 +28,17 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// DataDir is the embedded store's directory.
 	DataDir string `yaml:"data_dir"`
+	// Store is "embedded" (bbolt in DataDir) or "postgres" (shared by
+	// several replicas).
+	Store string `yaml:"store"`
+	// PostgresURL is the database for store "postgres".
+	PostgresURL string `yaml:"postgres_url"`
+	// PostgresMaxConns sizes the connection pool.
+	PostgresMaxConns int `yaml:"postgres_max_conns"`
+	// PostgresSchema holds riskd's tables.
+	PostgresSchema string `yaml:"postgres_schema"`
+	// RedisURL, with store "postgres", keeps velocity counters in Redis.
+	RedisURL string `yaml:"redis_url"`
 	// Policy is a policy file replacing the embedded default.
 	Policy string `yaml:"policy"`
 	// PolicyPoll is how often the policy file is checked for changes;
@@ -78,6 +89,9 @@ func defaults(getenv func(string) string) Config {
 	return Config{
 		Listen:                     "127.0.0.1:50051",
 		DataDir:                    defaultDataDir(getenv),
+		Store:                      "embedded",
+		PostgresMaxConns:           20,
+		PostgresSchema:             "riskd",
 		LogLevel:                   "info",
 		PolicyPoll:                 2 * time.Second,
 		ShutdownTimeout:            10 * time.Second,
@@ -173,6 +187,11 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "gRPC listen address")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "embedded store's directory")
+	fs.StringVar(&c.Store, "store", c.Store, "embedded or postgres")
+	fs.StringVar(&c.PostgresURL, "postgres-url", c.PostgresURL, "PostgreSQL connection string, for --store postgres")
+	fs.IntVar(&c.PostgresMaxConns, "postgres-max-conns", c.PostgresMaxConns, "PostgreSQL connection pool size")
+	fs.StringVar(&c.PostgresSchema, "postgres-schema", c.PostgresSchema, "PostgreSQL schema for riskd's tables")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for velocity counters, with --store postgres (optional)")
 	fs.StringVar(&c.Policy, "policy", c.Policy, "policy file replacing the embedded default")
 	fs.DurationVar(&c.PolicyPoll, "policy-poll", c.PolicyPoll, "check the policy file for changes this often")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
@@ -237,6 +256,27 @@ func (c Config) Validate() error {
 		if ip := net.ParseIP(h); err != nil || (h != "localhost" && (ip == nil || !ip.IsLoopback())) {
 			return &FieldError{"debug-listen", "must be a loopback host:port: profiles are not for the network"}
 		}
+	}
+	switch c.Store {
+	case "embedded":
+		if c.RedisURL != "" {
+			return &FieldError{"redis-url", "Redis counters go with --store postgres; the embedded store keeps its own"}
+		}
+	case "postgres":
+		if c.PostgresURL == "" {
+			return &FieldError{"postgres-url", "required with --store postgres"}
+		}
+		if c.IdentifierKey == "" {
+			return &FieldError{"identifier-key", "required with --store postgres: every replica must hash identifiers under the same key"}
+		}
+		if c.PostgresMaxConns < 1 || c.PostgresMaxConns > 1000 {
+			return &FieldError{"postgres-max-conns", fmt.Sprintf("%d must be between 1 and 1000", c.PostgresMaxConns)}
+		}
+		if c.PostgresSchema == "" {
+			return &FieldError{"postgres-schema", "must not be empty"}
+		}
+	default:
+		return &FieldError{"store", fmt.Sprintf("%q must be embedded or postgres", c.Store)}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		return &FieldError{"data-dir", "must not be empty"}

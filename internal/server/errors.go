@@ -41,6 +41,10 @@ func (r *riskService) toStatus(ctx context.Context, err error) error {
 		return withInfo(codes.AlreadyExists, "request_id was already used with different content", "REQUEST_ID_REUSED")
 	case errors.Is(err, store.ErrClosed):
 		return withInfo(codes.Unavailable, "riskd is shutting down", "SHUTTING_DOWN")
+	case errors.Is(err, store.ErrUnavailable):
+		// Never answer without the log: the caller retries, or falls back.
+		r.log.ErrorContext(ctx, "decision store unreachable; call refused", "error", err)
+		return withInfo(codes.Unavailable, "the decision store is unreachable; try again", "STORE_UNAVAILABLE")
 	case errors.Is(err, engine.ErrNoCheck):
 		return withInfo(codes.FailedPrecondition, "the policy in force does not define this check", "NO_POLICY_FOR_CHECK")
 	}

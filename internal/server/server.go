@@ -143,6 +143,17 @@ func (s *Server) Serve(lis net.Listener) error {
 	return err
 }
 
+// SetServing reports riskd healthy or not, for a dependency (the shared
+// database) coming and going. Shutdown's NOT_SERVING is final.
+func (s *Server) SetServing(ok bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(riskv1.RiskService_ServiceDesc.ServiceName, st)
+}
+
 // Shutdown stops in the order a load balancer needs: report NOT_SERVING so
 // no new calls are sent, let calls in flight finish until ctx ends, then cut
 // whatever is left.

@@ -23,6 +23,9 @@ var (
 	ErrRequestConflict = errors.New("request id already used with different content")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store closed")
+	// ErrUnavailable: the store's server cannot be reached; the call may
+	// succeed later.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Kind is what sort of identifier a hash stands for. Links and marks say

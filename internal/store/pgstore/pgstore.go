@@ -14,11 +14,14 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riskd/riskd/internal/store"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -228,7 +231,12 @@ func unmarshal(b []byte) (*riskv1.Decision, error) {
 }
 
 // Commit implements store.DecisionLog.
-func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, bool, error) {
+func (s *Store) Commit(ctx context.Context, c store.Commit) (d *riskv1.Decision, fresh bool, err error) {
+	defer func() { err = classify(err) }()
+	return s.commit(ctx, c)
+}
+
+func (s *Store) commit(ctx context.Context, c store.Commit) (*riskv1.Decision, bool, error) {
 	if err := s.live(); err != nil {
 		return nil, false, err
 	}
@@ -311,6 +319,20 @@ func insertMark(ctx context.Context, tx pgx.Tx, id store.Identifier, m store.Mar
 	return err
 }
 
+// classify marks errors that mean the server could not be reached, so the
+// caller answers UNAVAILABLE rather than INTERNAL.
+func classify(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	}
+	return err
+}
+
 func notFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
@@ -325,7 +347,7 @@ func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, erro
 	}
 	var b []byte
 	if err := s.pool.QueryRow(ctx, `SELECT decision FROM decisions WHERE id = $1`, id).Scan(&b); err != nil {
-		return nil, notFound(err)
+		return nil, classify(notFound(err))
 	}
 	return unmarshal(b)
 }
@@ -363,7 +385,7 @@ func (s *Store) DecisionByRequest(ctx context.Context, check riskv1.Check, reque
 	var h, b []byte
 	if err := s.pool.QueryRow(ctx, `SELECT request_hash, decision FROM decisions WHERE check_kind = $1 AND request_id = $2`,
 		int16(check), requestID).Scan(&h, &b); err != nil {
-		return nil, hash, notFound(err)
+		return nil, hash, classify(notFound(err))
 	}
 	copy(hash[:], h)
 	d, err := unmarshal(b)
@@ -475,7 +497,12 @@ func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) ([]s
 }
 
 // Record implements store.History.
-func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, error) {
+func (s *Store) Record(ctx context.Context, batch []store.Batch) (recorded, dups int, err error) {
+	defer func() { err = classify(err) }()
+	return s.record(ctx, batch)
+}
+
+func (s *Store) record(ctx context.Context, batch []store.Batch) (int, int, error) {
 	if err := s.live(); err != nil {
 		return 0, 0, err
 	}
@@ -539,6 +566,10 @@ func batchTime(b store.Batch) time.Time {
 
 // ReportOutcome implements store.Outcomes.
 func (s *Store) ReportOutcome(ctx context.Context, o store.Outcome) error {
+	return classify(s.reportOutcome(ctx, o))
+}
+
+func (s *Store) reportOutcome(ctx context.Context, o store.Outcome) error {
 	if err := s.live(); err != nil {
 		return err
 	}
