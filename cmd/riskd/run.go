@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/riskd/riskd/internal/auth"
 	"github.com/riskd/riskd/internal/config"
 	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/pseudonym"
@@ -19,6 +20,7 @@ import (
 	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier/builtin"
 	"github.com/riskd/riskd/internal/verifier/remote"
+	"google.golang.org/grpc/credentials"
 )
 
 // run is the whole program; main only exits with what it returns.
@@ -116,7 +118,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer stopWatch()
 		go pols.watch(watchCtx, cfg.PolicyPoll)
 	}
+	callers, err := auth.New(cfg.Callers)
+	if err != nil {
+		return err
+	}
+	var tlsCreds credentials.TransportCredentials
+	if cfg.TLSCert != "" {
+		c, err := newCerts(cfg, log)
+		if err != nil {
+			return err
+		}
+		tlsCreds = c.credentials()
+	}
+	if callers.Empty() {
+		log.Warn("no callers configured: every call is allowed, so riskd listens on loopback only", "listen", cfg.Listen)
+	} else if tlsCreds == nil {
+		log.Warn("callers configured without TLS: bearer tokens travel in the clear; use TLS outside a trusted network")
+	}
 	srv, err := server.New(server.Options{
+		Auth:                       callers,
+		Creds:                      tlsCreds,
+		RatePerCaller:              cfg.RatePerCaller,
+		RateBurst:                  cfg.RateBurst,
+		MaxInFlight:                int64(cfg.MaxInFlight),
+		DefaultDeadline:            cfg.DefaultDeadline,
 		Engine:                     eng,
 		Store:                      st,
 		Keys:                       keys,

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskd/riskd/internal/auth"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -77,6 +78,22 @@ type Config struct {
 	DecisionRetention time.Duration `yaml:"decision_retention"`
 	// ExpiryInterval is how often expired data is deleted.
 	ExpiryInterval time.Duration `yaml:"expiry_interval"`
+	// TLSCert and TLSKey serve TLS; reloaded when the files change.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// TLSClientCA verifies client certificates (mTLS) when given.
+	TLSClientCA string `yaml:"tls_client_ca"`
+	// Callers are who may call, with what credentials and grants. Only
+	// from the config file: tokens are given as SHA-256 hashes.
+	Callers []auth.Caller `yaml:"callers"`
+	// RatePerCaller limits each caller's calls per second (0: none), with
+	// bursts of RateBurst.
+	RatePerCaller float64 `yaml:"rate_per_caller"`
+	RateBurst     int     `yaml:"rate_burst"`
+	// MaxInFlight sheds calls beyond this many at once.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// DefaultDeadline is given to calls that come without one.
+	DefaultDeadline time.Duration `yaml:"default_deadline"`
 	// DebugListen, when set, serves Go's pprof profiles over HTTP on this
 	// address, for profiling under load. Off by default.
 	DebugListen string `yaml:"debug_listen"`
@@ -106,6 +123,9 @@ func defaults(getenv func(string) string) Config {
 		EventRetention:             180 * 24 * time.Hour,
 		DecisionRetention:          400 * 24 * time.Hour,
 		ExpiryInterval:             time.Minute,
+		MaxInFlight:                512,
+		RateBurst:                  100,
+		DefaultDeadline:            2 * time.Second,
 	}
 }
 
@@ -215,6 +235,13 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.EventRetention, "event-retention", c.EventRetention, "keep history and counters this long")
 	fs.DurationVar(&c.DecisionRetention, "decision-retention", c.DecisionRetention, "keep decisions, links and outcomes this long")
 	fs.DurationVar(&c.ExpiryInterval, "expiry-interval", c.ExpiryInterval, "delete expired data this often")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "server certificate (PEM) for TLS")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "server key (PEM) for TLS")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "CA (PEM) verifying client certificates, for mTLS")
+	fs.Float64Var(&c.RatePerCaller, "rate-per-caller", c.RatePerCaller, "calls per second per caller (0: no limit)")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "burst above the per-caller rate")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "calls at once before shedding (0: no limit)")
+	fs.DurationVar(&c.DefaultDeadline, "default-deadline", c.DefaultDeadline, "deadline for calls that come without one")
 	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "serve pprof on this loopback address (off when empty)")
 }
 
@@ -229,6 +256,15 @@ func loadFile(path string, c *Config) error {
 		return fmt.Errorf("config file %s: %w", path, err)
 	}
 	return nil
+}
+
+// loopback reports whether a listen host is a loopback address or name.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // FieldError names the setting at fault.
@@ -250,6 +286,32 @@ func (c Config) Validate() error {
 	}
 	if host == "" {
 		return &FieldError{"listen", "give a host: 127.0.0.1 for loopback, 0.0.0.0 for every interface"}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return &FieldError{"tls-cert", "give both --tls-cert and --tls-key, or neither"}
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		return &FieldError{"tls-client-ca", "mTLS needs the server's own --tls-cert and --tls-key"}
+	}
+	for _, f := range []struct{ name, path string }{{"tls-cert", c.TLSCert}, {"tls-key", c.TLSKey}, {"tls-client-ca", c.TLSClientCA}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				return &FieldError{f.name, err.Error()}
+			}
+		}
+	}
+	if _, err := auth.New(c.Callers); err != nil {
+		return &FieldError{"callers", err.Error()}
+	}
+	if len(c.Callers) == 0 && !loopback(host) {
+		return &FieldError{"listen", fmt.Sprintf("%s is not loopback and no callers are configured: anyone could call riskd. "+
+			"Configure callers (tokens or client certificates) in the config file, or listen on 127.0.0.1", host)}
+	}
+	if c.RatePerCaller < 0 || c.MaxInFlight < 0 || c.RateBurst < 0 {
+		return &FieldError{"rate-per-caller", "rates and limits must not be negative"}
+	}
+	if c.DefaultDeadline < 10*time.Millisecond || c.DefaultDeadline > time.Minute {
+		return &FieldError{"default-deadline", fmt.Sprintf("%s must be between 10ms and 1m", c.DefaultDeadline)}
 	}
 	if c.DebugListen != "" {
 		h, _, err := net.SplitHostPort(c.DebugListen)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/riskd/riskd/internal/auth"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -383,7 +384,10 @@ func TestValidate(t *testing.T) {
 		field string // "" when the config is valid
 	}{
 		{"defaults", func(*config.Config) {}, ""},
-		{"every interface", func(c *config.Config) { c.Listen = "0.0.0.0:50051" }, ""},
+		{"every interface with callers", func(c *config.Config) {
+			c.Listen = "0.0.0.0:50051"
+			c.Callers = []auth.Caller{{Name: "checkout", TokenSHA256: auth.HashToken("t"), Grants: []string{"/risk.v1.RiskService/*"}}}
+		}, ""},
 		{"IPv6 loopback", func(c *config.Config) { c.Listen = "[::1]:50051" }, ""},
 		{"host name", func(c *config.Config) { c.Listen = "localhost:50051" }, ""},
 		{"port 0 picks a free port", func(c *config.Config) { c.Listen = "127.0.0.1:0" }, ""},
@@ -498,5 +502,22 @@ func TestLoadedConfigValidates(t *testing.T) {
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
+	}
+}
+
+func TestValidateRefusesOpenListenersWithoutCredentials(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:50051", "[::]:50051", "192.0.2.10:50051"} {
+		c := config.Default()
+		c.Listen = listen
+		var fe *config.FieldError
+		if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "listen" || !strings.Contains(fe.Reason, "no callers") {
+			t.Errorf("%s without callers: %v, want a listen error", listen, err)
+		}
+	}
+	c := config.Default()
+	c.Callers = []auth.Caller{{Name: "x", TokenSHA256: "not hex", Grants: []string{"/risk.v1.RiskService/*"}}}
+	var fe *config.FieldError
+	if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "callers" {
+		t.Errorf("bad token hash: %v, want a callers error", err)
 	}
 }

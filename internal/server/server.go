@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -15,6 +16,7 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"github.com/riskd/riskd/internal/auth"
 	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/store"
@@ -25,6 +27,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -55,6 +59,18 @@ type Options struct {
 	MaxConnectionIdle          time.Duration
 	Reflection                 bool
 
+	// Auth authenticates callers; nil allows everyone (loopback only).
+	Auth *auth.Table
+	// RatePerCaller and RateBurst limit each caller (0: no limit).
+	RatePerCaller float64
+	RateBurst     int
+	// MaxInFlight sheds calls beyond it (0: no limit).
+	MaxInFlight int64
+	// DefaultDeadline applies to calls that come without one.
+	DefaultDeadline time.Duration
+	// Creds secures the listener (TLS or mTLS); nil is plaintext.
+	Creds credentials.TransportCredentials
+
 	// Extra registers more services on the same server; tests use it.
 	Extra func(*grpc.Server)
 }
@@ -82,6 +98,16 @@ func New(o Options) (*Server, error) {
 	notHealth := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
 		return c.Service != healthpb.Health_ServiceDesc.ServiceName
 	})
+	// Probes and tools reach health and reflection without credentials.
+	needsAuth := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+		return c.Service != healthpb.Health_ServiceDesc.ServiceName &&
+			!strings.HasPrefix(c.Service, "grpc.reflection.")
+	})
+	if o.Auth == nil {
+		if o.Auth, err = auth.New(nil); err != nil {
+			return nil, err
+		}
+	}
 	s := &Server{health: health.NewServer(), log: o.Logger}
 
 	s.grpc = grpc.NewServer(
@@ -100,12 +126,20 @@ func New(o Options) (*Server, error) {
 					logging.WithLogOnEvents(logging.FinishCall),
 					logging.WithLevels(codeToLevel)),
 				notHealth),
-			// 3. Requests checked against their buf.validate rules.
+			// 3. Who is calling, and may they call this.
+			selector.UnaryServerInterceptor(authInterceptor(o.Auth), needsAuth),
+			// 4. A deadline for calls without one; then shed load at once
+			//    rather than queue it: in flight overall, then per caller.
+			deadlineInterceptor(o.DefaultDeadline),
+			selector.UnaryServerInterceptor(inFlightInterceptor(o.MaxInFlight), notHealth),
+			selector.UnaryServerInterceptor(rateInterceptor(o.RatePerCaller, o.RateBurst), notHealth),
+			// 5. Requests checked against their buf.validate rules.
 			validationInterceptor(validator),
-			// 4. A panic becomes INTERNAL with a generic message; the
+			// 6. A panic becomes INTERNAL with a generic message; the
 			//    cause is logged here, once.
 			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
 		),
+		grpc.Creds(creds(o.Creds)),
 		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -130,6 +164,13 @@ func New(o Options) (*Server, error) {
 		o.Extra(s.grpc)
 	}
 	return s, nil
+}
+
+func creds(c credentials.TransportCredentials) credentials.TransportCredentials {
+	if c == nil {
+		return insecure.NewCredentials()
+	}
+	return c
 }
 
 // Serve answers calls on lis until Shutdown. It reports SERVING first.
