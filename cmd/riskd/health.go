@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/riskd/riskd/internal/config"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -25,12 +29,30 @@ func health(ctx context.Context, args []string, getenv func(string) string, stde
 	}
 	addr := fs.String("addr", def, "address of the riskd to ask")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	useTLS := fs.Bool("tls", false, "the server speaks TLS")
+	caFile := fs.String("tls-ca", "", "CA (PEM) to verify the server with; the system's if empty")
+	skipVerify := fs.Bool("tls-skip-verify", false, "do not verify the server's certificate (a local probe of a server whose name is not its address)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if *useTLS || *caFile != "" || *skipVerify {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: *skipVerify} //nolint:gosec // an explicit flag for local probes
+		if *caFile != "" {
+			pem, err := os.ReadFile(*caFile)
+			if err != nil {
+				return fmt.Errorf("health: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("health: %s holds no PEM certificate", *caFile)
+			}
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
