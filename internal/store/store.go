@@ -155,6 +155,32 @@ type Batch struct {
 	Marks []IdentifierMark
 }
 
+// Time is when a batch entry happened: its latest event, link or mark (now
+// if it has none). Backends keep its ID as long as its events, so a late
+// replay is still seen as a duplicate.
+func (b Batch) Time() time.Time {
+	var at time.Time
+	for _, e := range b.Events {
+		if e.At.After(at) {
+			at = e.At
+		}
+	}
+	for _, l := range b.Links {
+		if l.At.After(at) {
+			at = l.At
+		}
+	}
+	for _, m := range b.Marks {
+		if m.Mark.At.After(at) {
+			at = m.Mark.At
+		}
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return at
+}
+
 // IdentifierMark is a mark to attach to an identifier.
 type IdentifierMark struct {
 	ID   Identifier

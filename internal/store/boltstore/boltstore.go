@@ -671,7 +671,7 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 				dups++
 				continue
 			}
-			at := batchTime(b)
+			at := b.Time()
 			tk := timeKey(at)
 			if err := bb.Put([]byte(b.EventID), tk[:]); err != nil {
 				return nil, err
@@ -705,32 +705,6 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 	}
 	counts := res.([2]int)
 	return counts[0], counts[1], nil
-}
-
-// batchTime is when a batch entry happened: its latest event, link or mark.
-// Its ID is kept as long as its events are, so a late replay is still seen
-// as a duplicate.
-func batchTime(b store.Batch) time.Time {
-	var at time.Time
-	for _, e := range b.Events {
-		if e.At.After(at) {
-			at = e.At
-		}
-	}
-	for _, l := range b.Links {
-		if l.At.After(at) {
-			at = l.At
-		}
-	}
-	for _, m := range b.Marks {
-		if m.Mark.At.After(at) {
-			at = m.Mark.At
-		}
-	}
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return at
 }
 
 // ReportOutcome implements store.Outcomes.

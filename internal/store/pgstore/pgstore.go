@@ -516,7 +516,7 @@ func (s *Store) record(ctx context.Context, batch []store.Batch) (int, int, erro
 		if b.EventID == "" {
 			return 0, 0, errors.New("pgstore: a batch entry needs an event id")
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO batches (event_id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, b.EventID, batchTime(b))
+		tag, err := tx.Exec(ctx, `INSERT INTO batches (event_id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, b.EventID, b.Time())
 		if err != nil {
 			return 0, 0, err
 		}
@@ -538,30 +538,6 @@ func (s *Store) record(ctx context.Context, batch []store.Batch) (int, int, erro
 		recorded++
 	}
 	return recorded, dups, tx.Commit(ctx)
-}
-
-// batchTime is when a batch entry happened: its latest event, link or mark.
-func batchTime(b store.Batch) time.Time {
-	var at time.Time
-	for _, e := range b.Events {
-		if e.At.After(at) {
-			at = e.At
-		}
-	}
-	for _, l := range b.Links {
-		if l.At.After(at) {
-			at = l.At
-		}
-	}
-	for _, m := range b.Marks {
-		if m.Mark.At.After(at) {
-			at = m.Mark.At
-		}
-	}
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return at
 }
 
 // ReportOutcome implements store.Outcomes.
