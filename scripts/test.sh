@@ -46,3 +46,34 @@ step "go test -race"
 # load and measure deadlines; on two cores, running them side by side
 # measures the neighbours, not the code.
 go test -race -count=1 -p 1 -timeout 12m ./...
+
+step "fuzz (short)"
+# Every fuzz target in the repository for a few seconds: a smoke run that
+# the seeds and the targets still hold, not a search. go test -fuzz takes
+# one target per invocation, so they run one at a time. A failing input is
+# written to the package's testdata/fuzz/<Target>/ and fails this step;
+# commit it with the fix, as a regression.
+#
+# The longer run, for a change to parsing, validation or a handler, is the
+# same with -fuzztime=60s, a target at a time, for example:
+#   go test -run='^$' -fuzz='^FuzzCheckSeller$' -fuzztime=60s ./internal/server/
+# (FUZZTIME=60s scripts/test.sh runs every target that long, after the rest.)
+fuzztime=${FUZZTIME:-5s}
+mapfile -t fuzz_files < <(grep -rl --include='*_test.go' --exclude-dir=.git --exclude-dir=.bin \
+  --exclude-dir=testdata --exclude-dir=vendor 'func Fuzz' . | sort)
+fuzz_targets=0
+for file in "${fuzz_files[@]}"; do
+  pkg=./$(dirname "${file#./}")
+  # Only real targets: func FuzzXxx(f *testing.F), at the start of a line.
+  mapfile -t targets < <(grep -E '^func Fuzz[A-Za-z0-9_]*\([A-Za-z_][A-Za-z0-9_]* \*testing\.F\)' "$file" |
+    grep -o 'func Fuzz[A-Za-z0-9_]*' | sed 's/^func //')
+  for target in "${targets[@]}"; do
+    echo "-- $pkg $target ($fuzztime)"
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"
+    fuzz_targets=$((fuzz_targets + 1))
+  done
+done
+if [ "$fuzz_targets" -eq 0 ]; then
+  echo "no fuzz targets found: the discovery above is broken"; exit 1
+fi
+echo "fuzzed $fuzz_targets targets"

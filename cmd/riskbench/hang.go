@@ -52,7 +52,7 @@ func hangVerifier(ctx context.Context, args []string) error {
 // call really waits out the budget.
 func hangPolicy(addr string, budget time.Duration) (string, error) {
 	doc := string(policy.DefaultBytes())
-	anchor := "      - {name: velocity, budget: 50ms, on_failure: review}\n"
+	anchor := "      - {name: velocity, budget: 150ms, on_failure: review}\n"
 	if !strings.Contains(doc, anchor) {
 		return "", fmt.Errorf("the default policy no longer has the gift-card velocity verifier line riskbench extends")
 	}

@@ -38,8 +38,8 @@ remote_verifiers:
 		}
 		body = strings.Replace(body, old, new, 1)
 	}
-	replace("      - {name: links, budget: 100ms, on_failure: review}\n",
-		"      - {name: links, budget: 100ms, on_failure: review}\n      - {name: licence_registry, budget: 150ms, on_failure: review}\n")
+	replace("      - {name: links, budget: 150ms, on_failure: review}\n",
+		"      - {name: links, budget: 150ms, on_failure: review}\n      - {name: licence_registry, budget: 150ms, on_failure: review}\n")
 	replace("\n  gift_card_purchase:", `      - name: licence-holder-mismatch
         when: "'LICENSE_HOLDER_MISMATCH' in findings"
         action: decline

@@ -100,7 +100,7 @@ func TestLoadDefault(t *testing.T) {
 			{Name: "identity", Budget: 50 * time.Millisecond, OnFailure: policy.FailReview},
 			{Name: "license", Budget: 50 * time.Millisecond, OnFailure: policy.FailReview},
 			{Name: "contact", Budget: 50 * time.Millisecond, OnFailure: policy.FailIgnore},
-			{Name: "links", Budget: 100 * time.Millisecond, OnFailure: policy.FailReview},
+			{Name: "links", Budget: 150 * time.Millisecond, OnFailure: policy.FailReview},
 		}
 		if fmt.Sprint(seller.Verifiers) != fmt.Sprint(want) {
 			t.Errorf("seller verifiers = %+v, want %+v", seller.Verifiers, want)

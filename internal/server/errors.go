@@ -77,8 +77,15 @@ func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerIntercepto
 			}
 			br := &errdetails.BadRequest{}
 			for _, viol := range verr.Violations {
+				field := protovalidate.FieldPathString(viol.Proto.GetField())
+				if field == "" {
+					// A rule on the whole message (two fields that must
+					// agree): name the rule, so the caller still has a
+					// handle on what to fix.
+					field = viol.Proto.GetRuleId()
+				}
 				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
-					Field:       protovalidate.FieldPathString(viol.Proto.GetField()),
+					Field:       field,
 					Description: viol.Proto.GetMessage(),
 					Reason:      viol.Proto.GetRuleId(),
 				})

@@ -1,0 +1,614 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/internal/auth"
+	"github.com/riskd/riskd/internal/engine"
+	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/server"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/telemetry"
+	"github.com/riskd/riskd/internal/verifier"
+	"github.com/riskd/riskd/internal/verifier/builtin"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// secConfig is what startSecure sets beyond start's server: the security
+// and load options, and start's policy plumbing.
+type secConfig struct {
+	callers         []auth.Caller
+	tls             *tls.Config // server side; nil serves plaintext
+	ratePerCaller   float64
+	rateBurst       int
+	maxInFlight     int64
+	defaultDeadline time.Duration
+	policyYAML      string
+	extra           verifier.Registry
+	reserve         time.Duration // engine.Options.Reserve; 0 is its default
+}
+
+type secOption func(*secConfig)
+
+func withCallers(c ...auth.Caller) secOption { return func(s *secConfig) { s.callers = c } }
+func withServerTLS(c *tls.Config) secOption  { return func(s *secConfig) { s.tls = c } }
+func withRate(perSecond float64, burst int) secOption {
+	return func(s *secConfig) { s.ratePerCaller, s.rateBurst = perSecond, burst }
+}
+func withMaxInFlight(n int64) secOption { return func(s *secConfig) { s.maxInFlight = n } }
+func withDefaultDeadline(d time.Duration) secOption {
+	return func(s *secConfig) { s.defaultDeadline = d }
+}
+func withPolicy(doc string, extra verifier.Registry) secOption {
+	return func(s *secConfig) { s.policyYAML, s.extra = doc, extra }
+}
+func withReserve(d time.Duration) secOption { return func(s *secConfig) { s.reserve = d } }
+
+// secHarness is a real riskd server on a real loopback TCP listener, so
+// that TLS and client certificates go through a real handshake.
+type secHarness struct {
+	addr  string
+	srv   *server.Server
+	store store.Store
+}
+
+// startSecure builds the same server as start (engine, bbolt store, keys,
+// built-in verifiers, the default policy unless told otherwise) with the
+// security and load options of opts, serving on 127.0.0.1.
+func startSecure(t *testing.T, opts ...secOption) *secHarness {
+	t.Helper()
+	var c secConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+	mp := sdkmetric.NewMeterProvider()
+	keys, err := pseudonym.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bolt, err := boltstore.Open(t.TempDir(), boltstore.Options{KeyCheck: keys.Check()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.Traced(bolt, tp.Tracer("store"))
+	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
+	for name, v := range c.extra {
+		verifiers[name] = v
+	}
+	doc, source := policy.DefaultBytes(), policy.DefaultSource
+	if c.policyYAML != "" {
+		doc, source = []byte(c.policyYAML), "test.yaml"
+	}
+	pol, err := policy.Load(doc, source, verifiers.Names())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Quiet: no log line is formatted, so load tests measure riskd.
+	log := slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1})})
+	eng, err := engine.New(engine.Options{
+		Policy: pol, Verifiers: verifiers, Logger: log, Tracer: tp.Tracer("test"), Meter: mp.Meter("test"),
+		Reserve: c.reserve,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := auth.New(c.callers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var creds credentials.TransportCredentials
+	if c.tls != nil {
+		creds = credentials.NewTLS(c.tls)
+	}
+	srv, err := server.New(server.Options{
+		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp,
+		Retention:       store.Retention{Events: 180 * 24 * time.Hour, Decisions: 400 * 24 * time.Hour},
+		Known:           builtin.Names(),
+		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 1000,
+		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second,
+		KeepaliveMinClientInterval: 10 * time.Second, MaxConnectionIdle: time.Hour,
+		Reflection: true,
+
+		Auth:            table,
+		Creds:           creds,
+		RatePerCaller:   c.ratePerCaller,
+		RateBurst:       c.rateBurst,
+		MaxInFlight:     c.maxInFlight,
+		DefaultDeadline: c.defaultDeadline,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		bolt.Close()
+	})
+	return &secHarness{addr: lis.Addr().String(), srv: srv, store: st}
+}
+
+// dial connects to the server with the given transport credentials
+// (plaintext when nil); the connection is closed when the test ends.
+func (h *secHarness) dial(t *testing.T, creds credentials.TransportCredentials) *grpc.ClientConn {
+	t.Helper()
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient("passthrough:///"+h.addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// bearer is ctx carrying a bearer token.
+func bearer(ctx context.Context, token string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+}
+
+// secPKI is a CA that issues the server's certificate and the client
+// certificates, and a rogue CA nobody configured.
+type secPKI struct {
+	pool   *x509.CertPool // the CA: trusted for the server and as client CA
+	server tls.Certificate
+	admin  tls.Certificate // CN admin.riskd.test, issued by the CA
+	rogue  tls.Certificate // CN admin.riskd.test, issued by the rogue CA
+	// stranger is issued by the CA to a name no caller has.
+	stranger tls.Certificate
+}
+
+type secCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+var secCertSerial atomic.Int64
+
+func newSecCA(t *testing.T, name string) secCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(secCertSerial.Add(1)), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secCA{cert: cert, key: key}
+}
+
+// issue signs a leaf certificate for cn; a server certificate is for
+// 127.0.0.1.
+func (ca secCA) issue(t *testing.T, cn string, server bool) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(secCertSerial.Add(1)), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func newSecPKI(t *testing.T) *secPKI {
+	t.Helper()
+	ca, rogue := newSecCA(t, "riskd test CA"), newSecCA(t, "rogue CA")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return &secPKI{
+		pool:     pool,
+		server:   ca.issue(t, "riskd.test", true),
+		admin:    ca.issue(t, "admin.riskd.test", false),
+		rogue:    rogue.issue(t, "admin.riskd.test", false),
+		stranger: ca.issue(t, "stranger.riskd.test", false),
+	}
+}
+
+// serverTLS is the server's configuration as cmd/riskd builds it: TLS,
+// and client certificates verified against the client CA when given.
+func (p *secPKI) serverTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{p.server},
+		ClientCAs:    p.pool,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+	}
+}
+
+// clientCreds trusts the CA for the server and presents certs, if any.
+func (p *secPKI) clientCreds(certs ...tls.Certificate) credentials.TransportCredentials {
+	return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: p.pool, Certificates: certs})
+}
+
+const (
+	checkoutToken = "checkout-token-5f1e0c2a9b"
+	reviewToken   = "review-token-77d3a1c4e8"
+	opsToken      = "ops-token-0b9e44f2c1"
+	wrongToken    = "wrong-token-c0ffee1234"
+)
+
+var secTokens = []string{checkoutToken, reviewToken, opsToken, wrongToken}
+
+// secCallers are the callers of the auth tests. "ops" holds by token
+// every method neither checkout nor review has, so every method is
+// called once with a token that is granted it.
+func secCallers() []auth.Caller {
+	return []auth.Caller{
+		{Name: "checkout", TokenSHA256: auth.HashToken(checkoutToken), Grants: []string{
+			"/risk.v1.RiskService/ScoreGiftCardPurchase", "/risk.v1.RiskService/EvaluateRefund"}},
+		{Name: "review", TokenSHA256: auth.HashToken(reviewToken), Grants: []string{
+			"/risk.v1.RiskService/ReportOutcome", "/risk.v1.RiskService/GetDecision"}},
+		{Name: "ops", TokenSHA256: auth.HashToken(opsToken), Grants: []string{
+			"/risk.v1.RiskService/CheckSeller", "/risk.v1.RiskService/RecordEvents", "/risk.v1.PolicyService/*"}},
+		{Name: "admin", ClientCN: "admin.riskd.test", Grants: []string{
+			"/risk.v1.RiskService/*", "/risk.v1.PolicyService/*"}},
+	}
+}
+
+var secRequestSeq atomic.Int64
+
+func secID(prefix string) string { return fmt.Sprintf("%s-%d", prefix, secRequestSeq.Add(1)) }
+
+// secCall makes one call of a method with a minimal valid request.
+type secCall func(ctx context.Context, conn *grpc.ClientConn, decisionID string) error
+
+// secEveryRPC is every method of RiskService and PolicyService.
+var secEveryRPC = []struct {
+	method string
+	call   secCall
+}{
+	{"/risk.v1.RiskService/CheckSeller", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		req := cleanSeller()
+		req.RequestId = secID("req-auth-seller")
+		_, err := riskv1.NewRiskServiceClient(conn).CheckSeller(ctx, req)
+		return err
+	}},
+	{"/risk.v1.RiskService/ScoreGiftCardPurchase", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		req := coachedGiftCardOrder(time.Now())
+		req.RequestId = secID("req-auth-gc")
+		_, err := riskv1.NewRiskServiceClient(conn).ScoreGiftCardPurchase(ctx, req)
+		return err
+	}},
+	{"/risk.v1.RiskService/EvaluateRefund", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		req := overPaidRefund()
+		req.RequestId = secID("req-auth-refund")
+		_, err := riskv1.NewRiskServiceClient(conn).EvaluateRefund(ctx, req)
+		return err
+	}},
+	{"/risk.v1.RiskService/ReportOutcome", func(ctx context.Context, conn *grpc.ClientConn, decisionID string) error {
+		_, err := riskv1.NewRiskServiceClient(conn).ReportOutcome(ctx, &riskv1.ReportOutcomeRequest{
+			DecisionId: decisionID, Label: riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE})
+		return err
+	}},
+	{"/risk.v1.RiskService/GetDecision", func(ctx context.Context, conn *grpc.ClientConn, decisionID string) error {
+		_, err := riskv1.NewRiskServiceClient(conn).GetDecision(ctx, &riskv1.GetDecisionRequest{DecisionId: decisionID})
+		return err
+	}},
+	{"/risk.v1.RiskService/RecordEvents", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewRiskServiceClient(conn).RecordEvents(ctx, &riskv1.RecordEventsRequest{Events: []*riskv1.HistoryEvent{{
+			EventId:    secID("ev-auth"),
+			OccurredAt: timestamppb.New(time.Now().Add(-time.Hour)),
+			Event: &riskv1.HistoryEvent_Outcome{Outcome: &riskv1.OutcomeEvent{
+				AccountId: "acct-auth", Label: riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE}},
+		}}})
+		return err
+	}},
+	{"/risk.v1.PolicyService/GetPolicy", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).GetPolicy(ctx, &riskv1.GetPolicyRequest{})
+		return err
+	}},
+	{"/risk.v1.PolicyService/ReplayPolicy", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).ReplayPolicy(ctx, &riskv1.ReplayPolicyRequest{
+			Policy: policy.DefaultBytes(), Since: durationpb.New(time.Hour)})
+		return err
+	}},
+}
+
+// TestEveryMethodIsCoveredByTheAuthMatrix keeps secEveryRPC in step with the
+// services: a method added to the proto must be added to the matrix.
+func TestEveryMethodIsCoveredByTheAuthMatrix(t *testing.T) {
+	var want, got []string
+	for _, sd := range []grpc.ServiceDesc{riskv1.RiskService_ServiceDesc, riskv1.PolicyService_ServiceDesc} {
+		for _, m := range sd.Methods {
+			want = append(want, "/"+sd.ServiceName+"/"+m.MethodName)
+		}
+		for _, s := range sd.Streams {
+			want = append(want, "/"+sd.ServiceName+"/"+s.StreamName)
+		}
+	}
+	for _, r := range secEveryRPC {
+		got = append(got, r.method)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(want, got) {
+		t.Fatalf("auth matrix covers %v, services have %v", got, want)
+	}
+}
+
+type authWant int
+
+const (
+	wantUnauthenticated authWant = iota
+	wantDenied
+	wantGranted
+)
+
+func (w authWant) String() string {
+	return [...]string{"UNAUTHENTICATED", "PERMISSION_DENIED", "granted (not an auth code)"}[w]
+}
+
+func TestAuthMatrix(t *testing.T) {
+	pki := newSecPKI(t)
+	h := startSecure(t, withCallers(secCallers()...), withServerTLS(pki.serverTLS()))
+	plainTLS := h.dial(t, pki.clientCreds())
+	adminTLS := h.dial(t, pki.clientCreds(pki.admin))
+
+	// A stored decision for GetDecision and ReportOutcome to find.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	seed := overPaidRefund()
+	seed.RequestId = "req-auth-seed"
+	resp, err := riskv1.NewRiskServiceClient(adminTLS).EvaluateRefund(ctx, seed)
+	if err != nil {
+		t.Fatalf("admin by client certificate: %v", err)
+	}
+	decisionID := resp.GetDecision().GetDecisionId()
+
+	principals := []struct {
+		name  string
+		conn  *grpc.ClientConn
+		token string // "" sends none
+	}{
+		{"no credentials", plainTLS, ""},
+		{"wrong token", plainTLS, wrongToken},
+		{"checkout token", plainTLS, checkoutToken},
+		{"review token", plainTLS, reviewToken},
+		{"ops token", plainTLS, opsToken},
+		{"admin certificate", adminTLS, ""},
+		// The certificate is checked first; a bad token beside it is moot.
+		{"admin certificate and wrong token", adminTLS, wrongToken},
+	}
+	// want[method] lists the expectation per principal, in order.
+	const U, D, G = wantUnauthenticated, wantDenied, wantGranted
+	want := map[string][]authWant{
+		//                                          none wrong checkout review ops admin admin+wrong
+		"/risk.v1.RiskService/CheckSeller":           {U, U, D, D, G, G, G},
+		"/risk.v1.RiskService/ScoreGiftCardPurchase": {U, U, G, D, D, G, G},
+		"/risk.v1.RiskService/EvaluateRefund":        {U, U, G, D, D, G, G},
+		"/risk.v1.RiskService/ReportOutcome":         {U, U, D, G, D, G, G},
+		"/risk.v1.RiskService/GetDecision":           {U, U, D, G, D, G, G},
+		"/risk.v1.RiskService/RecordEvents":          {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/GetPolicy":           {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/ReplayPolicy":        {U, U, D, D, G, G, G},
+	}
+	for _, rpc := range secEveryRPC {
+		expect, ok := want[rpc.method]
+		if !ok || len(expect) != len(principals) {
+			t.Fatalf("no full expectation for %s", rpc.method)
+		}
+		for i, p := range principals {
+			t.Run(strings.TrimPrefix(rpc.method, "/risk.v1.")+"/"+p.name, func(t *testing.T) {
+				callCtx := ctx
+				if p.token != "" {
+					callCtx = bearer(ctx, p.token)
+				}
+				err := rpc.call(callCtx, p.conn, decisionID)
+				checkAuthOutcome(t, err, expect[i])
+			})
+		}
+	}
+}
+
+// checkAuthOutcome checks a call's error against the expectation, and that
+// no error message holds a token.
+func checkAuthOutcome(t *testing.T, err error, want authWant) {
+	t.Helper()
+	st := status.Convert(err)
+	for _, tok := range secTokens {
+		if strings.Contains(st.Message(), tok) || strings.Contains(st.Message(), auth.HashToken(tok)) {
+			t.Errorf("error message echoes a token: %q", st.Message())
+		}
+	}
+	switch want {
+	case wantUnauthenticated:
+		if st.Code() != codes.Unauthenticated {
+			t.Errorf("got %v, want UNAUTHENTICATED", err)
+		}
+	case wantDenied:
+		if st.Code() != codes.PermissionDenied {
+			t.Errorf("got %v, want PERMISSION_DENIED", err)
+		}
+	case wantGranted:
+		switch st.Code() {
+		case codes.OK:
+		case codes.InvalidArgument, codes.NotFound:
+			t.Logf("granted, answered %v", err)
+		default:
+			t.Errorf("got %v, want %s (OK, INVALID_ARGUMENT or NOT_FOUND)", err, want)
+		}
+	}
+}
+
+func TestPermissionDeniedNamesCallerAndMethodOnly(t *testing.T) {
+	pki := newSecPKI(t)
+	h := startSecure(t, withCallers(secCallers()...), withServerTLS(pki.serverTLS()))
+	conn := h.dial(t, pki.clientCreds())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := riskv1.NewPolicyServiceClient(conn).GetPolicy(bearer(ctx, checkoutToken), &riskv1.GetPolicyRequest{})
+	st := status.Convert(err)
+	if st.Code() != codes.PermissionDenied {
+		t.Fatalf("got %v, want PERMISSION_DENIED", err)
+	}
+	if !strings.Contains(st.Message(), "checkout") || !strings.Contains(st.Message(), "GetPolicy") {
+		t.Errorf("message %q should name the caller and the method", st.Message())
+	}
+	if strings.Contains(st.Message(), checkoutToken) || strings.Contains(st.Message(), auth.HashToken(checkoutToken)) {
+		t.Errorf("message echoes the token: %q", st.Message())
+	}
+}
+
+func TestHealthAndReflectionNeedNoCredentials(t *testing.T) {
+	pki := newSecPKI(t)
+	h := startSecure(t, withCallers(secCallers()...), withServerTLS(pki.serverTLS()))
+	conn := h.dial(t, pki.clientCreds()) // TLS, no certificate, no token
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	hc := healthpb.NewHealthClient(conn)
+	for _, svc := range []string{"", riskv1.RiskService_ServiceDesc.ServiceName} {
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q without credentials: %v %v", svc, resp, err)
+		}
+	}
+	watch, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, err := watch.Recv(); err != nil || first.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health watch without credentials: %v %v", first, err)
+	}
+
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("reflection without credentials: %v", err)
+	}
+	var names []string
+	for _, s := range r.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	for _, want := range []string{riskv1.RiskService_ServiceDesc.ServiceName, riskv1.PolicyService_ServiceDesc.ServiceName} {
+		if !slices.Contains(names, want) {
+			t.Errorf("reflection lists %v, missing %s", names, want)
+		}
+	}
+	_ = stream.CloseSend()
+
+	// The same connection is still refused the services themselves.
+	_, err = riskv1.NewPolicyServiceClient(conn).GetPolicy(ctx, &riskv1.GetPolicyRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("GetPolicy without credentials: got %v, want UNAUTHENTICATED", err)
+	}
+}
+
+func TestClientCertificateNotFromTheClientCA(t *testing.T) {
+	pki := newSecPKI(t)
+	h := startSecure(t, withCallers(secCallers()...), withServerTLS(pki.serverTLS()))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	// A certificate with the admin's name from a CA the server does not
+	// trust: the handshake fails (UNAVAILABLE) or the call is treated as
+	// one without credentials. It is never admin. Go's TLS client leaves
+	// out a certificate the server's CA list does not cover ("offered");
+	// GetClientCertificate sends it regardless ("forced"), as a hostile
+	// client would.
+	forced := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pki.pool,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &pki.rogue, nil }})
+	for _, c := range []struct {
+		name  string
+		creds credentials.TransportCredentials
+	}{{"offered", pki.clientCreds(pki.rogue)}, {"forced", forced}} {
+		rogue := h.dial(t, c.creds)
+		for _, rpc := range secEveryRPC {
+			err := rpc.call(ctx, rogue, "00000000-0000-7000-8000-000000000000")
+			switch status.Code(err) {
+			case codes.Unauthenticated, codes.Unavailable:
+				t.Logf("%s, rogue certificate %s: %v", rpc.method, c.name, err)
+			default:
+				t.Errorf("%s, rogue certificate %s: got %v, want the handshake refused or UNAUTHENTICATED", rpc.method, c.name, err)
+			}
+		}
+	}
+
+	// A certificate from the client CA for a name no caller has is no
+	// credential either.
+	stranger := h.dial(t, pki.clientCreds(pki.stranger))
+	_, err := riskv1.NewPolicyServiceClient(stranger).GetPolicy(ctx, &riskv1.GetPolicyRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("unknown client certificate: got %v, want UNAUTHENTICATED", err)
+	}
+	// ... though a token beside it still counts.
+	_, err = riskv1.NewPolicyServiceClient(stranger).GetPolicy(bearer(ctx, opsToken), &riskv1.GetPolicyRequest{})
+	if err != nil {
+		t.Errorf("unknown client certificate with ops token: %v", err)
+	}
+}
