@@ -53,6 +53,9 @@ type setup struct {
 	policyYAML string // default policy when empty
 	extra      verifier.Registry
 	clock      func() time.Time
+	// wrapStore, when set, wraps the real store: for faults a real disk
+	// will not produce on demand (slow, failing).
+	wrapStore func(store.Store) store.Store
 }
 
 func start(t testing.TB, s setup) *harness {
@@ -68,7 +71,11 @@ func start(t testing.TB, s setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.Traced(bolt, tp.Tracer("store"))
+	var inner store.Store = bolt
+	if s.wrapStore != nil {
+		inner = s.wrapStore(bolt)
+	}
+	st := store.Traced(inner, tp.Tracer("store"))
 	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
 	for name, v := range s.extra {
 		verifiers[name] = v
