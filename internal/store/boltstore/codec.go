@@ -46,6 +46,17 @@ func encodeRecord(r record) []byte {
 	return append(b, r.decision...)
 }
 
+// uvarint reads a varint as binary.Uvarint does, but refuses one not in
+// its shortest form: one record has one encoding, so a damaged or forged
+// file cannot pass for a different record that encodes the same.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n > 0 && n != len(binary.AppendUvarint(nil, v)) {
+		return 0, -n
+	}
+	return v, n
+}
+
 // decodeRecord parses a stored record. It is a parser of bytes from disk,
 // so it checks every length rather than trusting the file.
 func decodeRecord(b []byte) (record, error) {
@@ -54,13 +65,13 @@ func decodeRecord(b []byte) (record, error) {
 		return r, fmt.Errorf("%w: unknown format", errCorrupt)
 	}
 	b = b[1:]
-	check, n := binary.Uvarint(b)
+	check, n := uvarint(b)
 	if n <= 0 || check > math.MaxInt32 {
 		return r, fmt.Errorf("%w: check", errCorrupt)
 	}
 	r.check = riskv1.Check(check)
 	b = b[n:]
-	l, n := binary.Uvarint(b)
+	l, n := uvarint(b)
 	if n <= 0 || l > uint64(len(b)-n) {
 		return r, fmt.Errorf("%w: request id", errCorrupt)
 	}
@@ -72,7 +83,7 @@ func decodeRecord(b []byte) (record, error) {
 	}
 	copy(r.requestHash[:], b)
 	b = b[store.HashSize:]
-	count, n := binary.Uvarint(b)
+	count, n := uvarint(b)
 	if n <= 0 || count > uint64(len(b)-n)/(1+store.HashSize) {
 		return r, fmt.Errorf("%w: subjects", errCorrupt)
 	}
@@ -83,7 +94,7 @@ func decodeRecord(b []byte) (record, error) {
 		copy(r.subjects[i].Hash[:], b[1:1+store.HashSize])
 		b = b[1+store.HashSize:]
 	}
-	l, n = binary.Uvarint(b)
+	l, n = uvarint(b)
 	if n <= 0 || l > uint64(len(b)-n) {
 		return r, fmt.Errorf("%w: facts", errCorrupt)
 	}
