@@ -115,10 +115,9 @@ func (p *policies) reload(ctx context.Context, why string) {
 		p.refused.Add(ctx, 1)
 		p.log.ErrorContext(ctx, "policy refused; the old version stays in force",
 			"source", p.path, "trigger", why, "problem", err.Error(), "policy_version", p.engine.Policy().Version)
-		p.doc = nil // a fixed file is retried even if it equals the last good one
-		if b, rerr := os.ReadFile(p.path); rerr == nil {
-			p.doc = b // do not log the same bad file every tick
-		}
+		// Remember the refused content, so the same bad file is not logged
+		// again every tick; any change to it is tried.
+		p.doc, _ = os.ReadFile(p.path)
 		return
 	}
 	old := p.remotes
