@@ -684,6 +684,61 @@ rules:
 	}
 }
 
+// TestRuleHitsRecordShadow follows a fired shadow rule to where the engine
+// records it: the rule-hit metric must say shadow=true for it (and false
+// for an enforced one), and the decision facts replay reads must list it
+// among the fired rules, shadow ones included.
+func TestRuleHitsRecordShadow(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	reg := verifier.Registry{}
+	pol := loadPolicy(t, reg, map[string]string{"refund": minimalCheck + `
+rules:
+  - {name: trial, when: "true", action: decline, score: 50, reason: TRIAL, message: Trial., shadow: true}
+  - {name: always, when: "true", action: review, reason: ALWAYS, message: Always reviewed.}
+  - {name: quiet_trial, when: "false", action: decline, reason: QUIET, message: Quiet., shadow: true}`})
+	e := newEngine(t, engine.Options{Policy: pol, Verifiers: reg, Meter: mp.Meter("test")})
+	ctx := context.Background()
+	d, facts, err := e.DecideWithFacts(ctx, riskv1.Check_CHECK_REFUND, "req-1", &riskv1.EvaluateRefundRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shadow decline is observed, not enforced.
+	if d.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW {
+		t.Fatalf("Outcome = %s, want REVIEW: the shadow decline must not be enforced", d.GetOutcome())
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := sums(t, rm, "riskd.policy.rule_hits", "rule", "check", "outcome", "shadow")
+	want := map[string]int64{
+		"trial CHECK_REFUND OUTCOME_REVIEW true":   1,
+		"always CHECK_REFUND OUTCOME_REVIEW false": 1,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("riskd.policy.rule_hits = %v, want %v", got, want)
+	}
+
+	if got, want := facts.GetFiredRules(), []string{"trial", "always"}; !slices.Equal(got, want) {
+		t.Errorf("DecisionFacts.fired_rules = %v, want %v (shadow ones included, in policy order)", got, want)
+	}
+	// What the log stores is the wire form: the same list must survive it.
+	b, err := proto.Marshal(facts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back riskv1.DecisionFacts
+	if err := proto.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.GetFiredRules(), facts.GetFiredRules()) {
+		t.Errorf("stored fired_rules = %v, want %v", back.GetFiredRules(), facts.GetFiredRules())
+	}
+}
+
 func TestVerifierSpans(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(sdktrace.AlwaysSample()))

@@ -440,6 +440,23 @@ func TestEvaluateShadowReasonScore(t *testing.T) {
 	}
 }
 
+func TestEvaluateFiredRecordsShadow(t *testing.T) {
+	// Verdict.Fired is what the engine turns into the rule-hit metric's
+	// shadow attribute, the decision facts and replay's new rules: each
+	// hit must carry its rule's own shadow flag, shadow hits included, in
+	// policy order, and a rule that does not fire is no hit.
+	cp := giftCardCheck(t, evalBody("ignore", `
+- {name: enforced, when: "true", score: 10, reason: ENFORCED, message: M.}
+- {name: shadow, when: "true", action: decline, score: 40, reason: SHADOWED, message: M., shadow: true}
+- {name: quiet_shadow, when: "false", score: 40, reason: QUIET, message: M., shadow: true}
+- {name: enforced_too, when: "true", action: review, reason: ENFORCED_TOO, message: M.}`))
+	v := cp.Evaluate(policy.Facts{Request: &riskv1.ScoreGiftCardPurchaseRequest{}, Now: testNow})
+	want := []policy.FiredRule{{Name: "enforced"}, {Name: "shadow", Shadow: true}, {Name: "enforced_too"}}
+	if !slices.Equal(v.Fired, want) {
+		t.Errorf("Fired = %+v, want %+v", v.Fired, want)
+	}
+}
+
 func TestEvaluateReasonMerge(t *testing.T) {
 	runEvalCases(t, []evalCase{
 		{

@@ -72,6 +72,11 @@ func TestEvaluateRebuildsWhatThePolicySaw(t *testing.T) {
     rules:
       - {name: fresh, when: "now - request.payment.credit_drawn_at < duration('2h')", action: decline, reason: FRESH_1, message: M.}`, riskv1.Outcome_OUTCOME_DECLINE, []string{"fresh"}},
 		{"a finding counts only if the candidate runs its verifier", `    thresholds: {review: 10, decline: 70}`, riskv1.Outcome_OUTCOME_APPROVE, nil},
+		// A shadow rule is observed, never enforced: firing under the
+		// candidate when it did not fire then makes it no new rule.
+		{"a shadow rule that fires is not a new rule", `    thresholds: {review: 30, decline: 70}
+    rules:
+      - {name: trial, when: "request.session.new_device", action: decline, reason: TRIAL_1, message: M., shadow: true}`, riskv1.Outcome_OUTCOME_APPROVE, nil},
 		{"a verifier that did not run then is skipped", `    thresholds: {review: 10, decline: 70}
     verifiers: [{name: w, budget: 50ms, on_failure: decline}]
     rules:
