@@ -1,0 +1,67 @@
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/riskd/riskd/internal/store"
+)
+
+// TestFailedGroupRetriesEachCommitAlone: one decision whose write fails
+// inside a group commit must not take the others of its group down with
+// it. The bad one (an event without an ID) fails inside the real commit
+// loop every time it is applied, in a group that queued up behind a write
+// holding the loop.
+func TestFailedGroupRetriesEachCommitAlone(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Hold the loop on a first write so that the rest queue into one group.
+	gate := make(chan struct{})
+	go s.write(context.Background(), func(*pebble.Batch) (any, error) { <-gate; return nil, nil })
+	time.Sleep(20 * time.Millisecond)
+
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	const n = 12
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := powerLossCommit(i, base)
+			if i == 5 {
+				c.Events[0].ID = ""
+			}
+			_, _, errs[i] = s.Commit(context.Background(), c)
+		}()
+	}
+	for len(s.queue) < n {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	for i, err := range errs {
+		_, lookErr := s.Decision(context.Background(), fmt.Sprintf("d-%04d", i))
+		if i == 5 {
+			if err == nil {
+				t.Errorf("the bad commit was acknowledged")
+			}
+			if !errors.Is(lookErr, store.ErrNotFound) {
+				t.Errorf("poisoned commit was half-stored: %v", lookErr)
+			}
+			continue
+		}
+		if err != nil || lookErr != nil {
+			t.Errorf("commit %d in the same group as a failing one: %v, stored: %v", i, err, lookErr)
+		}
+	}
+}

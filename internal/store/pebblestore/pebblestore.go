@@ -1,0 +1,1053 @@
+// Package pebblestore is riskd's embedded store: a pebble LSM in the data
+// directory, needing no set-up and surviving restarts.
+//
+// Why an LSM: a decision writes about a dozen small keys (the record, its
+// request index, events, links, expiry entries). A B+tree (the bbolt store
+// this replaced) turns them into 10-13 random page writes per decision;
+// pebble appends them to its write-ahead log, one sequential write and one
+// fdatasync for a whole group of decisions, and sorts them into tables in
+// the background. Measured on the 2-core box with this exact write set:
+// about 2x bbolt's commits per second with 4-8x fewer bytes written.
+// pebble is pure Go (the binary stays static) and runs under CockroachDB.
+//
+// Writes go through one commit loop, as they did with bbolt: concurrent
+// writes that queue up while one group is syncing are applied together in
+// the next group, through an indexed batch so that every check-then-write
+// (idempotency, first use of a link, a batch entry already recorded) sees
+// the writes before it, and the group is committed with one synced WAL
+// append. An acknowledged write is on disk; a read after it sees it.
+//
+// The key layout is bbolt's, bucket by bucket, each bucket a one-byte key
+// prefix: an existing bbolt data directory is imported on first open.
+package pebblestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/riskd/riskd/internal/store"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// DirName is the folder inside the data directory that holds the LSM.
+const DirName = "pebble"
+
+// Key prefixes, one per bucket of the layout. They are stored on disk:
+// never renumber without a migration.
+const (
+	pMeta         byte = 'M'
+	pDecisions    byte = 'D' // decision id -> record
+	pRequests     byte = 'R' // check byte + request id -> decision id
+	pEvents       byte = 'E' // series 0 kind hash time id -> amount, quantity, ref
+	pBatches      byte = 'B' // RecordEvents event id -> time
+	pLinks        byte = 'L' // kind hash subject -> time
+	pMarks        byte = 'K' // kind hash decision-id 0 label -> time
+	pOutcomes     byte = 'O' // decision id 0 label -> time, note
+	pExpEvents    byte = 'X' // time tag key -> items, for events' retention
+	pExpDecisions byte = 'Y' // time tag key -> items, for the decision log's
+)
+
+// Expiry indexes hold one entry per write, not per item: the key is the
+// time, a tag and an ID; the value lists the (tag, key) items to delete
+// with it.
+const (
+	tagEvent    = 'e'
+	tagBatch    = 'b'
+	tagDecision = 'd'
+	tagLink     = 'l'
+	tagMark     = 'm'
+	tagOutcome  = 'o'
+	tagGroup    = 'g' // an entry whose value lists its items
+)
+
+const schemaVersion = 1
+
+var (
+	metaSchema   = []byte{pMeta, 's'}
+	metaKeyCheck = []byte{pMeta, 'k'}
+	metaImported = []byte{pMeta, 'i'}
+)
+
+// ErrKeyMismatch means the data directory was written under another
+// identifier key: every stored link would silently stop matching.
+var ErrKeyMismatch = errors.New("pebblestore: the identifier key differs from the one this data was written with")
+
+// maxBatch bounds one group commit, so a burst cannot make one group (and
+// the callers waiting on it) arbitrarily long.
+const maxBatch = 256
+
+// Options configure Open.
+type Options struct {
+	// KeyCheck is a fingerprint of the identifier key (never the key). The
+	// first open records it; a later open with another is refused.
+	KeyCheck []byte
+	// LockTimeout is how long to wait for another process holding the
+	// directory.
+	LockTimeout time.Duration
+	// Logger receives pebble's own messages (compactions, recovery); nil
+	// discards them.
+	Logger *slog.Logger
+	// FS replaces the operating system's filesystem; tests use a crashable
+	// in-memory one to prove that what was acknowledged was synced.
+	FS vfs.FS
+	// NoSync commits without fdatasync. Only the power-loss test sets it,
+	// to show that the test can tell.
+	NoSync bool
+}
+
+// Store is the pebble backend.
+type Store struct {
+	dir      string
+	db       *pebble.DB
+	sync     *pebble.WriteOptions
+	queue    chan *op
+	mu       sync.RWMutex // guards sending on queue against Close
+	closed   atomic.Bool
+	loopDone chan struct{}
+}
+
+var _ store.Store = (*Store)(nil)
+
+type op struct {
+	// apply writes through w, inside the group's batch, and returns the
+	// op's result. It may run twice (alone, after its group failed).
+	apply func(w *pebble.Batch) (any, error)
+	// result is set by the commit loop before done is sent, and read by
+	// the caller only after receiving from done.
+	result any
+	done   chan error
+}
+
+// Open opens or creates the store in dir (in its DirName folder), importing
+// a bbolt data file found there on the first open.
+func Open(dir string, o Options) (*Store, error) {
+	if o.LockTimeout == 0 {
+		o.LockTimeout = 2 * time.Second
+	}
+	fs := o.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	path := filepath.Join(dir, DirName)
+	opts := &pebble.Options{
+		FS:                 fs,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLog{o.Logger},
+		// Every read is a point lookup or a short prefix scan: bloom
+		// filters let a lookup of an absent key (a new request ID, a
+		// link never seen) skip every table.
+		MemTableSize: 32 << 20,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := openLocked(path, opts, o.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, db: db, sync: pebble.Sync, queue: make(chan *op, maxBatch), loopDone: make(chan struct{})}
+	if o.NoSync {
+		s.sync = pebble.NoSync
+	}
+	if o.FS == nil {
+		if err := importBolt(db, dir, o.KeyCheck, o.Logger); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if err := s.prepare(o.KeyCheck); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.loop()
+	return s, nil
+}
+
+// openLocked opens the LSM, waiting up to timeout for another process that
+// holds its lock.
+func openLocked(path string, opts *pebble.Options, timeout time.Duration) (*pebble.DB, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		db, err := pebble.Open(path, opts)
+		if err == nil {
+			return db, nil
+		}
+		if !isLocked(err) {
+			return nil, fmt.Errorf("pebblestore: open %s: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("pebblestore: %s is in use by another process", path)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func isLocked(err error) bool {
+	return errors.Is(err, os.ErrExist) || bytes.Contains([]byte(err.Error()), []byte("lock"))
+}
+
+// prepare checks the schema version and the identifier key.
+func (s *Store) prepare(keyCheck []byte) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	v, err := s.get(metaSchema)
+	if err != nil {
+		return err
+	}
+	if v != nil && binary.BigEndian.Uint32(v) > schemaVersion {
+		return fmt.Errorf("pebblestore: data has schema version %d, newer than this riskd's %d", binary.BigEndian.Uint32(v), schemaVersion)
+	}
+	if err := b.Set(metaSchema, binary.BigEndian.AppendUint32(nil, schemaVersion), nil); err != nil {
+		return err
+	}
+	if len(keyCheck) > 0 {
+		stored, err := s.get(metaKeyCheck)
+		if err != nil {
+			return err
+		}
+		if stored == nil {
+			if err := b.Set(metaKeyCheck, keyCheck, nil); err != nil {
+				return err
+			}
+		} else if subtle.ConstantTimeCompare(stored, keyCheck) != 1 {
+			return ErrKeyMismatch
+		}
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// get returns a copy of key's value, or nil if there is none.
+func (s *Store) get(key []byte) ([]byte, error) {
+	v, c, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(v)
+	return out, c.Close()
+}
+
+// Dir is the data directory the store lives in.
+func (s *Store) Dir() string { return s.dir }
+
+// Close stops the commit loop after the commits already queued, then closes
+// the LSM.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed.Swap(true) {
+		s.mu.Unlock()
+		return nil
+	}
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.loopDone
+	return s.db.Close()
+}
+
+// write queues apply for the next group commit, waits until it is durable
+// and returns apply's result.
+func (s *Store) write(ctx context.Context, apply func(w *pebble.Batch) (any, error)) (any, error) {
+	o := &op{apply: apply, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed.Load() {
+		s.mu.RUnlock()
+		return nil, store.ErrClosed
+	}
+	select {
+	case s.queue <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	s.mu.RUnlock()
+	select {
+	case err := <-o.done:
+		return o.result, err
+	case <-ctx.Done():
+		// The write may still land; an idempotent retry finds it.
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Store) loop() {
+	defer close(s.loopDone)
+	batch := make([]*op, 0, maxBatch)
+	for first := range s.queue {
+		batch = append(batch[:0], first)
+		batch = drain(s.queue, batch)
+		s.commit(batch)
+	}
+}
+
+func drain(queue chan *op, batch []*op) []*op {
+	for len(batch) < maxBatch {
+		select {
+		case o, ok := <-queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit applies a group in one batch and one synced WAL append. If the
+// group fails, each op is retried alone, so one bad op cannot fail the
+// others.
+func (s *Store) commit(group []*op) {
+	results := make([]any, len(group))
+	err := s.apply(func(b *pebble.Batch) error {
+		for i, o := range group {
+			r, err := o.apply(b)
+			if err != nil {
+				return err
+			}
+			results[i] = r
+		}
+		return nil
+	})
+	if err == nil || len(group) == 1 {
+		for i, o := range group {
+			o.result = results[i]
+			o.done <- err
+		}
+		return
+	}
+	for _, o := range group {
+		o.done <- s.apply(func(b *pebble.Batch) error {
+			r, err := o.apply(b)
+			o.result = r
+			return err
+		})
+	}
+}
+
+// apply runs fn over a new indexed batch (reads through it see its own
+// writes) and commits the batch, synced.
+func (s *Store) apply(fn func(b *pebble.Batch) error) error {
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	if err := fn(b); err != nil {
+		return err
+	}
+	if b.Empty() {
+		return nil
+	}
+	return b.Commit(s.sync)
+}
+
+// has reports whether key exists, reading through the batch.
+func has(b *pebble.Batch, key []byte) (bool, error) {
+	_, c, err := b.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, c.Close()
+}
+
+// getCopy returns a copy of key's value through the batch, nil if absent.
+func getCopy(b *pebble.Batch, key []byte) ([]byte, error) {
+	v, c, err := b.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(v)
+	return out, c.Close()
+}
+
+// key builds prefix + parts.
+func key(prefix byte, parts ...[]byte) []byte {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 0, n)
+	k = append(k, prefix)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+// upperBound is the smallest key after every key that starts with prefix.
+func upperBound(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func (s *Store) readable(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return ctx.Err()
+}
+
+func requestKey(check riskv1.Check, requestID string) []byte {
+	k := make([]byte, 0, 2+len(requestID))
+	k = append(k, pRequests, byte(check))
+	return append(k, requestID...)
+}
+
+func expKey(prefix byte, at time.Time, tag byte, id []byte) []byte {
+	tk := timeKey(at)
+	k := make([]byte, 0, 10+len(id))
+	k = append(k, prefix)
+	k = append(k, tk[:]...)
+	k = append(k, tag)
+	return append(k, id...)
+}
+
+type commitResult struct {
+	stored          []byte
+	fresh, conflict bool
+}
+
+// Commit implements store.DecisionLog.
+func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, bool, error) {
+	d := c.Decision
+	if d == nil || d.GetDecisionId() == "" || d.GetRequestId() == "" {
+		return nil, false, errors.New("pebblestore: commit needs a decision with its id and request id")
+	}
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(d)
+	if err != nil {
+		return nil, false, err
+	}
+	rec := encodeRecord(record{check: d.GetCheck(), requestID: d.GetRequestId(), requestHash: c.RequestHash, subjects: c.Subjects, facts: c.Facts, decision: body})
+	reqKey := requestKey(d.GetCheck(), d.GetRequestId())
+	id := []byte(d.GetDecisionId())
+	decidedAt := d.GetDecidedAt().AsTime()
+
+	res, err := s.write(ctx, func(b *pebble.Batch) (any, error) {
+		prevID, err := getCopy(b, reqKey)
+		if err != nil {
+			return nil, err
+		}
+		if prevID != nil {
+			v, err := getCopy(b, key(pDecisions, prevID))
+			if err != nil {
+				return nil, err
+			}
+			prev, err := decodeRecord(v)
+			if err != nil {
+				return nil, err
+			}
+			if prev.requestHash != c.RequestHash {
+				return commitResult{conflict: true}, nil
+			}
+			return commitResult{stored: prev.decision}, nil
+		}
+		if err := b.Set(key(pDecisions, id), rec, nil); err != nil {
+			return nil, err
+		}
+		if err := b.Set(reqKey, id, nil); err != nil {
+			return nil, err
+		}
+		if err := b.Set(expKey(pExpDecisions, decidedAt, tagDecision, id), nil, nil); err != nil {
+			return nil, err
+		}
+		evItems, linkItems := groups{}, groups{}
+		if err := putEvents(b, c.Events, evItems); err != nil {
+			return nil, err
+		}
+		if err := putLinks(b, c.Links, linkItems); err != nil {
+			return nil, err
+		}
+		if err := evItems.put(b, pExpEvents, id); err != nil {
+			return nil, err
+		}
+		if err := linkItems.put(b, pExpDecisions, id); err != nil {
+			return nil, err
+		}
+		return commitResult{fresh: true}, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	r := res.(commitResult)
+	switch {
+	case r.conflict:
+		return nil, false, store.ErrRequestConflict
+	case r.fresh:
+		return proto.Clone(d).(*riskv1.Decision), true, nil
+	}
+	out := &riskv1.Decision{}
+	if err := proto.Unmarshal(r.stored, out); err != nil {
+		return nil, false, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	return out, false, nil
+}
+
+// items collects (tag, key) pairs for an expiry entry's value.
+type items struct{ b []byte }
+
+// groups collects items by the time they expire from (as its encoded key,
+// so equal instants always share a group), each to land in the entry for
+// its own time.
+type groups map[[8]byte]*items
+
+func (g groups) add(at time.Time, tag byte, k []byte) {
+	tk := timeKey(at)
+	it := g[tk]
+	if it == nil {
+		it = &items{}
+		g[tk] = it
+	}
+	it.add(tag, k)
+}
+
+// put writes one expiry entry per time, each keyed by id.
+func (g groups) put(b *pebble.Batch, index byte, id []byte) error {
+	for tk, it := range g {
+		if len(it.b) == 0 {
+			continue
+		}
+		k := make([]byte, 0, 10+len(id))
+		k = append(append(append(append(k, index), tk[:]...), tagGroup), id...)
+		if err := b.Set(k, it.b, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (it *items) add(tag byte, k []byte) {
+	it.b = append(it.b, tag)
+	it.b = binary.AppendUvarint(it.b, uint64(len(k)))
+	it.b = append(it.b, k...)
+}
+
+// each calls fn for every item; it stops at the first malformed one.
+func (it items) each(fn func(tag byte, key []byte) error) error {
+	b := it.b
+	for len(b) > 0 {
+		tag := b[0]
+		l, n := binary.Uvarint(b[1:])
+		if n <= 0 || l > uint64(len(b)-1-n) {
+			return fmt.Errorf("%w: expiry entry", errCorrupt)
+		}
+		k := b[1+n : 1+n+int(l)]
+		b = b[1+n+int(l):]
+		if err := fn(tag, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putEvents writes events. An event is its series, key, time and ID: the
+// same event written twice is one key, so it counts once.
+func putEvents(b *pebble.Batch, events []store.Event, exp groups) error {
+	for _, e := range events {
+		if e.ID == "" || e.Series == "" {
+			return errors.New("pebblestore: an event needs an id and a series")
+		}
+		k := key(pEvents, eventKey(e))
+		ok, err := has(b, k)
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		if err := b.Set(k, encodeEvent(e), nil); err != nil {
+			return err
+		}
+		exp.add(e.At, tagEvent, k[1:])
+	}
+	return nil
+}
+
+func putLinks(b *pebble.Batch, links []store.Link, exp groups) error {
+	for _, l := range links {
+		k := key(pLinks, identKey(l.ID), []byte(l.Subject))
+		ok, err := has(b, k)
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue // the first use is the one that counts
+		}
+		tk := timeKey(l.At)
+		if err := b.Set(k, tk[:], nil); err != nil {
+			return err
+		}
+		exp.add(l.At, tagLink, k[1:])
+	}
+	return nil
+}
+
+func putMark(b *pebble.Batch, id store.Identifier, m store.Mark) error {
+	k := key(pMarks, identKey(id), []byte(m.DecisionID), []byte{0, byte(m.Label)})
+	ok, err := has(b, k)
+	if err != nil || ok {
+		return err
+	}
+	tk := timeKey(m.At)
+	if err := b.Set(k, tk[:], nil); err != nil {
+		return err
+	}
+	return b.Set(expKey(pExpDecisions, m.At, tagMark, k[1:]), nil, nil)
+}
+
+// readRecord reads one decision's record.
+func (s *Store) readRecord(ctx context.Context, id string, fn func(record) error) error {
+	if err := s.readable(ctx); err != nil {
+		return err
+	}
+	v, c, err := s.db.Get(key(pDecisions, []byte(id)))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := decodeRecord(v)
+	if err != nil {
+		return err
+	}
+	return fn(r)
+}
+
+// Decision implements store.DecisionLog.
+func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, error) {
+	var d *riskv1.Decision
+	err := s.readRecord(ctx, id, func(r record) (err error) {
+		d, err = r.unmarshalDecision()
+		return err
+	})
+	return d, err
+}
+
+// Subjects implements store.DecisionLog.
+func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, error) {
+	var out []store.Identifier
+	err := s.readRecord(ctx, id, func(r record) error {
+		out = slices.Clone(r.subjects)
+		return nil
+	})
+	return out, err
+}
+
+// Facts implements store.DecisionLog.
+func (s *Store) Facts(ctx context.Context, id string) ([]byte, error) {
+	var out []byte
+	err := s.readRecord(ctx, id, func(r record) error {
+		out = bytes.Clone(r.facts)
+		return nil
+	})
+	return out, err
+}
+
+// DecisionByRequest implements store.DecisionLog.
+func (s *Store) DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (*riskv1.Decision, [store.HashSize]byte, error) {
+	var hash [store.HashSize]byte
+	if err := s.readable(ctx); err != nil {
+		return nil, hash, err
+	}
+	id, err := s.get(requestKey(check, requestID))
+	if err != nil {
+		return nil, hash, err
+	}
+	if id == nil {
+		return nil, hash, store.ErrNotFound
+	}
+	var d *riskv1.Decision
+	err = s.readRecord(ctx, string(id), func(r record) (err error) {
+		hash = r.requestHash
+		d, err = r.unmarshalDecision()
+		return err
+	})
+	return d, hash, err
+}
+
+// iterate calls fn for each key in [lower, upper) in order, until fn
+// returns false or an error.
+func (s *Store) iterate(ctx context.Context, lower, upper []byte, fn func(k, v []byte) (bool, error)) error {
+	if err := s.readable(ctx); err != nil {
+		return err
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return err
+		}
+		more, err := fn(it.Key(), v)
+		if err != nil || !more {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// ScanDecisions implements store.DecisionLog.
+func (s *Store) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error {
+	// Collect IDs first, then read decisions one by one, so a long replay
+	// never holds an iterator (and the tables under it) open.
+	var ids [][]byte
+	start, end := timeKey(from), timeKey(to)
+	err := s.iterate(ctx, key(pExpDecisions, start[:]), key(pExpDecisions, end[:]), func(k, _ []byte) (bool, error) {
+		if len(k) > 9 && k[9] == tagDecision {
+			ids = append(ids, bytes.Clone(k[10:]))
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		d, err := s.Decision(ctx, string(id))
+		if errors.Is(err, store.ErrNotFound) {
+			continue // expired meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Aggregate implements store.History.
+func (s *Store) Aggregate(ctx context.Context, series string, k store.Identifier, since, until time.Time) (store.Aggregate, error) {
+	var a store.Aggregate
+	refs := map[string]struct{}{}
+	err := s.scanEvents(ctx, series, k, since, until, 0, func(e store.Event) {
+		a.Count++
+		a.Amount += e.Amount
+		a.Quantity += e.Quantity
+		if e.Ref != "" {
+			refs[e.Ref] = struct{}{}
+		}
+	})
+	a.DistinctRefs = int64(len(refs))
+	return a, err
+}
+
+// Events implements store.History.
+func (s *Store) Events(ctx context.Context, series string, k store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
+	var out []store.Event
+	err := s.scanEvents(ctx, series, k, since, until, limit, func(e store.Event) { out = append(out, e) })
+	return out, err
+}
+
+func (s *Store) scanEvents(ctx context.Context, series string, k store.Identifier, since, until time.Time, limit int, fn func(store.Event)) error {
+	if !until.After(since) {
+		return s.readable(ctx)
+	}
+	prefix := key(pEvents, eventPrefix(series, k))
+	sinceT, untilT := timeKey(since), timeKey(until)
+	n := 0
+	return s.iterate(ctx, key(pEvents, eventPrefix(series, k), sinceT[:]), key(pEvents, eventPrefix(series, k), untilT[:]),
+		func(kk, v []byte) (bool, error) {
+			e, err := decodeEvent(len(prefix), kk, v)
+			if err != nil {
+				return false, err
+			}
+			e.Series, e.Key = series, k
+			fn(e)
+			n++
+			return limit <= 0 || n < limit, nil
+		})
+}
+
+// Linked implements store.History.
+func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error) {
+	var out []store.Link
+	prefix := key(pLinks, identKey(id))
+	err := s.iterate(ctx, prefix, upperBound(prefix), func(k, v []byte) (bool, error) {
+		if len(v) != 8 {
+			return false, fmt.Errorf("%w: link", errCorrupt)
+		}
+		out = append(out, store.Link{ID: id, Subject: string(k[len(prefix):]), At: timeFromKey(v)})
+		return limit <= 0 || len(out) < limit, nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, err
+}
+
+// Record implements store.History.
+func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, error) {
+	res, err := s.write(ctx, func(b *pebble.Batch) (any, error) {
+		var recorded, dups int
+		for _, e := range batch {
+			if e.EventID == "" {
+				return nil, errors.New("pebblestore: a batch entry needs an event id")
+			}
+			bk := key(pBatches, []byte(e.EventID))
+			ok, err := has(b, bk)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				dups++
+				continue
+			}
+			at := e.Time()
+			tk := timeKey(at)
+			if err := b.Set(bk, tk[:], nil); err != nil {
+				return nil, err
+			}
+			evItems, linkItems := groups{}, groups{}
+			evItems.add(at, tagBatch, []byte(e.EventID))
+			if err := putEvents(b, e.Events, evItems); err != nil {
+				return nil, err
+			}
+			if err := putLinks(b, e.Links, linkItems); err != nil {
+				return nil, err
+			}
+			id := []byte("batch:" + e.EventID)
+			if err := evItems.put(b, pExpEvents, id); err != nil {
+				return nil, err
+			}
+			if err := linkItems.put(b, pExpDecisions, id); err != nil {
+				return nil, err
+			}
+			for _, m := range e.Marks {
+				if err := putMark(b, m.ID, m.Mark); err != nil {
+					return nil, err
+				}
+			}
+			recorded++
+		}
+		return [2]int{recorded, dups}, nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	counts := res.([2]int)
+	return counts[0], counts[1], nil
+}
+
+// ReportOutcome implements store.Outcomes.
+func (s *Store) ReportOutcome(ctx context.Context, o store.Outcome) error {
+	_, err := s.write(ctx, func(b *pebble.Batch) (any, error) { return nil, reportOutcome(b, o) })
+	return err
+}
+
+func reportOutcome(b *pebble.Batch, o store.Outcome) error {
+	v, err := getCopy(b, key(pDecisions, []byte(o.DecisionID)))
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return store.ErrNotFound
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return err
+	}
+	k := key(pOutcomes, []byte(o.DecisionID), []byte{0, byte(o.Label)})
+	ok, err := has(b, k)
+	if err != nil || ok {
+		return err
+	}
+	tk := timeKey(o.At)
+	if err := b.Set(k, append(tk[:], o.Note...), nil); err != nil {
+		return err
+	}
+	if err := b.Set(expKey(pExpDecisions, o.At, tagOutcome, k[1:]), nil, nil); err != nil {
+		return err
+	}
+	for _, id := range r.subjects {
+		if err := putMark(b, id, store.Mark{Label: o.Label, DecisionID: o.DecisionID, At: o.At}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Marks implements store.Outcomes.
+func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error) {
+	var out []store.Mark
+	prefix := key(pMarks, identKey(id))
+	err := s.iterate(ctx, prefix, upperBound(prefix), func(k, v []byte) (bool, error) {
+		rest := k[len(prefix):]
+		if len(rest) < 2 || rest[len(rest)-2] != 0 || len(v) != 8 {
+			return false, fmt.Errorf("%w: mark", errCorrupt)
+		}
+		out = append(out, store.Mark{
+			DecisionID: string(rest[:len(rest)-2]),
+			Label:      riskv1.OutcomeLabel(rest[len(rest)-1]),
+			At:         timeFromKey(v),
+		})
+		return true, nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, err
+}
+
+// Expire implements store.Store. It goes through the two expiry indexes
+// from their oldest end, so each call touches only what is due.
+func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	res, err := s.write(ctx, func(b *pebble.Batch) (any, error) {
+		n, err := s.expireIndex(ctx, b, pExpEvents, now.Add(-r.Events), limit)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.expireIndex(ctx, b, pExpDecisions, now.Add(-r.Decisions), limit-n)
+		return n + m, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return res.(int), nil
+}
+
+// expireIndex deletes what is due in one expiry index, oldest first, until
+// at least limit items are gone. It returns how many items it deleted.
+func (s *Store) expireIndex(ctx context.Context, b *pebble.Batch, index byte, cutoff time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	type entry struct {
+		key  []byte
+		list items
+	}
+	end := timeKey(cutoff)
+	var due []entry
+	counted := 0
+	err := s.iterate(ctx, []byte{index}, key(index, end[:]), func(k, v []byte) (bool, error) {
+		if len(k) < 10 {
+			return false, fmt.Errorf("%w: expiry key", errCorrupt)
+		}
+		e := entry{key: bytes.Clone(k), list: items{bytes.Clone(v)}}
+		if k[9] != tagGroup {
+			counted++ // the decision, mark or outcome the key names
+		}
+		if err := e.list.each(func(byte, []byte) error { counted++; return nil }); err != nil {
+			return false, err
+		}
+		due = append(due, e)
+		return counted < limit, nil
+	})
+	if err != nil || len(due) == 0 {
+		return 0, err
+	}
+	for _, e := range due {
+		if err := expireItem(b, e.key[9], e.key[10:]); err != nil {
+			return 0, err
+		}
+		if err := e.list.each(func(tag byte, k []byte) error { return expireItem(b, tag, k) }); err != nil {
+			return 0, err
+		}
+		// A point deletion, not a range over the run: a write in the same
+		// group may have added an entry inside that range.
+		if err := b.Delete(e.key, nil); err != nil {
+			return 0, err
+		}
+	}
+	return counted, nil
+}
+
+func expireItem(b *pebble.Batch, tag byte, k []byte) error {
+	switch tag {
+	case tagEvent:
+		return b.Delete(key(pEvents, k), nil)
+	case tagBatch:
+		return b.Delete(key(pBatches, k), nil)
+	case tagLink:
+		return b.Delete(key(pLinks, k), nil)
+	case tagMark:
+		return b.Delete(key(pMarks, k), nil)
+	case tagOutcome:
+		return b.Delete(key(pOutcomes, k), nil)
+	case tagDecision:
+		return deleteDecision(b, k)
+	}
+	return nil
+}
+
+func deleteDecision(b *pebble.Batch, id []byte) error {
+	dk := key(pDecisions, id)
+	v, err := getCopy(b, dk)
+	if err != nil {
+		return err
+	}
+	if v != nil {
+		if r, err := decodeRecord(v); err == nil {
+			rk := requestKey(r.check, r.requestID)
+			// Only if the index still points here.
+			cur, err := getCopy(b, rk)
+			if err != nil {
+				return err
+			}
+			if bytes.Equal(cur, id) {
+				if err := b.Delete(rk, nil); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return b.Delete(dk, nil)
+}
+
+// pebbleLog sends pebble's messages to the service's JSON log.
+type pebbleLog struct{ log *slog.Logger }
+
+func (l pebbleLog) Infof(format string, args ...any) {
+	if l.log != nil {
+		l.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pebbleLog) Errorf(format string, args ...any) {
+	if l.log != nil {
+		l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pebbleLog) Fatalf(format string, args ...any) {
+	msg := "pebble: " + fmt.Sprintf(format, args...)
+	if l.log != nil {
+		l.log.Error(msg)
+	}
+	panic(msg)
+}
+
+var _ io.Closer = (*Store)(nil)
