@@ -16,7 +16,7 @@ import (
 	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -182,7 +182,7 @@ func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, _ := pseudonym.New(key)
-	st, err := boltstore.Open(dataDir, boltstore.Options{KeyCheck: keys.Check()})
+	st, err := pebblestore.Open(dataDir, pebblestore.Options{KeyCheck: keys.Check()})
 	if err != nil {
 		t.Fatal(err)
 	}

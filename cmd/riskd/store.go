@@ -12,7 +12,7 @@ import (
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/store/pgstore"
 	"github.com/riskd/riskd/internal/store/rediscount"
 )
@@ -51,11 +51,13 @@ func openStore(ctx context.Context, cfg config.Config, keys *pseudonym.Keyer, lo
 		log.Info("store: postgres with redis counters", "schema", cfg.PostgresSchema, "redis", opt.Addr)
 		return rc, pg.Ping, func() { rc.Close(); client.Close() }, nil
 	default:
-		bolt, err := boltstore.Open(cfg.DataDir, boltstore.Options{KeyCheck: keys.Check()})
+		// The store logs what it does on its own (an import, a recovery)
+		// through the service's JSON log.
+		emb, err := pebblestore.Open(cfg.DataDir, pebblestore.Options{KeyCheck: keys.Check(), Logger: log})
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		return bolt, nil, func() { bolt.Close() }, nil
+		return emb, nil, func() { emb.Close() }, nil
 	}
 }
 

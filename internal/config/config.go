@@ -29,7 +29,7 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// DataDir is the embedded store's directory.
 	DataDir string `yaml:"data_dir"`
-	// Store is "embedded" (bbolt in DataDir) or "postgres" (shared by
+	// Store is "embedded" (pebble in DataDir) or "postgres" (shared by
 	// several replicas).
 	Store string `yaml:"store"`
 	// PostgresURL is the database for store "postgres".

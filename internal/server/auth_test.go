@@ -26,7 +26,7 @@ import (
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/builtin"
@@ -84,7 +84,7 @@ type secHarness struct {
 	store store.Store
 }
 
-// startSecure builds the same server as start (engine, bbolt store, keys,
+// startSecure builds the same server as start (engine, embedded store, keys,
 // built-in verifiers, the default policy unless told otherwise) with the
 // security and load options of opts, serving on 127.0.0.1.
 func startSecure(t *testing.T, opts ...secOption) *secHarness {
@@ -99,11 +99,11 @@ func startSecure(t *testing.T, opts ...secOption) *secHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bolt, err := boltstore.Open(t.TempDir(), boltstore.Options{KeyCheck: keys.Check()})
+	emb, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.Traced(bolt, tp.Tracer("store"))
+	st := store.Traced(emb, tp.Tracer("store"))
 	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
 	for name, v := range c.extra {
 		verifiers[name] = v
@@ -166,7 +166,7 @@ func startSecure(t *testing.T, opts ...secOption) *secHarness {
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		bolt.Close()
+		emb.Close()
 	})
 	return &secHarness{addr: lis.Addr().String(), srv: srv, store: st}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/builtin"
@@ -67,13 +67,13 @@ func start(t testing.TB, s setup) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bolt, err := boltstore.Open(t.TempDir(), boltstore.Options{KeyCheck: keys.Check()})
+	emb, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inner store.Store = bolt
+	var inner store.Store = emb
 	if s.wrapStore != nil {
-		inner = s.wrapStore(bolt)
+		inner = s.wrapStore(emb)
 	}
 	st := store.Traced(inner, tp.Tracer("store"))
 	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
@@ -126,7 +126,7 @@ func start(t testing.TB, s setup) *harness {
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		bolt.Close()
+		emb.Close()
 	})
 	return &harness{client: riskv1.NewRiskServiceClient(conn), conn: conn, spans: spans, srv: srv, store: st, keys: keys}
 }

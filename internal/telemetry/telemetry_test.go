@@ -18,7 +18,7 @@ import (
 	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/telemetry"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.opentelemetry.io/otel/propagation"
@@ -61,7 +61,7 @@ func callLogServer(t *testing.T) (riskv1.RiskServiceClient, riskv1.PolicyService
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(t.TempDir(), boltstore.Options{})
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

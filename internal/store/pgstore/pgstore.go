@@ -97,7 +97,7 @@ type Options struct {
 	Schema string
 	// MaxConns sizes the pool; pgx's default if zero.
 	MaxConns int32
-	// KeyCheck is a fingerprint of the identifier key (see boltstore).
+	// KeyCheck is a fingerprint of the identifier key (see pebblestore).
 	KeyCheck []byte
 }
 

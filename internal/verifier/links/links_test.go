@@ -14,7 +14,7 @@ import (
 	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/links"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -27,12 +27,12 @@ var now = time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
 
 const day = 24 * time.Hour
 
-// fixture is a real bbolt store with a real keyer, seeded the way the
+// fixture is a real embedded (pebble) store with a real keyer, seeded the way the
 // server seeds it: decisions committed with what history.Derive says they
 // add, bans reported on decisions or recorded on a seller.
 type fixture struct {
 	t    *testing.T
-	st   *boltstore.Store
+	st   *pebblestore.Store
 	keys *pseudonym.Keyer
 }
 
@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(t.TempDir(), boltstore.Options{KeyCheck: keys.Check()})
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,7 +647,7 @@ func TestVerifyWrongRequest(t *testing.T) {
 func TestVerifyClosedStore(t *testing.T) {
 	f := newFixture(t)
 	keys := f.keys
-	st, err := boltstore.Open(t.TempDir(), boltstore.Options{KeyCheck: keys.Check()})
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
 	if err != nil {
 		t.Fatal(err)
 	}

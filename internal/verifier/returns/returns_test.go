@@ -1,7 +1,7 @@
 package returns_test
 
 // Unit tests of the returns verifier (R1 of THREATS.md, seed 001) against a
-// real bbolt store and a real keyer. History is seeded the way RecordEvents
+// real embedded (pebble) store and a real keyer. History is seeded the way RecordEvents
 // seeds it: refund events from history.Derive, recorded in store.Record
 // batches, and RETURN_ITEM_MISMATCH marks on the buyer's account
 // identifier.
@@ -18,7 +18,7 @@ import (
 	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/returns"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -31,7 +31,7 @@ const day = 24 * time.Hour
 
 type fixture struct {
 	t    *testing.T
-	st   *boltstore.Store
+	st   *pebblestore.Store
 	keys *pseudonym.Keyer
 	v    *returns.Verifier
 	seq  int
@@ -43,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(t.TempDir(), boltstore.Options{})
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/spending"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -432,8 +432,8 @@ func TestSpendingRefusesOtherRequests(t *testing.T) {
 
 // Guards the fake: it answers Events exactly as a real store does, at the
 // look-back's edges and with limits.
-func TestFakeHistoryAgreesWithBoltstore(t *testing.T) {
-	st, err := boltstore.Open(t.TempDir(), boltstore.Options{})
+func TestFakeHistoryAgreesWithTheEmbeddedStore(t *testing.T) {
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/boltstore"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/velocity"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -320,8 +320,8 @@ func TestVelocityRefusesOtherRequests(t *testing.T) {
 
 // Guards the fake: it answers Events exactly as a real store does, at the
 // window's edges and with limits.
-func TestFakeHistoryAgreesWithBoltstore(t *testing.T) {
-	st, err := boltstore.Open(t.TempDir(), boltstore.Options{})
+func TestFakeHistoryAgreesWithTheEmbeddedStore(t *testing.T) {
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
