@@ -41,18 +41,20 @@
 // commit from 50 goroutines at once.
 //
 // Times are fixed (from 2026-01-01) rather than read from the clock, and
-// no event, link or mark time is finer than a millisecond, so a backend
-// that keeps times to the microsecond (PostgreSQL) or millisecond (Redis
-// scores) reads them back exactly. Decisions are compared with proto.Equal;
-// their decided_at has microseconds.
+// no event, link or mark time that is read back is finer than a
+// millisecond, so a backend that keeps times to the microsecond
+// (PostgreSQL) or millisecond (Redis scores) reads them back exactly.
+// Decisions are compared with proto.Equal; their decided_at has
+// microseconds. The one exception is the expiry boundary test's items a
+// nanosecond before the cutoff, which are only checked to be gone.
 //
 // Readings the suite fixes where package store's comments leave room:
 //
 //   - Windows and scans are half-open: an event at since, or a decision
 //     decided at from, is in; one at until or to is out.
-//   - Expire deletes what is older than now minus the retention (the
-//     suite keeps clear of the exact cutoff; strictly older is the reading
-//     that matches the half-open windows).
+//   - Expire deletes what is strictly older than now minus the retention,
+//     the reading that matches the half-open windows: an item exactly at
+//     the cutoff is kept, one a nanosecond older is deleted.
 //     Events follow Retention.Events by their own At. Decisions follow
 //     Retention.Decisions by decided_at, and take their request index with
 //     them, so the request ID may be used afresh. Links and marks follow

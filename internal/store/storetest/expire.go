@@ -14,6 +14,7 @@ var expireTests = []test{
 	{"expire removes events older than the events retention and keeps the rest", testExpireEvents},
 	{"expire removes decisions, links and marks older than the decisions retention", testExpireDecisions},
 	{"expire deletes at most limit items per call until nothing is due", testExpireLimit},
+	{"expire keeps what is exactly at the cutoff and deletes what is 1ns older", testExpireCutoff},
 }
 
 // retention is what the service runs with by default.
@@ -193,4 +194,73 @@ func testExpireLimit(t *testing.T, s store.Store) {
 	if _, err := s.Decision(t.Context(), old.Decision.GetDecisionId()); errors.Is(err, store.ErrNotFound) {
 		t.Error("Expire removed a decision that the decisions retention keeps")
 	}
+}
+
+// testExpireCutoff pins the boundary of "older than the retention allows":
+// an event, recorded batch, decision, link or mark exactly at now minus
+// its retention is kept, and one a nanosecond older is deleted. The cutoffs
+// are whole milliseconds, so every backend reads the kept items back
+// exactly; the older ones are only checked to be gone.
+func testExpireCutoff(t *testing.T, s store.Store) {
+	now := base.Add(250 * time.Millisecond)
+	eventsCutoff, decisionsCutoff := now.Add(-retention.Events), now.Add(-retention.Decisions)
+	account, device, other := ident(store.KindAccount, "acct-1"), ident(store.KindDevice, "dev-1"), ident(store.KindAccount, "acct-2")
+	// Recorded events have a key of their own: two events at one instant
+	// may come back in either order.
+	recipient := ident(store.KindRecipient, "rcpt-1")
+
+	atEvent := event("evt-at-cutoff", seriesGiftCard, account, eventsCutoff, 100)
+	commitDecision(t, s, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "order-events", now.Add(-day), func(c *store.Commit) {
+		c.Events = []store.Event{atEvent, event("evt-1ns-older", seriesGiftCard, account, eventsCutoff.Add(-time.Nanosecond), 200)}
+	})
+	atRecorded := event("rec-at-cutoff", seriesGiftCard, recipient, eventsCutoff, 400)
+	batches := []store.Batch{
+		{EventID: "rec-at-cutoff", Events: []store.Event{atRecorded}},
+		{EventID: "rec-1ns-older", Events: []store.Event{event("rec-1ns-older", seriesGiftCard, recipient, eventsCutoff.Add(-time.Nanosecond), 800)}},
+	}
+	mustRecord(t, s, batches, 2, 0)
+
+	atDecision := commitDecision(t, s, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "order-at-cutoff", decisionsCutoff, nil)
+	olderDecision := commitDecision(t, s, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "order-1ns-older", decisionsCutoff.Add(-time.Nanosecond), nil)
+	atLink := store.Link{ID: device, Subject: "account:at-cutoff", At: decisionsCutoff}
+	atMark := store.Mark{Label: chargeback, DecisionID: "ext-at-cutoff", At: decisionsCutoff}
+	mustRecord(t, s, []store.Batch{{
+		EventID: "import-1",
+		Links:   []store.Link{atLink, {ID: device, Subject: "account:1ns-older", At: decisionsCutoff.Add(-time.Nanosecond)}},
+		Marks: []store.IdentifierMark{
+			{ID: other, Mark: atMark},
+			{ID: other, Mark: store.Mark{Label: fraud, DecisionID: "ext-1ns-older", At: decisionsCutoff.Add(-time.Nanosecond)}},
+		},
+	}}, 1, 0)
+
+	// Everything is there before Expire, so what goes is Expire's doing.
+	since, until := now.Add(-1000*day), now.Add(day)
+	if na, nr := len(mustEvents(t, s, seriesGiftCard, account, since, until, 0)), len(mustEvents(t, s, seriesGiftCard, recipient, since, until, 0)); na != 2 || nr != 2 {
+		t.Fatalf("Events before Expire: %d and %d, want 2 and 2", na, nr)
+	}
+	mustDecision(t, s, olderDecision.Decision.GetDecisionId())
+	if nl, nm := len(mustLinked(t, s, device)), len(mustMarks(t, s, other)); nl != 2 || nm != 2 {
+		t.Fatalf("before Expire: %d links and %d marks, want 2 and 2", nl, nm)
+	}
+
+	total, _ := expireAll(t, s, now, 1000)
+	// Two events, one decision, one link and one mark at least.
+	if total < 5 {
+		t.Errorf("Expire deleted %d items in all, want at least the 5 a nanosecond older than their cutoff", total)
+	}
+
+	wantEvents(t, "Events after Expire", mustEvents(t, s, seriesGiftCard, account, since, until, 0), []store.Event{atEvent})
+	wantEvents(t, "Recorded events after Expire", mustEvents(t, s, seriesGiftCard, recipient, since, until, 0), []store.Event{atRecorded})
+	wantDecision(t, "Decision decided exactly at the cutoff", mustDecision(t, s, atDecision.Decision.GetDecisionId()), atDecision.Decision)
+	mustCommit(t, s, replayOf(t, atDecision, atDecision.RequestHash), false)
+	_, err := s.Decision(t.Context(), olderDecision.Decision.GetDecisionId())
+	wantNotFound(t, "Decision decided 1ns before the cutoff", err)
+	_, _, err = s.DecisionByRequest(t.Context(), riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "order-1ns-older")
+	wantNotFound(t, "DecisionByRequest of a decision decided 1ns before the cutoff", err)
+	wantLinks(t, "Linked after Expire", mustLinked(t, s, device), []store.Link{atLink})
+	wantMarks(t, "Marks after Expire", mustMarks(t, s, other), []store.Mark{atMark})
+	// A recorded batch's ID lasts at least as long as its events: the one
+	// at the cutoff is still a duplicate. (Whether the older one's ID is
+	// forgotten is the backend's choice.)
+	mustRecord(t, s, batches[:1], 0, 1)
 }
