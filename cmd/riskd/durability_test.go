@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,18 +199,45 @@ func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
 	}
 	st.Close()
 
-	files, _ := filepath.Glob(filepath.Join(dataDir, "*"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, raw := range []string{rawIDNumber, rawUSCC, rawMobile, rawPayout, rawEmail, "13912345678", "张三",
-			rawLandline, "01012345678", rawAddress, "王府井大街", rawChat, rawIP, "某某贸易有限公司"} {
-			if bytes.Contains(b, []byte(raw)) {
-				t.Errorf("%s holds the raw value %q", filepath.Base(f), raw)
+	raws := []string{rawIDNumber, rawUSCC, rawMobile, rawPayout, rawEmail, "13912345678", "张三",
+		rawLandline, "01012345678", rawAddress, "王府井大街", rawChat, rawIP, "某某贸易有限公司"}
+	// Every key and value as stored (the files may compress them)...
+	st, err = pebblestore.Open(dataDir, pebblestore.Options{KeyCheck: keys.Check()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := 0
+	err = st.ForEachKV(func(k, v []byte) error {
+		entries++
+		for _, raw := range raws {
+			if bytes.Contains(k, []byte(raw)) || bytes.Contains(v, []byte(raw)) {
+				t.Errorf("stored key %q holds the raw value %q", k, raw)
 			}
 		}
+		return nil
+	})
+	st.Close()
+	if err != nil || entries == 0 {
+		t.Fatalf("reading the store back: %d entries, %v", entries, err)
+	}
+	// ...and every file of the data directory, the write-ahead log included.
+	err = filepath.WalkDir(dataDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, raw := range raws {
+			if bytes.Contains(b, []byte(raw)) {
+				t.Errorf("%s holds the raw value %q", path, raw)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

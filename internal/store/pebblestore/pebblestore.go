@@ -30,12 +30,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -199,8 +200,10 @@ func openLocked(path string, opts *pebble.Options, timeout time.Duration) (*pebb
 	}
 }
 
+// isLocked reports whether Open failed on the directory's lock (flock
+// answers EWOULDBLOCK while another process holds it).
 func isLocked(err error) bool {
-	return errors.Is(err, os.ErrExist) || bytes.Contains([]byte(err.Error()), []byte("lock"))
+	return errors.Is(err, syscall.EWOULDBLOCK) || strings.Contains(err.Error(), syscall.EWOULDBLOCK.Error())
 }
 
 // prepare checks the schema version and the identifier key.
@@ -1025,6 +1028,14 @@ func deleteDecision(b *pebble.Batch, id []byte) error {
 		}
 	}
 	return b.Delete(dk, nil)
+}
+
+// ForEachKV calls fn with every key and value as stored, in key order: for
+// audits of what the store holds (the privacy test reads it to prove that
+// no raw identifier is kept) and for debugging. It holds one iterator for
+// the whole walk.
+func (s *Store) ForEachKV(fn func(k, v []byte) error) error {
+	return s.iterate(context.Background(), nil, nil, func(k, v []byte) (bool, error) { return true, fn(k, v) })
 }
 
 // pebbleLog sends pebble's messages to the service's JSON log.
