@@ -18,6 +18,7 @@ import (
 	"time"
 
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -69,6 +70,19 @@ func withReason(code string) func(*testing.T, *riskv1.Decision) {
 		if !hasCode(d, code) {
 			t.Errorf("got %s %v, want %s among the reasons", d.GetOutcome(), codes_(d), code)
 		}
+	}
+}
+
+// storedIntact wants the decision read back by its ID to be the one the
+// caller got, every character of its request_id included.
+func storedIntact(t *testing.T, h *harness, d *riskv1.Decision) {
+	t.Helper()
+	resp, err := h.client.GetDecision(context.Background(), &riskv1.GetDecisionRequest{DecisionId: d.GetDecisionId()})
+	if err != nil {
+		t.Fatalf("GetDecision %s: %v", d.GetDecisionId(), err)
+	}
+	if got := resp.GetDecision(); !proto.Equal(got, d) {
+		t.Errorf("stored decision differs from the answer:\nstored %v\nanswer %v", got, d)
 	}
 }
 
@@ -173,7 +187,7 @@ func TestHostileCheckSeller(t *testing.T) {
 		{name: "NUL and control characters in a name", code: codes.OK, decided: withReason("ID_HOLDER_NOT_LEGAL_REP"), mutate: func(r *riskv1.CheckSellerRequest) {
 			r.Identity.FullName = "张\x00三\x1b[31m"
 		}},
-		{name: "whitespace-only name is one or more characters", code: codes.OK, mutate: func(r *riskv1.CheckSellerRequest) {
+		{name: "whitespace-only name is one or more characters", code: codes.OK, decided: withReason("ID_HOLDER_NOT_LEGAL_REP"), mutate: func(r *riskv1.CheckSellerRequest) {
 			r.Identity.FullName = " \u3000"
 		}},
 		// max_len counts code points (characters), not bytes or graphemes.
@@ -184,8 +198,9 @@ func TestHostileCheckSeller(t *testing.T) {
 		{name: "name of 129 four-byte characters", code: codes.InvalidArgument, fields: []string{"identity.full_name"}, mutate: func(r *riskv1.CheckSellerRequest) {
 			r.Identity.FullName = strings.Repeat(rune4, 129)
 		}},
-		{name: "64 graphemes of two code points each is 128 characters", code: codes.OK, mutate: func(r *riskv1.CheckSellerRequest) {
+		{name: "64 graphemes of two code points each is 128 characters", code: codes.OK, decided: approvedClean, mutate: func(r *riskv1.CheckSellerRequest) {
 			r.Identity.FullName = strings.Repeat(eAcute, 64)
+			r.License.LegalRepresentative = r.Identity.FullName
 		}},
 		{name: "65 graphemes of two code points each is 130 characters", code: codes.InvalidArgument, fields: []string{"identity.full_name"}, mutate: func(r *riskv1.CheckSellerRequest) {
 			r.Identity.FullName = strings.Repeat(eAcute, 65)
@@ -206,7 +221,10 @@ func TestHostileCheckSeller(t *testing.T) {
 		{name: "RTL override hides nothing from the e-mail rule", code: codes.InvalidArgument, fields: []string{"contact.email"}, mutate: func(r *riskv1.CheckSellerRequest) {
 			r.Contact.Email = "shop" + rtlOverride + "@example.com"
 		}},
-		{name: "request_id of 128 four-byte characters", code: codes.OK, mutate: func(r *riskv1.CheckSellerRequest) {
+		{name: "request_id of 128 four-byte characters", code: codes.OK, decided: func(t *testing.T, d *riskv1.Decision) {
+			approvedClean(t, d)
+			storedIntact(t, h, d)
+		}, mutate: func(r *riskv1.CheckSellerRequest) {
 			r.RequestId = strings.Repeat(rune4, 128)
 		}},
 		{name: "request_id of 129 characters", code: codes.InvalidArgument, fields: []string{"request_id"}, mutate: func(r *riskv1.CheckSellerRequest) {
@@ -250,26 +268,95 @@ func TestHostileCheckSeller(t *testing.T) {
 
 // TestHostileInvalidUTF8NeverLeavesTheClient: proto3 strings must be valid
 // UTF-8, and the Go client refuses to marshal one that is not; the call
-// fails in the client with INTERNAL and the server never sees it.
+// fails in the client with INTERNAL and the server never sees the message.
+// A server that got the bytes would refuse them too, also with INTERNAL and
+// also naming UTF-8, so the test tells the two apart by the client's own
+// message and by the server's spans. grpc-go opens the stream before it
+// marshals, so the server may see a stream that the client then resets:
+// such a span ends CANCELLED, reached no handler and decided nothing.
 func TestHostileInvalidUTF8NeverLeavesTheClient(t *testing.T) {
 	h := start(t, setup{})
+	const method = "risk.v1.RiskService/CheckSeller"
 	for _, bad := range []string{"\xff", "张\xe4\xb8", "\xed\xa0\x80" /* a UTF-16 surrogate */, "\xc0\xaf" /* overlong '/' */} {
 		req := cleanSeller()
 		req.RequestId = "hostile-utf8"
 		req.Identity.FullName = bad
-		_, err := h.client.CheckSeller(context.Background(), req)
-		if st := status.Convert(err); st.Code() != codes.Internal || !strings.Contains(st.Message(), "marshal") || !strings.Contains(st.Message(), "UTF-8") {
-			t.Fatalf("full_name %q: got %v, want the client's INTERNAL marshalling error", bad, err)
+		resp, err := h.client.CheckSeller(context.Background(), req)
+		if resp != nil {
+			t.Errorf("full_name %q: got a response %v", bad, resp)
+		}
+		st := status.Convert(err)
+		if st.Code() != codes.Internal || !strings.HasPrefix(st.Message(), "grpc: error while marshaling: ") || !strings.Contains(st.Message(), "UTF-8") {
+			t.Fatalf("full_name %q: got %v, want the client's INTERNAL \"grpc: error while marshaling: ... UTF-8\"", bad, err)
 		}
 	}
-	// It reached no handler: the request ID is still free.
+	// It reached no handler: the request ID is still free, and the valid
+	// request is decided as the clean seller it is.
 	req := cleanSeller()
 	req.RequestId = "hostile-utf8"
 	resp, err := h.client.CheckSeller(context.Background(), req)
 	if err != nil {
 		t.Fatalf("after refused marshalling: %v", err)
 	}
-	checkDecision(t, riskv1.Check_CHECK_SELLER, "hostile-utf8", resp.GetDecision())
+	d := resp.GetDecision()
+	checkDecision(t, riskv1.Check_CHECK_SELLER, "hostile-utf8", d)
+	approvedClean(t, d)
+
+	// Every server span of the method has ended (the valid call's comes
+	// last on the connection), then: one answered OK with this decision,
+	// any other was cancelled by the client before a message came.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && (!hasSpan(h.spans, method) || startedSpans(h.spans, method) != endedSpans(h.spans, method)) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	var answered int
+	for _, s := range h.spans.Ended() {
+		if s.Name() != method {
+			continue
+		}
+		attrs := map[string]string{}
+		for _, kv := range s.Attributes() {
+			attrs[string(kv.Key)] = kv.Value.Emit()
+		}
+		switch code := attrs["rpc.response.status_code"]; code {
+		case "OK":
+			answered++
+			if attrs["riskd.decision_id"] != d.GetDecisionId() {
+				t.Errorf("the server answered CheckSeller with decision %q, want only the valid call's %q", attrs["riskd.decision_id"], d.GetDecisionId())
+			}
+		case "CANCELLED":
+			if id, ok := attrs["riskd.decision_id"]; ok {
+				t.Errorf("a cancelled CheckSeller call reached the engine and made decision %s", id)
+			}
+		default:
+			t.Errorf("the server ended a CheckSeller call with %s: a request with invalid UTF-8 reached it (span %v)", code, attrs)
+		}
+	}
+	if answered != 1 {
+		t.Errorf("the server answered %d CheckSeller calls; want 1, the valid one", answered)
+	}
+}
+
+// startedSpans counts the spans named name that were started, ended or not.
+func startedSpans(r *tracetest.SpanRecorder, name string) int {
+	var n int
+	for _, s := range r.Started() {
+		if s.Name() == name {
+			n++
+		}
+	}
+	return n
+}
+
+// endedSpans counts the spans named name that have ended.
+func endedSpans(r *tracetest.SpanRecorder, name string) int {
+	var n int
+	for _, s := range r.Ended() {
+		if s.Name() == name {
+			n++
+		}
+	}
+	return n
 }
 
 // plainOrder is an ordinary gift-card order, for cases to break.
