@@ -10,10 +10,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,8 +25,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/testproc"
+	"github.com/riskd/riskd/internal/verifier"
+	"github.com/riskd/riskd/internal/verifier/builtin"
+	"github.com/riskd/riskd/internal/verifier/remote"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -344,6 +354,133 @@ func TestReloadRefusesBrokenFileAndKeepsOldVersion(t *testing.T) {
 		t.Errorf("decision after the fix carries %s, want %s", d.GetPolicyVersion(), reloadVersion(fixed))
 	}
 	reloadWaitLog(t, p, "policy in force", map[string]string{"policy_version": reloadVersion(fixed)})
+}
+
+// TestReloadMetrics drives the reloader riskd runs (newPolicies, first,
+// reload, with a real engine) through good, broken and fixed files and
+// reads its metrics back: riskd.policy.loaded holds, per version put in
+// force, the Unix time it was loaded, and never a refused version;
+// riskd.policy.reload_refused counts each refused file once.
+func TestReloadMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	base := reloadDefault(t)
+	good := reloadRefundReview(t, base, 31)
+	fixed := reloadRefundReview(t, base, 32)
+	broken, _ := reloadRefundRule(t, base, `- {name: broken-cel, when: "request.amount_paid.amount_minor >", reason: BROKEN, message: M.}`)
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	reloadWrite(t, file, base)
+
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	p, err := newPolicies(file, builtin.Names(), remote.Options{}, mp.Meter("riskd/policy"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reloads never decide here: the verifiers only need their names.
+	stubs := verifier.Registry{}
+	for name := range builtin.Names() {
+		stubs[name] = verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) { return verifier.Result{}, nil })
+	}
+	began := time.Now().Unix()
+	pol, remotes, err := p.first()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	eng, err := engine.New(engine.Options{Policy: pol, Verifiers: stubs, Extra: remotes, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.engine = eng
+	ctx := context.Background()
+
+	// step checks the metrics after a step: docs are the documents put in
+	// force so far, in order, and refused the refusals so far.
+	step := func(name string, docs []string, refused int64) {
+		t.Helper()
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(ctx, &rm); err != nil {
+			t.Fatal(err)
+		}
+		loaded, gotRefused := reloadMetrics(t, rm)
+		if gotRefused != refused {
+			t.Errorf("%s: riskd.policy.reload_refused %d, want %d", name, gotRefused, refused)
+		}
+		want := make([]string, len(docs))
+		for i, d := range docs {
+			want[i] = reloadVersion(d)
+		}
+		got := slices.Sorted(maps.Keys(loaded))
+		if sorted := slices.Sorted(slices.Values(want)); !slices.Equal(got, sorted) {
+			t.Errorf("%s: riskd.policy.loaded has versions %v, want %v", name, got, sorted)
+		}
+		prev := began
+		for _, v := range want {
+			at, ok := loaded[v]
+			if !ok {
+				continue
+			}
+			if at < prev || at > time.Now().Unix() {
+				t.Errorf("%s: version %s loaded at Unix time %d, want from %d (the version before it) to now", name, v, at, prev)
+			}
+			prev = at
+		}
+		if got, want := eng.Policy().Version, want[len(want)-1]; got != want {
+			t.Errorf("%s: engine has %s in force, want %s", name, got, want)
+		}
+	}
+
+	step("start", []string{base}, 0)
+	reloadWrite(t, file, good)
+	p.reload(ctx, "test")
+	step("good file", []string{base, good}, 0)
+	reloadWrite(t, file, broken)
+	p.reload(ctx, "test")
+	step("broken file", []string{base, good}, 1)
+	p.reload(ctx, "test") // the same broken file: not refused again
+	step("broken file again", []string{base, good}, 1)
+	reloadWrite(t, file, fixed)
+	p.reload(ctx, "test")
+	step("fixed file", []string{base, good, fixed}, 1)
+}
+
+// reloadMetrics reads riskd.policy.loaded (version -> Unix time) and
+// riskd.policy.reload_refused (0 when never recorded).
+func reloadMetrics(t *testing.T, rm metricdata.ResourceMetrics) (map[string]int64, int64) {
+	t.Helper()
+	loaded := map[string]int64{}
+	var refused int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case "riskd.policy.loaded":
+				g, ok := m.Data.(metricdata.Gauge[int64])
+				if !ok {
+					t.Fatalf("riskd.policy.loaded is %T, want an int64 gauge", m.Data)
+				}
+				for _, dp := range g.DataPoints {
+					v, ok := dp.Attributes.Value("version")
+					if !ok || dp.Attributes.Len() != 1 {
+						t.Fatalf("riskd.policy.loaded data point has attributes %v, want only version", dp.Attributes.ToSlice())
+					}
+					loaded[v.AsString()] = dp.Value
+				}
+			case "riskd.policy.reload_refused":
+				sum, ok := m.Data.(metricdata.Sum[int64])
+				if !ok || !sum.IsMonotonic {
+					t.Fatalf("riskd.policy.reload_refused is %T, want an int64 counter", m.Data)
+				}
+				for _, dp := range sum.DataPoints {
+					if dp.Attributes.Len() != 0 {
+						t.Fatalf("riskd.policy.reload_refused data point has attributes %v, want none", dp.Attributes.ToSlice())
+					}
+					refused += dp.Value
+				}
+			}
+		}
+	}
+	return loaded, refused
 }
 
 // With polling far off, only SIGHUP reloads.

@@ -56,13 +56,19 @@ type setup struct {
 	// wrapStore, when set, wraps the real store: for faults a real disk
 	// will not produce on demand (slow, failing).
 	wrapStore func(store.Store) store.Store
+	// metrics, when set, reads the server's and the engine's metrics.
+	metrics sdkmetric.Reader
 }
 
 func start(t testing.TB, s setup) *harness {
 	t.Helper()
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	mp := sdkmetric.NewMeterProvider()
+	var mopts []sdkmetric.Option
+	if s.metrics != nil {
+		mopts = append(mopts, sdkmetric.WithReader(s.metrics))
+	}
+	mp := sdkmetric.NewMeterProvider(mopts...)
 	keys, err := pseudonym.New(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
