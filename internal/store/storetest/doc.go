@@ -10,7 +10,7 @@
 //	func TestConformance(t *testing.T) {
 //		dirs := map[store.Store]string{} // subtests run one at a time
 //		openAt := func(t *testing.T, dir string) store.Store {
-//			s, err := boltstore.Open(dir, boltstore.Options{})
+//			s, err := pebblestore.Open(dir, pebblestore.Options{})
 //			if err != nil {
 //				t.Fatal(err)
 //			}

@@ -1,46 +1,15 @@
-package boltstore
+package pebblestore
 
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/storetest"
-	riskv1 "github.com/riskd/riskd/proto/risk/v1"
-	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-func TestConformance(t *testing.T) {
-	open := func(t *testing.T) store.Store {
-		s, err := Open(t.TempDir(), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	reopen := func(t *testing.T, s store.Store) store.Store {
-		dir := s.(*Store).Dir()
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		again, err := Open(dir, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { again.Close() })
-		return again
-	}
-	storetest.Run(t, open, reopen)
-}
 
 func TestKeyCheckRefusesAnotherKey(t *testing.T) {
 	dir := t.TempDir()
@@ -71,117 +40,6 @@ func TestSecondOpenIsRefusedWhileLocked(t *testing.T) {
 	}
 }
 
-// TestFailedGroupCommitRetriesEachAlone: commits that queue up together
-// share one transaction; when one of them fails, the others must still be
-// stored and acknowledged (each retried alone), and only the bad one gets
-// its error, with nothing of it left behind.
-func TestFailedGroupCommitRetriesEachAlone(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx := t.Context()
-	at := time.Date(2026, 1, 1, 9, 30, 0, 0, time.UTC)
-	account := store.Identifier{Kind: store.KindAccount}
-	newCommit := func(requestID string) store.Commit {
-		d := &riskv1.Decision{DecisionId: "dec-" + requestID[:min(len(requestID), 8)], RequestId: requestID,
-			Check: riskv1.Check_CHECK_GIFT_CARD_PURCHASE, DecidedAt: timestamppb.New(at)}
-		return store.Commit{Decision: d, Events: []store.Event{{ID: "evt-" + d.GetDecisionId(), Series: "giftcard", Key: account, At: at, Amount: 1, Quantity: 1}}}
-	}
-	// A request ID longer than bbolt's largest key fails its commit half-way:
-	// the decision is written, then its request index is refused.
-	bad := newCommit(strings.Repeat("x", bolt.MaxKeySize+1))
-	bad.Decision.DecisionId = "dec-bad"
-	var commits []store.Commit
-	for i := range 6 {
-		if i == 3 {
-			commits = append(commits, bad) // in the middle: good ones before and after it
-		}
-		commits = append(commits, newCommit(fmt.Sprintf("order-%d", i)))
-	}
-
-	// Hold the writer inside a transaction, so that every commit below
-	// queues up and the loop takes them all as one group.
-	holding, release, held := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		_, err := s.write(ctx, func(*bolt.Tx) (any, error) {
-			close(holding)
-			<-release
-			return nil, nil
-		})
-		held <- err
-	}()
-	<-holding
-	type result struct {
-		stored *riskv1.Decision
-		fresh  bool
-		err    error
-	}
-	results := make([]chan result, len(commits))
-	for i, c := range commits {
-		results[i] = make(chan result, 1)
-		go func() {
-			d, fresh, err := s.Commit(ctx, c)
-			results[i] <- result{d, fresh, err}
-		}()
-		// One at a time, so the group's order is the slice's.
-		waitUntil(t, func() bool { return len(s.queue) == i+1 }, "commit %d to queue", i)
-	}
-	close(release)
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
-
-	for i, c := range commits {
-		var r result
-		select {
-		case r = <-results[i]:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("commit %s never acknowledged", c.Decision.GetDecisionId())
-		}
-		id := c.Decision.GetDecisionId()
-		if id == "dec-bad" {
-			if r.err == nil {
-				t.Errorf("the commit with a too-large request id succeeded")
-			}
-			_, err := s.Decision(ctx, id)
-			if !errors.Is(err, store.ErrNotFound) {
-				t.Errorf("Decision of the failed commit: %v, want ErrNotFound: nothing of it may stay", err)
-			}
-			continue
-		}
-		if r.err != nil || !r.fresh || !proto.Equal(r.stored, c.Decision) {
-			t.Errorf("commit %s in a failed group = (%v, fresh %v, %v), want it acknowledged fresh", id, r.stored, r.fresh, r.err)
-			continue
-		}
-		if got, err := s.Decision(ctx, id); err != nil || !proto.Equal(got, c.Decision) {
-			t.Errorf("Decision(%s) after its group failed = %v, %v; want it stored", id, got, err)
-		}
-		if _, _, err := s.DecisionByRequest(ctx, c.Decision.GetCheck(), c.Decision.GetRequestId()); err != nil {
-			t.Errorf("DecisionByRequest(%s): %v", c.Decision.GetRequestId(), err)
-		}
-	}
-	a, err := s.Aggregate(ctx, "giftcard", account, at, at.Add(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Count != int64(len(commits)-1) {
-		t.Errorf("Aggregate counts %d events, want the %d of the good commits", a.Count, len(commits)-1)
-	}
-}
-
-// waitUntil polls cond for up to ten seconds.
-func waitUntil(t *testing.T, cond func() bool, what string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for "+what, args...)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 func TestRecordRoundTrip(t *testing.T) {
 	r := record{check: 2, requestID: "req-1", subjects: []store.Identifier{{Kind: store.KindDevice}}, decision: []byte{1, 2, 3}}
