@@ -30,9 +30,47 @@ if ! diff -r -q "$tmp/proto" proto --exclude='*.proto' --exclude='*.md' --exclud
   echo "generated code is stale: run scripts/generate.sh and commit the result"; exit 1
 fi
 
-if git rev-parse --verify -q main >/dev/null 2>&1; then
-  step "buf breaking against main"
-  .bin/buf breaking --against ".git#branch=main"
+# The API as it is in this tree against the API before this change: on main
+# (or a detached HEAD at a commit of main), the previous commit; on another
+# branch, the commit it forked from main (the merge base, so what main
+# gained since is not counted as the branch's removal). buf clones the
+# repository at that commit (".git#ref=<commit>", buf's git input syntax; a
+# full commit ID needs no depth option, HEAD~1 would need one deep enough).
+# A shallow clone without that commit, or a first commit, skips the check
+# and says so.
+step "buf breaking"
+head=$(git rev-parse -q --verify HEAD 2>/dev/null || true)
+branch=$(git symbolic-ref -q --short HEAD 2>/dev/null || true)
+main=""
+for ref in main origin/main; do
+  if git rev-parse -q --verify "$ref^{commit}" >/dev/null 2>&1; then main=$ref; break; fi
+done
+against="" what="" skip=""
+if [ -z "$head" ]; then
+  skip="not a git checkout with a commit: nothing to compare the API with"
+elif [ "$branch" = main ] || [ -z "$main" ] || git merge-base --is-ancestor HEAD "$main" 2>/dev/null; then
+  [ "$branch" = main ] || [ -n "$main" ] || echo "no main branch in this clone: comparing with the previous commit only"
+  if against=$(git rev-parse -q --verify HEAD~1 2>/dev/null); then
+    what="the previous commit"
+  elif [ "$(git rev-parse --is-shallow-repository)" = true ]; then
+    skip="shallow clone: the previous commit is not here (git fetch --deepen=1 to check)"
+  else
+    skip="the first commit: there is no earlier API to compare with"
+  fi
+elif against=$(git merge-base HEAD "$main" 2>/dev/null); then
+  what="where this branch forked from $main"
+elif [ "$(git rev-parse --is-shallow-repository)" = true ]; then
+  skip="shallow clone: the fork point with $main is not here (git fetch --unshallow to check)"
+else
+  skip="this branch shares no history with $main: there is no earlier API to compare with"
+fi
+if [ -n "$skip" ]; then
+  echo "SKIPPED: $skip"
+else
+  echo "against $what, $(git log -1 --format='%h %s' "$against")"
+  # The repository's own directory, also from a worktree (where .git is a file).
+  git_dir=$(cd "$(git rev-parse --git-common-dir)" && pwd)
+  .bin/buf breaking --against "$git_dir#format=git,ref=$against"
 fi
 
 step "container build step (the Dockerfile's go build, run here)"
@@ -45,14 +83,23 @@ step "go test -race"
 # One package at a time: several packages start real servers, fsync under
 # load and measure deadlines; on two cores, running them side by side
 # measures the neighbours, not the code.
+# The binaries tests start as processes (internal/testproc) are built with
+# -race too.
 go test -race -count=1 -p 1 -timeout 12m ./...
 
+step "benchmarks (one iteration each)"
+# Every benchmark runs once, so none rots unnoticed; the figures mean
+# nothing here (scripts/bench.sh and the README's microbenchmarks are the
+# measurements).
+go test -run='^$' -bench=. -benchtime=1x ./...
+
 step "fuzz (short)"
-# Every fuzz target in the repository for a few seconds: a smoke run that
-# the seeds and the targets still hold, not a search. go test -fuzz takes
-# one target per invocation, so they run one at a time. A failing input is
-# written to the package's testdata/fuzz/<Target>/ and fails this step;
-# commit it with the fix, as a regression.
+# Every fuzz target in the repository for 50,000 executions (FUZZTIME
+# overrides it): a smoke run that the seeds and the targets still hold, not
+# a search. go test -fuzz takes one target per invocation, so they run one
+# at a time. A failing input is written to the package's
+# testdata/fuzz/<Target>/ and fails this step; commit it with the fix, as a
+# regression.
 #
 # The longer run, for a change to parsing, validation or a handler, is the
 # same with -fuzztime=60s, a target at a time, for example:

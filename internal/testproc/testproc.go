@@ -28,6 +28,12 @@ type build struct {
 
 // Build compiles a main package of this module (for example "./cmd/riskd")
 // once per test binary and returns the executable's path.
+//
+// When the test binary itself runs under the race detector (go test -race)
+// and cgo is on, the binary is built with -race as well, so a test that
+// starts it checks the process for races too, not only the test's side. A
+// race report in the process fails the test: it is a line on stderr that is
+// not JSON (see Start), and the process then exits with status 66 (see Stop).
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
 	b, _ := builds.LoadOrStore(pkg, &build{})
@@ -44,7 +50,14 @@ func Build(t testing.TB, pkg string) string {
 			return
 		}
 		bd.path = filepath.Join(dir, filepath.Base(pkg))
-		cmd := exec.Command("go", "build", "-o", bd.path, pkg)
+		args := []string{"build", "-o", bd.path}
+		if race, err := RaceBuild(); err != nil {
+			bd.err = err
+			return
+		} else if race {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			bd.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
@@ -54,6 +67,20 @@ func Build(t testing.TB, pkg string) string {
 		t.Fatal(bd.err)
 	}
 	return bd.path
+}
+
+// RaceBuild reports whether Build builds with -race: when this test binary
+// was built with -race and the go command has cgo on (go env CGO_ENABLED),
+// which the race detector needs on this platform.
+func RaceBuild() (bool, error) {
+	if !raceBuilt {
+		return false, nil
+	}
+	out, err := exec.Command("go", "env", "CGO_ENABLED").Output()
+	if err != nil {
+		return false, fmt.Errorf("go env CGO_ENABLED: %v", err)
+	}
+	return strings.TrimSpace(string(out)) == "1", nil
 }
 
 func moduleRoot() (string, error) {
