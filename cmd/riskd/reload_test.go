@@ -214,6 +214,29 @@ func reloadWaitLog(t *testing.T, p *testproc.Process, msg string, attrs map[stri
 	}
 }
 
+// reloadAnswer is what one policy version decides for reloadRefund.
+type reloadAnswer struct {
+	outcome riskv1.Outcome
+	score   int32
+	mark    string // the version's own reason code; "" for the default
+}
+
+func (a reloadAnswer) String() string {
+	return fmt.Sprintf("%s score %d mark %q", a.outcome, a.score, a.mark)
+}
+
+// reloadAnswerOf reads a decision as a reloadAnswer: its outcome, score and
+// RELOAD_V* reason (several are reported joined, which no version gives).
+func reloadAnswerOf(d *riskv1.Decision) reloadAnswer {
+	a := reloadAnswer{outcome: d.GetOutcome(), score: d.GetScore()}
+	for _, r := range d.GetReasons() {
+		if strings.HasPrefix(r.GetCode(), "RELOAD_V") {
+			a.mark = strings.TrimPrefix(a.mark+"+"+r.GetCode(), "+")
+		}
+	}
+	return a
+}
+
 func TestReloadUnderLoadDropsNoRequest(t *testing.T) {
 	base := reloadDefault(t)
 	file := filepath.Join(t.TempDir(), "policy.yaml")
@@ -224,14 +247,31 @@ func TestReloadUnderLoadDropsNoRequest(t *testing.T) {
 		t.Fatalf("start version %s, want %s", got, reloadVersion(base))
 	}
 
-	valid := map[string]bool{reloadVersion(base): true}
+	// Every version decides the same clean refund its own way: the default
+	// approves it with score 0; variant k adds a rule that always fires
+	// with its own reason code, score and action, so that each answer
+	// shows which version decided it, and the version it names must be
+	// that one.
+	want := map[string]reloadAnswer{reloadVersion(base): {outcome: riskv1.Outcome_OUTCOME_APPROVE}}
+	actions := []struct {
+		action  string
+		outcome riskv1.Outcome
+	}{
+		{"review", riskv1.Outcome_OUTCOME_REVIEW},
+		{"decline", riskv1.Outcome_OUTCOME_DECLINE},
+		{"add_score", riskv1.Outcome_OUTCOME_APPROVE}, // 13 is under the review threshold
+		{"review", riskv1.Outcome_OUTCOME_REVIEW},
+		{"decline", riskv1.Outcome_OUTCOME_DECLINE},
+	}
 	var variants []string
 	for k := 1; k <= 5; k++ {
-		v := reloadRefundReview(t, base, 30+k)
+		a := actions[k-1]
+		v, _ := reloadRefundRule(t, base, fmt.Sprintf(`- {name: reload-v%d, when: "true", action: %s, score: %d, reason: RELOAD_V%d, message: M.}`,
+			k, a.action, 10+k, k))
 		variants = append(variants, v)
-		valid[reloadVersion(v)] = true
+		want[reloadVersion(v)] = reloadAnswer{outcome: a.outcome, score: int32(10 + k), mark: fmt.Sprintf("RELOAD_V%d", k)}
 	}
-	if len(valid) != 6 {
+	if len(want) != 6 {
 		t.Fatal("variants do not differ")
 	}
 
@@ -241,6 +281,7 @@ func TestReloadUnderLoadDropsNoRequest(t *testing.T) {
 		mu     sync.Mutex
 		errs   []error
 		seen   = map[string]int{}
+		wrong  []string
 		wg     sync.WaitGroup
 		client = c.risk
 	)
@@ -257,7 +298,14 @@ func TestReloadUnderLoadDropsNoRequest(t *testing.T) {
 				if err != nil {
 					errs = append(errs, err)
 				} else {
-					seen[resp.GetDecision().GetPolicyVersion()]++
+					d := resp.GetDecision()
+					seen[d.GetPolicyVersion()]++
+					if w, ok := want[d.GetPolicyVersion()]; ok {
+						if got := reloadAnswerOf(d); got != w {
+							wrong = append(wrong, fmt.Sprintf("%s names %s, which decides %v, but got %v %v",
+								d.GetRequestId(), d.GetPolicyVersion(), w, got, d.GetReasons()))
+						}
+					}
 				}
 				mu.Unlock()
 			}
@@ -284,9 +332,12 @@ func TestReloadUnderLoadDropsNoRequest(t *testing.T) {
 		t.Errorf("%d of %d calls failed during reloads; first: %v", len(errs), calls.Load(), errs[0])
 	}
 	for v, n := range seen {
-		if !valid[v] {
+		if _, ok := want[v]; !ok {
 			t.Errorf("%d decisions carry policy version %q, which was never written", n, v)
 		}
+	}
+	if len(wrong) > 0 {
+		t.Errorf("%d of %d decisions are not what the version they name decides; first: %s", len(wrong), calls.Load(), wrong[0])
 	}
 	if len(seen) < 2 {
 		t.Errorf("decisions saw %d policy versions (%v), want at least 2: the reloads did not reach the decisions", len(seen), seen)
@@ -294,8 +345,9 @@ func TestReloadUnderLoadDropsNoRequest(t *testing.T) {
 	if got := c.version(t); got != reloadVersion(last) {
 		t.Errorf("final GetPolicy version %s, want the last written %s", got, reloadVersion(last))
 	}
-	if d := c.decide(t, "after-load"); d.GetPolicyVersion() != reloadVersion(last) {
-		t.Errorf("decision after the reloads carries %s, want %s", d.GetPolicyVersion(), reloadVersion(last))
+	if d := c.decide(t, "after-load"); d.GetPolicyVersion() != reloadVersion(last) || reloadAnswerOf(d) != want[reloadVersion(last)] {
+		t.Errorf("decision after the reloads carries %s and decides %v, want %s deciding %v",
+			d.GetPolicyVersion(), reloadAnswerOf(d), reloadVersion(last), want[reloadVersion(last)])
 	}
 	reloadWaitLog(t, p, "policy in force", map[string]string{"policy_version": reloadVersion(last), "trigger": "file changed"})
 	t.Logf("%d calls, versions seen: %v", calls.Load(), seen)
