@@ -2,9 +2,9 @@ package server_test
 
 // Fuzz targets that send whole requests through a real riskd: the full
 // interceptor chain, the default policy, every built-in verifier and a real
-// bbolt store. The input is the request's wire encoding; inputs that do not
-// unmarshal are skipped (refusing them is the wire layer's job). The
-// property, for every input that does:
+// embedded store (pebblestore). The input is the request's wire encoding;
+// inputs that do not unmarshal are skipped (refusing them is the wire
+// layer's job). The property, for every input that does:
 //
 //   - the call answers with a sane decision (outcome defined, score 0..100,
 //     decision_id set, the caller's request_id, reason codes in upper snake
