@@ -155,6 +155,10 @@ func Open(dir string, o Options) (*Store, error) {
 		// filters let a lookup of an absent key (a new request ID, a
 		// link never seen) skip every table.
 		MemTableSize: 32 << 20,
+		// Every decision reads index and filter blocks of every table
+		// its keys could be in; they must stay in memory, or each read
+		// is a system call.
+		CacheSize: 128 << 20,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -483,7 +487,9 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 			return nil, err
 		}
 		evItems, linkItems := groups{}, groups{}
-		if err := putEvents(b, c.Events, evItems); err != nil {
+		// A new decision's events carry its new ID, so they cannot be
+		// stored already: no lookup before writing them.
+		if err := putEvents(b, c.Events, evItems, false); err != nil {
 			return nil, err
 		}
 		if err := putLinks(b, c.Links, linkItems); err != nil {
@@ -572,19 +578,22 @@ func (it items) each(fn func(tag byte, key []byte) error) error {
 }
 
 // putEvents writes events. An event is its series, key, time and ID: the
-// same event written twice is one key, so it counts once.
-func putEvents(b *pebble.Batch, events []store.Event, exp groups) error {
+// same event written twice is one key, so it counts once. lookup says
+// whether the events may be stored already (outside events, resent).
+func putEvents(b *pebble.Batch, events []store.Event, exp groups, lookup bool) error {
 	for _, e := range events {
 		if e.ID == "" || e.Series == "" {
 			return errors.New("pebblestore: an event needs an id and a series")
 		}
 		k := key(pEvents, eventKey(e))
-		ok, err := has(b, k)
-		if err != nil {
-			return err
-		}
-		if ok {
-			continue
+		if lookup {
+			ok, err := has(b, k)
+			if err != nil {
+				return err
+			}
+			if ok {
+				continue
+			}
 		}
 		if err := b.Set(k, encodeEvent(e), nil); err != nil {
 			return err
@@ -835,7 +844,7 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 			}
 			evItems, linkItems := groups{}, groups{}
 			evItems.add(at, tagBatch, []byte(e.EventID))
-			if err := putEvents(b, e.Events, evItems); err != nil {
+			if err := putEvents(b, e.Events, evItems, true); err != nil {
 				return nil, err
 			}
 			if err := putLinks(b, e.Links, linkItems); err != nil {
