@@ -40,7 +40,6 @@ func TestSecondOpenIsRefusedWhileLocked(t *testing.T) {
 	}
 }
 
-
 func TestRecordRoundTrip(t *testing.T) {
 	r := record{check: 2, requestID: "req-1", subjects: []store.Identifier{{Kind: store.KindDevice}}, decision: []byte{1, 2, 3}}
 	r.requestHash[0] = 9
