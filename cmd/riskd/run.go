@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}()
 	defer func() { stopExpiry(); <-expiryDone }()
 
-	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
+	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys, StoreInProcess: cfg.Store == "embedded"})
 	pols, err := newPolicies(cfg.Policy, verifiers.Names(),
 		remote.Options{Tracer: tel.Tracer, Meter: tel.Meter, Propagators: tel.Propagators, Logger: log},
 		tel.Meter.Meter("riskd/policy"), log)

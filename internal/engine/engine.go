@@ -204,28 +204,27 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		d.TraceId = sc.TraceID().String()
 	}
-	codes := make([]string, 0, len(d.Reasons))
-	for _, r := range d.Reasons {
-		codes = append(codes, r.Code)
+	if span.IsRecording() {
+		codes := make([]string, 0, len(d.Reasons))
+		for _, r := range d.Reasons {
+			codes = append(codes, r.Code)
+		}
+		// Only decision content, never request facts: attributes end up
+		// in third-party tracing backends.
+		span.SetAttributes(
+			attribute.String("riskd.check", check.String()),
+			attribute.String("riskd.decision_id", d.DecisionId),
+			attribute.String("riskd.outcome", d.Outcome.String()),
+			attribute.Int("riskd.score", verdict.Score),
+			attribute.StringSlice("riskd.reason_codes", codes),
+			attribute.String("riskd.policy_version", pol.Version),
+		)
 	}
-	// Only decision content, never request facts: attributes end up in
-	// third-party tracing backends.
-	span.SetAttributes(
-		attribute.String("riskd.check", check.String()),
-		attribute.String("riskd.decision_id", d.DecisionId),
-		attribute.String("riskd.outcome", d.Outcome.String()),
-		attribute.Int("riskd.score", verdict.Score),
-		attribute.StringSlice("riskd.reason_codes", codes),
-		attribute.String("riskd.policy_version", pol.Version),
-	)
 	for _, f := range verdict.Fired {
-		e.metrics.ruleHits.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", f.Name),
-			attribute.String("check", check.String()), attribute.String("outcome", d.Outcome.String()),
-			attribute.Bool("shadow", f.Shadow)))
+		e.metrics.ruleHits.Add(ctx, 1, e.metrics.ruleHitAttrs(f.Name, check, d.Outcome, f.Shadow))
 	}
-	e.metrics.decisions.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("check", check.String()), attribute.String("outcome", d.Outcome.String())))
-	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("check", check.String())))
+	e.metrics.decisions.Add(ctx, 1, e.metrics.outcomeAttrs(check, d.Outcome))
+	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check))
 	facts, err := factsOf(req, runs, verdict)
 	if err != nil {
 		return nil, nil, err
@@ -258,14 +257,26 @@ func factsOf(req proto.Message, runs []policy.VerifierRun, v policy.Verdict) (*r
 func (e *Engine) runVerifiers(ctx context.Context, reg verifier.Registry, cp *policy.CheckPolicy, in verifier.Input) ([]policy.VerifierRun, []*riskv1.VerifierResult) {
 	runs := make([]policy.VerifierRun, len(cp.Verifiers))
 	results := make([]*riskv1.VerifierResult, len(cp.Verifiers))
+	// The ones that can wait start first, each on its own goroutine, so
+	// their waiting overlaps the inline ones' work.
 	var wg sync.WaitGroup
 	for i, spec := range cp.Verifiers {
-		wg.Go(func() {
-			runs[i], results[i] = e.runOne(ctx, reg[spec.Name], spec, in)
-		})
+		if v := reg[spec.Name]; !neverWaits(v) {
+			wg.Go(func() { runs[i], results[i] = e.runOne(ctx, v, spec, in) })
+		}
+	}
+	for i, spec := range cp.Verifiers {
+		if v := reg[spec.Name]; neverWaits(v) {
+			runs[i], results[i] = e.runOne(ctx, v, spec, in)
+		}
 	}
 	wg.Wait()
 	return runs, results
+}
+
+func neverWaits(v verifier.Verifier) bool {
+	_, ok := v.(verifier.NeverWaits)
+	return ok
 }
 
 type answer struct {
@@ -278,45 +289,44 @@ func (e *Engine) runOne(ctx context.Context, v verifier.Verifier, spec policy.Ve
 	if dl, ok := ctx.Deadline(); ok {
 		budget = min(budget, time.Until(dl)-e.reserve)
 	}
-	ctx, span := e.tracer.Start(ctx, "verifier "+spec.Name, trace.WithAttributes(
-		attribute.String("riskd.verifier", spec.Name),
-		attribute.Int64("riskd.verifier.budget_ms", budget.Milliseconds()),
-	))
-	defer span.End()
+	// A span of its own only inside a trace that is kept: an unsampled
+	// call would build one, with its attributes, only to drop it.
+	var span trace.Span
+	if trace.SpanFromContext(ctx).IsRecording() {
+		ctx, span = e.tracer.Start(ctx, "verifier "+spec.Name, trace.WithAttributes(
+			attribute.String("riskd.verifier", spec.Name),
+			attribute.Int64("riskd.verifier.budget_ms", budget.Milliseconds()),
+		))
+		defer span.End()
+	}
 
 	run := policy.VerifierRun{Spec: spec}
 	started := time.Now()
 	var errText string
-	if budget <= 0 {
+	_, inline := v.(verifier.NeverWaits)
+	switch {
+	case budget <= 0:
 		run.Status, errText = policy.StatusTimedOut, "no time left before the caller's deadline"
-	} else {
+	case inline:
+		// Bounded work in memory: called right here, no goroutine,
+		// timer or channel (see verifier.NeverWaits).
+		a := e.call(ctx, v, spec, in)
+		run.Status, errText = statusOf(a, ctx)
+		if run.Status == policy.StatusOK {
+			run.Result = a.res
+		}
+	default:
 		vctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
 		// Buffered, so a verifier that answers after we stopped waiting
 		// can still send and its goroutine ends.
 		ch := make(chan answer, 1)
-		go func() {
-			defer func() {
-				if p := recover(); p != nil {
-					e.log.ErrorContext(ctx, "verifier panicked", "verifier", spec.Name, "panic", p, "stack", string(debug.Stack()))
-					ch <- answer{err: errors.New("verifier panicked")}
-				}
-			}()
-			res, err := v.Verify(vctx, in)
-			ch <- answer{res: res, err: err}
-		}()
+		go func() { ch <- e.call(vctx, v, spec, in) }()
 		select {
 		case a := <-ch:
-			switch {
-			case a.err == nil:
-				run.Status, run.Result = policy.StatusOK, a.res
-			// A verifier's own deadline error can come a hair before our
-			// context reports it (gRPC's timer is not ours): both are the
-			// budget running out.
-			case errors.Is(a.err, context.DeadlineExceeded), errors.Is(vctx.Err(), context.DeadlineExceeded):
-				run.Status, errText = policy.StatusTimedOut, a.err.Error()
-			default:
-				run.Status, errText = policy.StatusFailed, a.err.Error()
+			run.Status, errText = statusOf(a, vctx)
+			if run.Status == policy.StatusOK {
+				run.Result = a.res
 			}
 		case <-vctx.Done():
 			run.Status, errText = policy.StatusTimedOut, fmt.Sprintf("no answer within %s", budget.Round(time.Millisecond))
@@ -325,16 +335,46 @@ func (e *Engine) runOne(ctx context.Context, v verifier.Verifier, spec policy.Ve
 	took := time.Since(started)
 
 	status := statusProto[run.Status]
-	span.SetAttributes(attribute.String("riskd.verifier.status", string(run.Status)))
-	attrs := metric.WithAttributes(attribute.String("verifier", spec.Name), attribute.String("status", string(run.Status)))
-	e.metrics.verifierTime.Record(ctx, took.Seconds(), attrs)
+	e.metrics.verifierTime.Record(ctx, took.Seconds(), e.metrics.verifierAttrs(spec.Name, run.Status))
+	if span != nil {
+		span.SetAttributes(attribute.String("riskd.verifier.status", string(run.Status)))
+	}
 	if run.Status != policy.StatusOK {
-		span.SetStatus(codes.Error, string(run.Status))
-		e.metrics.verifierFailures.Add(ctx, 1, attrs)
+		if span != nil {
+			span.SetStatus(codes.Error, string(run.Status))
+		}
+		e.metrics.verifierFailures.Add(ctx, 1, e.metrics.verifierAttrs(spec.Name, run.Status))
 		e.log.WarnContext(ctx, "verifier did not answer", "verifier", spec.Name, "status", string(run.Status),
 			"on_failure", spec.OnFailure.String(), "took_ms", took.Milliseconds(), "error", errText)
 	}
 	return run, &riskv1.VerifierResult{Name: spec.Name, Status: status, Duration: durationpb.New(took), Error: errText}
+}
+
+// call runs one verifier, turning a panic into its failure.
+func (e *Engine) call(ctx context.Context, v verifier.Verifier, spec policy.VerifierSpec, in verifier.Input) (a answer) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.ErrorContext(ctx, "verifier panicked", "verifier", spec.Name, "panic", p, "stack", string(debug.Stack()))
+			a = answer{err: errors.New("verifier panicked")}
+		}
+	}()
+	res, err := v.Verify(ctx, in)
+	return answer{res: res, err: err}
+}
+
+// statusOf classifies a verifier's answer under the context it ran with.
+func statusOf(a answer, ctx context.Context) (policy.Status, string) {
+	switch {
+	case a.err == nil:
+		return policy.StatusOK, ""
+	// A verifier's own deadline error can come a hair before our context
+	// reports it (gRPC's timer is not ours): both are the budget running
+	// out.
+	case errors.Is(a.err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return policy.StatusTimedOut, a.err.Error()
+	default:
+		return policy.StatusFailed, a.err.Error()
+	}
 }
 
 var statusProto = map[policy.Status]riskv1.VerifierStatus{

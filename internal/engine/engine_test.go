@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -279,6 +280,12 @@ func TestVerifierFailures(t *testing.T) {
 		{name: "ctx error after budget", v: hangVerifier, budget: "30ms", status: riskv1.VerifierStatus_VERIFIER_STATUS_TIMED_OUT,
 			code: policy.CodeVerifierTimeout},
 		{name: "panic", v: panicking, budget: "1s", status: riskv1.VerifierStatus_VERIFIER_STATUS_FAILED,
+			errText: "verifier panicked", code: policy.CodeVerifierFailed},
+		// Inline verifiers fail the same way, with no goroutine to
+		// recover in.
+		{name: "inline error", v: verifier.Inline(failing), budget: "1s", status: riskv1.VerifierStatus_VERIFIER_STATUS_FAILED,
+			errText: "upstream registry unavailable", code: policy.CodeVerifierFailed},
+		{name: "inline panic", v: verifier.Inline(panicking), budget: "1s", status: riskv1.VerifierStatus_VERIFIER_STATUS_FAILED,
 			errText: "verifier panicked", code: policy.CodeVerifierFailed},
 	}
 	modes := []struct {
@@ -827,5 +834,58 @@ func TestSetPolicyRefusesNil(t *testing.T) {
 	}
 	if _, err := engine.New(engine.Options{Policy: pol, Verifiers: all, Reserve: -time.Millisecond}); err == nil {
 		t.Fatal("a negative reserve was accepted")
+	}
+}
+
+// goroutineID reads the running goroutine's number from its stack header
+// ("goroutine 18 [running]:"), for tests only.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	return strings.Fields(string(buf))[1]
+}
+
+// TestInlineVerifiersRunOnTheCallersGoroutine: a verifier that never waits
+// costs a plain call, not a goroutine, a timer and a channel; one that can
+// wait still gets its own goroutine and budget, started before the inline
+// ones run so that its wait overlaps their work.
+func TestInlineVerifiersRunOnTheCallersGoroutine(t *testing.T) {
+	var inlineOn, waitingOn string
+	waitingStarted := make(chan struct{})
+	inline := verifier.Inline(verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) {
+		inlineOn = goroutineID()
+		// The waiting verifier is already running while this one works.
+		select {
+		case <-waitingStarted:
+		case <-time.After(5 * time.Second):
+			return verifier.Result{}, errors.New("the waiting verifier had not started")
+		}
+		return verifier.Result{Signals: map[string]any{"inline.ran": true}}, nil
+	}))
+	waiting := verifier.Func(func(ctx context.Context, _ verifier.Input) (verifier.Result, error) {
+		waitingOn = goroutineID()
+		close(waitingStarted)
+		if _, ok := ctx.Deadline(); !ok {
+			return verifier.Result{}, errors.New("a waiting verifier runs without its budget")
+		}
+		return verifier.Result{}, nil
+	})
+	reg := verifier.Registry{"inline": inline, "waiting": waiting}
+	e := sellerEngine(t, reg, "name: inline, budget: 1s, on_failure: decline", "name: waiting, budget: 1s, on_failure: decline")
+	caller := goroutineID()
+	d, err := decideSeller(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"inline", "waiting"} {
+		if st := result(t, d, name).GetStatus(); st != riskv1.VerifierStatus_VERIFIER_STATUS_OK {
+			t.Fatalf("%s: %v (%s)", name, st, result(t, d, name).GetError())
+		}
+	}
+	if inlineOn != caller {
+		t.Errorf("inline verifier ran on goroutine %s, the caller is %s", inlineOn, caller)
+	}
+	if waitingOn == caller || waitingOn == "" {
+		t.Errorf("waiting verifier ran on goroutine %q, want one of its own (caller %s)", waitingOn, caller)
 	}
 }

@@ -1,6 +1,11 @@
 package engine
 
 import (
+	"sync"
+
+	"github.com/riskd/riskd/internal/policy"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 )
@@ -14,6 +19,53 @@ type metrics struct {
 	verifierFailures metric.Int64Counter
 	ruleErrors       metric.Int64Counter
 	ruleHits         metric.Int64Counter
+	// sets holds the attribute sets already built: a decision records
+	// the same few combinations again and again, and building a set
+	// (sorting, hashing, allocating) each time is wasted work.
+	sets sync.Map // attrKey -> metric.MeasurementOption
+}
+
+// attrKey names one combination of attribute values.
+type attrKey struct {
+	kind    byte
+	a, b    string
+	check   riskv1.Check
+	outcome riskv1.Outcome
+	flag    bool
+}
+
+func (m *metrics) option(k attrKey, build func() []attribute.KeyValue) metric.MeasurementOption {
+	if o, ok := m.sets.Load(k); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(build()...))
+	m.sets.Store(k, o)
+	return o
+}
+
+func (m *metrics) verifierAttrs(name string, status policy.Status) metric.MeasurementOption {
+	return m.option(attrKey{kind: 'v', a: name, b: string(status)}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("verifier", name), attribute.String("status", string(status))}
+	})
+}
+
+func (m *metrics) checkAttrs(check riskv1.Check) metric.MeasurementOption {
+	return m.option(attrKey{kind: 'c', check: check}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("check", check.String())}
+	})
+}
+
+func (m *metrics) outcomeAttrs(check riskv1.Check, outcome riskv1.Outcome) metric.MeasurementOption {
+	return m.option(attrKey{kind: 'o', check: check, outcome: outcome}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("check", check.String()), attribute.String("outcome", outcome.String())}
+	})
+}
+
+func (m *metrics) ruleHitAttrs(rule string, check riskv1.Check, outcome riskv1.Outcome, shadow bool) metric.MeasurementOption {
+	return m.option(attrKey{kind: 'r', a: rule, check: check, outcome: outcome, flag: shadow}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("rule", rule), attribute.String("check", check.String()),
+			attribute.String("outcome", outcome.String()), attribute.Bool("shadow", shadow)}
+	})
 }
 
 // latencyBuckets suit calls measured in milliseconds, in seconds.

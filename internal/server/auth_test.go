@@ -104,7 +104,7 @@ func startSecure(t *testing.T, opts ...secOption) *secHarness {
 		t.Fatal(err)
 	}
 	st := store.Traced(emb, tp.Tracer("store"))
-	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys})
+	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys, StoreInProcess: true})
 	for name, v := range c.extra {
 		verifiers[name] = v
 	}

@@ -56,6 +56,25 @@ type Verifier interface {
 	Verify(ctx context.Context, in Input) (Result, error)
 }
 
+// NeverWaits marks a verifier that never waits on anything outside the
+// process: it does bounded work in memory (a structure check, a table, the
+// embedded store's in-process reads) and returns. The engine calls such a
+// verifier on the request's own goroutine, with no goroutine, timer or
+// channel of its own, because a budget it cannot overrun needs no
+// enforcing. Anything that can block on a network (a remote verifier, a
+// store on another machine) must not be marked.
+type NeverWaits interface {
+	Verifier
+	NeverWaits()
+}
+
+type neverWaits struct{ Verifier }
+
+func (neverWaits) NeverWaits() {}
+
+// Inline marks v as never waiting (see NeverWaits).
+func Inline(v Verifier) Verifier { return neverWaits{v} }
+
 // Func adapts a function to a Verifier.
 type Func func(ctx context.Context, in Input) (Result, error)
 
