@@ -105,6 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Verifiers: verifiers,
 		Extra:     remotes,
 		Reserve:   cfg.DecisionReserve,
+		Keys:      keys,
 		Logger:    log,
 		Tracer:    tel.Tracer.Tracer("riskd/engine"),
 		Meter:     tel.Meter.Meter("riskd/engine"),

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/redact"
 	"github.com/riskd/riskd/internal/verifier"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -48,9 +50,12 @@ type Options struct {
 	Extra verifier.Registry
 	// Reserve is kept back from the caller's deadline; DefaultReserve if zero.
 	Reserve time.Duration
-	Logger  *slog.Logger
-	Tracer  trace.Tracer
-	Meter   metric.Meter
+	// Keys key the request's identifiers for history; with none, the
+	// engine derives no history entry and verifiers derive their own.
+	Keys   *pseudonym.Keyer
+	Logger *slog.Logger
+	Tracer trace.Tracer
+	Meter  metric.Meter
 	// Clock returns the server's time; time.Now if nil.
 	Clock func() time.Time
 }
@@ -66,6 +71,7 @@ type Engine struct {
 	loadedAt  atomic.Int64 // UnixNano of the last SetPolicy
 	verifiers verifier.Registry
 	reserve   time.Duration
+	keys      *pseudonym.Keyer
 	log       *slog.Logger
 	tracer    trace.Tracer
 	metrics   *metrics
@@ -96,7 +102,7 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{verifiers: o.Verifiers, reserve: o.Reserve, log: o.Logger, tracer: o.Tracer, metrics: m, clock: o.Clock}
+	e := &Engine{verifiers: o.Verifiers, reserve: o.Reserve, keys: o.Keys, log: o.Logger, tracer: o.Tracer, metrics: m, clock: o.Clock}
 	if err := e.Install(o.Policy, o.Extra); err != nil {
 		return nil, err
 	}
@@ -149,32 +155,52 @@ func (e *Engine) Policy() *policy.Policy { return e.state.Load().policy }
 
 // Decide runs one check on a validated request and returns the decision.
 func (e *Engine) Decide(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (*riskv1.Decision, error) {
-	d, _, err := e.DecideWithFacts(ctx, check, requestID, req)
-	return d, err
+	d, err := e.DecideWithFacts(ctx, check, requestID, req)
+	return d.Decision, err
 }
 
-// DecideWithFacts is Decide that also returns what a later replay of a
-// candidate policy needs: the redacted request, what each verifier
-// returned and which rules fired.
-func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (*riskv1.Decision, *riskv1.DecisionFacts, error) {
+// Decided is a decision with what its commit needs.
+type Decided struct {
+	Decision *riskv1.Decision
+	// Facts are what a later replay of a candidate policy needs: the
+	// redacted request, what each verifier returned and which rules
+	// fired.
+	Facts *riskv1.DecisionFacts
+	// Entry is what the request adds to history, derived once for the
+	// verifiers and the commit; nil if the engine has no Keys.
+	Entry *history.Entry
+}
+
+// DecideWithFacts is Decide that also returns the facts and history entry
+// the decision's commit stores.
+func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (Decided, error) {
 	start := time.Now()
 	st := e.state.Load()
 	pol := st.policy
 	cp := pol.Check(check)
 	if cp == nil {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNoCheck, check)
+		return Decided{}, fmt.Errorf("%w: %s", ErrNoCheck, check)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return nil, nil, fmt.Errorf("decision id: %w", err)
+		return Decided{}, fmt.Errorf("decision id: %w", err)
 	}
 	now := e.clock()
 	in := verifier.Input{Check: check, DecisionID: id.String(), Request: req, Now: now}
+	if e.keys != nil {
+		// Normalising and keying every identifier is done once here, not
+		// by each verifier that reads history and again for the commit.
+		entry, err := history.Derive(e.keys, req, in.DecisionID, now)
+		if err != nil {
+			return Decided{}, err
+		}
+		in.Entry = &entry
+	}
 
 	runs, results := e.runVerifiers(ctx, st.verifiers, cp, in)
 	if err := ctx.Err(); err != nil {
 		// Nobody is waiting for this answer any more.
-		return nil, nil, err
+		return Decided{}, err
 	}
 	var locale string
 	if l, ok := req.(interface{ GetLocale() string }); ok {
@@ -227,9 +253,9 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check))
 	facts, err := factsOf(req, runs, verdict)
 	if err != nil {
-		return nil, nil, err
+		return Decided{}, err
 	}
-	return d, facts, nil
+	return Decided{Decision: d, Facts: facts, Entry: in.Entry}, nil
 }
 
 // factsOf keeps what replay needs, without raw personal data.

@@ -1,13 +1,18 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/pseudonym"
 	"log/slog"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -707,10 +712,11 @@ rules:
   - {name: quiet_trial, when: "false", action: decline, reason: QUIET, message: Quiet., shadow: true}`})
 	e := newEngine(t, engine.Options{Policy: pol, Verifiers: reg, Meter: mp.Meter("test")})
 	ctx := context.Background()
-	d, facts, err := e.DecideWithFacts(ctx, riskv1.Check_CHECK_REFUND, "req-1", &riskv1.EvaluateRefundRequest{})
+	decided, err := e.DecideWithFacts(ctx, riskv1.Check_CHECK_REFUND, "req-1", &riskv1.EvaluateRefundRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d, facts := decided.Decision, decided.Facts
 	// The shadow decline is observed, not enforced.
 	if d.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW {
 		t.Fatalf("Outcome = %s, want REVIEW: the shadow decline must not be enforced", d.GetOutcome())
@@ -887,5 +893,41 @@ func TestInlineVerifiersRunOnTheCallersGoroutine(t *testing.T) {
 	}
 	if waitingOn == caller || waitingOn == "" {
 		t.Errorf("waiting verifier ran on goroutine %q, want one of its own (caller %s)", waitingOn, caller)
+	}
+}
+
+// TestHistoryDerivedOnceForVerifiersAndCommit: with identifier keys, the
+// engine derives the request's history entry once; every verifier sees that
+// same entry, and it is the one the decision's commit gets.
+func TestHistoryDerivedOnceForVerifiersAndCommit(t *testing.T) {
+	keys, err := pseudonym.New(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []*history.Entry
+	var mu sync.Mutex
+	record := verifier.Func(func(_ context.Context, in verifier.Input) (verifier.Result, error) {
+		mu.Lock()
+		seen = append(seen, in.Entry)
+		mu.Unlock()
+		return verifier.Result{}, nil
+	})
+	reg := verifier.Registry{"a": record, "b": verifier.Inline(record)}
+	pol := loadPolicy(t, reg, map[string]string{"gift_card_purchase": checkWith("name: a, budget: 1s, on_failure: review", "name: b, budget: 1s, on_failure: review")})
+	e := newEngine(t, engine.Options{Policy: pol, Verifiers: reg, Keys: keys})
+	req := &riskv1.ScoreGiftCardPurchaseRequest{RequestId: "r1", AccountId: "acct-1", Total: &riskv1.Money{AmountMinor: 10000, Currency: "CNY"}}
+	decided, err := e.DecideWithFacts(context.Background(), riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "r1", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if decided.Entry == nil || len(seen) != 2 || seen[0] != decided.Entry || seen[1] != decided.Entry {
+		t.Fatalf("verifiers saw entries %v, the commit gets %p: want one entry for all", seen, decided.Entry)
+	}
+	want, err := history.Derive(keys, req, decided.Decision.GetDecisionId(), decided.Decision.GetDecidedAt().AsTime())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Events) == 0 || !reflect.DeepEqual(*decided.Entry, want) {
+		t.Fatalf("engine's entry %+v, history.Derive gives %+v", *decided.Entry, want)
 	}
 }

@@ -71,18 +71,19 @@ func (r *riskService) decide(ctx context.Context, check riskv1.Check, requestID 
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, err
 	}
-	d, facts, err := r.engine.DecideWithFacts(ctx, check, requestID, req)
+	decided, err := r.engine.DecideWithFacts(ctx, check, requestID, req)
 	if err != nil {
 		return nil, err
 	}
-	factBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(facts)
+	d := decided.Decision
+	factBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(decided.Facts)
 	if err != nil {
 		return nil, fmt.Errorf("facts: %w", err)
 	}
-	entry, err := history.Derive(r.keys, req, d.GetDecisionId(), d.GetDecidedAt().AsTime())
-	if err != nil {
-		return nil, err
+	if decided.Entry == nil {
+		return nil, errors.New("the engine derived no history entry: it was built without identifier keys")
 	}
+	entry := *decided.Entry
 	if d.GetOutcome() == riskv1.Outcome_OUTCOME_DECLINE {
 		for i := range entry.Events {
 			if entry.Events[i].Series == history.SeriesGiftCard {

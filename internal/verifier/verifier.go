@@ -8,6 +8,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/pseudonym"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -22,6 +24,20 @@ type Input struct {
 	// Now is the server's clock for this decision; verifiers use it rather
 	// than time.Now so that one decision sees one instant.
 	Now time.Time
+	// Entry is what the request adds to history (its identifiers as
+	// keyed hashes, its events and links), derived once by the engine
+	// for every verifier and for the commit; nil where nobody derived it
+	// (a verifier tested on its own), and History derives it then.
+	Entry *history.Entry
+}
+
+// History returns what the request adds to history: the engine's Entry,
+// or one derived with k when there is none.
+func (in Input) History(k *pseudonym.Keyer) (history.Entry, error) {
+	if in.Entry != nil {
+		return *in.Entry, nil
+	}
+	return history.Derive(k, in.Request, in.DecisionID, in.Now)
 }
 
 // Finding is one reason a verifier found to worry.

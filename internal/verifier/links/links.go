@@ -101,7 +101,7 @@ var fraudLabels = []riskv1.OutcomeLabel{riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_
 // fraud finds identifiers of the request (account, device, instrument,
 // recipient) that a reported fraud or chargeback marked (G3).
 func (v *Verifier) fraud(ctx context.Context, in verifier.Input) (verifier.Result, error) {
-	entry, err := history.Derive(v.keys, in.Request, in.DecisionID, in.Now)
+	entry, err := in.History(v.keys)
 	if err != nil {
 		return verifier.Result{}, err
 	}
@@ -125,7 +125,7 @@ func (v *Verifier) fraud(ctx context.Context, in verifier.Input) (verifier.Resul
 }
 
 func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.CheckSellerRequest) (verifier.Result, error) {
-	entry, err := history.Derive(v.keys, req, in.DecisionID, in.Now)
+	entry, err := in.History(v.keys)
 	if err != nil {
 		return verifier.Result{}, err
 	}

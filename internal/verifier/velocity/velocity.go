@@ -59,13 +59,12 @@ func New(r Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r,
 // orders, their value (minor units) and their cards, this order included:
 // signals such as velocity.account.10m.count and velocity.device.1h.amount.
 func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Result, error) {
-	req, ok := in.Request.(*riskv1.ScoreGiftCardPurchaseRequest)
-	if !ok {
+	if _, ok := in.Request.(*riskv1.ScoreGiftCardPurchaseRequest); !ok {
 		return verifier.Result{}, fmt.Errorf("velocity verifier applies to gift-card checks, not %s", in.Check)
 	}
 	// The order's own events say which keys it counts under, exactly as
 	// its commit will write them.
-	entry, err := history.Derive(v.keys, req, in.DecisionID, in.Now)
+	entry, err := in.History(v.keys)
 	if err != nil {
 		return verifier.Result{}, err
 	}
