@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/riskd/riskd/internal/store"
 )
 
@@ -26,7 +24,7 @@ func TestFailedGroupRetriesEachCommitAlone(t *testing.T) {
 	defer s.Close()
 	// Hold the loop on a first write so that the rest queue into one group.
 	gate := make(chan struct{})
-	go s.write(context.Background(), func(*pebble.Batch) (any, error) { <-gate; return nil, nil })
+	go s.write(context.Background(), func(*txn) (any, error) { <-gate; return nil, nil })
 	time.Sleep(20 * time.Millisecond)
 
 	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)

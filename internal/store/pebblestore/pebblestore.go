@@ -111,6 +111,9 @@ type Options struct {
 	// NoSync commits without fdatasync. Only the power-loss test sets it,
 	// to show that the test can tell.
 	NoSync bool
+	// Clock places the in-memory event window (HotWindow before now);
+	// time.Now if nil. Tests with fixed times set it.
+	Clock func() time.Time
 }
 
 // Store is the pebble backend.
@@ -122,14 +125,23 @@ type Store struct {
 	mu       sync.RWMutex // guards sending on queue against Close
 	closed   atomic.Bool
 	loopDone chan struct{}
+	hot      *hotIndex
+	now      func() time.Time
 }
 
 var _ store.Store = (*Store)(nil)
 
+// txn is a group's batch with the events written through it, which go to
+// the in-memory index once the batch is durable.
+type txn struct {
+	*pebble.Batch
+	events []store.Event
+}
+
 type op struct {
-	// apply writes through w, inside the group's batch, and returns the
+	// apply writes through t, inside the group's batch, and returns the
 	// op's result. It may run twice (alone, after its group failed).
-	apply func(w *pebble.Batch) (any, error)
+	apply func(t *txn) (any, error)
 	// result is set by the commit loop before done is sent, and read by
 	// the caller only after receiving from done.
 	result any
@@ -180,6 +192,20 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := s.prepare(o.KeyCheck); err != nil {
 		db.Close()
 		return nil, err
+	}
+	s.now = o.Clock
+	if s.now == nil {
+		s.now = time.Now
+	}
+	start := time.Now()
+	s.hot = newHotIndex(s.now().Add(-HotWindow))
+	if err := s.hot.rebuild(s); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if o.Logger != nil {
+		keys, events := s.hot.size()
+		o.Logger.Info("store: opened", "dir", path, "hot_keys", keys, "hot_events", events, "took", time.Since(start).String())
 	}
 	go s.loop()
 	return s, nil
@@ -272,7 +298,7 @@ func (s *Store) Close() error {
 
 // write queues apply for the next group commit, waits until it is durable
 // and returns apply's result.
-func (s *Store) write(ctx context.Context, apply func(w *pebble.Batch) (any, error)) (any, error) {
+func (s *Store) write(ctx context.Context, apply func(t *txn) (any, error)) (any, error) {
 	o := &op{apply: apply, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed.Load() {
@@ -325,9 +351,9 @@ func drain(queue chan *op, batch []*op) []*op {
 // others.
 func (s *Store) commit(group []*op) {
 	results := make([]any, len(group))
-	err := s.apply(func(b *pebble.Batch) error {
+	err := s.apply(func(t *txn) error {
 		for i, o := range group {
-			r, err := o.apply(b)
+			r, err := o.apply(t)
 			if err != nil {
 				return err
 			}
@@ -343,8 +369,8 @@ func (s *Store) commit(group []*op) {
 		return
 	}
 	for _, o := range group {
-		o.done <- s.apply(func(b *pebble.Batch) error {
-			r, err := o.apply(b)
+		o.done <- s.apply(func(t *txn) error {
+			r, err := o.apply(t)
 			o.result = r
 			return err
 		})
@@ -352,21 +378,26 @@ func (s *Store) commit(group []*op) {
 }
 
 // apply runs fn over a new indexed batch (reads through it see its own
-// writes) and commits the batch, synced.
-func (s *Store) apply(fn func(b *pebble.Batch) error) error {
-	b := s.db.NewIndexedBatch()
-	defer b.Close()
-	if err := fn(b); err != nil {
+// writes), commits the batch, synced, and then puts the events it wrote
+// into the in-memory index, before anyone is told the write is done.
+func (s *Store) apply(fn func(t *txn) error) error {
+	t := &txn{Batch: s.db.NewIndexedBatch()}
+	defer t.Close()
+	if err := fn(t); err != nil {
 		return err
 	}
-	if b.Empty() {
+	if t.Empty() {
 		return nil
 	}
-	return b.Commit(s.sync)
+	if err := t.Commit(s.sync); err != nil {
+		return err
+	}
+	s.hot.add(t.events)
+	return nil
 }
 
 // has reports whether key exists, reading through the batch.
-func has(b *pebble.Batch, key []byte) (bool, error) {
+func has(b *txn, key []byte) (bool, error) {
 	_, c, err := b.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
@@ -378,7 +409,7 @@ func has(b *pebble.Batch, key []byte) (bool, error) {
 }
 
 // getCopy returns a copy of key's value through the batch, nil if absent.
-func getCopy(b *pebble.Batch, key []byte) ([]byte, error) {
+func getCopy(b *txn, key []byte) ([]byte, error) {
 	v, c, err := b.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
@@ -458,7 +489,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	id := []byte(d.GetDecisionId())
 	decidedAt := d.GetDecidedAt().AsTime()
 
-	res, err := s.write(ctx, func(b *pebble.Batch) (any, error) {
+	res, err := s.write(ctx, func(b *txn) (any, error) {
 		prevID, err := getCopy(b, reqKey)
 		if err != nil {
 			return nil, err
@@ -539,7 +570,7 @@ func (g groups) add(at time.Time, tag byte, k []byte) {
 }
 
 // put writes one expiry entry per time, each keyed by id.
-func (g groups) put(b *pebble.Batch, index byte, id []byte) error {
+func (g groups) put(b *txn, index byte, id []byte) error {
 	for tk, it := range g {
 		if len(it.b) == 0 {
 			continue
@@ -580,7 +611,7 @@ func (it items) each(fn func(tag byte, key []byte) error) error {
 // putEvents writes events. An event is its series, key, time and ID: the
 // same event written twice is one key, so it counts once. lookup says
 // whether the events may be stored already (outside events, resent).
-func putEvents(b *pebble.Batch, events []store.Event, exp groups, lookup bool) error {
+func putEvents(b *txn, events []store.Event, exp groups, lookup bool) error {
 	for _, e := range events {
 		if e.ID == "" || e.Series == "" {
 			return errors.New("pebblestore: an event needs an id and a series")
@@ -598,12 +629,13 @@ func putEvents(b *pebble.Batch, events []store.Event, exp groups, lookup bool) e
 		if err := b.Set(k, encodeEvent(e), nil); err != nil {
 			return err
 		}
+		b.events = append(b.events, e)
 		exp.add(e.At, tagEvent, k[1:])
 	}
 	return nil
 }
 
-func putLinks(b *pebble.Batch, links []store.Link, exp groups) error {
+func putLinks(b *txn, links []store.Link, exp groups) error {
 	for _, l := range links {
 		k := key(pLinks, identKey(l.ID), []byte(l.Subject))
 		ok, err := has(b, k)
@@ -622,7 +654,7 @@ func putLinks(b *pebble.Batch, links []store.Link, exp groups) error {
 	return nil
 }
 
-func putMark(b *pebble.Batch, id store.Identifier, m store.Mark) error {
+func putMark(b *txn, id store.Identifier, m store.Mark) error {
 	k := key(pMarks, identKey(id), []byte(m.DecisionID), []byte{0, byte(m.Label)})
 	ok, err := has(b, k)
 	if err != nil || ok {
@@ -789,9 +821,15 @@ func (s *Store) scanEvents(ctx context.Context, series string, k store.Identifie
 	if !until.After(since) {
 		return s.readable(ctx)
 	}
+	if err := s.readable(ctx); err != nil {
+		return err
+	}
+	n := 0
+	if s.hot.scan(series, k, since, until, limit, fn) {
+		return nil
+	}
 	prefix := key(pEvents, eventPrefix(series, k))
 	sinceT, untilT := timeKey(since), timeKey(until)
-	n := 0
 	return s.iterate(ctx, key(pEvents, eventPrefix(series, k), sinceT[:]), key(pEvents, eventPrefix(series, k), untilT[:]),
 		func(kk, v []byte) (bool, error) {
 			e, err := decodeEvent(len(prefix), kk, v)
@@ -822,7 +860,7 @@ func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) ([]s
 
 // Record implements store.History.
 func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, error) {
-	res, err := s.write(ctx, func(b *pebble.Batch) (any, error) {
+	res, err := s.write(ctx, func(b *txn) (any, error) {
 		var recorded, dups int
 		for _, e := range batch {
 			if e.EventID == "" {
@@ -875,11 +913,11 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 
 // ReportOutcome implements store.Outcomes.
 func (s *Store) ReportOutcome(ctx context.Context, o store.Outcome) error {
-	_, err := s.write(ctx, func(b *pebble.Batch) (any, error) { return nil, reportOutcome(b, o) })
+	_, err := s.write(ctx, func(b *txn) (any, error) { return nil, reportOutcome(b, o) })
 	return err
 }
 
-func reportOutcome(b *pebble.Batch, o store.Outcome) error {
+func reportOutcome(b *txn, o store.Outcome) error {
 	v, err := getCopy(b, key(pDecisions, []byte(o.DecisionID)))
 	if err != nil {
 		return err
@@ -937,7 +975,11 @@ func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, li
 	if limit <= 0 {
 		limit = 1000
 	}
-	res, err := s.write(ctx, func(b *pebble.Batch) (any, error) {
+	// Events at or after the cutoff stay; the in-memory index stops
+	// answering for anything before it (some of it is gone from the LSM)
+	// and lets go of what fell out of its window.
+	defer s.hot.prune(latest(now.Add(-r.Events), s.now().Add(-HotWindow)))
+	res, err := s.write(ctx, func(b *txn) (any, error) {
 		n, err := s.expireIndex(ctx, b, pExpEvents, now.Add(-r.Events), limit)
 		if err != nil {
 			return nil, err
@@ -953,7 +995,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, li
 
 // expireIndex deletes what is due in one expiry index, oldest first, until
 // at least limit items are gone. It returns how many items it deleted.
-func (s *Store) expireIndex(ctx context.Context, b *pebble.Batch, index byte, cutoff time.Time, limit int) (int, error) {
+func (s *Store) expireIndex(ctx context.Context, b *txn, index byte, cutoff time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
@@ -997,7 +1039,14 @@ func (s *Store) expireIndex(ctx context.Context, b *pebble.Batch, index byte, cu
 	return counted, nil
 }
 
-func expireItem(b *pebble.Batch, tag byte, k []byte) error {
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func expireItem(b *txn, tag byte, k []byte) error {
 	switch tag {
 	case tagEvent:
 		return b.Delete(key(pEvents, k), nil)
@@ -1015,7 +1064,7 @@ func expireItem(b *pebble.Batch, tag byte, k []byte) error {
 	return nil
 }
 
-func deleteDecision(b *pebble.Batch, id []byte) error {
+func deleteDecision(b *txn, id []byte) error {
 	dk := key(pDecisions, id)
 	v, err := getCopy(b, dk)
 	if err != nil {

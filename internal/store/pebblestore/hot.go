@@ -1,0 +1,240 @@
+package pebblestore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/riskd/riskd/internal/store"
+)
+
+// HotWindow is how far back the in-memory index of events reaches: the
+// windows that every gift-card decision reads (velocity's 10 min, 1 h and
+// 24 h, spending's "last day") with an hour to spare. A read of a window
+// inside it is served from memory, with no storage iterator; an older
+// window (the spending look-back) is read from the LSM.
+const HotWindow = 25 * time.Hour
+
+// hotShards spreads the index over independent locks: keys are keyed
+// hashes, so their first byte spreads evenly.
+const hotShards = 64
+
+// hotEvent is one event as the index keeps it; series and key are the
+// map key it sits under.
+type hotEvent struct {
+	at       int64 // UnixNano
+	id       string
+	amount   int64
+	quantity int64
+	ref      string
+}
+
+type hotShard struct {
+	mu     sync.RWMutex
+	events map[string][]hotEvent // eventPrefix -> ordered by (at, id), as the LSM orders them
+}
+
+// hotIndex keeps every stored event with At at or after from in memory.
+// That invariant is what makes a read from it exact: it is established at
+// open (rebuilt from the expiry index, which is ordered by time) and kept
+// by adding each committed event before its commit is acknowledged. from
+// only moves forward: with time (older events are pruned) and past every
+// expiry cutoff (an expired event leaves the LSM, so it must not be read
+// here either).
+type hotIndex struct {
+	fromMu sync.RWMutex
+	from   time.Time
+	shards [hotShards]hotShard
+}
+
+func newHotIndex(from time.Time) *hotIndex {
+	h := &hotIndex{from: from}
+	for i := range h.shards {
+		h.shards[i].events = map[string][]hotEvent{}
+	}
+	return h
+}
+
+func (h *hotIndex) shard(prefix []byte) *hotShard {
+	return &h.shards[prefix[len(prefix)-1]%hotShards]
+}
+
+// covers reports whether every stored event at or after since is here.
+func (h *hotIndex) covers(since time.Time) bool {
+	h.fromMu.RLock()
+	defer h.fromMu.RUnlock()
+	return !since.Before(h.from)
+}
+
+// raise moves from forward to t, if t is later.
+func (h *hotIndex) raise(t time.Time) {
+	h.fromMu.Lock()
+	if t.After(h.from) {
+		h.from = t
+	}
+	h.fromMu.Unlock()
+}
+
+// add puts events that were just made durable into the index. Events
+// before from are left out: no read from memory reaches them.
+func (h *hotIndex) add(events []store.Event) {
+	h.fromMu.RLock()
+	from := h.from
+	h.fromMu.RUnlock()
+	for _, e := range events {
+		if e.At.Before(from) {
+			continue
+		}
+		prefix := eventPrefix(e.Series, e.Key)
+		sh := h.shard(prefix)
+		he := hotEvent{at: e.At.UnixNano(), id: e.ID, amount: e.Amount, quantity: e.Quantity, ref: e.Ref}
+		sh.mu.Lock()
+		list := sh.events[string(prefix)]
+		i, found := slices.BinarySearchFunc(list, he, compareHot)
+		if !found { // the same event twice is one event, as in the LSM
+			list = slices.Insert(list, i, he)
+			// Prune this key's expired front while it is in hand.
+			if cut, _ := slices.BinarySearchFunc(list, hotEvent{at: from.UnixNano()}, compareHot); cut > 0 {
+				list = slices.Delete(list, 0, cut)
+			}
+			sh.events[string(prefix)] = list
+		}
+		sh.mu.Unlock()
+	}
+}
+
+func compareHot(a, b hotEvent) int {
+	if a.at != b.at {
+		if a.at < b.at {
+			return -1
+		}
+		return 1
+	}
+	return cmpString(a.id, b.id)
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// scan calls fn for each event of series and key with At in [since,
+// until), oldest first, at most limit (0: all). ok is false if the index
+// does not cover since; the caller reads the LSM then.
+func (h *hotIndex) scan(series string, key store.Identifier, since, until time.Time, limit int, fn func(store.Event)) (ok bool) {
+	if !h.covers(since) {
+		return false
+	}
+	prefix := eventPrefix(series, key)
+	sh := h.shard(prefix)
+	lo, hi := since.UnixNano(), until.UnixNano()
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	list := sh.events[string(prefix)]
+	i, _ := slices.BinarySearchFunc(list, hotEvent{at: lo}, compareHot)
+	n := 0
+	for ; i < len(list) && list[i].at < hi; i++ {
+		e := list[i]
+		fn(store.Event{ID: e.id, Series: series, Key: key, At: time.Unix(0, e.at).UTC(), Amount: e.amount, Quantity: e.quantity, Ref: e.ref})
+		if n++; limit > 0 && n >= limit {
+			break
+		}
+	}
+	return true
+}
+
+// prune drops what is older than cutoff from every key and raises from to
+// it, one shard at a time, so readers of other shards never wait.
+func (h *hotIndex) prune(cutoff time.Time) {
+	h.raise(cutoff)
+	c := cutoff.UnixNano()
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for k, list := range sh.events {
+			cut, _ := slices.BinarySearchFunc(list, hotEvent{at: c}, compareHot)
+			switch {
+			case cut == len(list):
+				delete(sh.events, k)
+			case cut > 0:
+				sh.events[k] = slices.Clone(list[cut:])
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// size counts the keys and events held, for the start-up log line.
+func (h *hotIndex) size() (keys, events int) {
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		keys += len(sh.events)
+		for _, l := range sh.events {
+			events += len(l)
+		}
+		sh.mu.RUnlock()
+	}
+	return keys, events
+}
+
+// rebuild loads every stored event at or after h.from, through the events'
+// expiry index: it is ordered by time, so only the hot window is read.
+func (h *hotIndex) rebuild(s *Store) error {
+	from := timeKey(h.from)
+	var batch []store.Event
+	err := s.iterate(context.Background(), key(pExpEvents, from[:]), []byte{pExpEvents + 1}, func(k, v []byte) (bool, error) {
+		if len(k) < 10 {
+			return false, fmt.Errorf("%w: expiry key", errCorrupt)
+		}
+		if k[9] != tagGroup {
+			return true, nil
+		}
+		return true, items{v}.each(func(tag byte, ek []byte) error {
+			if tag != tagEvent {
+				return nil
+			}
+			val, err := s.get(key(pEvents, ek))
+			if err != nil || val == nil {
+				return err // nil: expired meanwhile
+			}
+			e, err := decodeStoredEvent(ek, val)
+			if err != nil {
+				return err
+			}
+			batch = append(batch, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("pebblestore: rebuild the in-memory event index: %w", err)
+	}
+	h.add(batch)
+	return nil
+}
+
+// decodeStoredEvent rebuilds an event, series and key included, from its
+// full key (without the bucket prefix) and value.
+func decodeStoredEvent(k, v []byte) (store.Event, error) {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) < i+2+store.HashSize+8 {
+		return store.Event{}, fmt.Errorf("%w: event key", errCorrupt)
+	}
+	var id store.Identifier
+	id.Kind = store.Kind(k[i+1])
+	copy(id.Hash[:], k[i+2:i+2+store.HashSize])
+	e, err := decodeEvent(i+2+store.HashSize, k, v)
+	if err != nil {
+		return e, err
+	}
+	e.Series, e.Key = string(k[:i]), id
+	return e, nil
+}
