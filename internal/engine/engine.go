@@ -260,9 +260,10 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 
 // factsOf keeps what replay needs, without raw personal data.
 func factsOf(req proto.Message, runs []policy.VerifierRun, v policy.Verdict) (*riskv1.DecisionFacts, error) {
-	anyReq, err := anypb.New(redact.Request(req))
-	if err != nil {
-		return nil, fmt.Errorf("facts: %w", err)
+	// Redacted while it is encoded: no copy of the request, one pass.
+	anyReq := &anypb.Any{
+		TypeUrl: "type.googleapis.com/" + string(req.ProtoReflect().Descriptor().FullName()),
+		Value:   redact.Append(nil, req),
 	}
 	f := &riskv1.DecisionFacts{Request: anyReq}
 	for _, r := range runs {
