@@ -91,7 +91,7 @@ func hangRun(ctx context.Context, o options, self string) ([]*result, error) {
 	var out []*result
 	gen := generators["gift_card"]
 	for _, c := range o.concurrency {
-		r, err := measure(ctx, o, riskd.addr, c, fmt.Sprintf("hung verifier (budget %s)", o.hangBudget), gen.call)
+		r, err := measure(ctx, o, riskd.addr, nil, c, fmt.Sprintf("hung verifier (budget %s)", o.hangBudget), gen.call)
 		if err != nil {
 			return nil, err
 		}

@@ -83,18 +83,23 @@ func run(ctx context.Context, args []string) error {
 
 // result is one measured case.
 type result struct {
-	Case        string           `json:"case"`
-	Concurrency int              `json:"concurrency"`
-	Requests    int              `json:"requests"`
-	Errors      int              `json:"errors"`
-	ErrorKinds  map[string]int   `json:"error_kinds,omitempty"`
-	RPS         float64          `json:"rps"`
-	P50         time.Duration    `json:"p50_ns"`
-	P95         time.Duration    `json:"p95_ns"`
-	P99         time.Duration    `json:"p99_ns"`
-	Max         time.Duration    `json:"max_ns"`
-	Baseline    *result          `json:"-"`
-	Extra       map[string]int64 `json:"extra,omitempty"`
+	Case        string         `json:"case"`
+	Concurrency int            `json:"concurrency"`
+	Requests    int            `json:"requests"`
+	Errors      int            `json:"errors"`
+	ErrorKinds  map[string]int `json:"error_kinds,omitempty"`
+	RPS         float64        `json:"rps"`
+	P50         time.Duration  `json:"p50_ns"`
+	P95         time.Duration  `json:"p95_ns"`
+	P99         time.Duration  `json:"p99_ns"`
+	Max         time.Duration  `json:"max_ns"`
+	Baseline    *result        `json:"-"`
+	// The server's own costs per call, read from its process (see probe):
+	// CPU microseconds, and, for riskd, bytes and objects allocated.
+	CPUMicros  float64          `json:"server_cpu_us_per_call,omitempty"`
+	AllocBytes float64          `json:"server_bytes_per_call,omitempty"`
+	AllocCount float64          `json:"server_allocs_per_call,omitempty"`
+	Extra      map[string]int64 `json:"extra,omitempty"`
 }
 
 type report struct {
@@ -114,27 +119,34 @@ func benchmark(ctx context.Context, o options) error {
 	}
 	defer empty.stop()
 	riskdAddr := o.target
+	var riskdProbe *probe // nil for a riskd we did not start
 	if riskdAddr == "" {
 		dataDir, err := os.MkdirTemp("", "riskbench-data")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dataDir)
-		riskd, err := startServer(ctx, o.riskd, []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir}, "riskd ready")
+		debugAddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		riskd, err := startServer(ctx, o.riskd, []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--debug-listen", debugAddr}, "riskd ready")
 		if err != nil {
 			return fmt.Errorf("riskd: %w", err)
 		}
 		defer riskd.stop()
 		riskdAddr = riskd.addr
+		riskdProbe = &probe{pid: riskd.cmd.Process.Pid, debug: debugAddr}
 	}
 
+	emptyProbe := &probe{pid: empty.cmd.Process.Pid}
 	rep := &report{Machine: machine(), When: time.Now().UTC()}
 	fmt.Printf("riskbench: %s\n", rep.Machine)
 	fmt.Printf("each case: %s warm-up, then %s measured; caller deadline %s\n\n", o.warmup, o.duration, o.deadline)
 	printHeader()
 	baselines := map[int]*result{}
 	for _, c := range o.concurrency {
-		r, err := measure(ctx, o, empty.addr, c, "empty gRPC handler", func(ctx context.Context, cc *grpc.ClientConn, _ int) error {
+		r, err := measure(ctx, o, empty.addr, emptyProbe, c, "empty gRPC handler", func(ctx context.Context, cc *grpc.ClientConn, _ int) error {
 			return cc.Invoke(ctx, emptyMethod, &emptypb.Empty{}, &emptypb.Empty{})
 		})
 		if err != nil {
@@ -147,7 +159,7 @@ func benchmark(ctx context.Context, o options) error {
 	for _, check := range o.checks {
 		gen := generators[check]
 		for _, c := range o.concurrency {
-			r, err := measure(ctx, o, riskdAddr, c, gen.name, gen.call)
+			r, err := measure(ctx, o, riskdAddr, riskdProbe, c, gen.name, gen.call)
 			if err != nil {
 				return err
 			}
@@ -262,7 +274,7 @@ func connsFor(concurrency int) int { return (concurrency + 24) / 25 }
 
 // measure drives one case: warm-up, then concurrency workers calling as
 // fast as they can for the duration, each call under the caller deadline.
-func measure(ctx context.Context, o options, addr string, concurrency int, name string,
+func measure(ctx context.Context, o options, addr string, pr *probe, concurrency int, name string,
 	call func(ctx context.Context, cc *grpc.ClientConn, i int) error) (*result, error) {
 	conns := make([]*grpc.ClientConn, connsFor(concurrency))
 	for i := range conns {
@@ -305,11 +317,34 @@ func measure(ctx context.Context, o options, addr string, concurrency int, name 
 		return lats, errs, time.Since(start)
 	}
 	phase(o.warmup, false)
+	var before usage
+	if pr != nil {
+		var err error
+		if before, err = pr.read(ctx); err != nil {
+			return nil, fmt.Errorf("reading the server's costs: %w", err)
+		}
+	}
 	lats, errs, took := phase(o.duration, true)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	r := &result{Case: name, Concurrency: concurrency, ErrorKinds: map[string]int{}}
+	if pr != nil {
+		after, err := pr.read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the server's costs: %w", err)
+		}
+		defer func() {
+			// Every call the server answered, failed ones included.
+			if calls := float64(r.Requests + r.Errors); calls > 0 {
+				r.CPUMicros = float64((after.cpu - before.cpu).Microseconds()) / calls
+				if after.hasAlloc {
+					r.AllocBytes = float64(after.alloc-before.alloc) / calls
+					r.AllocCount = float64(after.count-before.count) / calls
+				}
+			}
+		}()
+	}
 	var all []time.Duration
 	for w := range lats {
 		all = append(all, lats[w]...)
@@ -344,8 +379,8 @@ func machine() string {
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
 
 func printHeader() {
-	fmt.Printf("%-34s %5s %9s %8s %8s %8s %8s %7s %9s %9s\n",
-		"case", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "rps/base", "p50/base")
+	fmt.Printf("%-34s %5s %9s %8s %8s %8s %8s %7s %9s %9s %8s %8s %7s\n",
+		"case", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "rps/base", "p50/base", "cpu µs", "KB/call", "allocs")
 }
 
 func printRow(r *result) {
@@ -354,8 +389,15 @@ func printRow(r *result) {
 		rpsRatio = fmt.Sprintf("%.2f", r.RPS/b.RPS)
 		p50Ratio = fmt.Sprintf("%.2f", float64(r.P50)/float64(b.P50))
 	}
-	fmt.Printf("%-34s %5d %9.0f %8s %8s %8s %8s %7d %9s %9s\n",
-		r.Case, r.Concurrency, r.RPS, ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), r.Errors, rpsRatio, p50Ratio)
+	cpu, kb, allocs := "-", "-", "-"
+	if r.CPUMicros > 0 {
+		cpu = fmt.Sprintf("%.0f", r.CPUMicros)
+	}
+	if r.AllocCount > 0 {
+		kb, allocs = fmt.Sprintf("%.1f", r.AllocBytes/1024), fmt.Sprintf("%.0f", r.AllocCount)
+	}
+	fmt.Printf("%-34s %5d %9.0f %8s %8s %8s %8s %7d %9s %9s %8s %8s %7s\n",
+		r.Case, r.Concurrency, r.RPS, ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), r.Errors, rpsRatio, p50Ratio, cpu, kb, allocs)
 	if len(r.ErrorKinds) > 0 {
 		fmt.Printf("%34s errors by code: %v\n", "", r.ErrorKinds)
 	}
@@ -372,14 +414,21 @@ func printTargets(results []*result, o options) {
 	}
 	for _, r := range results {
 		b := r.Baseline
+		checkCase := !strings.HasPrefix(r.Case, "hung verifier") && b != nil
 		switch {
-		case r.Case == generators["gift_card"].name && r.Concurrency == 50 && b != nil:
-			fmt.Printf("  ScoreGiftCardPurchase c50 throughput >= 40%% of baseline: %.0f%% (%.0f vs %.0f req/s) %s\n",
-				100*r.RPS/b.RPS, r.RPS, b.RPS, verdict(r.RPS >= 0.4*b.RPS))
-			fmt.Printf("  ScoreGiftCardPurchase c50 p99 <= 15 ms: %s ms %s\n", ms(r.P99), verdict(r.P99 <= 15*time.Millisecond))
-		case r.Case == generators["gift_card"].name && r.Concurrency == 1 && b != nil:
-			fmt.Printf("  ScoreGiftCardPurchase c1 p50 <= 3x baseline: %.2fx (%s vs %s ms) %s\n",
-				float64(r.P50)/float64(b.P50), ms(r.P50), ms(b.P50), verdict(r.P50 <= 3*b.P50))
+		case checkCase && r.Concurrency == 50:
+			fmt.Printf("  %s c50 throughput >= 40%% of baseline: %.0f%% (%.0f vs %.0f req/s) %s\n",
+				r.Case, 100*r.RPS/b.RPS, r.RPS, b.RPS, verdict(r.RPS >= 0.4*b.RPS))
+			fmt.Printf("  %s c50 p99 <= 15 ms: %s ms %s\n", r.Case, ms(r.P99), verdict(r.P99 <= 15*time.Millisecond))
+			if r.Case == generators["gift_card"].name && r.CPUMicros > 0 {
+				fmt.Printf("  %s server CPU <= 120 µs per decision: %.0f µs (empty handler %.0f µs) %s\n",
+					r.Case, r.CPUMicros, b.CPUMicros, verdict(r.CPUMicros <= 120))
+				fmt.Printf("  %s allocated <= 20 KB per decision: %.1f KB in %.0f objects %s\n",
+					r.Case, r.AllocBytes/1024, r.AllocCount, verdict(r.AllocBytes <= 20*1024))
+			}
+		case checkCase && r.Concurrency == 1:
+			fmt.Printf("  %s c1 p50 <= 3x baseline: %.2fx (%s vs %s ms) %s\n",
+				r.Case, float64(r.P50)/float64(b.P50), ms(r.P50), ms(b.P50), verdict(r.P50 <= 3*b.P50))
 		case strings.HasPrefix(r.Case, "hung verifier"):
 			limit := o.hangBudget + 5*time.Millisecond
 			fmt.Printf("  hung verifier c%d p99 <= budget + 5 ms (%s ms): %s ms, %d errors %s\n",
