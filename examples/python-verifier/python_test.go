@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/riskd/riskd/internal/testproc"
 	"io"
 	"os"
 	"os/exec"
@@ -37,13 +38,8 @@ func TestPythonVerifierAnswersRiskd(t *testing.T) {
 	root := moduleRoot(t)
 	tmp := t.TempDir()
 
-	// riskd, built from this checkout.
-	riskd := filepath.Join(tmp, "riskd")
-	build := exec.Command("go", "build", "-o", riskd, "./cmd/riskd")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/riskd: %v\n%s", err, out)
-	}
+	// riskd, built from this checkout (with -race when this test is).
+	riskd := testproc.Build(t, "./cmd/riskd")
 
 	// The stubs, generated as a user would.
 	stubs := filepath.Join(tmp, "stubs")
