@@ -238,3 +238,52 @@ func decodeStoredEvent(k, v []byte) (store.Event, error) {
 	e.Series, e.Key = string(k[:i]), id
 	return e, nil
 }
+
+// markSet holds every identifier that has, or may have, a mark (an
+// outcome reported on one of its decisions, or marked through
+// RecordEvents). Marks are rare and every decision asks for the marks of
+// each of its identifiers, so the set answers the common "none" from
+// memory. It may hold identifiers whose marks have expired since: those
+// are read from the LSM, which answers exactly. It never lacks one that
+// has a mark: it is loaded at open and each commit adds its marks before
+// it is acknowledged.
+type markSet struct {
+	mu  sync.RWMutex
+	ids map[store.Identifier]struct{}
+}
+
+func loadMarkSet(s *Store) (*markSet, error) {
+	m := &markSet{ids: map[store.Identifier]struct{}{}}
+	err := s.iterate(context.Background(), []byte{pMarks}, []byte{pMarks + 1}, func(k, _ []byte) (bool, error) {
+		if len(k) < 2+store.HashSize {
+			return false, fmt.Errorf("%w: mark key", errCorrupt)
+		}
+		var id store.Identifier
+		id.Kind = store.Kind(k[1])
+		copy(id.Hash[:], k[2:2+store.HashSize])
+		m.ids[id] = struct{}{}
+		return true, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: load the marked identifiers: %w", err)
+	}
+	return m, nil
+}
+
+func (m *markSet) add(ids []store.Identifier) {
+	if len(ids) == 0 {
+		return
+	}
+	m.mu.Lock()
+	for _, id := range ids {
+		m.ids[id] = struct{}{}
+	}
+	m.mu.Unlock()
+}
+
+func (m *markSet) has(id store.Identifier) bool {
+	m.mu.RLock()
+	_, ok := m.ids[id]
+	m.mu.RUnlock()
+	return ok
+}

@@ -126,6 +126,7 @@ type Store struct {
 	closed   atomic.Bool
 	loopDone chan struct{}
 	hot      *hotIndex
+	marked   *markSet
 	now      func() time.Time
 }
 
@@ -136,6 +137,7 @@ var _ store.Store = (*Store)(nil)
 type txn struct {
 	*pebble.Batch
 	events []store.Event
+	marked []store.Identifier
 }
 
 type op struct {
@@ -200,6 +202,10 @@ func Open(dir string, o Options) (*Store, error) {
 	start := time.Now()
 	s.hot = newHotIndex(s.now().Add(-HotWindow))
 	if err := s.hot.rebuild(s); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.marked, err = loadMarkSet(s); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -393,6 +399,7 @@ func (s *Store) apply(fn func(t *txn) error) error {
 		return err
 	}
 	s.hot.add(t.events)
+	s.marked.add(t.marked)
 	return nil
 }
 
@@ -664,6 +671,7 @@ func putMark(b *txn, id store.Identifier, m store.Mark) error {
 	if err := b.Set(k, tk[:], nil); err != nil {
 		return err
 	}
+	b.marked = append(b.marked, id)
 	return b.Set(expKey(pExpDecisions, m.At, tagMark, k[1:]), nil, nil)
 }
 
@@ -952,6 +960,10 @@ func reportOutcome(b *txn, o store.Outcome) error {
 // Marks implements store.Outcomes.
 func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error) {
 	var out []store.Mark
+	if !s.marked.has(id) {
+		// Most identifiers were never marked: no iterator for them.
+		return nil, s.readable(ctx)
+	}
 	prefix := key(pMarks, identKey(id))
 	err := s.iterate(ctx, prefix, upperBound(prefix), func(k, v []byte) (bool, error) {
 		rest := k[len(prefix):]
