@@ -193,7 +193,8 @@ type DecisionLog interface {
 	// transaction and returns once it is durable. If the request was
 	// already decided with the same content it writes nothing and returns
 	// the stored decision with fresh false; with other content it returns
-	// ErrRequestConflict.
+	// ErrRequestConflict. A fresh commit returns c.Decision itself, not a
+	// copy: the caller hands it on and must not change it afterwards.
 	Commit(ctx context.Context, c Commit) (stored *riskv1.Decision, fresh bool, err error)
 	// Decision returns a stored decision by ID, or ErrNotFound.
 	Decision(ctx context.Context, id string) (*riskv1.Decision, error)

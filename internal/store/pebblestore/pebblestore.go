@@ -549,7 +549,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	case r.conflict:
 		return nil, false, store.ErrRequestConflict
 	case r.fresh:
-		return proto.Clone(d).(*riskv1.Decision), true, nil
+		return d, true, nil
 	}
 	out := &riskv1.Decision{}
 	if err := proto.Unmarshal(r.stored, out); err != nil {

@@ -283,7 +283,7 @@ func (s *Store) commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	if err := tx.Commit(ctx); err != nil {
 		return nil, false, err
 	}
-	return proto.Clone(d).(*riskv1.Decision), true, nil
+	return d, true, nil
 }
 
 func insertEvents(ctx context.Context, tx pgx.Tx, events []store.Event) error {
