@@ -135,8 +135,19 @@ func hasReason(d *riskv1.Decision, code string) bool {
 
 func TestTwoReplicasShareOneHistory(t *testing.T) {
 	schema := sharedBackends(t)
-	_, a := startReplica(t, schema, replicaRedis)
-	_, b := startReplica(t, schema, replicaRedis)
+	pa, a := startReplica(t, schema, replicaRedis)
+	pb, b := startReplica(t, schema, replicaRedis)
+	defer func() {
+		if t.Failed() {
+			for _, p := range []*testproc.Process{pa, pb} {
+				for _, l := range p.Logs() {
+					if l["level"] != "INFO" {
+						t.Logf("LOG %v", l)
+					}
+				}
+			}
+		}
+	}()
 	ctx := context.Background()
 	replicas := []riskv1.RiskServiceClient{a, b}
 
