@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/riskd/riskd/internal/history/historytest"
 	"slices"
 	"testing"
 	"time"
@@ -32,31 +33,7 @@ const (
 	me       = "acct-me"
 )
 
-// fakeHistory is a history reader with the stores' Events semantics (see
-// store.History and storetest): one series and key, At in [since, until),
-// oldest first, at most limit events (0 means no limit) keeping the oldest.
-type fakeHistory struct {
-	events []store.Event
-}
-
-func (h *fakeHistory) Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out []store.Event
-	for _, e := range h.events {
-		if e.Series == series && e.Key == key && !e.At.Before(since) && e.At.Before(until) {
-			out = append(out, e)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b store.Event) int { return a.At.Compare(b.At) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-var _ spending.Reader = (*fakeHistory)(nil)
+var _ spending.Reader = (*historytest.Reader)(nil)
 
 // order is a gift-card order by account for amount (minor units).
 func order(account string, amount int64, caller *riskv1.PurchaseHistory) *riskv1.ScoreGiftCardPurchaseRequest {
@@ -87,7 +64,7 @@ func callerHistory(orders int32, typical int64) *riskv1.PurchaseHistory {
 type fixture struct {
 	t    *testing.T
 	keys *pseudonym.Keyer
-	h    *fakeHistory
+	h    *historytest.Reader
 	v    *spending.Verifier
 	seq  int
 }
@@ -98,7 +75,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &fakeHistory{}
+	h := &historytest.Reader{}
 	return &fixture{t: t, keys: keys, h: h, v: spending.New(h, keys)}
 }
 
@@ -106,19 +83,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) derive(req *riskv1.ScoreGiftCardPurchaseRequest, at time.Time, declined bool) {
 	f.t.Helper()
 	f.seq++
-	entry, err := history.Derive(f.keys, req, fmt.Sprintf("decision-%d", f.seq), at)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if len(entry.Events) == 0 {
-		f.t.Fatal("the past order adds no events")
-	}
-	for _, e := range entry.Events {
-		if declined && e.Series == history.SeriesGiftCard {
-			e.Ref = history.RefDeclined
-		}
-		f.h.events = append(f.h.events, e)
-	}
+	f.h.AddDecided(f.t, f.keys, req, fmt.Sprintf("decision-%d", f.seq), at, declined)
 }
 
 func (f *fixture) verify(req *riskv1.ScoreGiftCardPurchaseRequest) verifier.Result {
@@ -401,7 +366,7 @@ func TestSpendingReadsOnlyThisAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.h.events = append(f.h.events, refund.Events...)
+	f.h.Add(refund.Events...)
 	res := f.verify(order(me, 100_001, nil))
 	checkResult(t, res, spendCase{orders: 0, codes: []string{first}})
 }
@@ -451,7 +416,7 @@ func TestFakeHistoryAgreesWithTheEmbeddedStore(t *testing.T) {
 		}
 		f.derive(order(acct, int64(1000*(i+1)), nil), now.Add(-age), i%2 == 0)
 	}
-	if _, _, err := st.Record(context.Background(), []store.Batch{{EventID: "all", Events: f.h.events}}); err != nil {
+	if _, _, err := st.Record(context.Background(), []store.Batch{{EventID: "all", Events: f.h.All()}}); err != nil {
 		t.Fatal(err)
 	}
 	acct, _ := f.keys.Identifier(store.KindAccount, me)

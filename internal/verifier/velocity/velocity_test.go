@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/riskd/riskd/internal/history/historytest"
 	"slices"
 	"testing"
 	"time"
@@ -25,31 +26,7 @@ import (
 // now is the instant of the decision under test.
 var now = time.Date(2026, 6, 15, 9, 30, 0, 0, time.UTC)
 
-// fakeHistory is a history reader with the stores' Events semantics (see
-// store.History and storetest): one series and key, At in [since, until),
-// oldest first, at most limit events (0 means no limit) keeping the oldest.
-type fakeHistory struct {
-	events []store.Event
-}
-
-func (h *fakeHistory) Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out []store.Event
-	for _, e := range h.events {
-		if e.Series == series && e.Key == key && !e.At.Before(since) && e.At.Before(until) {
-			out = append(out, e)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b store.Event) int { return a.At.Compare(b.At) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-var _ velocity.Reader = (*fakeHistory)(nil)
+var _ velocity.Reader = (*historytest.Reader)(nil)
 
 // ids are the four keys a gift-card order counts under.
 type ids struct{ account, device, instrument, recipient string }
@@ -106,7 +83,7 @@ func order(k ids, total int64, quantities ...int32) *riskv1.ScoreGiftCardPurchas
 type fixture struct {
 	t    *testing.T
 	keys *pseudonym.Keyer
-	h    *fakeHistory
+	h    *historytest.Reader
 	v    *velocity.Verifier
 	seq  int
 }
@@ -117,7 +94,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &fakeHistory{}
+	h := &historytest.Reader{}
 	return &fixture{t: t, keys: keys, h: h, v: velocity.New(h, keys)}
 }
 
@@ -126,19 +103,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) past(req *riskv1.ScoreGiftCardPurchaseRequest, at time.Time, declined bool) {
 	f.t.Helper()
 	f.seq++
-	entry, err := history.Derive(f.keys, req, fmt.Sprintf("decision-%d", f.seq), at)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if len(entry.Events) == 0 {
-		f.t.Fatal("the past order adds no events")
-	}
-	for _, e := range entry.Events {
-		if declined && e.Series == history.SeriesGiftCard {
-			e.Ref = history.RefDeclined
-		}
-		f.h.events = append(f.h.events, e)
-	}
+	f.h.AddDecided(f.t, f.keys, req, fmt.Sprintf("decision-%d", f.seq), at, declined)
 }
 
 func (f *fixture) verify(req *riskv1.ScoreGiftCardPurchaseRequest) verifier.Result {
@@ -275,7 +240,7 @@ func TestVelocitySumsAmountsAndCards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.h.events = append(f.h.events, refund.Events...)
+	f.h.Add(refund.Events...)
 
 	res := f.verify(order(mine, 100, 1))
 	wantCounts(t, res, "account", "10m", counts{3, 100 + 1_000 + 20_000, 1 + 1 + 2})
@@ -339,7 +304,7 @@ func TestFakeHistoryAgreesWithTheEmbeddedStore(t *testing.T) {
 		}
 		f.past(order(k, int64(1000*(i+1)), int32(i+1)), now.Add(-age), i%2 == 0)
 	}
-	if _, _, err := st.Record(context.Background(), []store.Batch{{EventID: "all", Events: f.h.events}}); err != nil {
+	if _, _, err := st.Record(context.Background(), []store.Batch{{EventID: "all", Events: f.h.All()}}); err != nil {
 		t.Fatal(err)
 	}
 	acct, _ := f.keys.Identifier(store.KindAccount, mine.account)
