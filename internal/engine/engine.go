@@ -213,6 +213,12 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 			"rule", re.Rule, "check", check.String(), "policy_version", pol.Version, "error", re.Err)
 	}
 
+	// Each verifier's signals in wire form, built once: the decision
+	// lists them merged, the facts per verifier, sharing the messages.
+	runSignals := make([][]*riskv1.Signal, len(runs))
+	for i, r := range runs {
+		runSignals[i] = signalsProto(r.Result.Signals)
+	}
 	span := trace.SpanFromContext(ctx)
 	d := &riskv1.Decision{
 		DecisionId:      id.String(),
@@ -225,7 +231,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 		VerifierResults: results,
 		PolicyVersion:   pol.Version,
 		DecidedAt:       timestamppb.New(now),
-		Signals:         signalsProto(verdict.Signals),
+		Signals:         mergeSignals(runs, runSignals),
 	}
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		d.TraceId = sc.TraceID().String()
@@ -251,7 +257,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	}
 	e.metrics.decisions.Add(ctx, 1, e.metrics.outcomeAttrs(check, d.Outcome))
 	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check))
-	facts, err := factsOf(req, runs, verdict)
+	facts, err := factsOf(req, runs, runSignals, verdict)
 	if err != nil {
 		return Decided{}, err
 	}
@@ -259,15 +265,15 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 }
 
 // factsOf keeps what replay needs, without raw personal data.
-func factsOf(req proto.Message, runs []policy.VerifierRun, v policy.Verdict) (*riskv1.DecisionFacts, error) {
+func factsOf(req proto.Message, runs []policy.VerifierRun, runSignals [][]*riskv1.Signal, v policy.Verdict) (*riskv1.DecisionFacts, error) {
 	// Redacted while it is encoded: no copy of the request, one pass.
 	anyReq := &anypb.Any{
 		TypeUrl: "type.googleapis.com/" + string(req.ProtoReflect().Descriptor().FullName()),
 		Value:   redact.Append(nil, req),
 	}
 	f := &riskv1.DecisionFacts{Request: anyReq}
-	for _, r := range runs {
-		vf := &riskv1.VerifierFacts{Name: r.Spec.Name, Status: statusProto[r.Status], Signals: signalsProto(r.Result.Signals)}
+	for i, r := range runs {
+		vf := &riskv1.VerifierFacts{Name: r.Spec.Name, Status: statusProto[r.Status], Signals: runSignals[i]}
 		for _, fd := range r.Result.Findings {
 			vf.Findings = append(vf.Findings, &riskv1.Reason{Code: fd.Code, Message: fd.Message, Source: r.Spec.Name, Score: int32(fd.Score)})
 		}
@@ -409,6 +415,34 @@ var statusProto = map[policy.Status]riskv1.VerifierStatus{
 	policy.StatusFailed:   riskv1.VerifierStatus_VERIFIER_STATUS_FAILED,
 	policy.StatusTimedOut: riskv1.VerifierStatus_VERIFIER_STATUS_TIMED_OUT,
 	policy.StatusSkipped:  riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED,
+}
+
+// mergeSignals lists the signals of the verifiers that answered, sorted by
+// name, as the policy merged them: where two verifiers give one name, the
+// later one's value stands.
+func mergeSignals(runs []policy.VerifierRun, runSignals [][]*riskv1.Signal) []*riskv1.Signal {
+	n := 0
+	for i, r := range runs {
+		if r.Status == policy.StatusOK {
+			n += len(runSignals[i])
+		}
+	}
+	out := make([]*riskv1.Signal, 0, n)
+	for i, r := range runs {
+		if r.Status == policy.StatusOK {
+			out = append(out, runSignals[i]...)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].GetName() < out[b].GetName() })
+	// Keep the last of each name: stable sorting kept the run order.
+	kept := out[:0]
+	for i, sg := range out {
+		if i+1 < len(out) && out[i+1].GetName() == sg.GetName() {
+			continue
+		}
+		kept = append(kept, sg)
+	}
+	return kept
 }
 
 // signalsProto turns signals into their wire form, sorted by name so that

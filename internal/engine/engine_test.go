@@ -931,3 +931,41 @@ func TestHistoryDerivedOnceForVerifiersAndCommit(t *testing.T) {
 		t.Fatalf("engine's entry %+v, history.Derive gives %+v", *decided.Entry, want)
 	}
 }
+
+// TestDecisionSignalsAreThePoliciesMerge: the decision lists the signals the
+// policy saw, sorted by name: every answering verifier's, a failed one's
+// none, and where two verifiers give the same name, the later one's value,
+// as the policy's merge has it. The facts keep each verifier's own.
+func TestDecisionSignalsAreThePoliciesMerge(t *testing.T) {
+	first := verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) {
+		return verifier.Result{Signals: map[string]any{"b.x": int64(1), "shared": "first", "a.y": true}}, nil
+	})
+	second := verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) {
+		return verifier.Result{Signals: map[string]any{"shared": "second", "c.z": 2.5}}, nil
+	})
+	failing := verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) {
+		return verifier.Result{Signals: map[string]any{"d.never": true}}, errors.New("down")
+	})
+	reg := verifier.Registry{"first": first, "second": verifier.Inline(second), "failing": failing}
+	e := sellerEngine(t, reg, "name: first, budget: 1s, on_failure: ignore",
+		"name: second, budget: 1s, on_failure: ignore", "name: failing, budget: 1s, on_failure: ignore")
+	decided, err := e.DecideWithFacts(context.Background(), riskv1.Check_CHECK_SELLER, "req-1", &riskv1.CheckSellerRequest{RequestId: "req-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range decided.Decision.GetSignals() {
+		got = append(got, fmt.Sprintf("%s=%v", s.GetName(), s.GetValue()))
+	}
+	want := []string{"a.y=&{true}", "b.x=&{1}", "c.z=&{2.5}", "shared=&{second}"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("decision signals %v, want %v", got, want)
+	}
+	perVerifier := map[string]int{}
+	for _, vf := range decided.Facts.GetVerifiers() {
+		perVerifier[vf.GetName()] = len(vf.GetSignals())
+	}
+	if perVerifier["first"] != 3 || perVerifier["second"] != 2 || perVerifier["failing"] != 0 {
+		t.Fatalf("facts keep per verifier %v, want first 3, second 2, failing 0", perVerifier)
+	}
+}
