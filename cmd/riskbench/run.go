@@ -27,6 +27,7 @@ import (
 // options are riskbench's flags.
 type options struct {
 	riskd       string
+	riskdFlags  []string // appended to the riskd it starts
 	duration    time.Duration
 	warmup      time.Duration
 	concurrency []int
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.hangBudget, "hang-budget", 100*time.Millisecond, "budget of the hanging verifier in the second run (0 skips that run)")
 	fs.StringVar(&o.target, "target", "", "drive an already running riskd at this address instead of starting one (for profiling it)")
 	fs.StringVar(&logDir, "server-logs", "", "keep the servers' logs in this directory")
+	riskdFlags := fs.String("riskd-flags", "", "more flags for the riskd it starts, space-separated (for example the PostgreSQL + Redis mode: --store postgres --postgres-url URL --postgres-schema S --redis-url URL)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,6 +68,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		o.concurrency = append(o.concurrency, n)
 	}
+	o.riskdFlags = strings.Fields(*riskdFlags)
 	o.checks = strings.Split(*checks, ",")
 	for _, c := range o.checks {
 		if _, ok := generators[c]; !ok {
@@ -130,7 +133,8 @@ func benchmark(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		riskd, err := startServer(ctx, o.riskd, []string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--debug-listen", debugAddr}, "riskd ready")
+		args := append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--debug-listen", debugAddr}, o.riskdFlags...)
+		riskd, err := startServer(ctx, o.riskd, args, "riskd ready")
 		if err != nil {
 			return fmt.Errorf("riskd: %w", err)
 		}
