@@ -68,9 +68,10 @@ func (p *probe) read(ctx context.Context) (usage, error) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	var seen int
+	fields := map[string]*uint64{"# TotalAlloc = ": &u.alloc, "# Mallocs = ": &u.count}
 	for sc.Scan() {
 		line := sc.Text()
-		for name, dst := range map[string]*uint64{"# TotalAlloc = ": &u.alloc, "# Mallocs = ": &u.count} {
+		for name, dst := range fields {
 			if v, ok := strings.CutPrefix(line, name); ok {
 				if *dst, err = strconv.ParseUint(strings.TrimSpace(v), 10, 64); err != nil {
 					return u, fmt.Errorf("heap profile: %q: %w", line, err)

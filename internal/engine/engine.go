@@ -257,15 +257,11 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	}
 	e.metrics.decisions.Add(ctx, 1, e.metrics.outcomeAttrs(check, d.Outcome))
 	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check))
-	facts, err := factsOf(req, runs, runSignals, verdict)
-	if err != nil {
-		return Decided{}, err
-	}
-	return Decided{Decision: d, Facts: facts, Entry: in.Entry}, nil
+	return Decided{Decision: d, Facts: factsOf(req, runs, runSignals, verdict), Entry: in.Entry}, nil
 }
 
 // factsOf keeps what replay needs, without raw personal data.
-func factsOf(req proto.Message, runs []policy.VerifierRun, runSignals [][]*riskv1.Signal, v policy.Verdict) (*riskv1.DecisionFacts, error) {
+func factsOf(req proto.Message, runs []policy.VerifierRun, runSignals [][]*riskv1.Signal, v policy.Verdict) *riskv1.DecisionFacts {
 	// Redacted while it is encoded: no copy of the request, one pass.
 	anyReq := &anypb.Any{
 		TypeUrl: "type.googleapis.com/" + string(req.ProtoReflect().Descriptor().FullName()),
@@ -282,7 +278,7 @@ func factsOf(req proto.Message, runs []policy.VerifierRun, runSignals [][]*riskv
 	for _, fr := range v.Fired {
 		f.FiredRules = append(f.FiredRules, fr.Name)
 	}
-	return f, nil
+	return f
 }
 
 // runVerifiers runs the check's verifiers concurrently and waits for each
@@ -336,11 +332,10 @@ func (e *Engine) runOne(ctx context.Context, v verifier.Verifier, spec policy.Ve
 	run := policy.VerifierRun{Spec: spec}
 	started := time.Now()
 	var errText string
-	_, inline := v.(verifier.NeverWaits)
 	switch {
 	case budget <= 0:
 		run.Status, errText = policy.StatusTimedOut, "no time left before the caller's deadline"
-	case inline:
+	case neverWaits(v):
 		// Bounded work in memory: called right here, no goroutine,
 		// timer or channel (see verifier.NeverWaits).
 		a := e.call(ctx, v, spec, in)

@@ -7,6 +7,7 @@
 package redact
 
 import (
+	"fmt"
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -25,47 +26,23 @@ var keep = map[protoreflect.Name]bool{
 	"locale":        true,
 }
 
-// Request returns a redacted copy of m; m is not changed.
+// Request returns a redacted copy of m; m is not changed. It is Append
+// decoded again, so the rule has one home: unknown fields are dropped
+// too, since they may hold anything.
 func Request(m proto.Message) proto.Message {
-	c := proto.Clone(m)
-	walk(c.ProtoReflect())
+	c := m.ProtoReflect().New().Interface()
+	if err := proto.Unmarshal(Append(nil, m), c); err != nil {
+		// Append writes only fields of m's own type, well formed.
+		panic(fmt.Sprintf("redact: the redacted %s does not decode: %v", m.ProtoReflect().Descriptor().FullName(), err))
+	}
 	return c
 }
 
-func walk(m protoreflect.Message) {
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsMap():
-			// No request holds a map today; drop any a later one adds
-			// rather than guess what its keys reveal.
-			m.Clear(fd)
-		case fd.IsList():
-			l := v.List()
-			switch fd.Kind() {
-			case protoreflect.MessageKind, protoreflect.GroupKind:
-				for i := 0; i < l.Len(); i++ {
-					walk(l.Get(i).Message())
-				}
-			case protoreflect.StringKind, protoreflect.BytesKind:
-				m.Clear(fd)
-			}
-		case fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind:
-			walk(v.Message())
-		case fd.Kind() == protoreflect.StringKind:
-			if !keep[fd.Name()] && v.String() != "" {
-				m.Set(fd, protoreflect.ValueOfString(Placeholder))
-			}
-		case fd.Kind() == protoreflect.BytesKind:
-			m.Clear(fd)
-		}
-		return true
-	})
-}
-
-// Append appends the wire encoding of m, redacted exactly as Request
-// redacts it, to b: one pass over m, with no copy of it. It is how a
-// decision's facts are encoded; Request stays for callers that want the
-// message.
+// Append appends the wire encoding of m, redacted, to b: one pass over m,
+// with no copy of it. It is how a decision's facts are encoded. Maps,
+// bytes and repeated strings are dropped; every other set string becomes
+// Placeholder unless its field is in keep; numbers, booleans, enums and
+// nested messages (times among them) are kept.
 func Append(b []byte, m proto.Message) []byte {
 	return appendMessage(b, m.ProtoReflect())
 }
@@ -81,7 +58,8 @@ func appendMessage(b []byte, m protoreflect.Message) []byte {
 		v := m.Get(fd)
 		switch {
 		case fd.IsMap():
-			// dropped, as in walk
+			// dropped: no request holds a map today; drop any a later
+			// one adds rather than guess what its keys reveal
 		case fd.IsList():
 			l := v.List()
 			switch fd.Kind() {
@@ -90,7 +68,7 @@ func appendMessage(b []byte, m protoreflect.Message) []byte {
 					b = appendNested(b, fd.Number(), l.Get(j).Message())
 				}
 			case protoreflect.StringKind, protoreflect.BytesKind:
-				// dropped, as in walk
+				// dropped
 			default:
 				b = appendPacked(b, fd, l)
 			}
@@ -104,7 +82,7 @@ func appendMessage(b []byte, m protoreflect.Message) []byte {
 			b = protowire.AppendTag(b, fd.Number(), protowire.BytesType)
 			b = protowire.AppendString(b, s)
 		case fd.Kind() == protoreflect.BytesKind:
-			// dropped, as in walk
+			// dropped
 		default:
 			b = appendScalar(b, fd, v)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,17 +114,7 @@ func compareHot(a, b hotEvent) int {
 		}
 		return 1
 	}
-	return cmpString(a.id, b.id)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return strings.Compare(a.id, b.id)
 }
 
 // scan calls fn for each event of series and key with At in [since,

@@ -28,6 +28,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -271,17 +272,13 @@ func (s *Store) prepare(keyCheck []byte) error {
 	return b.Commit(pebble.Sync)
 }
 
-// get returns a copy of key's value, or nil if there is none.
-func (s *Store) get(key []byte) ([]byte, error) {
-	v, c, err := s.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := bytes.Clone(v)
-	return out, c.Close()
+// get returns a copy of key's value in the LSM, or nil if there is none.
+func (s *Store) get(key []byte) ([]byte, error) { return getCopy(s.db, key) }
+
+// reader is what point reads need: the LSM itself, or a group's batch,
+// which reads through to it.
+type reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
 }
 
 // Dir is the data directory the store lives in.
@@ -402,9 +399,9 @@ func (s *Store) apply(fn func(t *txn) error) error {
 	return nil
 }
 
-// has reports whether key exists, reading through the batch.
-func has(b *txn, key []byte) (bool, error) {
-	_, c, err := b.Get(key)
+// has reports whether key exists.
+func has(r reader, key []byte) (bool, error) {
+	_, c, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -414,9 +411,9 @@ func has(b *txn, key []byte) (bool, error) {
 	return true, c.Close()
 }
 
-// getCopy returns a copy of key's value through the batch, nil if absent.
-func getCopy(b *txn, key []byte) ([]byte, error) {
-	v, c, err := b.Get(key)
+// getCopy returns a copy of key's value, nil if absent.
+func getCopy(r reader, key []byte) ([]byte, error) {
+	v, c, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, nil
 	}
