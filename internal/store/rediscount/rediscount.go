@@ -78,7 +78,18 @@ type Store struct {
 	// writeTimeout bounds the write after a base commit.
 	writeTimeout time.Duration
 	closed       atomic.Bool
+	// late holds the events of committed decisions whose write did not
+	// finish in time (an overloaded box, a Redis hiccup); retryLate
+	// writes them in the background, so a count arrives late rather than
+	// never. ZADD NX makes a write that did land after all harmless.
+	late     chan []store.Event
+	stopLate chan struct{}
+	lateDone chan struct{}
 }
+
+// lateQueue bounds the events waiting for a retry: past it, a Redis that
+// stays down costs counts (logged), not memory.
+const lateQueue = 4096
 
 var _ store.Store = (*Store)(nil)
 
@@ -102,15 +113,52 @@ func New(base store.Store, o Options) *Store {
 	if wt <= 0 {
 		wt = defaultWriteTimeout
 	}
-	return &Store{base: base, rdb: o.Client, prefix: o.Prefix, ttl: o.TTL, log: log, writeTimeout: wt}
+	s := &Store{base: base, rdb: o.Client, prefix: o.Prefix, ttl: o.TTL, log: log, writeTimeout: wt,
+		late: make(chan []store.Event, lateQueue), stopLate: make(chan struct{}), lateDone: make(chan struct{})}
+	go s.retryLate()
+	return s
 }
 
-// Close closes the base; later calls return store.ErrClosed.
+// Close stops the retries (what is still queued is logged as lost), then
+// closes the base; later calls return store.ErrClosed.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	close(s.stopLate)
+	<-s.lateDone
+	if n := len(s.late); n > 0 {
+		s.log.Error("rediscount: closing with committed decisions' events still not counted in Redis", "decisions", n)
+	}
 	return s.base.Close()
+}
+
+// retryLate writes the late events, one decision's at a time, retrying
+// each with a growing pause until it lands or the store closes.
+func (s *Store) retryLate() {
+	defer close(s.lateDone)
+	for {
+		var events []store.Event
+		select {
+		case events = <-s.late:
+		case <-s.stopLate:
+			return
+		}
+		for pause := 50 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := s.add(ctx, events)
+			cancel()
+			if err == nil {
+				break
+			}
+			select {
+			case <-time.After(pause):
+			case <-s.stopLate:
+				s.log.Error("rediscount: closing with a committed decision's events not counted in Redis", "events", len(events), "error", err)
+				return
+			}
+		}
+	}
 }
 
 func (s *Store) live() error {
@@ -154,8 +202,14 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	mctx, cancel := detach(ctx, s.writeTimeout)
 	defer cancel()
 	if err := s.add(mctx, c.Events); err != nil {
-		s.log.WarnContext(ctx, "rediscount: a committed decision's events are not counted in Redis; the decision stands",
-			"decision_id", c.Decision.GetDecisionId(), "events", len(c.Events), "error", err)
+		select {
+		case s.late <- c.Events:
+			s.log.WarnContext(ctx, "rediscount: a committed decision's events are not counted in Redis yet; the decision stands and they are retried in the background",
+				"decision_id", c.Decision.GetDecisionId(), "events", len(c.Events), "error", err)
+		default:
+			s.log.ErrorContext(ctx, "rediscount: a committed decision's events are not counted in Redis and the retry queue is full: they are lost",
+				"decision_id", c.Decision.GetDecisionId(), "events", len(c.Events), "error", err, "queue", lateQueue)
+		}
 	}
 	return d, fresh, nil
 }

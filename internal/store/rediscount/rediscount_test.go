@@ -514,3 +514,39 @@ func testRedisDown(t *testing.T, opt *redis.Options) {
 		t.Errorf("reads with Redis down took %v, want them to fail fast", took)
 	}
 }
+
+// TestLateWriteIsCountedLate: a committed decision whose Redis write does
+// not finish within the write timeout (here a nanosecond, so it never
+// does; in production an overloaded box or a Redis hiccup) still stands,
+// and its events are counted by the background retry: a velocity count is
+// late, never lost.
+func TestLateWriteIsCountedLate(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	var logs syncBuffer
+	s := rediscount.New(openBase(t, newSchema(t)), rediscount.Options{Client: c, Prefix: prefix, TTL: ttl,
+		WriteTimeout: time.Nanosecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer s.Close()
+	account := ident(store.KindAccount, "acct-late")
+	const n = 5
+	for i := range n {
+		e := store.Event{ID: fmt.Sprintf("evt-%d", i), Series: "giftcard", Key: account, At: base.Add(time.Duration(i) * time.Second), Amount: 100, Quantity: 1}
+		if _, fresh, err := s.Commit(t.Context(), commit(fmt.Sprintf("order-late-%d", i), base, e)); err != nil || !fresh {
+			t.Fatalf("commit %d: fresh %v, %v", i, fresh, err)
+		}
+	}
+	if !strings.Contains(logs.String(), "retried in the background") {
+		t.Fatalf("the inline write did not fail, so the retry is not exercised:\n%s", logs.String())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, err := s.Aggregate(t.Context(), "giftcard", account, base, base.Add(time.Hour))
+		if err == nil && a.Count == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s the late events count %+v (%v), want %d", a, err, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
