@@ -263,3 +263,18 @@ type Store interface {
 	Expire(ctx context.Context, now time.Time, r Retention, limit int) (int, error)
 	Close() error
 }
+
+// CommitStats counts a backend's group commits since it opened: Commits
+// writes (decisions, outcomes, recorded batches, expiry runs) reached the
+// disk in Groups groups, each one durable write (an fdatasync of the
+// embedded store's log, one PostgreSQL transaction). Commits/Groups is the
+// batch size; Groups per second is the rate of durable writes.
+type CommitStats struct {
+	Groups  uint64 `json:"groups"`
+	Commits uint64 `json:"commits"`
+}
+
+// CommitCounter is implemented by backends that group commits.
+type CommitCounter interface {
+	CommitStats() CommitStats
+}
