@@ -6,10 +6,20 @@
 // request key is a unique constraint, so two replicas racing on one
 // request_id produce one decision; events, links, marks and outcomes have
 // natural primary keys and are inserted with ON CONFLICT DO NOTHING, so a
-// replay never counts twice. Each Commit is one transaction.
+// replay never counts twice.
+//
+// Commits are grouped, as in the embedded store, because a transaction per
+// decision spends its time on round trips and on the WAL flush of its
+// COMMIT. One loop sends the commits waiting at that moment as one
+// pipelined batch: one round trip and one implicit transaction, so one
+// flush, for the group. Each commit is one statement that writes its
+// events and links only if it inserted the decision. A group that fails is
+// retried commit by commit, so one bad commit fails alone; each commit is
+// still atomic, and an acknowledged one is committed.
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -17,6 +27,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,10 +112,29 @@ type Options struct {
 	KeyCheck []byte
 }
 
+// maxGroup bounds one group commit, so a burst cannot make one group (and
+// the callers waiting on it) arbitrarily long.
+const maxGroup = 64
+
 // Store is the PostgreSQL backend.
 type Store struct {
-	pool   *pgxpool.Pool
-	closed atomic.Bool
+	pool     *pgxpool.Pool
+	queue    chan *pending
+	mu       sync.RWMutex // guards sending on queue against Close
+	closed   atomic.Bool
+	loopDone chan struct{}
+	// groups and commits count what the commit loop committed.
+	groups, commits atomic.Uint64
+}
+
+// pending is a Commit waiting for the commit loop.
+type pending struct {
+	// ctx is the caller's: a group runs while any of its callers waits.
+	ctx  context.Context
+	args []any
+	// inserted is set before done is sent: whether the decision was new.
+	inserted bool
+	done     chan error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -130,7 +160,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool, queue: make(chan *pending, maxGroup), loopDone: make(chan struct{})}
+	go s.loop()
+	return s, nil
 }
 
 // migrate brings the schema to the newest version under an advisory lock,
@@ -185,12 +217,25 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, keyCheck []
 // Ping reports whether the database answers, for health.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-// Close closes the pool.
+// Close commits what is already queued, then closes the pool.
 func (s *Store) Close() error {
-	if !s.closed.Swap(true) {
-		s.pool.Close()
+	s.mu.Lock()
+	if s.closed.Swap(true) {
+		s.mu.Unlock()
+		return nil
 	}
+	close(s.queue)
+	s.mu.Unlock()
+	<-s.loopDone
+	s.pool.Close()
 	return nil
+}
+
+// CommitStats implements store.CommitCounter: Groups counts the
+// transactions the commit loop committed, Commits the Commit calls they
+// carried (a replay among them included).
+func (s *Store) CommitStats() store.CommitStats {
+	return store.CommitStats{Groups: s.groups.Load(), Commits: s.commits.Load()}
 }
 
 func (s *Store) live() error {
@@ -248,42 +293,226 @@ func (s *Store) commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	if err != nil {
 		return nil, false, err
 	}
-	tx, err := s.pool.Begin(ctx)
+	args, err := commitArgs(c, body)
 	if err != nil {
 		return nil, false, err
 	}
-	defer tx.Rollback(ctx)
-	tag, err := tx.Exec(ctx, `INSERT INTO decisions (id, check_kind, request_id, request_hash, decided_at, subjects, facts, decision)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (check_kind, request_id) DO NOTHING`,
+	inserted, err := s.enqueue(ctx, args)
+	if err != nil {
+		return nil, false, err
+	}
+	if inserted {
+		return d, true, nil
+	}
+	// Decided before: by another replica (the unique constraint made the
+	// group wait for its commit) or by an earlier commit of the same group.
+	// Either is committed now.
+	var hash, stored []byte
+	if err := s.pool.QueryRow(ctx, `SELECT request_hash, decision FROM decisions WHERE check_kind = $1 AND request_id = $2`,
+		int16(d.GetCheck()), d.GetRequestId()).Scan(&hash, &stored); err != nil {
+		return nil, false, err
+	}
+	if subtle.ConstantTimeCompare(hash, c.RequestHash[:]) != 1 {
+		return nil, false, store.ErrRequestConflict
+	}
+	out, err := unmarshal(stored)
+	return out, false, err
+}
+
+// commitSQL writes one decision, and its events and links only if the
+// decision is new, so that a replay counts nothing twice. It answers
+// whether the decision was inserted. One statement, so that a group of
+// commits is one statement each in one pipelined batch.
+const commitSQL = `WITH d AS (
+		INSERT INTO decisions (id, check_kind, request_id, request_hash, decided_at, subjects, facts, decision)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (check_kind, request_id) DO NOTHING
+		RETURNING 1
+	), e AS (
+		INSERT INTO events (series, kind, hash, at, id, amount, quantity, ref)
+		SELECT * FROM unnest($9::text[], $10::smallint[], $11::bytea[], $12::timestamptz[], $13::text[], $14::bigint[], $15::bigint[], $16::text[])
+		WHERE EXISTS (SELECT 1 FROM d)
+		ON CONFLICT DO NOTHING
+	), l AS (
+		INSERT INTO links (kind, hash, subject, at)
+		SELECT * FROM unnest($17::smallint[], $18::bytea[], $19::text[], $20::timestamptz[])
+		WHERE EXISTS (SELECT 1 FROM d)
+		ON CONFLICT DO NOTHING
+	)
+	SELECT EXISTS (SELECT 1 FROM d)`
+
+// commitArgs are commitSQL's arguments for c. They hold copies of
+// everything the caller could change: the loop may encode them after a
+// caller whose context ended has gone.
+func commitArgs(c store.Commit, body []byte) ([]any, error) {
+	d := c.Decision
+	n := len(c.Events)
+	series, kinds, hashes, ats := make([]string, n), make([]int16, n), make([][]byte, n), make([]time.Time, n)
+	ids, amounts, quantities, refs := make([]string, n), make([]int64, n), make([]int64, n), make([]string, n)
+	for i, e := range c.Events {
+		if e.ID == "" || e.Series == "" {
+			return nil, errors.New("pgstore: an event needs an id and a series")
+		}
+		series[i], kinds[i], hashes[i], ats[i] = e.Series, int16(e.Key.Kind), e.Key.Hash[:], e.At
+		ids[i], amounts[i], quantities[i], refs[i] = e.ID, e.Amount, e.Quantity, e.Ref
+	}
+	n = len(c.Links)
+	linkKinds, linkHashes, subjects, linkAts := make([]int16, n), make([][]byte, n), make([]string, n), make([]time.Time, n)
+	for i, l := range c.Links {
+		linkKinds[i], linkHashes[i], subjects[i], linkAts[i] = int16(l.ID.Kind), l.ID.Hash[:], l.Subject, l.At
+	}
+	return []any{
 		d.GetDecisionId(), int16(d.GetCheck()), d.GetRequestId(), c.RequestHash[:], d.GetDecidedAt().AsTime(),
-		encodeSubjects(c.Subjects), c.Facts, body)
-	if err != nil {
-		return nil, false, err
+		encodeSubjects(c.Subjects), bytes.Clone(c.Facts), body,
+		series, kinds, hashes, ats, ids, amounts, quantities, refs,
+		linkKinds, linkHashes, subjects, linkAts,
+	}, nil
+}
+
+// enqueue queues a commit for the next group, waits until its group is
+// committed and returns whether it inserted the decision.
+func (s *Store) enqueue(ctx context.Context, args []any) (bool, error) {
+	p := &pending{ctx: ctx, args: args, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed.Load() {
+		s.mu.RUnlock()
+		return false, store.ErrClosed
 	}
-	if tag.RowsAffected() == 0 {
-		// Decided before (perhaps by another replica this very moment:
-		// the unique constraint made us wait for its commit).
-		var hash, stored []byte
-		if err := tx.QueryRow(ctx, `SELECT request_hash, decision FROM decisions WHERE check_kind = $1 AND request_id = $2`,
-			int16(d.GetCheck()), d.GetRequestId()).Scan(&hash, &stored); err != nil {
-			return nil, false, err
+	select {
+	case s.queue <- p:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return false, ctx.Err()
+	}
+	s.mu.RUnlock()
+	select {
+	case err := <-p.done:
+		return p.inserted, err
+	case <-ctx.Done():
+		// The write may still land; an idempotent retry finds it.
+		return false, ctx.Err()
+	}
+}
+
+func (s *Store) loop() {
+	defer close(s.loopDone)
+	group := make([]*pending, 0, maxGroup)
+	for first := range s.queue {
+		group = append(group[:0], first)
+		group = drain(s.queue, group)
+		s.commitGroup(group)
+	}
+}
+
+func drain(queue chan *pending, group []*pending) []*pending {
+	for len(group) < maxGroup {
+		select {
+		case p, ok := <-queue:
+			if !ok {
+				return group
+			}
+			group = append(group, p)
+		default:
+			return group
 		}
-		if subtle.ConstantTimeCompare(hash, c.RequestHash[:]) != 1 {
-			return nil, false, store.ErrRequestConflict
+	}
+	return group
+}
+
+// commitGroup sends a group in one batch. If the group fails (one failed
+// statement aborts the whole transaction), each commit is retried alone,
+// so one bad commit cannot fail the others. An unreachable server fails
+// them all at once instead: retrying each alone would only wait on it
+// once per commit.
+func (s *Store) commitGroup(group []*pending) {
+	group = stillAwaited(group)
+	if len(group) == 0 {
+		return
+	}
+	ctx, stop := awaited(group)
+	inserted, err := s.send(ctx, group)
+	stop()
+	if err == nil || len(group) == 1 || errors.Is(classify(err), store.ErrUnavailable) {
+		for i, p := range group {
+			if err == nil {
+				p.inserted = inserted[i]
+			}
+			p.done <- err
 		}
-		out, err := unmarshal(stored)
-		return out, false, err
+		return
 	}
-	if err := insertEvents(ctx, tx, c.Events); err != nil {
-		return nil, false, err
+	for _, p := range stillAwaited(group) {
+		inserted, err := s.send(p.ctx, []*pending{p})
+		if err == nil {
+			p.inserted = inserted[0]
+		}
+		p.done <- err
 	}
-	if err := insertLinks(ctx, tx, c.Links); err != nil {
-		return nil, false, err
+}
+
+// stillAwaited answers the callers who stopped waiting and returns the
+// others: a write nobody waits for need not be sent.
+func stillAwaited(group []*pending) []*pending {
+	out := group[:0]
+	for _, p := range group {
+		if err := p.ctx.Err(); err != nil {
+			p.done <- err
+			continue
+		}
+		out = append(out, p)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, false, err
+	return out
+}
+
+// awaited returns a context that ends once every caller in group has
+// stopped waiting. No caller's own context can bound the group (one
+// leaving must not fail the others), but a group nobody waits for must not
+// hold the loop and a connection on a server that does not answer.
+func awaited(group []*pending) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var waiting atomic.Int64
+	waiting.Store(int64(len(group)))
+	stops := make([]func() bool, len(group))
+	for i, p := range group {
+		stops[i] = context.AfterFunc(p.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
 	}
-	return d, true, nil
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}
+
+// send commits group as one pgx.Batch: pipelined in one round trip, and
+// without BEGIN its statements run up to the batch's Sync in one implicit
+// transaction, committed once. It returns whether each commit inserted
+// its decision, and counts the group once it is committed.
+func (s *Store) send(ctx context.Context, group []*pending) ([]bool, error) {
+	b := &pgx.Batch{}
+	for _, p := range group {
+		b.Queue(commitSQL, p.args...)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	inserted := make([]bool, len(group))
+	for i := range inserted {
+		if err := br.QueryRow().Scan(&inserted[i]); err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
+	// The results arrive before the commit does: Close reads up to the
+	// Sync, after which the transaction is committed.
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	s.groups.Add(1)
+	s.commits.Add(uint64(len(group)))
+	return inserted, nil
 }
 
 func insertEvents(ctx context.Context, tx pgx.Tx, events []store.Event) error {
