@@ -63,3 +63,54 @@ func TestFailedGroupRetriesEachCommitAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitStatsCountGroups: commits that queued up behind a busy loop
+// reach the disk as one group, and the counters say so.
+func TestCommitStatsCountGroups(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gate, held := make(chan struct{}), make(chan struct{})
+	go s.write(context.Background(), func(*txn) (any, error) { close(held); <-gate; return nil, nil })
+	<-held
+	base := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	const n = 10
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := s.Commit(context.Background(), powerLossCommit(i, base)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for len(s.queue) < n {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	// The gate wrote nothing, so it is not counted.
+	if got, want := s.CommitStats(), (store.CommitStats{Groups: 1, Commits: n}); got != want {
+		t.Errorf("CommitStats = %+v, want %+v", got, want)
+	}
+}
+
+func TestLinkSetForgetsWhenFull(t *testing.T) {
+	l := newLinkSet(16)
+	for i := range 100 {
+		l.add([]string{fmt.Sprint(i)})
+		if len(l.keys) > 16 {
+			t.Fatalf("%d keys held, bound 16", len(l.keys))
+		}
+	}
+	if !l.has([]byte("99")) {
+		t.Error("the last key added is not held")
+	}
+	l.forget([]byte("99"))
+	if l.has([]byte("99")) {
+		t.Error("a forgotten key is still held")
+	}
+}

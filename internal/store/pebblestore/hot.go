@@ -278,3 +278,48 @@ func (m *markSet) has(id store.Identifier) bool {
 	m.mu.RUnlock()
 	return ok
 }
+
+// maxKnownLinks bounds the set of known link keys: about 100 bytes each
+// (key and map entry), so 13 MB when full.
+const maxKnownLinks = 1 << 17
+
+// linkSet holds link keys known to be stored, so a decision that uses an
+// identifier its subject used before (the common case) skips reading the
+// LSM to find that out. It may lack stored links (it starts empty and
+// forgets some when full), never hold one that is not stored: a key enters
+// only once a batch that found or wrote it is durable, and leaves when
+// expiry deletes it. Only the commit loop's goroutine touches it, so it
+// has no lock.
+type linkSet struct {
+	keys map[string]struct{}
+	max  int
+}
+
+func newLinkSet(max int) *linkSet { return &linkSet{keys: make(map[string]struct{}), max: max} }
+
+func (l *linkSet) has(k []byte) bool { _, ok := l.keys[string(k)]; return ok }
+
+func (l *linkSet) forget(k []byte) { delete(l.keys, string(k)) }
+
+func (l *linkSet) add(keys []string) {
+	for _, k := range keys {
+		if len(l.keys) >= l.max {
+			l.evict()
+		}
+		l.keys[k] = struct{}{}
+	}
+}
+
+// evict forgets about an eighth of the keys, chosen by map iteration order
+// (random): cheaper than keeping recency, and a forgotten key costs one
+// read of the LSM the next time.
+func (l *linkSet) evict() {
+	n := len(l.keys) / 8
+	for k := range l.keys {
+		if n <= 0 {
+			break
+		}
+		delete(l.keys, k)
+		n--
+	}
+}

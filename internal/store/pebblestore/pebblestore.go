@@ -127,7 +127,12 @@ type Store struct {
 	loopDone chan struct{}
 	hot      *hotIndex
 	marked   *markSet
-	now      func() time.Time
+	// links is touched only by the commit loop's goroutine: every write
+	// that reads or deletes a link runs there.
+	links *linkSet
+	now   func() time.Time
+	// groups and commits count what the commit loop made durable.
+	groups, commits atomic.Uint64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -138,6 +143,10 @@ type txn struct {
 	*pebble.Batch
 	events []store.Event
 	marked []store.Identifier
+	// links is the store's set of known link keys; linked collects the
+	// keys this batch found or wrote, added to it once the batch is durable.
+	links  *linkSet
+	linked []string
 }
 
 type op struct {
@@ -182,7 +191,8 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, db: db, sync: pebble.Sync, queue: make(chan *op, maxBatch), loopDone: make(chan struct{})}
+	s := &Store{dir: dir, db: db, sync: pebble.Sync, queue: make(chan *op, maxBatch), loopDone: make(chan struct{}),
+		links: newLinkSet(maxKnownLinks)}
 	if o.NoSync {
 		s.sync = pebble.NoSync
 	}
@@ -353,7 +363,7 @@ func drain(queue chan *op, batch []*op) []*op {
 // others.
 func (s *Store) commit(group []*op) {
 	results := make([]any, len(group))
-	err := s.apply(func(t *txn) error {
+	err := s.apply(len(group), func(t *txn) error {
 		for i, o := range group {
 			r, err := o.apply(t)
 			if err != nil {
@@ -371,7 +381,7 @@ func (s *Store) commit(group []*op) {
 		return
 	}
 	for _, o := range group {
-		o.done <- s.apply(func(t *txn) error {
+		o.done <- s.apply(1, func(t *txn) error {
 			r, err := o.apply(t)
 			o.result = r
 			return err
@@ -379,11 +389,12 @@ func (s *Store) commit(group []*op) {
 	}
 }
 
-// apply runs fn over a new indexed batch (reads through it see its own
-// writes), commits the batch, synced, and then puts the events it wrote
-// into the in-memory index, before anyone is told the write is done.
-func (s *Store) apply(fn func(t *txn) error) error {
-	t := &txn{Batch: s.db.NewIndexedBatch()}
+// apply runs fn, the writes of n ops, over a new indexed batch (reads
+// through it see its own writes), commits the batch, synced, and then puts
+// the events it wrote into the in-memory index, before anyone is told the
+// write is done.
+func (s *Store) apply(n int, fn func(t *txn) error) error {
+	t := &txn{Batch: s.db.NewIndexedBatch(), links: s.links}
 	defer t.Close()
 	if err := fn(t); err != nil {
 		return err
@@ -394,9 +405,17 @@ func (s *Store) apply(fn func(t *txn) error) error {
 	if err := t.Commit(s.sync); err != nil {
 		return err
 	}
+	s.groups.Add(1)
+	s.commits.Add(uint64(n))
 	s.hot.add(t.events)
 	s.marked.add(t.marked)
+	s.links.add(t.linked)
 	return nil
+}
+
+// CommitStats implements store.CommitCounter.
+func (s *Store) CommitStats() store.CommitStats {
+	return store.CommitStats{Groups: s.groups.Load(), Commits: s.commits.Load()}
 }
 
 // has reports whether key exists.
@@ -638,15 +657,23 @@ func putEvents(b *txn, events []store.Event, exp groups, lookup bool) error {
 	return nil
 }
 
+// putLinks writes the links not stored yet: the first use is the one that
+// counts. Most links of a decision were seen before (the same account on
+// the same device), so the set of known links answers most of them
+// without a read of the LSM.
 func putLinks(b *txn, links []store.Link, exp groups) error {
 	for _, l := range links {
 		k := key(pLinks, identKey(l.ID), []byte(l.Subject))
+		if b.links.has(k) {
+			continue
+		}
 		ok, err := has(b, k)
 		if err != nil {
 			return err
 		}
+		b.linked = append(b.linked, string(k))
 		if ok {
-			continue // the first use is the one that counts
+			continue
 		}
 		tk := timeKey(l.At)
 		if err := b.Set(k, tk[:], nil); err != nil {
@@ -1061,7 +1088,9 @@ func expireItem(b *txn, tag byte, k []byte) error {
 	case tagBatch:
 		return b.Delete(key(pBatches, k), nil)
 	case tagLink:
-		return b.Delete(key(pLinks, k), nil)
+		lk := key(pLinks, k)
+		b.links.forget(lk)
+		return b.Delete(lk, nil)
 	case tagMark:
 		return b.Delete(key(pMarks, k), nil)
 	case tagOutcome:

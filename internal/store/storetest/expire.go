@@ -15,6 +15,7 @@ var expireTests = []test{
 	{"expire removes decisions, links and marks older than the decisions retention", testExpireDecisions},
 	{"expire deletes at most limit items per call until nothing is due", testExpireLimit},
 	{"expire keeps what is exactly at the cutoff and deletes what is 1ns older", testExpireCutoff},
+	{"a link that expired counts from its next use, as a new one", testExpiredLinkUsedAgain},
 }
 
 // retention is what the service runs with by default.
@@ -263,4 +264,30 @@ func testExpireCutoff(t *testing.T, s store.Store) {
 	// at the cutoff is still a duplicate. (Whether the older one's ID is
 	// forgotten is the backend's choice.)
 	mustRecord(t, s, batches[:1], 0, 1)
+}
+
+// testExpiredLinkUsedAgain: once expiry deleted a link, the subject's next
+// use of the identifier is a first use again, stored with its own time. A
+// backend that remembers which links it stored (to skip rereading them)
+// must forget the ones expiry deleted.
+func testExpiredLinkUsedAgain(t *testing.T, s store.Store) {
+	now := base
+	device := ident(store.KindDevice, "dev-again")
+	link := func(at time.Time) []store.Link { return []store.Link{{ID: device, Subject: "account:again", At: at}} }
+	commitDecision(t, s, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "order-first", now.Add(-401*day), func(c *store.Commit) {
+		c.Links = link(now.Add(-401 * day))
+	})
+	// Used again while stored: the first use still counts.
+	commitDecision(t, s, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "order-second", now.Add(-400*day-time.Hour), func(c *store.Commit) {
+		c.Links = link(now.Add(-400*day - time.Hour))
+	})
+	wantLinks(t, "Linked before Expire", mustLinked(t, s, device), link(now.Add(-401*day)))
+	expireAll(t, s, now, 1000)
+	if ls := mustLinked(t, s, device); len(ls) != 0 {
+		t.Fatalf("Linked after Expire = %v, want none", ls)
+	}
+	commitDecision(t, s, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "order-third", now, func(c *store.Commit) {
+		c.Links = link(now)
+	})
+	wantLinks(t, "Linked after the next use", mustLinked(t, s, device), link(now))
 }
