@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -28,6 +29,9 @@ type usage struct {
 	cpu          time.Duration
 	alloc, count uint64 // TotalAlloc, Mallocs
 	hasAlloc     bool
+	// The store's group commits, from riskd's /debug/store.
+	groups, commits uint64
+	hasStore        bool
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every
@@ -84,7 +88,35 @@ func (p *probe) read(ctx context.Context) (usage, error) {
 		return u, fmt.Errorf("heap profile of %s has no TotalAlloc and Mallocs lines", p.debug)
 	}
 	u.hasAlloc = true
-	return u, sc.Err()
+	if err := sc.Err(); err != nil {
+		return u, err
+	}
+	return u, p.readStore(ctx, &u)
+}
+
+// readStore reads the store's group-commit counters.
+func (p *probe) readStore(ctx context.Context, u *usage) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.debug+"/debug/store", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s/debug/store: %s", p.debug, resp.Status)
+	}
+	var stats struct {
+		Groups  uint64 `json:"groups"`
+		Commits uint64 `json:"commits"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		return fmt.Errorf("%s/debug/store: %w", p.debug, err)
+	}
+	u.groups, u.commits, u.hasStore = stats.Groups, stats.Commits, true
+	return nil
 }
 
 // freeAddr finds a loopback port nothing listens on, for a child's debug

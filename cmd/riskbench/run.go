@@ -99,10 +99,14 @@ type result struct {
 	Baseline    *result        `json:"-"`
 	// The server's own costs per call, read from its process (see probe):
 	// CPU microseconds, and, for riskd, bytes and objects allocated.
-	CPUMicros  float64          `json:"server_cpu_us_per_call,omitempty"`
-	AllocBytes float64          `json:"server_bytes_per_call,omitempty"`
-	AllocCount float64          `json:"server_allocs_per_call,omitempty"`
-	Extra      map[string]int64 `json:"extra,omitempty"`
+	CPUMicros  float64 `json:"server_cpu_us_per_call,omitempty"`
+	AllocBytes float64 `json:"server_bytes_per_call,omitempty"`
+	AllocCount float64 `json:"server_allocs_per_call,omitempty"`
+	// The store's group commits during the case: writes per group and
+	// groups (durable writes: fdatasyncs, PostgreSQL commits) per second.
+	BatchSize   float64          `json:"store_commits_per_group,omitempty"`
+	SyncsPerSec float64          `json:"store_groups_per_second,omitempty"`
+	Extra       map[string]int64 `json:"extra,omitempty"`
 }
 
 type report struct {
@@ -346,6 +350,10 @@ func measure(ctx context.Context, o options, addr string, pr *probe, concurrency
 					r.AllocBytes = float64(after.alloc-before.alloc) / calls
 					r.AllocCount = float64(after.count-before.count) / calls
 				}
+				if groups := after.groups - before.groups; after.hasStore && groups > 0 {
+					r.BatchSize = float64(after.commits-before.commits) / float64(groups)
+					r.SyncsPerSec = float64(groups) / took.Seconds()
+				}
 			}
 		}()
 	}
@@ -383,8 +391,8 @@ func machine() string {
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
 
 func printHeader() {
-	fmt.Printf("%-34s %5s %9s %8s %8s %8s %8s %7s %9s %9s %8s %8s %7s\n",
-		"case", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "rps/base", "p50/base", "cpu µs", "KB/call", "allocs")
+	fmt.Printf("%-34s %5s %9s %8s %8s %8s %8s %7s %9s %9s %8s %8s %7s %6s %8s\n",
+		"case", "conc", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "rps/base", "p50/base", "cpu µs", "KB/call", "allocs", "batch", "syncs/s")
 }
 
 func printRow(r *result) {
@@ -400,8 +408,12 @@ func printRow(r *result) {
 	if r.AllocCount > 0 {
 		kb, allocs = fmt.Sprintf("%.1f", r.AllocBytes/1024), fmt.Sprintf("%.0f", r.AllocCount)
 	}
-	fmt.Printf("%-34s %5d %9.0f %8s %8s %8s %8s %7d %9s %9s %8s %8s %7s\n",
-		r.Case, r.Concurrency, r.RPS, ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), r.Errors, rpsRatio, p50Ratio, cpu, kb, allocs)
+	batch, syncs := "-", "-"
+	if r.BatchSize > 0 {
+		batch, syncs = fmt.Sprintf("%.1f", r.BatchSize), fmt.Sprintf("%.0f", r.SyncsPerSec)
+	}
+	fmt.Printf("%-34s %5d %9.0f %8s %8s %8s %8s %7d %9s %9s %8s %8s %7s %6s %8s\n",
+		r.Case, r.Concurrency, r.RPS, ms(r.P50), ms(r.P95), ms(r.P99), ms(r.Max), r.Errors, rpsRatio, p50Ratio, cpu, kb, allocs, batch, syncs)
 	if len(r.ErrorKinds) > 0 {
 		fmt.Printf("%34s errors by code: %v\n", "", r.ErrorKinds)
 	}

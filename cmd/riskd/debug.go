@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,13 +10,25 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/riskd/riskd/internal/store"
 )
 
 // serveDebug serves Go's profiles on a loopback address, for `go tool
-// pprof` under load. The handlers are mounted on a mux of our own, never on
+// pprof` under load, and the store's group-commit counters at /debug/store
+// (JSON, for the benchmark's batch sizes and durable writes per second).
+// The handlers are mounted on a mux of our own, never on
 // http.DefaultServeMux, so nothing else can add to it.
-func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
+func serveDebug(addr string, st store.Store, log *slog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/store", func(w http.ResponseWriter, _ *http.Request) {
+		var stats store.CommitStats
+		if c, ok := st.(store.CommitCounter); ok {
+			stats = c.CommitStats()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(stats)
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -169,7 +169,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 
 	if cfg.DebugListen != "" {
-		stopDebug, err := serveDebug(cfg.DebugListen, log)
+		stopDebug, err := serveDebug(cfg.DebugListen, base, log)
 		if err != nil {
 			return err
 		}

@@ -612,3 +612,11 @@ func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, e
 	}
 	return s.base.Marks(ctx, id)
 }
+
+// CommitStats reports the group commits of the store under the counters.
+func (s *Store) CommitStats() store.CommitStats {
+	if c, ok := s.base.(store.CommitCounter); ok {
+		return c.CommitStats()
+	}
+	return store.CommitStats{}
+}
