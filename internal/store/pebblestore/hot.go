@@ -12,12 +12,19 @@ import (
 	"github.com/riskd/riskd/internal/store"
 )
 
-// HotWindow is how far back the in-memory index of events reaches: the
-// windows that every gift-card decision reads (velocity's 10 min, 1 h and
-// 24 h, spending's "last day") with an hour to spare. A read of a window
-// inside it is served from memory, with no storage iterator; an older
-// window (the spending look-back) is read from the LSM.
+// HotWindow is how far back the in-memory index of events reaches at
+// least: the windows that every gift-card decision reads (velocity's
+// 10 min, 1 h and 24 h, spending's "last day") with an hour to spare. A
+// read of a window inside it is served from memory, with no storage
+// iterator; an older window (the spending look-back) is read from the
+// cache of older events (coldIndex) or the LSM.
 const HotWindow = 25 * time.Hour
+
+// hotSlack is how much further back than HotWindow the index may reach
+// before expiry moves its start: moving it in steps of an hour, not at
+// every expiry run, is what lets the cache of older events stay valid
+// between steps.
+const hotSlack = time.Hour
 
 // hotShards spreads the index over independent locks: keys are keyed
 // hashes, so their first byte spreads evenly.
@@ -68,6 +75,26 @@ func (h *hotIndex) covers(since time.Time) bool {
 	h.fromMu.RLock()
 	defer h.fromMu.RUnlock()
 	return !since.Before(h.from)
+}
+
+func (h *hotIndex) fromNanos() int64 {
+	h.fromMu.RLock()
+	defer h.fromMu.RUnlock()
+	return h.from.UnixNano()
+}
+
+// nextFrom is where expiry at now (with events before cutoff expired)
+// moves from to: the cutoff if it is later, the window's start if from lags
+// it by more than hotSlack, else nowhere.
+func (h *hotIndex) nextFrom(now, cutoff time.Time) time.Time {
+	h.fromMu.RLock()
+	from := h.from
+	h.fromMu.RUnlock()
+	next := cutoff
+	if w := now.Add(-HotWindow); from.Before(w.Add(-hotSlack)) && w.After(next) {
+		next = w
+	}
+	return next
 }
 
 // raise moves from forward to t, if t is later.
@@ -145,6 +172,12 @@ func (h *hotIndex) scan(series string, key store.Identifier, since, until time.T
 // prune drops what is older than cutoff from every key and raises from to
 // it, one shard at a time, so readers of other shards never wait.
 func (h *hotIndex) prune(cutoff time.Time) {
+	h.fromMu.RLock()
+	moved := cutoff.After(h.from)
+	h.fromMu.RUnlock()
+	if !moved {
+		return // every list was trimmed to from as it grew
+	}
 	h.raise(cutoff)
 	c := cutoff.UnixNano()
 	for i := range h.shards {

@@ -126,6 +126,7 @@ type Store struct {
 	closed   atomic.Bool
 	loopDone chan struct{}
 	hot      *hotIndex
+	cold     *coldIndex
 	marked   *markSet
 	// links is touched only by the commit loop's goroutine: every write
 	// that reads or deletes a link runs there.
@@ -147,6 +148,9 @@ type txn struct {
 	// keys this batch found or wrote, added to it once the batch is durable.
 	links  *linkSet
 	linked []string
+	// expired collects the events deleted, to leave the cache of older
+	// events once the deletion is durable.
+	expired [][]byte
 }
 
 type op struct {
@@ -211,6 +215,7 @@ func Open(dir string, o Options) (*Store, error) {
 		s.now = time.Now
 	}
 	s.hot = newHotIndex(s.now().Add(-HotWindow))
+	s.cold = newColdIndex()
 	if err := s.hot.rebuild(s); err != nil {
 		db.Close()
 		return nil, err
@@ -408,6 +413,8 @@ func (s *Store) apply(n int, fn func(t *txn) error) error {
 	s.groups.Add(1)
 	s.commits.Add(uint64(n))
 	s.hot.add(t.events)
+	s.cold.add(t.events, s.hot.fromNanos())
+	s.cold.remove(t.expired)
 	s.marked.add(t.marked)
 	s.links.add(t.linked)
 	return nil
@@ -855,10 +862,20 @@ func (s *Store) scanEvents(ctx context.Context, series string, k store.Identifie
 	if err := s.readable(ctx); err != nil {
 		return err
 	}
-	n := 0
 	if s.hot.scan(series, k, since, until, limit, fn) {
 		return nil
 	}
+	if s.cold != nil {
+		if ok, err := s.scanCold(ctx, series, k, since, until, limit, fn); ok || err != nil {
+			return err
+		}
+	}
+	return s.scanLSM(ctx, series, k, since, until, limit, fn)
+}
+
+// scanLSM reads events from the LSM.
+func (s *Store) scanLSM(ctx context.Context, series string, k store.Identifier, since, until time.Time, limit int, fn func(store.Event)) error {
+	n := 0
 	prefix := key(pEvents, eventPrefix(series, k))
 	sinceT, untilT := timeKey(since), timeKey(until)
 	return s.iterate(ctx, key(pEvents, eventPrefix(series, k), sinceT[:]), key(pEvents, eventPrefix(series, k), untilT[:]),
@@ -1010,10 +1027,10 @@ func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, li
 	if limit <= 0 {
 		limit = 1000
 	}
-	// Events at or after the cutoff stay; the in-memory index stops
-	// answering for anything before it (some of it is gone from the LSM)
-	// and lets go of what fell out of its window.
-	defer s.hot.prune(latest(now.Add(-r.Events), s.now().Add(-HotWindow)))
+	// Events at or after the cutoff stay; the in-memory indexes stop
+	// answering for anything before it (some of it will be gone from the
+	// LSM), and the window lets go of what fell out of it.
+	defer s.hot.prune(s.hot.nextFrom(s.now(), now.Add(-r.Events)))
 	res, err := s.write(ctx, func(b *txn) (any, error) {
 		n, err := s.expireIndex(ctx, b, pExpEvents, now.Add(-r.Events), limit)
 		if err != nil {
@@ -1074,16 +1091,10 @@ func (s *Store) expireIndex(ctx context.Context, b *txn, index byte, cutoff time
 	return counted, nil
 }
 
-func latest(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
 func expireItem(b *txn, tag byte, k []byte) error {
 	switch tag {
 	case tagEvent:
+		b.expired = append(b.expired, k)
 		return b.Delete(key(pEvents, k), nil)
 	case tagBatch:
 		return b.Delete(key(pBatches, k), nil)

@@ -9,18 +9,25 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	t.Run("reads from the LSM", func(t *testing.T) { conformance(t, nil) })
-	// The suite's times start at 2026-01-01 09:30 UTC: with the clock
-	// there, its windows fall inside the in-memory event index.
+	// The suite's times are at 2026-01-01 09:30 UTC and before: with the
+	// real clock they are older than the in-memory window, so reads come
+	// from the cache of older events, or, with it switched off, the LSM.
+	t.Run("reads from the LSM", func(t *testing.T) { conformance(t, nil, false) })
+	t.Run("reads from the cache of older events", func(t *testing.T) { conformance(t, nil, true) })
+	// With the clock at the suite's times, its windows fall inside the
+	// in-memory window.
 	suiteNow := time.Date(2026, time.January, 1, 9, 30, 0, 0, time.UTC)
-	t.Run("reads from memory", func(t *testing.T) { conformance(t, func() time.Time { return suiteNow }) })
+	t.Run("reads from memory", func(t *testing.T) { conformance(t, func() time.Time { return suiteNow }, true) })
 }
 
-func conformance(t *testing.T, clock func() time.Time) {
+func conformance(t *testing.T, clock func() time.Time, cache bool) {
 	open := func(t *testing.T) store.Store {
 		s, err := Open(t.TempDir(), Options{Clock: clock})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !cache {
+			s.cold = nil // before any read or write: Open starts nothing that uses it
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
@@ -33,6 +40,9 @@ func conformance(t *testing.T, clock func() time.Time) {
 		again, err := Open(dir, Options{Clock: clock})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !cache {
+			again.cold = nil
 		}
 		t.Cleanup(func() { again.Close() })
 		return again
