@@ -41,6 +41,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/riskd/riskd/internal/store"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -190,6 +191,14 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		// The upper levels hold little and are rewritten by every
+		// compaction: compressing them costs CPU on the decision path's
+		// two cores for no lasting saving. The last two levels hold nearly
+		// all the data and stay compressed.
+		opts.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
+		if i >= len(opts.Levels)-2 {
+			opts.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.SnappyCompression }
+		}
 	}
 	db, err := openLocked(path, opts, o.LockTimeout)
 	if err != nil {
