@@ -30,7 +30,13 @@ type record struct {
 var errCorrupt = errors.New("pebblestore: corrupt record")
 
 func encodeRecord(r record) []byte {
-	b := make([]byte, 0, 64+len(r.requestID)+len(r.subjects)*33+len(r.decision))
+	b := make([]byte, 0, 64+len(r.requestID)+len(r.subjects)*33+len(r.facts)+len(r.decision))
+	return append(appendRecordHead(b, r), r.decision...)
+}
+
+// appendRecordHead appends all of r's encoding but the decision, which
+// comes last: a caller can marshal it straight after.
+func appendRecordHead(b []byte, r record) []byte {
 	b = append(b, recordV1)
 	b = binary.AppendUvarint(b, uint64(r.check))
 	b = binary.AppendUvarint(b, uint64(len(r.requestID)))
@@ -42,8 +48,7 @@ func encodeRecord(r record) []byte {
 		b = append(b, s.Hash[:]...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(r.facts)))
-	b = append(b, r.facts...)
-	return append(b, r.decision...)
+	return append(b, r.facts...)
 }
 
 // uvarint reads a varint as binary.Uvarint does, but refuses one not in

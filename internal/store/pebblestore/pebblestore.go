@@ -518,11 +518,15 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	if d == nil || d.GetDecisionId() == "" || d.GetRequestId() == "" {
 		return nil, false, errors.New("pebblestore: commit needs a decision with its id and request id")
 	}
-	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(d)
+	// The record is encoded into a pooled buffer (the batch copies it),
+	// the decision marshalled straight into it.
+	buf := recordBufs.Get().(*[]byte)
+	rec := appendRecordHead((*buf)[:0], record{check: d.GetCheck(), requestID: d.GetRequestId(), requestHash: c.RequestHash, subjects: c.Subjects, facts: c.Facts})
+	rec, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(rec, d)
 	if err != nil {
+		recordBufs.Put(buf)
 		return nil, false, err
 	}
-	rec := encodeRecord(record{check: d.GetCheck(), requestID: d.GetRequestId(), requestHash: c.RequestHash, subjects: c.Subjects, facts: c.Facts, decision: body})
 	reqKey := requestKey(d.GetCheck(), d.GetRequestId())
 	id := []byte(d.GetDecisionId())
 	decidedAt := d.GetDecidedAt().AsTime()
@@ -572,6 +576,12 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 		}
 		return commitResult{fresh: true}, nil
 	})
+	// A write abandoned on the caller's deadline may still be applied
+	// later, reading rec: its buffer is left to the collector then.
+	if ctx.Err() == nil {
+		*buf = rec
+		recordBufs.Put(buf)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -588,6 +598,9 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	}
 	return out, false, nil
 }
+
+// recordBufs holds buffers for encoding decision records.
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // items collects (tag, key) pairs for an expiry entry's value.
 type items struct{ b []byte }

@@ -39,6 +39,19 @@ var keyNames = map[store.Kind]string{
 	store.KindRecipient:  "recipient",
 }
 
+// signalNames[kind][window] are the count, amount and cards signal names,
+// built once: the verifier runs on every gift-card decision.
+var signalNames = func() map[store.Kind][][3]string {
+	out := map[store.Kind][][3]string{}
+	for kind, name := range keyNames {
+		for _, w := range Windows {
+			prefix := "velocity." + name + "." + w.Name + "."
+			out[kind] = append(out[kind], [3]string{prefix + "count", prefix + "amount", prefix + "cards"})
+		}
+	}
+	return out
+}()
+
 // Reader is what the verifier needs of the store.
 type Reader interface {
 	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
@@ -69,9 +82,9 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 		return verifier.Result{}, err
 	}
 	longest := Windows[len(Windows)-1].Span
-	res := verifier.Result{Signals: map[string]any{}}
+	res := verifier.Result{Signals: make(map[string]any, len(keyNames)*len(Windows)*3)}
 	for _, own := range entry.Events {
-		name, ok := keyNames[own.Key.Kind]
+		names, ok := signalNames[own.Key.Kind]
 		if !ok || own.Series != history.SeriesGiftCard {
 			continue
 		}
@@ -79,7 +92,7 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 		if err != nil {
 			return verifier.Result{}, err
 		}
-		for _, w := range Windows {
+		for wi, w := range Windows {
 			count, amount, cards := int64(1), own.Amount, own.Quantity
 			since := in.Now.Add(-w.Span)
 			for _, e := range past {
@@ -89,10 +102,9 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 					cards += e.Quantity
 				}
 			}
-			prefix := "velocity." + name + "." + w.Name + "."
-			res.Signals[prefix+"count"] = count
-			res.Signals[prefix+"amount"] = amount
-			res.Signals[prefix+"cards"] = cards
+			res.Signals[names[wi][0]] = count
+			res.Signals[names[wi][1]] = amount
+			res.Signals[names[wi][2]] = cards
 		}
 	}
 	return res, nil
