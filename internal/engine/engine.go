@@ -448,16 +448,21 @@ func signalsProto(signals map[string]any) []*riskv1.Signal {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	out := make([]*riskv1.Signal, 0, len(names))
-	for _, n := range names {
-		s := &riskv1.Signal{Name: n}
+	// One allocation for the messages and one per kind of value, not two
+	// per signal: a gift-card decision has some fifty.
+	msgs := make([]riskv1.Signal, len(names))
+	var ints []riskv1.Signal_IntValue
+	out := make([]*riskv1.Signal, len(names))
+	for i, n := range names {
+		s := &msgs[i]
+		s.Name = n
 		switch v := signals[n].(type) {
 		case bool:
 			s.Value = &riskv1.Signal_BoolValue{BoolValue: v}
 		case int:
-			s.Value = &riskv1.Signal_IntValue{IntValue: int64(v)}
+			s.Value = intValue(&ints, len(names), int64(v))
 		case int64:
-			s.Value = &riskv1.Signal_IntValue{IntValue: v}
+			s.Value = intValue(&ints, len(names), v)
 		case float64:
 			s.Value = &riskv1.Signal_DoubleValue{DoubleValue: v}
 		case string:
@@ -467,7 +472,17 @@ func signalsProto(signals map[string]any) []*riskv1.Signal {
 		default:
 			s.Value = &riskv1.Signal_StringValue{StringValue: fmt.Sprint(v)}
 		}
-		out = append(out, s)
+		out[i] = s
 	}
 	return out
+}
+
+// intValue hands out the next of a lazily made block of n integer values
+// (the most common kind of signal).
+func intValue(block *[]riskv1.Signal_IntValue, n int, v int64) *riskv1.Signal_IntValue {
+	if *block == nil {
+		*block = make([]riskv1.Signal_IntValue, 0, n)
+	}
+	*block = append(*block, riskv1.Signal_IntValue{IntValue: v})
+	return &(*block)[len(*block)-1]
 }

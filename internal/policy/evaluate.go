@@ -2,6 +2,9 @@ package policy
 
 import (
 	"fmt"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
 	"slices"
 	"time"
 
@@ -124,16 +127,23 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 		}
 	}
 
-	vars := map[string]any{
-		"request":   f.Request,
-		"signals":   v.Signals,
-		"findings":  findings,
-		"verifiers": statuses,
-		"now":       f.Now,
+	// The variables are turned into CEL values once, not by every rule
+	// that reads them: a gift-card decision runs a dozen rules over some
+	// fifty signals.
+	a := cp.adapter
+	act, err := cel.NewActivation(map[string]any{
+		"request":   a.NativeToValue(f.Request),
+		"signals":   types.NewStringInterfaceMap(a, v.Signals),
+		"findings":  a.NativeToValue(findings),
+		"verifiers": types.NewStringStringMap(a, statuses),
+		"now":       types.Timestamp{Time: f.Now},
+	})
+	if err != nil {
+		panic(err) // a map of variables is always an activation
 	}
 	approve := false
 	for _, r := range cp.Rules {
-		out, _, err := r.program.Eval(vars)
+		out, _, err := r.program.Eval(act)
 		if err != nil {
 			v.RuleErrors = append(v.RuleErrors, RuleError{Rule: r.Name, Err: err})
 			continue

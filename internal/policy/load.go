@@ -453,6 +453,7 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 	if err != nil {
 		return nil, []*Error{&Error{Line: cd.line, Err: err}}
 	}
+	cp.adapter = env.CELTypeAdapter()
 	// Every rule is compiled, so that all bad ones are reported at once.
 	var errs []*Error
 	ruleNames := map[string]bool{}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
 	"github.com/riskd/riskd/internal/verifier/remote"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 )
@@ -103,6 +104,9 @@ type CheckPolicy struct {
 	Rules               []*Rule
 	// Actions asked of the caller for each outcome, on top of the rules' own.
 	Actions map[riskv1.Outcome][]riskv1.Action
+	// adapter turns Go values into CEL values, as the rules' environment
+	// does.
+	adapter types.Adapter
 }
 
 // VerifierSpec says how to run one verifier for a check.
