@@ -141,23 +141,30 @@ func identKey(id store.Identifier) []byte {
 // eventPrefix is series, a zero byte, then the identifier: every event of
 // one series and key sits together, ordered by time after it.
 func eventPrefix(series string, key store.Identifier) []byte {
-	p := make([]byte, 0, len(series)+2+store.HashSize)
-	p = append(p, series...)
-	p = append(p, 0)
-	return append(p, identKey(key)...)
+	return appendEventPrefix(make([]byte, 0, len(series)+2+store.HashSize), series, key)
 }
 
-func eventKey(e store.Event) []byte {
-	k := eventPrefix(e.Series, e.Key)
+func appendEventPrefix(b []byte, series string, key store.Identifier) []byte {
+	b = append(b, series...)
+	b = append(b, 0, byte(key.Kind))
+	return append(b, key.Hash[:]...)
+}
+
+func eventKey(e store.Event) []byte { return appendEventKey(nil, e) }
+
+// appendEventKey appends the event's key: its prefix, time and ID.
+func appendEventKey(b []byte, e store.Event) []byte {
+	b = appendEventPrefix(b, e.Series, e.Key)
 	tk := timeKey(e.At)
-	k = append(k, tk[:]...)
-	return append(k, e.ID...)
+	b = append(b, tk[:]...)
+	return append(b, e.ID...)
 }
 
 const eventV1 = 1
 
-func encodeEvent(e store.Event) []byte {
-	b := make([]byte, 0, 24+len(e.Ref))
+func encodeEvent(e store.Event) []byte { return appendEvent(make([]byte, 0, 24+len(e.Ref)), e) }
+
+func appendEvent(b []byte, e store.Event) []byte {
 	b = append(b, eventV1)
 	b = binary.AppendVarint(b, e.Amount)
 	b = binary.AppendVarint(b, e.Quantity)

@@ -152,6 +152,8 @@ type txn struct {
 	// expired collects the events deleted, to leave the cache of older
 	// events once the deletion is durable.
 	expired [][]byte
+	// scratch is reused for keys and values the batch copies.
+	scratch []byte
 }
 
 type op struct {
@@ -667,9 +669,12 @@ func putEvents(b *txn, events []store.Event, exp groups, lookup bool) error {
 		if e.ID == "" || e.Series == "" {
 			return errors.New("pebblestore: an event needs an id and a series")
 		}
-		k := key(pEvents, eventKey(e))
+		// The batch copies key and value, and exp copies the key: both
+		// are built in scratch space that the next event reuses.
+		b.scratch = appendEventKey(append(b.scratch[:0], pEvents), e)
+		n := len(b.scratch)
 		if lookup {
-			ok, err := has(b, k)
+			ok, err := has(b, b.scratch)
 			if err != nil {
 				return err
 			}
@@ -677,7 +682,9 @@ func putEvents(b *txn, events []store.Event, exp groups, lookup bool) error {
 				continue
 			}
 		}
-		if err := b.Set(k, encodeEvent(e), nil); err != nil {
+		b.scratch = appendEvent(b.scratch, e)
+		k := b.scratch[:n]
+		if err := b.Set(k, b.scratch[n:], nil); err != nil {
 			return err
 		}
 		b.events = append(b.events, e)
@@ -692,7 +699,8 @@ func putEvents(b *txn, events []store.Event, exp groups, lookup bool) error {
 // without a read of the LSM.
 func putLinks(b *txn, links []store.Link, exp groups) error {
 	for _, l := range links {
-		k := key(pLinks, identKey(l.ID), []byte(l.Subject))
+		b.scratch = append(append(append(b.scratch[:0], pLinks, byte(l.ID.Kind)), l.ID.Hash[:]...), l.Subject...)
+		k := b.scratch // copied by everything that keeps it
 		if b.links.has(k) {
 			continue
 		}
