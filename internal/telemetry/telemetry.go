@@ -71,10 +71,18 @@ func Setup(ctx context.Context, getenv func(string) string) (p Providers, shutdo
 	httpProto := getenv("OTEL_EXPORTER_OTLP_PROTOCOL") == "http/protobuf"
 
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if getenv("OTEL_TRACES_SAMPLER") == "" {
+	exportTraces := on(getenv, "OTEL_TRACES_EXPORTER", endpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	switch {
+	case getenv("OTEL_TRACES_SAMPLER") != "":
+	case !exportTraces:
+		// Nothing would receive a span: none is recorded, on the
+		// decision path's CPU. Spans still carry their trace IDs (the
+		// caller's, or new ones), so log lines stay joinable.
+		topts = append(topts, sdktrace.WithSampler(sdktrace.NeverSample()))
+	default:
 		topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(defaultSampleRatio))))
 	}
-	if on(getenv, "OTEL_TRACES_EXPORTER", endpoint, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+	if exportTraces {
 		var exp sdktrace.SpanExporter
 		if httpProto {
 			exp, err = otlptracehttp.New(ctx)

@@ -292,3 +292,37 @@ func TestTraceHandlerAddsIDsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestNoExporterRecordsNoSpans: with nowhere to send spans, none is
+// recorded (recording costs CPU on every decision), yet every span has a
+// trace ID for the log lines; with an exporter, sampled spans record.
+func TestNoExporterRecordsNoSpans(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		record bool
+	}{
+		{"no exporter", nil, false},
+		{"an exporter, all sampled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_TRACES_SAMPLER": "always_on"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, shutdown, err := telemetry.Setup(t.Context(), func(k string) string { return tc.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				_ = shutdown(ctx)
+			}()
+			_, span := p.Tracer.Tracer("test").Start(t.Context(), "decide")
+			defer span.End()
+			if span.IsRecording() != tc.record {
+				t.Errorf("span recording = %v, want %v", span.IsRecording(), tc.record)
+			}
+			if !span.SpanContext().TraceID().IsValid() {
+				t.Error("span has no trace ID for the logs")
+			}
+		})
+	}
+}
