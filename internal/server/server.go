@@ -144,8 +144,11 @@ func New(o Options) (*Server, error) {
 		// Calls run on a pool of goroutines whose stacks have already
 		// grown to what a decision needs: a fresh goroutine per call
 		// spends a measurable share of its CPU growing its stack. When
-		// every worker is busy, a call gets a goroutine of its own.
-		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
+		// every worker is busy, a call gets a goroutine of its own, so
+		// the pool is sized for the calls in flight under load (dozens
+		// per core: most of a call's time is waiting on the group
+		// commit), not for the cores; an idle worker costs its stack.
+		grpc.NumStreamWorkers(uint32(max(64, 32*runtime.GOMAXPROCS(0)))),
 		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
 		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
