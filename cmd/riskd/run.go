@@ -106,6 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Extra:     remotes,
 		Reserve:   cfg.DecisionReserve,
 		Keys:      keys,
+		Log:       st,
 		Logger:    log,
 		Tracer:    tel.Tracer.Tracer("riskd/engine"),
 		Meter:     tel.Meter.Meter("riskd/engine"),

@@ -21,6 +21,7 @@ import (
 	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/redact"
+	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/verifier"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.opentelemetry.io/otel/attribute"
@@ -52,7 +53,11 @@ type Options struct {
 	Reserve time.Duration
 	// Keys key the request's identifiers for history; with none, the
 	// engine derives no history entry and verifiers derive their own.
-	Keys   *pseudonym.Keyer
+	Keys *pseudonym.Keyer
+	// Log is where decisions are committed, with their history, before
+	// Decide returns them (and where replays find them). Without one,
+	// Decide only decides: for tests of the decision itself.
+	Log    store.DecisionLog
 	Logger *slog.Logger
 	Tracer trace.Tracer
 	Meter  metric.Meter
@@ -72,6 +77,7 @@ type Engine struct {
 	verifiers verifier.Registry
 	reserve   time.Duration
 	keys      *pseudonym.Keyer
+	decisions store.DecisionLog
 	log       *slog.Logger
 	tracer    trace.Tracer
 	metrics   *metrics
@@ -102,7 +108,10 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{verifiers: o.Verifiers, reserve: o.Reserve, keys: o.Keys, log: o.Logger, tracer: o.Tracer, metrics: m, clock: o.Clock}
+	if o.Log != nil && o.Keys == nil {
+		return nil, errors.New("engine: committing decisions needs the identifier keys")
+	}
+	e := &Engine{verifiers: o.Verifiers, reserve: o.Reserve, keys: o.Keys, decisions: o.Log, log: o.Logger, tracer: o.Tracer, metrics: m, clock: o.Clock}
 	if err := e.Install(o.Policy, o.Extra); err != nil {
 		return nil, err
 	}
@@ -147,16 +156,75 @@ func (e *Engine) Install(p *policy.Policy, extra verifier.Registry) error {
 	return nil
 }
 
+// Commits reports whether Decide commits its decisions (the engine has a
+// Log).
+func (e *Engine) Commits() bool { return e.decisions != nil }
+
 // PolicyLoadedAt says when the policy in force was put in force.
 func (e *Engine) PolicyLoadedAt() time.Time { return time.Unix(0, e.loadedAt.Load()) }
 
 // Policy returns the policy in force.
 func (e *Engine) Policy() *policy.Policy { return e.state.Load().policy }
 
-// Decide runs one check on a validated request and returns the decision.
+// Decide answers one check on a validated request. With a Log, that is the
+// whole of it: a replay of a request already decided gets the stored
+// decision and changes nothing (other content under the same request ID is
+// store.ErrRequestConflict); a new one is decided, and its decision,
+// history and facts are durable before it is returned.
 func (e *Engine) Decide(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (*riskv1.Decision, error) {
-	d, err := e.DecideWithFacts(ctx, check, requestID, req)
-	return d.Decision, err
+	if e.decisions == nil {
+		d, err := e.DecideWithFacts(ctx, check, requestID, req)
+		return d.Decision, err
+	}
+	hash, err := e.requestHash(check, req)
+	if err != nil {
+		return nil, err
+	}
+	switch d, stored, err := e.decisions.DecisionByRequest(ctx, check, requestID); {
+	case err == nil && stored == hash:
+		return d, nil
+	case err == nil:
+		return nil, store.ErrRequestConflict
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	decided, err := e.DecideWithFacts(ctx, check, requestID, req)
+	if err != nil {
+		return nil, err
+	}
+	d := decided.Decision
+	factBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(decided.Facts)
+	if err != nil {
+		return nil, fmt.Errorf("facts: %w", err)
+	}
+	entry := *decided.Entry // derived: the engine has Keys
+	if d.GetOutcome() == riskv1.Outcome_OUTCOME_DECLINE {
+		// A declined order is an attempt, not spend: later decisions
+		// count it as such.
+		for i := range entry.Events {
+			if entry.Events[i].Series == history.SeriesGiftCard {
+				entry.Events[i].Ref = history.RefDeclined
+			}
+		}
+	}
+	// Two identical requests racing both get here; the store keeps the
+	// first and hands it to both, so there is one decision and one count.
+	stored, _, err := e.decisions.Commit(ctx, store.Commit{
+		Decision: d, RequestHash: hash, Subjects: entry.Subjects, Events: entry.Events, Links: entry.Links, Facts: factBytes,
+	})
+	return stored, err
+}
+
+// requestHash identifies a request's content under the identifier key, so
+// a replay is recognised without keeping the request. The encoding is
+// deterministic for a given build; callers replay within minutes, not
+// across upgrades.
+func (e *Engine) requestHash(check riskv1.Check, req proto.Message) ([store.HashSize]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend([]byte{byte(check)}, req)
+	if err != nil {
+		return [store.HashSize]byte{}, fmt.Errorf("hash request: %w", err)
+	}
+	return e.keys.Content(b), nil
 }
 
 // Decided is a decision with what its commit needs.

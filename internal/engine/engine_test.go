@@ -20,6 +20,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/verifier"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.opentelemetry.io/otel/attribute"
@@ -967,5 +969,59 @@ func TestDecisionSignalsAreThePoliciesMerge(t *testing.T) {
 	}
 	if perVerifier["first"] != 3 || perVerifier["second"] != 2 || perVerifier["failing"] != 0 {
 		t.Fatalf("facts keep per verifier %v, want first 3, second 2, failing 0", perVerifier)
+	}
+}
+
+// TestDecideCommits: with a decision log, Decide is the whole answer. The
+// decision is durable with its history before it returns; the same request
+// again gets the stored decision and adds nothing; other content under the
+// same request ID is a conflict; a declined gift-card order is counted as
+// an attempt, not spend. Against the real embedded store.
+func TestDecideCommits(t *testing.T) {
+	keys, err := pseudonym.New(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Clock: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	decline := verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) {
+		return verifier.Result{Findings: []verifier.Finding{{Code: "X", Score: 100, Message: "x"}}}, nil
+	})
+	reg := verifier.Registry{"decline": decline}
+	pol := loadPolicy(t, reg, map[string]string{"gift_card_purchase": checkWith("name: decline, budget: 1s, on_failure: review")})
+	e := newEngine(t, engine.Options{Policy: pol, Verifiers: reg, Keys: keys, Log: st})
+	req := &riskv1.ScoreGiftCardPurchaseRequest{RequestId: "r1", AccountId: "acct-1", Total: &riskv1.Money{AmountMinor: 10000, Currency: "CNY"}}
+	ctx := context.Background()
+
+	d, err := e.Decide(ctx, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "r1", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE {
+		t.Fatalf("outcome %v, want DECLINE", d.GetOutcome())
+	}
+	stored, err := st.Decision(ctx, d.GetDecisionId())
+	if err != nil || !proto.Equal(stored, d) {
+		t.Fatalf("stored decision %v (%v), want the one answered", stored, err)
+	}
+	again, err := e.Decide(ctx, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "r1", proto.Clone(req))
+	if err != nil || again.GetDecisionId() != d.GetDecisionId() {
+		t.Fatalf("replay answered %v (%v), want decision %s", again.GetDecisionId(), err, d.GetDecisionId())
+	}
+	other := proto.Clone(req).(*riskv1.ScoreGiftCardPurchaseRequest)
+	other.Total.AmountMinor++
+	if _, err := e.Decide(ctx, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "r1", other); !errors.Is(err, store.ErrRequestConflict) {
+		t.Fatalf("other content under the same request ID: %v, want ErrRequestConflict", err)
+	}
+	acct, _ := keys.Identifier(store.KindAccount, "acct-1")
+	events, err := st.Events(ctx, history.SeriesGiftCard, acct, fixedClock().Add(-time.Hour), fixedClock().Add(time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Ref != history.RefDeclined {
+		t.Fatalf("account's gift-card events %+v, want the one order, marked declined", events)
 	}
 }

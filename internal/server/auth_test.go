@@ -119,7 +119,7 @@ func startSecure(t *testing.T, opts ...secOption) *secHarness {
 	// Quiet: no log line is formatted, so load tests measure riskd.
 	log := slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1})})
 	eng, err := engine.New(engine.Options{
-		Policy: pol, Verifiers: verifiers, Keys: keys, Logger: log, Tracer: tp.Tracer("test"), Meter: mp.Meter("test"),
+		Policy: pol, Verifiers: verifiers, Keys: keys, Log: st, Logger: log, Tracer: tp.Tracer("test"), Meter: mp.Meter("test"),
 		Reserve: c.reserve,
 	})
 	if err != nil {

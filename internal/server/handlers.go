@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -32,7 +31,7 @@ type riskService struct {
 var _ riskv1.RiskServiceServer = (*riskService)(nil)
 
 func (r *riskService) CheckSeller(ctx context.Context, req *riskv1.CheckSellerRequest) (*riskv1.CheckSellerResponse, error) {
-	d, err := r.decide(ctx, riskv1.Check_CHECK_SELLER, req.GetRequestId(), req)
+	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_SELLER, req.GetRequestId(), req)
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
@@ -40,7 +39,7 @@ func (r *riskService) CheckSeller(ctx context.Context, req *riskv1.CheckSellerRe
 }
 
 func (r *riskService) ScoreGiftCardPurchase(ctx context.Context, req *riskv1.ScoreGiftCardPurchaseRequest) (*riskv1.ScoreGiftCardPurchaseResponse, error) {
-	d, err := r.decide(ctx, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, req.GetRequestId(), req)
+	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, req.GetRequestId(), req)
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
@@ -48,67 +47,11 @@ func (r *riskService) ScoreGiftCardPurchase(ctx context.Context, req *riskv1.Sco
 }
 
 func (r *riskService) EvaluateRefund(ctx context.Context, req *riskv1.EvaluateRefundRequest) (*riskv1.EvaluateRefundResponse, error) {
-	d, err := r.decide(ctx, riskv1.Check_CHECK_REFUND, req.GetRequestId(), req)
+	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_REFUND, req.GetRequestId(), req)
 	if err != nil {
 		return nil, r.toStatus(ctx, err)
 	}
 	return &riskv1.EvaluateRefundResponse{Decision: d}, nil
-}
-
-// decide answers one evaluating request: a replay of a request already
-// decided gets the stored decision and changes nothing; a new one is
-// decided, and its decision and history are durable before it is returned.
-func (r *riskService) decide(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (*riskv1.Decision, error) {
-	hash, err := r.requestHash(check, req)
-	if err != nil {
-		return nil, err
-	}
-	switch d, stored, err := r.store.DecisionByRequest(ctx, check, requestID); {
-	case err == nil && stored == hash:
-		return d, nil
-	case err == nil:
-		return nil, store.ErrRequestConflict
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, err
-	}
-	decided, err := r.engine.DecideWithFacts(ctx, check, requestID, req)
-	if err != nil {
-		return nil, err
-	}
-	d := decided.Decision
-	factBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(decided.Facts)
-	if err != nil {
-		return nil, fmt.Errorf("facts: %w", err)
-	}
-	if decided.Entry == nil {
-		return nil, errors.New("the engine derived no history entry: it was built without identifier keys")
-	}
-	entry := *decided.Entry
-	if d.GetOutcome() == riskv1.Outcome_OUTCOME_DECLINE {
-		for i := range entry.Events {
-			if entry.Events[i].Series == history.SeriesGiftCard {
-				entry.Events[i].Ref = history.RefDeclined
-			}
-		}
-	}
-	// Two identical requests racing both get here; the store keeps the
-	// first and hands it to both, so there is one decision and one count.
-	stored, _, err := r.store.Commit(ctx, store.Commit{
-		Decision: d, RequestHash: hash, Subjects: entry.Subjects, Events: entry.Events, Links: entry.Links, Facts: factBytes,
-	})
-	return stored, err
-}
-
-// requestHash identifies a request's content under the identifier key, so
-// a replay is recognised without keeping the request. The encoding is
-// deterministic for a given build; callers replay within minutes, not
-// across upgrades.
-func (r *riskService) requestHash(check riskv1.Check, req proto.Message) ([store.HashSize]byte, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
-	if err != nil {
-		return [store.HashSize]byte{}, fmt.Errorf("hash request: %w", err)
-	}
-	return r.keys.Content(append([]byte{byte(check)}, b...)), nil
 }
 
 func (r *riskService) GetDecision(ctx context.Context, req *riskv1.GetDecisionRequest) (*riskv1.GetDecisionResponse, error) {

@@ -89,6 +89,11 @@ func New(o Options) (*Server, error) {
 	if o.Engine == nil || o.Logger == nil || o.Store == nil || o.Keys == nil {
 		return nil, errors.New("server: engine, store, keys and logger are required")
 	}
+	if !o.Engine.Commits() {
+		// The engine commits the decisions it answers; one that does not
+		// would answer calls and keep nothing.
+		return nil, errors.New("server: the engine has no decision log to commit to (engine.Options.Log)")
+	}
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}

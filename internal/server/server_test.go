@@ -98,7 +98,7 @@ func start(t testing.TB, s setup) *harness {
 	}
 	log := slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, nil)})
 	eng, err := engine.New(engine.Options{
-		Policy: pol, Verifiers: verifiers, Logger: log, Keys: keys,
+		Policy: pol, Verifiers: verifiers, Logger: log, Keys: keys, Log: st,
 		Tracer: tp.Tracer("test"), Meter: mp.Meter("test"), Clock: s.clock,
 	})
 	if err != nil {

@@ -75,7 +75,7 @@ func callLogServer(t *testing.T) (riskv1.RiskServiceClient, riskv1.PolicyService
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Options{Policy: pol, Keys: keys, Logger: log, Tracer: tp.Tracer("test"), Meter: mp.Meter("test")})
+	eng, err := engine.New(engine.Options{Policy: pol, Keys: keys, Log: st, Logger: log, Tracer: tp.Tracer("test"), Meter: mp.Meter("test")})
 	if err != nil {
 		t.Fatal(err)
 	}
