@@ -2,6 +2,7 @@ package pebblestore
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,3 +114,47 @@ func BenchmarkGroupCommit(b *testing.B) {
 		b.ReportMetric(concurrent/fsyncs, "x-fsync")
 	}
 }
+
+// BenchmarkLinkedNeverSeen reads the links of identifiers never linked
+// (most of what a new seller brings) from a store whose links sit in
+// several tables: through the tables' prefix bloom filters, and by a plain
+// bounded scan, as a directory of the default comparer is read.
+func BenchmarkLinkedNeverSeen(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for r := range 8 {
+		var batch []store.Batch
+		for i := range 2000 {
+			id := store.Identifier{Kind: store.KindDevice}
+			// Spread over the key space, as keyed hashes are.
+			binary.BigEndian.PutUint64(id.Hash[:], spread(uint64(r*2000+i)))
+			batch = append(batch, store.Batch{EventID: fmt.Sprint(r, "-", i), Links: []store.Link{{ID: id, Subject: "seller:S", At: at}}})
+		}
+		if _, _, err := s.Record(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, prefix := range []bool{true, false} {
+		b.Run(fmt.Sprint("bloom=", prefix), func(b *testing.B) {
+			s.prefixLinks = prefix
+			id := store.Identifier{Kind: store.KindDevice}
+			for i := 0; b.Loop(); i++ {
+				binary.BigEndian.PutUint64(id.Hash[:], spread(uint64(1_000_000+i)))
+				if got, err := s.Linked(context.Background(), id, 0); err != nil || len(got) != 0 {
+					b.Fatal(got, err)
+				}
+			}
+		})
+	}
+}
+
+// spread maps i over the 64-bit space (a bijection: distinct i, distinct
+// results), as keyed hashes spread.
+func spread(i uint64) uint64 { return i * 0x9E3779B97F4A7C15 }

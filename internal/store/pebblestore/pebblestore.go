@@ -133,6 +133,9 @@ type Store struct {
 	// that reads or deletes a link runs there.
 	links *linkSet
 	now   func() time.Time
+	// prefixLinks: link keys are split after their identifier, so that
+	// Linked can skip, by bloom filter, every table without the identifier.
+	prefixLinks bool
 	// groups and commits count what the commit loop made durable.
 	groups, commits atomic.Uint64
 }
@@ -179,6 +182,7 @@ func Open(dir string, o Options) (*Store, error) {
 	}
 	path := filepath.Join(dir, DirName)
 	opts := &pebble.Options{
+		Comparer:           comparer,
 		FS:                 fs,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLog{o.Logger},
@@ -203,11 +207,20 @@ func Open(dir string, o Options) (*Store, error) {
 		}
 	}
 	db, err := openLocked(path, opts, o.LockTimeout)
+	prefixLinks := true
+	if err != nil && strings.Contains(err.Error(), "comparer name from file") {
+		// A directory made before link prefixes had bloom filters: its
+		// filters hold whole keys, so it is opened as it was made and
+		// Linked scans without them.
+		opts.Comparer = pebble.DefaultComparer
+		db, err = openLocked(path, opts, o.LockTimeout)
+		prefixLinks = false
+	}
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{dir: dir, db: db, sync: pebble.Sync, queue: make(chan *op, maxBatch), loopDone: make(chan struct{}),
-		links: newLinkSet(maxKnownLinks)}
+		links: newLinkSet(maxKnownLinks), prefixLinks: prefixLinks}
 	if o.NoSync {
 		s.sync = pebble.NoSync
 	}
@@ -435,6 +448,28 @@ func (s *Store) apply(n int, fn func(t *txn) error) error {
 func (s *Store) CommitStats() store.CommitStats {
 	return store.CommitStats{Groups: s.groups.Load(), Commits: s.commits.Load()}
 }
+
+// linkPrefixLen is a link key's bucket byte and identifier: every link of
+// one identifier shares it.
+const linkPrefixLen = 1 + 1 + store.HashSize
+
+// comparer orders keys bytewise, as pebble's default does, and splits a
+// link key after its identifier, so that tables' bloom filters hold
+// identifiers and Linked skips every table without its identifier. Other
+// keys are their own prefix, so point reads (request IDs, decisions) filter
+// on the whole key as before. Its name is stored in the directory: pebble
+// refuses to open it with a comparer of another name.
+var comparer = func() *pebble.Comparer {
+	c := *pebble.DefaultComparer
+	c.Name = "riskd.link-prefix.v1"
+	c.Split = func(k []byte) int {
+		if len(k) >= linkPrefixLen && k[0] == pLinks {
+			return linkPrefixLen
+		}
+		return len(k)
+	}
+	return &c
+}()
 
 // has reports whether key exists.
 func has(r reader, key []byte) (bool, error) {
@@ -810,14 +845,31 @@ func (s *Store) DecisionByRequest(ctx context.Context, check riskv1.Check, reque
 // iterate calls fn for each key in [lower, upper) in order, until fn
 // returns false or an error.
 func (s *Store) iterate(ctx context.Context, lower, upper []byte, fn func(k, v []byte) (bool, error)) error {
+	return s.scan(ctx, lower, upper, false, fn)
+}
+
+// iteratePrefix is iterate over the keys that share lower's prefix (as the
+// comparer splits it: lower must be one whole prefix), consulting the
+// tables' bloom filters first.
+func (s *Store) iteratePrefix(ctx context.Context, lower, upper []byte, fn func(k, v []byte) (bool, error)) error {
+	return s.scan(ctx, lower, upper, true, fn)
+}
+
+func (s *Store) scan(ctx context.Context, lower, upper []byte, prefix bool, fn func(k, v []byte) (bool, error)) error {
 	if err := s.readable(ctx); err != nil {
 		return err
 	}
-	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	// The last level holds most of the data, so its filters count most
+	// (pebble skips them by default, expecting few misses there).
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper, UseL6Filters: prefix})
 	if err != nil {
 		return err
 	}
-	for valid := it.First(); valid; valid = it.Next() {
+	first := it.First
+	if prefix {
+		first = func() bool { return it.SeekPrefixGE(lower) }
+	}
+	for valid := first(); valid; valid = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			it.Close()
@@ -925,7 +977,13 @@ func (s *Store) scanLSM(ctx context.Context, series string, k store.Identifier, 
 func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error) {
 	var out []store.Link
 	prefix := key(pLinks, identKey(id))
-	err := s.iterate(ctx, prefix, upperBound(prefix), func(k, v []byte) (bool, error) {
+	scan := s.iterate
+	if s.prefixLinks {
+		// Most identifiers a seller or an order brings were never seen:
+		// the tables' filters say so without a read.
+		scan = s.iteratePrefix
+	}
+	err := scan(ctx, prefix, upperBound(prefix), func(k, v []byte) (bool, error) {
 		if len(v) != 8 {
 			return false, fmt.Errorf("%w: link", errCorrupt)
 		}

@@ -1,9 +1,12 @@
 package pebblestore
 
 import (
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/store/storetest"
 )
@@ -48,4 +51,92 @@ func conformance(t *testing.T, clock func() time.Time, cache bool) {
 		return again
 	}
 	storetest.Run(t, open, reopen)
+}
+
+// TestOpensDirectoryOfDefaultComparer: a data directory made before link
+// keys were split for bloom filters (pebble's default comparer) still
+// opens, and its links are read without the filters.
+func TestOpensDirectoryOfDefaultComparer(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(filepath.Join(dir, DirName), &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	link := store.Link{ID: store.Identifier{Kind: store.KindDevice}, Subject: "seller:S1", At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for round := range 2 {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if s.prefixLinks {
+			t.Errorf("round %d: a directory of the default comparer read with link prefixes", round)
+		}
+		if round == 0 {
+			if _, _, err := s.Record(t.Context(), []store.Batch{{EventID: "e1", Links: []store.Link{link}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Linked(t.Context(), link.ID, 0)
+		if err != nil || len(got) != 1 || got[0] != link {
+			t.Errorf("round %d: Linked = %v, %v; want %v", round, got, err, link)
+		}
+		s.Close()
+	}
+	fresh, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if !fresh.prefixLinks {
+		t.Error("a new directory does not split link keys")
+	}
+}
+
+// TestLinkedThroughTableFilters: links read back once they sit in tables
+// (where the bloom filters of identifier prefixes are), from several
+// tables and levels at once, and identifiers never linked read as none.
+func TestLinkedThroughTableFilters(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ident := func(i int) store.Identifier {
+		id := store.Identifier{Kind: store.KindDevice}
+		id.Hash[0], id.Hash[1] = byte(i), byte(i>>8)
+		return id
+	}
+	const ids, rounds = 200, 3
+	for r := range rounds {
+		var batch []store.Batch
+		for i := range ids {
+			batch = append(batch, store.Batch{EventID: fmt.Sprint(r, "-", i), Links: []store.Link{{ID: ident(i), Subject: fmt.Sprint("seller:", r), At: at}}})
+		}
+		if _, _, err := s.Record(t.Context(), batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.Flush(); err != nil { // one table per round
+			t.Fatal(err)
+		}
+		if r == 0 {
+			if err := s.db.Compact(t.Context(), []byte{0}, []byte{0xff}, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range ids {
+		got, err := s.Linked(t.Context(), ident(i), 0)
+		if err != nil || len(got) != rounds {
+			t.Fatalf("identifier %d: Linked = %d links (%v), want %d", i, len(got), err, rounds)
+		}
+	}
+	for i := ids; i < ids+50; i++ {
+		if got, err := s.Linked(t.Context(), ident(i), 0); err != nil || len(got) != 0 {
+			t.Fatalf("identifier %d, never linked: Linked = %v, %v", i, got, err)
+		}
+	}
 }
