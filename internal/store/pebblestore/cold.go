@@ -104,12 +104,13 @@ func (c *coldIndex) add(events []store.Event, hotFrom int64) {
 	if c == nil || len(events) == 0 {
 		return
 	}
+	var buf [128]byte
 	for _, e := range events {
 		at := e.At.UnixNano()
 		if at >= hotFrom {
 			continue
 		}
-		prefix := eventPrefix(e.Series, e.Key)
+		prefix := appendEventPrefix(buf[:0], e.Series, e.Key)
 		sh := c.shard(prefix)
 		sh.mu.Lock()
 		sh.gen++
@@ -159,7 +160,8 @@ func (sh *coldShard) install(k string, en *coldEntry, gen uint64) bool {
 // ok is false when the cache cannot answer (the key has too many events, or
 // a commit raced with the fill); the caller reads the LSM then.
 func (s *Store) scanCold(ctx context.Context, series string, k store.Identifier, since, until time.Time, limit int, fn func(store.Event)) (ok bool, err error) {
-	prefix := eventPrefix(series, k)
+	var buf [128]byte
+	prefix := appendEventPrefix(buf[:0], series, k)
 	sh := s.cold.shard(prefix)
 	lo, hi := since.UnixNano(), until.UnixNano()
 	hotFrom := s.hot.fromNanos() // after since: the caller found since before it

@@ -41,8 +41,11 @@ type hotEvent struct {
 }
 
 type hotShard struct {
-	mu     sync.RWMutex
-	events map[string][]hotEvent // eventPrefix -> ordered by (at, id), as the LSM orders them
+	mu sync.RWMutex
+	// events maps eventPrefix to its events ordered by (at, id), as the
+	// LSM orders them. Lists are held by pointer so that adding to a known
+	// key does not store the key again (which would copy it).
+	events map[string]*[]hotEvent
 }
 
 // hotIndex keeps every stored event with At at or after from in memory.
@@ -61,7 +64,7 @@ type hotIndex struct {
 func newHotIndex(from time.Time) *hotIndex {
 	h := &hotIndex{from: from}
 	for i := range h.shards {
-		h.shards[i].events = map[string][]hotEvent{}
+		h.shards[i].events = map[string]*[]hotEvent{}
 	}
 	return h
 }
@@ -112,23 +115,27 @@ func (h *hotIndex) add(events []store.Event) {
 	h.fromMu.RLock()
 	from := h.from
 	h.fromMu.RUnlock()
+	var buf [128]byte
 	for _, e := range events {
 		if e.At.Before(from) {
 			continue
 		}
-		prefix := eventPrefix(e.Series, e.Key)
+		prefix := appendEventPrefix(buf[:0], e.Series, e.Key)
 		sh := h.shard(prefix)
 		he := hotEvent{at: e.At.UnixNano(), id: e.ID, amount: e.Amount, quantity: e.Quantity, ref: e.Ref}
 		sh.mu.Lock()
 		list := sh.events[string(prefix)]
-		i, found := slices.BinarySearchFunc(list, he, compareHot)
-		if !found { // the same event twice is one event, as in the LSM
-			list = slices.Insert(list, i, he)
-			// Prune this key's expired front while it is in hand.
-			if cut, _ := slices.BinarySearchFunc(list, hotEvent{at: from.UnixNano()}, compareHot); cut > 0 {
-				list = slices.Delete(list, 0, cut)
-			}
+		if list == nil {
+			list = new([]hotEvent)
 			sh.events[string(prefix)] = list
+		}
+		i, found := slices.BinarySearchFunc(*list, he, compareHot)
+		if !found { // the same event twice is one event, as in the LSM
+			*list = slices.Insert(*list, i, he)
+			// Prune this key's expired front while it is in hand.
+			if cut, _ := slices.BinarySearchFunc(*list, hotEvent{at: from.UnixNano()}, compareHot); cut > 0 {
+				*list = slices.Delete(*list, 0, cut)
+			}
 		}
 		sh.mu.Unlock()
 	}
@@ -151,12 +158,16 @@ func (h *hotIndex) scan(series string, key store.Identifier, since, until time.T
 	if !h.covers(since) {
 		return false
 	}
-	prefix := eventPrefix(series, key)
+	var buf [128]byte
+	prefix := appendEventPrefix(buf[:0], series, key)
 	sh := h.shard(prefix)
 	lo, hi := since.UnixNano(), until.UnixNano()
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	list := sh.events[string(prefix)]
+	var list []hotEvent
+	if l := sh.events[string(prefix)]; l != nil {
+		list = *l
+	}
 	i, _ := slices.BinarySearchFunc(list, hotEvent{at: lo}, compareHot)
 	n := 0
 	for ; i < len(list) && list[i].at < hi; i++ {
@@ -184,12 +195,12 @@ func (h *hotIndex) prune(cutoff time.Time) {
 		sh := &h.shards[i]
 		sh.mu.Lock()
 		for k, list := range sh.events {
-			cut, _ := slices.BinarySearchFunc(list, hotEvent{at: c}, compareHot)
+			cut, _ := slices.BinarySearchFunc(*list, hotEvent{at: c}, compareHot)
 			switch {
-			case cut == len(list):
+			case cut == len(*list):
 				delete(sh.events, k)
 			case cut > 0:
-				sh.events[k] = slices.Clone(list[cut:])
+				*list = slices.Clone((*list)[cut:])
 			}
 		}
 		sh.mu.Unlock()
@@ -203,7 +214,7 @@ func (h *hotIndex) size() (keys, events int) {
 		sh.mu.RLock()
 		keys += len(sh.events)
 		for _, l := range sh.events {
-			events += len(l)
+			events += len(*l)
 		}
 		sh.mu.RUnlock()
 	}
