@@ -42,7 +42,7 @@ func TestFailedGroupRetriesEachCommitAlone(t *testing.T) {
 			_, _, errs[i] = s.Commit(context.Background(), c)
 		}()
 	}
-	for len(s.queue) < n {
+	for s.queue.Len() < n {
 		time.Sleep(time.Millisecond)
 	}
 	close(gate)
@@ -87,7 +87,7 @@ func TestCommitStatsCountGroups(t *testing.T) {
 			}
 		}()
 	}
-	for len(s.queue) < n {
+	for s.queue.Len() < n {
 		time.Sleep(time.Millisecond)
 	}
 	close(gate)

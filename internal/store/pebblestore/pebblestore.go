@@ -44,6 +44,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/groupcommit"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -119,16 +120,13 @@ type Options struct {
 
 // Store is the pebble backend.
 type Store struct {
-	dir      string
-	db       *pebble.DB
-	sync     *pebble.WriteOptions
-	queue    chan *op
-	mu       sync.RWMutex // guards sending on queue against Close
-	closed   atomic.Bool
-	loopDone chan struct{}
-	hot      *hotIndex
-	cold     *coldIndex
-	marked   *markSet
+	dir    string
+	db     *pebble.DB
+	sync   *pebble.WriteOptions
+	queue  *groupcommit.Queue[*op]
+	hot    *hotIndex
+	cold   *coldIndex
+	marked *markSet
 	// links is touched only by the commit loop's goroutine: every write
 	// that reads or deletes a link runs there.
 	links *linkSet
@@ -219,8 +217,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dir: dir, db: db, sync: pebble.Sync, queue: make(chan *op, maxBatch), loopDone: make(chan struct{}),
-		links: newLinkSet(maxKnownLinks), prefixLinks: prefixLinks}
+	s := &Store{dir: dir, db: db, sync: pebble.Sync, links: newLinkSet(maxKnownLinks), prefixLinks: prefixLinks}
 	if o.NoSync {
 		s.sync = pebble.NoSync
 	}
@@ -252,7 +249,7 @@ func Open(dir string, o Options) (*Store, error) {
 		keys, events := s.hot.size()
 		o.Logger.Info("store: opened", "dir", path, "hot_keys", keys, "hot_events", events, "took", time.Since(start).String())
 	}
-	go s.loop()
+	s.queue = groupcommit.New(maxBatch, s.commit)
 	return s, nil
 }
 
@@ -326,14 +323,9 @@ func (s *Store) Dir() string { return s.dir }
 // Close stops the commit loop after the commits already queued, then closes
 // the LSM.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed.Swap(true) {
-		s.mu.Unlock()
+	if !s.queue.Close() {
 		return nil
 	}
-	close(s.queue)
-	s.mu.Unlock()
-	<-s.loopDone
 	return s.db.Close()
 }
 
@@ -341,18 +333,9 @@ func (s *Store) Close() error {
 // and returns apply's result.
 func (s *Store) write(ctx context.Context, apply func(t *txn) (any, error)) (any, error) {
 	o := &op{apply: apply, done: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed.Load() {
-		s.mu.RUnlock()
-		return nil, store.ErrClosed
+	if err := s.queue.Send(ctx, o); err != nil {
+		return nil, err
 	}
-	select {
-	case s.queue <- o:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return nil, ctx.Err()
-	}
-	s.mu.RUnlock()
 	select {
 	case err := <-o.done:
 		return o.result, err
@@ -360,31 +343,6 @@ func (s *Store) write(ctx context.Context, apply func(t *txn) (any, error)) (any
 		// The write may still land; an idempotent retry finds it.
 		return nil, ctx.Err()
 	}
-}
-
-func (s *Store) loop() {
-	defer close(s.loopDone)
-	batch := make([]*op, 0, maxBatch)
-	for first := range s.queue {
-		batch = append(batch[:0], first)
-		batch = drain(s.queue, batch)
-		s.commit(batch)
-	}
-}
-
-func drain(queue chan *op, batch []*op) []*op {
-	for len(batch) < maxBatch {
-		select {
-		case o, ok := <-queue:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, o)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
 
 // commit applies a group in one batch and one synced WAL append. If the
@@ -522,8 +480,10 @@ func upperBound(prefix []byte) []byte {
 	return nil
 }
 
+// readable reports whether reads may go on: not after Close. (Open reads
+// before the commit loop starts.)
 func (s *Store) readable(ctx context.Context) error {
-	if s.closed.Load() {
+	if s.queue != nil && s.queue.Closed() {
 		return store.ErrClosed
 	}
 	return ctx.Err()

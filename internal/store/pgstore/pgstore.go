@@ -27,7 +27,6 @@ import (
 	"io"
 	"net"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/groupcommit"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -118,11 +118,8 @@ const maxGroup = 64
 
 // Store is the PostgreSQL backend.
 type Store struct {
-	pool     *pgxpool.Pool
-	queue    chan *pending
-	mu       sync.RWMutex // guards sending on queue against Close
-	closed   atomic.Bool
-	loopDone chan struct{}
+	pool  *pgxpool.Pool
+	queue *groupcommit.Queue[*pending]
 	// groups and commits count what the commit loop committed.
 	groups, commits atomic.Uint64
 }
@@ -160,8 +157,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, queue: make(chan *pending, maxGroup), loopDone: make(chan struct{})}
-	go s.loop()
+	s := &Store{pool: pool}
+	s.queue = groupcommit.New(maxGroup, s.commitGroup)
 	return s, nil
 }
 
@@ -219,15 +216,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Close commits what is already queued, then closes the pool.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed.Swap(true) {
-		s.mu.Unlock()
-		return nil
+	if s.queue.Close() {
+		s.pool.Close()
 	}
-	close(s.queue)
-	s.mu.Unlock()
-	<-s.loopDone
-	s.pool.Close()
 	return nil
 }
 
@@ -239,7 +230,7 @@ func (s *Store) CommitStats() store.CommitStats {
 }
 
 func (s *Store) live() error {
-	if s.closed.Load() {
+	if s.queue.Closed() {
 		return store.ErrClosed
 	}
 	return nil
@@ -373,18 +364,9 @@ func commitArgs(c store.Commit, body []byte) ([]any, error) {
 // committed and returns whether it inserted the decision.
 func (s *Store) enqueue(ctx context.Context, args []any) (bool, error) {
 	p := &pending{ctx: ctx, args: args, done: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed.Load() {
-		s.mu.RUnlock()
-		return false, store.ErrClosed
+	if err := s.queue.Send(ctx, p); err != nil {
+		return false, err
 	}
-	select {
-	case s.queue <- p:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return false, ctx.Err()
-	}
-	s.mu.RUnlock()
 	select {
 	case err := <-p.done:
 		return p.inserted, err
@@ -392,31 +374,6 @@ func (s *Store) enqueue(ctx context.Context, args []any) (bool, error) {
 		// The write may still land; an idempotent retry finds it.
 		return false, ctx.Err()
 	}
-}
-
-func (s *Store) loop() {
-	defer close(s.loopDone)
-	group := make([]*pending, 0, maxGroup)
-	for first := range s.queue {
-		group = append(group[:0], first)
-		group = drain(s.queue, group)
-		s.commitGroup(group)
-	}
-}
-
-func drain(queue chan *pending, group []*pending) []*pending {
-	for len(group) < maxGroup {
-		select {
-		case p, ok := <-queue:
-			if !ok {
-				return group
-			}
-			group = append(group, p)
-		default:
-			return group
-		}
-	}
-	return group
 }
 
 // commitGroup sends a group in one batch. If the group fails (one failed

@@ -247,7 +247,7 @@ func TestConcurrentCommitsShareGroups(t *testing.T) {
 			}
 		})
 	}
-	waitUntil(t, "every worker has queued a commit", func() bool { return len(s.queue) == workers })
+	waitUntil(t, "every worker has queued a commit", func() bool { return s.queue.Len() == workers })
 	release()
 	wg.Wait()
 	if err := <-first; err != nil {
@@ -354,7 +354,7 @@ func TestBadCommitFailsAlone(t *testing.T) {
 			errs[i] = err
 		})
 	}
-	waitUntil(t, "all commits are queued", func() bool { return len(s.queue) == n })
+	waitUntil(t, "all commits are queued", func() bool { return s.queue.Len() == n })
 	release()
 	wg.Wait()
 	if err := <-first; err != nil {
