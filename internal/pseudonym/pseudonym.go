@@ -95,7 +95,14 @@ func (k *Keyer) Check() []byte {
 func Normalise(kind store.Kind, raw string) string {
 	s := strings.TrimSpace(norm.NFKC.String(strings.ToValidUTF8(raw, "\uFFFD")))
 	switch kind {
-	case store.KindIDNumber, store.KindLicense, store.KindPayoutAccount:
+	case store.KindIDNumber, store.KindLicense:
+		// The validators' canonical form (DocumentNumber), so a valid
+		// number is hashed exactly as it was validated. Characters they
+		// refuse are dropped here too: retyped copies of one bad number
+		// still link, and a passport's MRZ, hashed under this kind, keeps
+		// its letters and digits only.
+		return keep(DocumentNumber(raw), isAlnum)
+	case store.KindPayoutAccount:
 		return strings.ToUpper(keep(s, isAlnum))
 	case store.KindMobile:
 		return phone(s)
@@ -120,6 +127,99 @@ func Normalise(kind store.Kind, raw string) string {
 	default: // caller-side IDs: account, device, instrument, seller
 		return s
 	}
+}
+
+// DocumentNumber is the canonical form of a resident identity number (or
+// residence-permit number) and of a Unified Social Credit Code: the one rule
+// that the validators (internal/verifier/identity, internal/verifier/license)
+// check and that Normalise hashes, so a number typed two ways is one number
+// everywhere. The rule, the same for both documents:
+//
+//   - compatibility forms are folded (Unicode NFKC): full-width digits and
+//     letters, as Chinese keyboards type them, become ASCII;
+//   - white space (ASCII, ideographic, no-break), dashes (hyphen-minus,
+//     full-width hyphen, en and em dash …) and invisible format characters
+//     (zero-width space, byte-order mark) are removed wherever they are:
+//     they carry nothing, people group long numbers with them, and the
+//     check character still guards every character that counts;
+//   - lower-case ASCII letters are upper-cased;
+//   - everything else is kept, for the validator to refuse (a dot, a
+//     slash, a Chinese character, a byte that is not UTF-8).
+//
+// A number already in canonical form (ASCII digits and capitals only) is
+// returned as it is, without allocating.
+func DocumentNumber(raw string) string {
+	canonical := true
+	for i := 0; i < len(raw) && canonical; i++ {
+		c := raw[i]
+		canonical = c >= '0' && c <= '9' || c >= 'A' && c <= 'Z'
+	}
+	if canonical {
+		return raw
+	}
+	if out, ok := foldTyped(raw); ok {
+		return out
+	}
+	s := norm.NFKC.String(strings.ToValidUTF8(raw, "\uFFFD"))
+	// Removing a separator can join what NFKC composes (a letter and a
+	// combining mark a space kept apart), so fold again until nothing
+	// changes: the canonical form of a canonical form is itself. Each round
+	// only removes or composes characters, so it ends; four rounds are
+	// plenty for anything a person types.
+	for range 4 {
+		t := stripSeparators(s)
+		if n := norm.NFKC.String(t); n != t {
+			s = n
+			continue
+		}
+		return t
+	}
+	return stripSeparators(s)
+}
+
+// foldTyped is DocumentNumber for what people type: ASCII and full-width
+// digits and letters, spaces and hyphens, whose NFKC forms are the plain
+// ASCII ones, mapped directly (NFKC costs ten times as much). ok is false
+// for anything else, which takes the general path.
+func foldTyped(raw string) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(raw))
+	for _, r := range raw {
+		switch {
+		case r >= '0' && r <= '9', r >= 'A' && r <= 'Z':
+		case r >= 'a' && r <= 'z':
+			r -= 'a' - 'A'
+		case r >= '０' && r <= '９':
+			r -= '０' - '0'
+		case r >= 'Ａ' && r <= 'Ｚ':
+			r -= 'Ａ' - 'A'
+		case r >= 'ａ' && r <= 'ｚ':
+			r -= 'ａ' - 'A'
+		case r == ' ', r == '\t', r == '\n', r == '\r', r == '\u3000', r == '-', r == '－':
+			continue
+		default:
+			return "", false
+		}
+		b.WriteByte(byte(r))
+	}
+	return b.String(), true
+}
+
+// stripSeparators removes white space, dashes and format characters and
+// upper-cases ASCII letters (DocumentNumber's rule after folding).
+func stripSeparators(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r), unicode.Is(unicode.Pd, r), unicode.Is(unicode.Cf, r):
+			continue
+		case r >= 'a' && r <= 'z':
+			r -= 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func isAlnum(r rune) bool { return r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r)) }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/riskd/riskd/internal/pseudonym"
@@ -568,6 +569,94 @@ func FuzzNormalise(f *testing.F) {
 		}
 		if !utf8.ValidString(n) {
 			t.Errorf("Normalise(%v, %q) = %+q is not valid UTF-8", kind, s, n)
+		}
+	})
+}
+
+// TestDocumentNumber is the normalisation rule for resident identity numbers
+// and licence numbers, which the validators check and the hashes use.
+func TestDocumentNumber(t *testing.T) {
+	tests := []struct{ name, raw, want string }{
+		{"canonical", "11010519491231002X", "11010519491231002X"},
+		{"lower-case x", "11010519491231002x", "11010519491231002X"},
+		{"lower-case licence", "91350100m000100y43", "91350100M000100Y43"},
+		{"surrounding spaces, tab, newline", " \t11010519491231002X\n", "11010519491231002X"},
+		{"surrounding ideographic and no-break spaces", "\u300011010519491231002X\u00a0", "11010519491231002X"},
+		{"full-width digits and letters", "９１３５０１００Ｍ０００１００Ｙ４３", "91350100M000100Y43"},
+		{"full-width lower case", "９１３５０１００ｍ０００１００ｙ４３", "91350100M000100Y43"},
+		{"grouped with spaces", "110105 19491231 002X", "11010519491231002X"},
+		{"grouped with hyphens", "110105-19491231-002X", "11010519491231002X"},
+		{"full-width hyphen", "110105－19491231－002X", "11010519491231002X"},
+		{"en dash and em dash", "110105–19491231—002X", "11010519491231002X"},
+		{"non-breaking hyphen", "110105\u201119491231002X", "11010519491231002X"},
+		{"zero-width space and byte-order mark", "\ufeff110105\u200b19491231002X", "11010519491231002X"},
+		{"a dot stays, for the validator to refuse", "110105.19491231.002X", "110105.19491231.002X"},
+		{"a slash stays", "9135/0100M000100Y43", "9135/0100M000100Y43"},
+		{"an underscore stays", "110105_19491231002X", "110105_19491231002X"},
+		{"a Chinese character stays", "11010519491231002X号", "11010519491231002X号"},
+		{"ideographic zero stays", "1101051949123100〇X", "1101051949123100〇X"},
+		{"an invalid byte becomes U+FFFD", "11010519491231002\xff", "11010519491231002\uFFFD"},
+		{"circled digit folds like any NFKC form", "①1010519491231002X", "11010519491231002X"},
+		{"blank", " \u3000-", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pseudonym.DocumentNumber(tt.raw); got != tt.want {
+				t.Errorf("DocumentNumber(%+q) = %+q, want %+q", tt.raw, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDocumentNumberHashedAsValidated: the hash of a number typed any way
+// the validators accept is the hash of its canonical form.
+func TestDocumentNumberHashedAsValidated(t *testing.T) {
+	k := newKeyer(t, 1)
+	for kind, spellings := range map[store.Kind][]string{
+		store.KindIDNumber: {"11010519491231002X", "11010519491231002x", "１１０１０５１９４９１２３１００２ｘ", " 110105-19491231-002X\u3000", "110105 19491231 002X"},
+		store.KindLicense:  {"91350100M000100Y43", "91350100m000100y43", "９１３５０１００ｍ０００１００ｙ４３", "9135-0100-M000100Y43", " 91350100 M000100Y43 "},
+	} {
+		want, ok := k.Identifier(kind, spellings[0])
+		if !ok {
+			t.Fatalf("%v: canonical form not hashed", kind)
+		}
+		for _, s := range spellings {
+			if got, _ := k.Identifier(kind, s); got != want {
+				t.Errorf("%v: %+q hashes differently from %q", kind, s, spellings[0])
+			}
+			if n := pseudonym.Normalise(kind, s); n != pseudonym.DocumentNumber(s) || n != spellings[0] {
+				t.Errorf("%v: Normalise(%+q) = %q, DocumentNumber = %q, want both %q", kind, s, n, pseudonym.DocumentNumber(s), spellings[0])
+			}
+		}
+	}
+}
+
+func FuzzDocumentNumber(f *testing.F) {
+	for _, s := range []string{
+		"11010519491231002X", "11010519491231002x", "110105 19491231 002X", "１１０１０５－１９４９",
+		"91350100m000100y43", "\ufeff1\u200b2", "a \u0308", "e \u0301", "\u1100 \u1161", "\xef \xbd\x90", "\xff",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := pseudonym.DocumentNumber(s)
+		if again := pseudonym.DocumentNumber(n); again != n {
+			t.Errorf("not idempotent: %+q -> %+q -> %+q", s, n, again)
+		}
+		if !utf8.ValidString(n) {
+			t.Errorf("DocumentNumber(%+q) = %+q is not valid UTF-8", s, n)
+		}
+		for _, r := range n {
+			if unicode.IsSpace(r) || unicode.Is(unicode.Pd, r) || unicode.Is(unicode.Cf, r) || (r >= 'a' && r <= 'z') {
+				t.Errorf("DocumentNumber(%+q) = %+q keeps %+q", s, n, r)
+			}
+		}
+		// Whatever the validators could accept (ASCII letters and digits)
+		// hashes as itself.
+		if n != "" && strings.Trim(n, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == "" {
+			if h := pseudonym.Normalise(store.KindIDNumber, s); h != n {
+				t.Errorf("Normalise(KindIDNumber, %+q) = %+q, want the canonical %+q", s, h, n)
+			}
 		}
 	})
 }
