@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Every error must be a *DocumentError whose text is assembled only from
@@ -21,6 +24,7 @@ var (
 		"": true, "want 18 characters": true, "not a calendar date": true, "before 1900": true,
 		"in the future": true, "want two lines": true, "want 44 characters": true,
 		"not a passport (TD3) MRZ": true, "empty": true,
+		detailProvince: true, detailPrefecture: true,
 	}
 )
 
@@ -47,18 +51,24 @@ func checkTypedError(t *testing.T, err error, doc string) {
 	}
 }
 
-// foldForTest is an independent statement of the normalisation rule: trim,
-// full-width forms (U+FF01-U+FF5E) to ASCII by subtracting 0xFEE0, x to X.
+// foldForTest is an independent statement of the normalisation rule
+// (pseudonym.DocumentNumber): NFKC, then white space, dashes and format
+// characters removed and ASCII letters upper-cased, until nothing changes.
 func foldForTest(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 0xFF01 && r <= 0xFF5E {
-			r -= 0xFEE0
+	s = norm.NFKC.String(strings.ToValidUTF8(s, "\uFFFD"))
+	for {
+		t := strings.Map(func(r rune) rune {
+			if unicode.In(r, unicode.White_Space, unicode.Pd, unicode.Cf) {
+				return -1
+			}
+			return unicode.ToUpper(r)
+		}, s)
+		if n := norm.NFKC.String(t); n != t {
+			s = n
+			continue
 		}
-		if r == 'x' {
-			r = 'X'
-		}
-		return r
-	}, strings.TrimSpace(s))
+		return t
+	}
 }
 
 // clampNow turns a fuzzed number into a clock between 1900 and 2200.
@@ -76,6 +86,9 @@ func FuzzParseResidentID(f *testing.F) {
 		"１１０１０５１９４９１２３１００２Ｘ", " 11010519491231002X\u3000", "", "X", "110105491231002",
 		withCheck("11010520000229001"), withCheck("11010520000230001"), withCheck("83000019900101003"),
 		withCheck("99010519491231002"), "11010519491231002\xff", "1101051949123100２X",
+		"110105 19491231 002X", "110105－19491231－002ｘ", withCheck("44030119800101001"),
+		withCheck("44190019800101001"), withCheck("44000019800101001"), withCheck("44030019800101001"),
+		withCheck("81000019900101004"), withCheck("82000019900101005"),
 	}
 	for _, s := range seeds {
 		f.Add(s, refNow.Unix())
@@ -96,8 +109,11 @@ func FuzzParseResidentID(f *testing.F) {
 		if id.Region != id.Number[:6] || id.Sequence != id.Number[14:17] {
 			t.Fatalf("fields do not match the number %q: %+v", id.Number, id)
 		}
-		if !KnownRegion(id.Region) && id.Region != taiwanResidencePermitCode {
-			t.Fatalf("accepted unknown region %q", id.Region)
+		if r, ok := LookupRegion(id.Region); (!ok || !r.AddressCode) && ResidencePermit(id.Region) == "" {
+			t.Fatalf("accepted region %q, which is no address code", id.Region)
+		}
+		if id.Permit != ResidencePermit(id.Region) {
+			t.Fatalf("permit %q for region %q", id.Permit, id.Region)
 		}
 		if id.BirthDate.Format("20060102") != id.Number[6:14] {
 			t.Fatalf("birth date %s does not match digits %q", id.BirthDate, id.Number[6:14])

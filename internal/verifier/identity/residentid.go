@@ -11,9 +11,10 @@ package identity
 import (
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/riskd/riskd/internal/pseudonym"
 )
 
 // Sentinel errors. Every error returned by this package is a *DocumentError
@@ -25,8 +26,9 @@ var (
 	ErrCharset = errors.New("invalid character")
 	// ErrChecksum: a check character does not match the data it protects.
 	ErrChecksum = errors.New("check character mismatch")
-	// ErrRegion: the address code is not a known GB/T 2260 division.
-	ErrRegion = errors.New("unknown region code")
+	// ErrRegion: the address code is not a GB/T 2260 division a number may
+	// carry (unknown, or a province or prefecture that registers nobody).
+	ErrRegion = errors.New("not a known address code")
 	// ErrBirthDate: the birth date is not a calendar date or is out of range.
 	ErrBirthDate = errors.New("invalid birth date")
 	// ErrExpiryDate: the expiry date is not a calendar date.
@@ -106,6 +108,10 @@ type ResidentID struct {
 	// RegionCurrent is false when the address code has since been
 	// abolished (normal for old numbers; see Region.Until).
 	RegionCurrent bool
+	// Permit is "HK", "MO" or "TW" for a residence permit of a Hong Kong,
+	// Macao or Taiwan resident (address code 810000, 820000 or 830000), and
+	// "" for a resident identity card.
+	Permit string
 	// BirthDate is the birth date at 00:00 UTC.
 	BirthDate time.Time
 	// Sequence is the three-digit sequence code (characters 15-17).
@@ -127,16 +133,20 @@ var idWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
 const idCheck = "10X98765432"
 
 // ParseResidentID validates an 18-character resident identity number
-// (GB 11643-1999) and returns its decoded fields.
+// (GB 11643-1999), or the number of a residence permit for Hong Kong, Macao
+// or Taiwan residents, and returns its decoded fields.
 //
-// Input is normalised first: surrounding white space is trimmed, full-width
-// digits and letters (as typed on Chinese keyboards) become ASCII and a
-// lower-case x becomes X. The checks, in order, are: length (18 characters),
-// charset (17 digits then a digit or X), ISO 7064 MOD 11-2 check character,
-// address code present in the embedded GB/T 2260 table (historical codes
-// included; 830000 is also accepted for Taiwan residents' residence permits),
-// and birth date (a real calendar date, not before 1900-01-01 and not after
-// the calendar date of now in now's location).
+// Input is normalised first, by pseudonym.DocumentNumber, the rule licence
+// numbers and the stored hashes share: compatibility forms are folded (NFKC:
+// full-width digits and letters become ASCII), white space, dashes and
+// invisible format characters are removed wherever they are, and letters are
+// upper-cased. Anything else stays and is refused. The checks, in order, are:
+// length (18 characters), charset (17 digits then a digit or X), ISO 7064
+// MOD 11-2 check character, address code (a residence-permit code, or a code
+// of the embedded GB/T 2260 table, historical ones included, that a number
+// may carry: see markAddressCodes), and birth date (a real calendar date,
+// not before 1900-01-01 and not after the calendar date of now in now's
+// location).
 //
 // Errors are *DocumentError wrapping ErrLength, ErrCharset, ErrChecksum,
 // ErrRegion or ErrBirthDate, and never contain the number.
@@ -155,14 +165,22 @@ func ParseResidentID(s string, now time.Time) (ResidentID, error) {
 	}
 
 	code := num[:6]
-	var regionName string
-	regionCurrent := true
-	if r, ok := LookupRegion(code); ok {
-		regionName, regionCurrent = r.Name, r.Current()
-	} else if code == taiwanResidencePermitCode {
+	regionName, regionCurrent := "", true
+	permit := ResidencePermit(code)
+	r, known := LookupRegion(code)
+	switch {
+	case permit == "TW":
 		regionName = "台湾居民居住证"
-	} else {
+	case permit != "":
+		regionName = r.Name
+	case !known:
 		return ResidentID{}, residentErr("region", ErrRegion, "")
+	case !r.AddressCode && code[2:] == "0000":
+		return ResidentID{}, residentErr("region", ErrRegion, detailProvince)
+	case !r.AddressCode:
+		return ResidentID{}, residentErr("region", ErrRegion, detailPrefecture)
+	default:
+		regionName, regionCurrent = r.Name, r.Current()
 	}
 
 	y := atoi(num[6:10])
@@ -188,58 +206,36 @@ func ParseResidentID(s string, now time.Time) (ResidentID, error) {
 		Region:        code,
 		RegionName:    regionName,
 		RegionCurrent: regionCurrent,
+		Permit:        permit,
 		BirthDate:     birth,
 		Sequence:      num[14:17],
 		Sex:           sex,
 	}, nil
 }
 
-// normaliseResidentID trims, folds full-width characters and checks length and
-// charset. It returns s itself (no allocation) when s was already normalised.
+// Details of a region error: the code is a real division, but not one
+// that registers anybody.
+const (
+	detailProvince   = "province-level code"
+	detailPrefecture = "prefecture with county-level divisions"
+)
+
+// normaliseResidentID puts s in its canonical form and checks length and
+// charset. It returns s itself (no allocation) when s was already canonical.
 func normaliseResidentID(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	// Length is counted in characters, not bytes, so a full-width number
-	// (3 bytes a character) is judged by what the user typed.
-	if utf8.RuneCountInString(s) != 18 {
+	num := pseudonym.DocumentNumber(s)
+	// Length is counted in characters, not bytes: a character the
+	// normalisation left alone is refused as a character, not a length.
+	if utf8.RuneCountInString(num) != 18 {
 		return "", residentErr("number", ErrLength, "want 18 characters")
 	}
-	var buf [18]byte
-	i := 0
-	for _, r := range s {
-		c, ok := foldASCII(r)
-		if !ok {
-			return "", residentErr("number", ErrCharset, "")
-		}
-		if c == 'x' {
-			c = 'X'
-		}
+	for i := 0; i < len(num); i++ {
+		c := num[i]
 		if !(c >= '0' && c <= '9') && !(i == 17 && c == 'X') {
 			return "", residentErr("number", ErrCharset, "")
 		}
-		buf[i] = c
-		i++
 	}
-	if string(buf[:]) == s { // compiler does not allocate for this comparison
-		return s, nil
-	}
-	return string(buf[:]), nil
-}
-
-// foldASCII maps a rune to its ASCII equivalent: ASCII letters and digits map
-// to themselves and full-width forms (U+FF10-U+FF19, U+FF21-U+FF3A,
-// U+FF41-U+FF5A) to the ASCII ones. Anything else reports false.
-func foldASCII(r rune) (byte, bool) {
-	switch {
-	case r >= '0' && r <= '9', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
-		return byte(r), true
-	case r >= '０' && r <= '９':
-		return byte(r-'０') + '0', true
-	case r >= 'Ａ' && r <= 'Ｚ':
-		return byte(r-'Ａ') + 'A', true
-	case r >= 'ａ' && r <= 'ｚ':
-		return byte(r-'ａ') + 'a', true
-	}
-	return 0, false
+	return num, nil
 }
 
 // atoi converts a short all-digit string; callers have checked the digits.

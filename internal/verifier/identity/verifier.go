@@ -46,11 +46,16 @@ func (Verifier) Verify(_ context.Context, in verifier.Input) (verifier.Result, e
 		if err != nil {
 			return invalid("resident identity number", err), nil
 		}
+		// identity.residence_permit is "HK", "MO" or "TW" for a residence
+		// permit of a Hong Kong, Macao or Taiwan resident (a genuine
+		// document, which a policy may want to treat on its own terms) and
+		// "" for a resident identity card.
 		res := verifier.Result{Signals: map[string]any{
-			"identity.valid":          true,
-			"identity.age":            int64(id.Age(in.Now)),
-			"identity.province":       id.Region[:2],
-			"identity.region_current": id.RegionCurrent,
+			"identity.valid":            true,
+			"identity.age":              int64(id.Age(in.Now)),
+			"identity.province":         id.Region[:2],
+			"identity.region_current":   id.RegionCurrent,
+			"identity.residence_permit": id.Permit,
 		}}
 		if id.Underage(in.Now) {
 			res.Findings = append(res.Findings, underage())
@@ -90,6 +95,9 @@ func invalid(what string, err error) verifier.Result {
 	var de *DocumentError
 	if errors.As(err, &de) {
 		check = de.Field + ": " + de.Err.Error()
+		if de.Detail != "" {
+			check += ", " + de.Detail
+		}
 	}
 	return verifier.Result{
 		Signals: map[string]any{"identity.valid": false},
