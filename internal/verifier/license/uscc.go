@@ -9,9 +9,9 @@ package license
 
 import (
 	"errors"
-	"strings"
 	"unicode/utf8"
 
+	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/verifier/identity"
 )
 
@@ -24,9 +24,6 @@ var (
 	ErrCharset = errors.New("invalid character")
 	// ErrChecksum: the 18th character is not the GB 32100 MOD 31 check.
 	ErrChecksum = errors.New("check character mismatch")
-	// ErrOrgCode: characters 9-17 are not a GB 11714 organisation code with
-	// a correct check character.
-	ErrOrgCode = errors.New("organisation code check mismatch")
 	// ErrOrgType: the registration-department / organisation-type pair
 	// (characters 1-2) is not in GB 32100 Table 1.
 	ErrOrgType = errors.New("unknown department or organisation type")
@@ -37,7 +34,7 @@ var (
 // CodeError reports why a code was rejected. It holds no part of the input.
 type CodeError struct {
 	// Field names the failing part: "code", "check character",
-	// "organisation code", "organisation type" or "region".
+	// "organisation type" or "region".
 	Field string
 	// Err is one of the package's sentinel errors.
 	Err error
@@ -73,6 +70,12 @@ type USCC struct {
 	RegionName string
 	// OrgCode is the nine-character GB 11714 organisation code (chars 9-17).
 	OrgCode string
+	// OrgCodeValid reports whether OrgCode's own check character (char 17)
+	// is right. A wrong one does not make the code invalid: registries
+	// issued many genuine codes, individual businesses' above all, whose
+	// embedded organisation code was never assigned by the GB 11714
+	// authority and fails its check. The finding is a signal, not a verdict.
+	OrgCodeValid bool
 }
 
 // Alphabet of GB 32100: digits and upper-case letters without I, O, S, V, Z.
@@ -163,12 +166,19 @@ const nationalRegion = "100000"
 // ParseUSCC validates an 18-character Unified Social Credit Code
 // (GB 32100-2015) and returns its decoded parts.
 //
-// Input is normalised first: surrounding white space is trimmed, full-width
-// digits and letters become ASCII and letters are upper-cased. The checks,
+// Input is normalised first, by pseudonym.DocumentNumber, the rule resident
+// identity numbers and the stored hashes share: compatibility forms are
+// folded (NFKC: full-width digits and letters become ASCII), white space,
+// dashes and invisible format characters are removed wherever they are, and
+// letters are upper-cased. Anything else stays and is refused. The checks,
 // in order, are: length, alphabet, the MOD 31 check character (char 18), the
-// GB 11714 check character of the embedded organisation code (char 17), the
 // department/type pair against GB 32100 Table 1, and the region (chars 3-8
 // must be digits with a known province prefix, or 100000 for national level).
+//
+// The GB 11714 check character of the embedded organisation code (char 17)
+// is reported in OrgCodeValid and never makes the code invalid: the MOD 31
+// check already covers every character, and genuine codes (individual
+// businesses' above all) carry organisation codes that fail their own check.
 //
 // The region is checked only to province level on purpose: authorities in
 // development zones register under codes that are not GB/T 2260 divisions,
@@ -176,7 +186,7 @@ const nationalRegion = "100000"
 // the full code is a known division.
 //
 // Errors are *CodeError wrapping ErrLength, ErrCharset, ErrChecksum,
-// ErrOrgCode, ErrOrgType or ErrRegion, and never contain the code.
+// ErrOrgType or ErrRegion, and never contain the code.
 func ParseUSCC(s string) (USCC, error) {
 	code, err := normaliseUSCC(s)
 	if err != nil {
@@ -189,10 +199,6 @@ func ParseUSCC(s string) (USCC, error) {
 	}
 	if usccAlphabet[(31-sum%31)%31] != code[17] {
 		return USCC{}, codeErr("check character", ErrChecksum)
-	}
-
-	if !orgCodeValid(code[8:17]) {
-		return USCC{}, codeErr("organisation code", ErrOrgCode)
 	}
 
 	label, ok := orgTypeLabels[orgTypeKey{code[0], code[1]}]
@@ -220,6 +226,7 @@ func ParseUSCC(s string) (USCC, error) {
 		Region:          region,
 		RegionName:      regionName,
 		OrgCode:         code[8:17],
+		OrgCodeValid:    orgCodeValid(code[8:17]),
 	}, nil
 }
 
@@ -248,36 +255,19 @@ func orgCodeValid(oc string) bool {
 	return oc[8] == want
 }
 
-// normaliseUSCC trims, folds full-width characters and lower case, and checks
-// length and alphabet. It returns s itself when s was already normalised.
+// normaliseUSCC puts s in its canonical form and checks length and
+// alphabet. It returns s itself when s was already canonical.
 func normaliseUSCC(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) != 18 {
+	code := pseudonym.DocumentNumber(s)
+	if utf8.RuneCountInString(code) != 18 {
 		return "", codeErr("code", ErrLength)
 	}
-	var buf [18]byte
-	i := 0
-	for _, r := range s {
-		switch {
-		case r >= '０' && r <= '９':
-			r = r - '０' + '0'
-		case r >= 'Ａ' && r <= 'Ｚ':
-			r = r - 'Ａ' + 'A'
-		case r >= 'ａ' && r <= 'ｚ':
-			r = r - 'ａ' + 'A'
-		case r >= 'a' && r <= 'z':
-			r = r - 'a' + 'A'
-		}
-		if r >= utf8.RuneSelf || usccValue[r] < 0 {
+	for i := 0; i < len(code); i++ {
+		if usccValue[code[i]] < 0 {
 			return "", codeErr("code", ErrCharset)
 		}
-		buf[i] = byte(r)
-		i++
 	}
-	if string(buf[:]) == s {
-		return s, nil
-	}
-	return string(buf[:]), nil
+	return code, nil
 }
 
 func isDigits(s string) bool {

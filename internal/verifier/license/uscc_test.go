@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/riskd/riskd/internal/pseudonym"
 )
 
 // Independent check computations for building and verifying test vectors:
@@ -46,6 +48,59 @@ func orgCheck(body8 string) byte {
 func makeUSCC(prefix8, org8 string) string {
 	s := prefix8 + org8 + string(orgCheck(org8))
 	return s + string(mod31Check(s))
+}
+
+// withBadOrgCheck is makeUSCC with an organisation-code check character
+// that GB 11714 does not give, and a correct MOD 31 check over it.
+func withBadOrgCheck(prefix8, org8 string) string {
+	good := orgCheck(org8)
+	bad := byte('0')
+	if good == '0' {
+		bad = '1'
+	}
+	s := prefix8 + org8 + string(bad)
+	return s + string(mod31Check(s))
+}
+
+// TestParseUSCCOrgCodeCheck: an embedded organisation code that fails its
+// GB 11714 check does not make the code invalid; it is reported.
+func TestParseUSCCOrgCodeCheck(t *testing.T) {
+	tests := []struct {
+		name, code string
+		valid      bool
+	}{
+		{"GB 32100 example, organisation code checks", "91350100M000100Y43", true},
+		{"published enterprise code, organisation code checks", "914403001922038216", true},
+		{"individual business, organisation code fails", withBadOrgCheck("92330106", "L1234567"), false},
+		{"individual business in Fuzhou, fails", withBadOrgCheck("92350102", "MA2Y3K4R"), false},
+		{"enterprise, organisation code fails", withBadOrgCheck("91440300", "MA5ABCDE"), false},
+		{"farmers' cooperative, fails", withBadOrgCheck("93510100", "MA6C1234"), false},
+		{"organisation code check is a letter outside GB 11714", func() string {
+			s := "92330106L1234567Y"
+			return s + string(mod31Check(s))
+		}(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := ParseUSCC(tt.code)
+			if err != nil {
+				t.Fatalf("ParseUSCC(%s): %v: a bad organisation-code check must not make the code invalid", tt.code, err)
+			}
+			if u.OrgCodeValid != tt.valid {
+				t.Errorf("OrgCodeValid = %v, want %v", u.OrgCodeValid, tt.valid)
+			}
+		})
+	}
+	// What still makes such a code invalid: its own MOD 31 check character.
+	bad := withBadOrgCheck("92330106", "L1234567")
+	for _, c := range testAlphabet {
+		if byte(c) == bad[17] {
+			continue
+		}
+		if _, err := ParseUSCC(bad[:17] + string(c)); !errors.Is(err, ErrChecksum) {
+			t.Fatalf("MOD 31 check %c instead of %c: err = %v, want ErrChecksum", c, bad[17], err)
+		}
+	}
 }
 
 func TestCheckHelpersByHand(t *testing.T) {
@@ -99,6 +154,9 @@ func TestParseUSCCPublished(t *testing.T) {
 	}
 }
 
+// TestParseUSCCNormalisation is the normalisation rule (the same as for
+// resident identity numbers, pseudonym.DocumentNumber): case, surrounding
+// and inner white space, dashes, full-width forms.
 func TestParseUSCCNormalisation(t *testing.T) {
 	for _, in := range []string{
 		"91350100m000100y43",
@@ -106,6 +164,10 @@ func TestParseUSCCNormalisation(t *testing.T) {
 		"\u300091350100M000100Y43\u3000",
 		"９１３５０１００Ｍ０００１００Ｙ４３",
 		"９１３５０１００ｍ０００１００ｙ４３",
+		"91350100 M000100Y 43",
+		"9135-0100-M000-100Y-43",
+		"9135０１００－Ｍ000100Y43",
+		"\u200b91350100M000100Y43\ufeff",
 	} {
 		got, err := ParseUSCC(in)
 		if err != nil {
@@ -174,22 +236,20 @@ func TestParseUSCCErrors(t *testing.T) {
 		{"17 characters", valid[:17], ErrLength, "code"},
 		{"19 characters", valid + "0", ErrLength, "code"},
 		{"old 15-digit registration number", "350100000012345", ErrLength, "code"},
-		{"inner space", "91350100 M000100Y4", ErrCharset, "code"},
+		{"space in place of a character", "91350100 M000100Y4", ErrLength, "code"},
+		{"hyphen in place of a character", "91350100-000100Y43", ErrLength, "code"},
+		{"dot separators", "9135.0100.M000100Y43", ErrLength, "code"},
+		{"slash in place of a character", "91350100/000100Y43", ErrCharset, "code"},
 		{"letter I", "91350100I000100Y43", ErrCharset, "code"},
 		{"letter O", "91350100O000100Y43", ErrCharset, "code"},
 		{"letter S", "91350100S000100Y43", ErrCharset, "code"},
 		{"letter V", "91350100V000100Y43", ErrCharset, "code"},
 		{"letter Z", "91350100Z000100Y43", ErrCharset, "code"},
 		{"lower-case z", "91350100z000100Y43", ErrCharset, "code"},
-		{"hyphen", "91350100-000100Y43", ErrCharset, "code"},
 		{"full-width symbol", "91350100＃000100Y43", ErrCharset, "code"},
 		{"invalid UTF-8", "91350100M000100Y4\xff", ErrCharset, "code"},
 		{"wrong check character", "91350100M000100Y44", ErrChecksum, "check character"},
 		{"transposed characters", "91351000M000100Y43", ErrChecksum, "check character"},
-		{"organisation code check wrong", func() string {
-			s := "91350100M000100Y5" // org check should be 4
-			return s + string(mod31Check(s))
-		}(), ErrOrgCode, "organisation code"},
 		{"unknown department 0", makeUSCC("01350100", "M000100Y"), ErrOrgType, "organisation type"},
 		{"unknown department B", makeUSCC("B1350100", "M000100Y"), ErrOrgType, "organisation type"},
 		{"enterprise type 4", makeUSCC("94350100", "M000100Y"), ErrOrgType, "organisation type"},
@@ -224,8 +284,8 @@ func TestParseUSCCErrors(t *testing.T) {
 }
 
 var (
-	allowedSentinels = []error{ErrLength, ErrCharset, ErrChecksum, ErrOrgCode, ErrOrgType, ErrRegion}
-	allowedFields    = map[string]bool{"code": true, "check character": true, "organisation code": true, "organisation type": true, "region": true}
+	allowedSentinels = []error{ErrLength, ErrCharset, ErrChecksum, ErrOrgType, ErrRegion}
+	allowedFields    = map[string]bool{"code": true, "check character": true, "organisation type": true, "region": true}
 )
 
 func FuzzParseUSCC(f *testing.F) {
@@ -233,6 +293,7 @@ func FuzzParseUSCC(f *testing.F) {
 		"91350100M000100Y43", "914403001922038216", "12100000400000624D", "31310000425013819A",
 		"91350100m000100y43", "９１３５０１００Ｍ０００１００Ｙ４３", "91350100M000100Y44", "91350100I000100Y43",
 		"", "0", "91350100M000100Y4\xff", makeUSCC("Y1100000", "00000000"), makeUSCC("N3650000", "XXXXXXXX"),
+		"9135-0100-M000-100Y-43", withBadOrgCheck("92330106", "L1234567"),
 	} {
 		f.Add(s)
 	}
@@ -254,8 +315,11 @@ func FuzzParseUSCC(f *testing.F) {
 			}
 			return
 		}
-		if len(u.Code) != 18 || mod31Check(u.Code[:17]) != u.Code[17] || orgCheck(u.Code[8:16]) != u.Code[16] {
+		if len(u.Code) != 18 || mod31Check(u.Code[:17]) != u.Code[17] {
 			t.Fatalf("accepted %q with a bad check character", u.Code)
+		}
+		if u.OrgCodeValid != (orgCheck(u.Code[8:16]) == u.Code[16]) {
+			t.Fatalf("OrgCodeValid = %v for %q", u.OrgCodeValid, u.Code)
 		}
 		for i := 0; i < 18; i++ {
 			if strings.IndexByte(testAlphabet, u.Code[i]) < 0 {
@@ -266,7 +330,11 @@ func FuzzParseUSCC(f *testing.F) {
 			u.OrgCode != u.Code[8:17] || u.OrgTypeLabel == "" || u.DepartmentLabel == "" {
 			t.Fatalf("fields do not match code: %+v", u)
 		}
-		// An 18-byte accepted input is ASCII: its normal form is just upper case.
+		// The code is the input's canonical form, the one its hash is of.
+		if n := pseudonym.DocumentNumber(s); n != u.Code {
+			t.Fatalf("input %+q: code %q, canonical form %q", s, u.Code, n)
+		}
+		// ASCII input without separators is just upper-cased.
 		if in := strings.TrimSpace(s); len(in) == 18 && strings.ToUpper(in) != u.Code {
 			t.Fatalf("ASCII input %q normalised to %q", s, u.Code)
 		}

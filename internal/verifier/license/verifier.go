@@ -46,11 +46,14 @@ func (Verifier) Verify(_ context.Context, in verifier.Input) (verifier.Result, e
 		}, nil
 	}
 	// A company's registering region and type are public facts, not
-	// personal data.
+	// personal data. An embedded organisation code that fails its own
+	// check is common on genuine codes (ParseUSCC), so it is a signal for
+	// the policy to weigh, not a finding of this verifier.
 	return verifier.Result{Signals: map[string]any{
-		"license.present":  true,
-		"license.valid":    true,
-		"license.org_type": code.OrgTypeLabel,
-		"license.region":   code.Region,
+		"license.present":               true,
+		"license.valid":                 true,
+		"license.org_type":              code.OrgTypeLabel,
+		"license.region":                code.Region,
+		"license.org_code_check_failed": !code.OrgCodeValid,
 	}}, nil
 }
