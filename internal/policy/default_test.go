@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -610,6 +611,20 @@ func TestDefaultSeller(t *testing.T) {
 	// here its finding is given, and the policy's handling of it tested.
 	strangerPaid := []run{ok("identity"), ok("license"), ok("contact", finding("PAYOUT_NAME_MISMATCH", 20)), ok("links")}
 	thin := func(r req) { r.Contact = &riskv1.Contact{Mobile: "+8613800000001", ChatHandle: "shop_wx"} }
+	// The licence verifier's signals for a valid code whose embedded
+	// organisation code fails (or passes) its GB 11714 check.
+	licence := func(orgType string, orgCodeFails bool) run {
+		return run{name: "license", status: policy.StatusOK, signals: map[string]any{
+			"license.present": true, "license.valid": true, "license.org_type": orgType,
+			"license.region": "350100", "license.org_code_check_failed": orgCodeFails,
+		}}
+	}
+	permit := func(region string) run {
+		return run{name: "identity", status: policy.StatusOK, signals: map[string]any{
+			"identity.valid": true, "identity.age": int64(30), "identity.province": region[:2],
+			"identity.region_current": true, "identity.residence_permit": region[2:],
+		}}
+	}
 	stranger := func(r req) { r.Payout.HolderName = "李四" }
 	runDefaultCases(t, riskv1.Check_CHECK_SELLER, cleanSeller, []defaultCase[req]{
 		{
@@ -633,6 +648,39 @@ func TestDefaultSeller(t *testing.T) {
 			runs: []run{ok("identity"), ok("license", finding("LICENSE_NUMBER_INVALID", 30))},
 			want: decline, score: 30, codes: []string{"LICENSE_NUMBER_INVALID"},
 			acts: []riskv1.Action{actDocs},
+		},
+		{
+			name: "organisation code passes its check",
+			runs: []run{ok("identity"), licence("enterprise", false), ok("contact"), ok("links")},
+			want: approve,
+		},
+		{
+			// Genuine codes, individual businesses' above all, carry such
+			// organisation codes: the signal alone never holds a seller.
+			name: "enterprise whose organisation code fails its check",
+			runs: []run{ok("identity"), licence("enterprise", true), ok("contact"), ok("links")},
+			want: approve,
+		},
+		{
+			name: "individual business whose organisation code fails its check",
+			runs: []run{ok("identity"), licence("individual business", true), ok("contact"), ok("links")},
+			want: approve,
+		},
+		{
+			name: "organisation code fails, with thin contact: only the thin contact counts",
+			runs: []run{ok("identity"), licence("enterprise", true), ok("contact"), ok("links")},
+			edit: thin,
+			want: approve, score: 20, codes: []string{"CONTACT_THIN"},
+		},
+		{
+			name: "Hong Kong resident's residence permit",
+			runs: []run{permit("81HK"), ok("license"), ok("contact"), ok("links")},
+			want: approve,
+		},
+		{
+			name: "Taiwan resident's residence permit",
+			runs: []run{permit("83TW"), ok("license"), ok("contact"), ok("links")},
+			want: approve,
 		},
 		{
 			name: "no address and no landline",
@@ -737,4 +785,53 @@ func TestDefaultSeller(t *testing.T) {
 			acts: []riskv1.Action{actManual},
 		},
 	})
+}
+
+// TestDocumentSignalsReadable: a policy can act on the identity verifier's
+// identity.residence_permit and the licence verifier's
+// license.org_code_check_failed (the loader accepts rules reading them, and
+// they fire on the verifiers' values). The default policy reads neither: a
+// residence permit is as good as a resident identity card, and an
+// organisation code failing its check is common on genuine licences.
+func TestDocumentSignalsReadable(t *testing.T) {
+	doc := strings.Replace(string(policy.DefaultBytes()), "\n  gift_card_purchase:", `      - name: residence-permit
+        when: "'identity.residence_permit' in signals && signals['identity.residence_permit'] in ['HK', 'MO', 'TW']"
+        score: 5
+        reason: RESIDENCE_PERMIT
+        message: The seller holds a residence permit for Hong Kong, Macao or Taiwan residents.
+      - name: org-code-check-failed
+        when: "'license.org_code_check_failed' in signals && signals['license.org_code_check_failed'] == true"
+        score: 10
+        reason: LICENSE_ORG_CODE_CHECK_FAILED
+        message: The organisation code inside the licence number fails its own check.
+
+  gift_card_purchase:`, 1)
+	cp := mustLoad(t, []byte(doc), defaultKnown).Check(riskv1.Check_CHECK_SELLER)
+	signals := func(permit string, orgFails bool) []policy.VerifierRun {
+		return runsFor(t, cp, []run{
+			{name: "identity", status: policy.StatusOK, signals: map[string]any{"identity.valid": true, "identity.residence_permit": permit}},
+			{name: "license", status: policy.StatusOK, signals: map[string]any{"license.valid": true, "license.org_code_check_failed": orgFails}},
+			ok("contact"), ok("links"),
+		})
+	}
+	for _, tt := range []struct {
+		permit   string
+		orgFails bool
+		want     []string
+	}{
+		{"", false, nil},
+		{"HK", false, []string{"RESIDENCE_PERMIT"}},
+		{"TW", true, []string{"LICENSE_ORG_CODE_CHECK_FAILED", "RESIDENCE_PERMIT"}},
+		{"", true, []string{"LICENSE_ORG_CODE_CHECK_FAILED"}},
+	} {
+		v := cp.Evaluate(policy.Facts{Request: cleanSeller(), Now: testNow, Runs: signals(tt.permit, tt.orgFails)})
+		var got []string
+		for _, r := range v.Reasons {
+			got = append(got, r.GetCode())
+		}
+		slices.Sort(got)
+		if len(v.RuleErrors) > 0 || !slices.Equal(got, tt.want) || v.Outcome != approve {
+			t.Errorf("permit %q, org code fails %v: %s %v (errors %v), want APPROVE %v", tt.permit, tt.orgFails, v.Outcome, got, v.RuleErrors, tt.want)
+		}
+	}
 }
