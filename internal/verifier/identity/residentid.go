@@ -132,6 +132,20 @@ var idWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
 
 const idCheck = "10X98765432"
 
+// CheckCharacter returns the GB 11643 (ISO 7064 MOD 11-2) check character
+// of the first 17 characters of a resident identity number: '0'-'9' or 'X'.
+// ok is false when body is not 17 ASCII digits.
+func CheckCharacter(body string) (c byte, ok bool) {
+	if len(body) != 17 || !isDigits(body) {
+		return 0, false
+	}
+	sum := 0
+	for i := range 17 {
+		sum += int(body[i]-'0') * idWeights[i]
+	}
+	return idCheck[sum%11], true
+}
+
 // ParseResidentID validates an 18-character resident identity number
 // (GB 11643-1999), or the number of a residence permit for Hong Kong, Macao
 // or Taiwan residents, and returns its decoded fields.
@@ -156,11 +170,7 @@ func ParseResidentID(s string, now time.Time) (ResidentID, error) {
 		return ResidentID{}, err
 	}
 
-	sum := 0
-	for i := range 17 {
-		sum += int(num[i]-'0') * idWeights[i]
-	}
-	if idCheck[sum%11] != num[17] {
+	if c, _ := CheckCharacter(num[:17]); c != num[17] {
 		return ResidentID{}, residentErr("check character", ErrChecksum, "")
 	}
 

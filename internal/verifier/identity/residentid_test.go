@@ -51,6 +51,20 @@ func TestWithCheckMatchesPublishedExamples(t *testing.T) {
 	}
 }
 
+func TestCheckCharacter(t *testing.T) {
+	for _, body := range []string{"11010519491231002", "44052418800101001", "83000019900101003", "00000000000000000", "99999999999999999"} {
+		c, ok := CheckCharacter(body)
+		if want := withCheck(body); !ok || body+string(c) != want {
+			t.Errorf("CheckCharacter(%s) = %c, %v; want %s", body, c, ok, want[17:])
+		}
+	}
+	for _, body := range []string{"", "1101051949123100", "110105194912310021", "1101051949123100X", "１１０１０５１９４９１２３１００２"} {
+		if _, ok := CheckCharacter(body); ok {
+			t.Errorf("CheckCharacter(%q) ok, want not", body)
+		}
+	}
+}
+
 func TestParseResidentIDValid(t *testing.T) {
 	tests := []struct {
 		name    string
