@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/riskd/riskd/internal/store"
 )
 
@@ -222,9 +223,14 @@ func (h *hotIndex) size() (keys, events int) {
 }
 
 // rebuild loads every stored event at or after h.from, through the events'
-// expiry index: it is ordered by time, so only the hot window is read.
+// expiry index: it is ordered by time, so only the hot window is read, in
+// one sequential scan, because each item carries its event's value
+// (tagEventValue). Items of stores written before that (tagEvent) name
+// the event only; those events are read from the LSM, in key order through
+// one iterator.
 func (h *hotIndex) rebuild(s *Store) error {
 	from := timeKey(h.from)
+	var keys [][]byte
 	var batch []store.Event
 	err := s.iterate(context.Background(), key(pExpEvents, from[:]), []byte{pExpEvents + 1}, func(k, v []byte) (bool, error) {
 		if len(k) < 10 {
@@ -233,24 +239,49 @@ func (h *hotIndex) rebuild(s *Store) error {
 		if k[9] != tagGroup {
 			return true, nil
 		}
-		return true, items{v}.each(func(tag byte, ek []byte) error {
-			if tag != tagEvent {
-				return nil
+		return true, items{v}.each(func(tag byte, item []byte) error {
+			switch tag {
+			case tagEvent:
+				keys = append(keys, key(pEvents, item))
+			case tagEventValue:
+				ek, ev, err := splitEventValue(item)
+				if err != nil {
+					return err
+				}
+				e, err := decodeStoredEvent(ek, ev)
+				if err != nil {
+					return err
+				}
+				batch = append(batch, e)
 			}
-			val, err := s.get(key(pEvents, ek))
-			if err != nil || val == nil {
-				return err // nil: expired meanwhile
-			}
-			e, err := decodeStoredEvent(ek, val)
-			if err != nil {
-				return err
-			}
-			batch = append(batch, e)
 			return nil
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("pebblestore: rebuild the in-memory event index: %w", err)
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{pEvents}, UpperBound: []byte{pEvents + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for _, k := range keys {
+		if !it.SeekGE(k) || !bytes.Equal(it.Key(), k) {
+			continue // expired meanwhile
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		e, err := decodeStoredEvent(k[1:], v)
+		if err != nil {
+			return fmt.Errorf("pebblestore: rebuild the in-memory event index: %w", err)
+		}
+		batch = append(batch, e)
+	}
+	if err := it.Error(); err != nil {
+		return err
 	}
 	h.add(batch)
 	return nil

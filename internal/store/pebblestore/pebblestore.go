@@ -71,13 +71,18 @@ const (
 // time, a tag and an ID; the value lists the (tag, key) items to delete
 // with it.
 const (
-	tagEvent    = 'e'
-	tagBatch    = 'b'
-	tagDecision = 'd'
-	tagLink     = 'l'
-	tagMark     = 'm'
-	tagOutcome  = 'o'
-	tagGroup    = 'g' // an entry whose value lists its items
+	tagEvent = 'e'
+	// tagEventValue is an event with its value (its key's length, the
+	// key, then the value), so that rebuilding the in-memory window at
+	// start reads the time-ordered index alone, not a random point read
+	// per event. Stores written before it hold tagEvent items.
+	tagEventValue = 'v'
+	tagBatch      = 'b'
+	tagDecision   = 'd'
+	tagLink       = 'l'
+	tagMark       = 'm'
+	tagOutcome    = 'o'
+	tagGroup      = 'g' // an entry whose value lists its items
 )
 
 const schemaVersion = 1
@@ -607,14 +612,35 @@ type items struct{ b []byte }
 // its own time.
 type groups map[[8]byte]*items
 
-func (g groups) add(at time.Time, tag byte, k []byte) {
+func (g groups) add(at time.Time, tag byte, k []byte) { g.at(at).add(tag, k) }
+
+// addEvent adds an event's item with its value (tagEventValue).
+func (g groups) addEvent(at time.Time, k, v []byte) {
+	it := g.at(at)
+	it.b = append(it.b, tagEventValue)
+	it.b = binary.AppendUvarint(it.b, uint64(binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(len(k)))+len(k)+len(v)))
+	it.b = binary.AppendUvarint(it.b, uint64(len(k)))
+	it.b = append(append(it.b, k...), v...)
+}
+
+func (g groups) at(at time.Time) *items {
 	tk := timeKey(at)
 	it := g[tk]
 	if it == nil {
 		it = &items{}
 		g[tk] = it
 	}
-	it.add(tag, k)
+	return it
+}
+
+// splitEventValue splits a tagEventValue item into the event's key and
+// value.
+func splitEventValue(item []byte) (k, v []byte, err error) {
+	n, w := uvarint(item)
+	if w <= 0 || n > uint64(len(item)-w) {
+		return nil, nil, fmt.Errorf("%w: expiry item of an event", errCorrupt)
+	}
+	return item[w : w+int(n)], item[w+int(n):], nil
 }
 
 // put writes one expiry entry per time, each keyed by id.
@@ -683,7 +709,7 @@ func putEvents(b *txn, events []store.Event, exp groups, lookup bool) error {
 			return err
 		}
 		b.events = append(b.events, e)
-		exp.add(e.At, tagEvent, k[1:])
+		exp.addEvent(e.At, k[1:], b.scratch[n:])
 	}
 	return nil
 }
@@ -1141,6 +1167,12 @@ func (s *Store) expireIndex(ctx context.Context, b *txn, index byte, cutoff time
 
 func expireItem(b *txn, tag byte, k []byte) error {
 	switch tag {
+	case tagEventValue:
+		ek, _, err := splitEventValue(k)
+		if err != nil {
+			return err
+		}
+		return expireItem(b, tagEvent, ek)
 	case tagEvent:
 		b.expired = append(b.expired, k)
 		return b.Delete(key(pEvents, k), nil)

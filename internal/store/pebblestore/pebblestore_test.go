@@ -3,6 +3,7 @@ package pebblestore
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,5 +139,57 @@ func TestLinkedThroughTableFilters(t *testing.T) {
 		if got, err := s.Linked(t.Context(), ident(i), 0); err != nil || len(got) != 0 {
 			t.Fatalf("identifier %d, never linked: Linked = %v, %v", i, got, err)
 		}
+	}
+}
+
+// TestRebuildReadsBothItemForms: the in-memory window is rebuilt at open
+// from expiry items that carry their event's value, and from the older
+// items that name the event only (read from the LSM).
+func TestRebuildReadsBothItemForms(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	dir := t.TempDir()
+	s, err := Open(dir, Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := store.Identifier{Kind: store.KindAccount}
+	withValue := store.Event{ID: "new", Series: "giftcard", Key: acct, At: now.Add(-time.Hour), Amount: 100, Quantity: 1, Ref: "r"}
+	if _, _, err := s.Record(t.Context(), []store.Batch{{EventID: "b1", Events: []store.Event{withValue}}}); err != nil {
+		t.Fatal(err)
+	}
+	// An event as stores wrote it before items carried values.
+	old := store.Event{ID: "old", Series: "giftcard", Key: acct, At: now.Add(-2 * time.Hour), Amount: 200, Quantity: 2}
+	ek := eventKey(old)
+	var it items
+	it.add(tagEvent, ek)
+	b := s.db.NewBatch()
+	for _, kv := range [][2][]byte{
+		{key(pEvents, ek), encodeEvent(old)},
+		{expKey(pExpEvents, old.At, tagGroup, []byte("old-write")), it.b},
+	} {
+		if err := b.Set(kv[0], kv[1], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = Open(dir, Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if keys, events := s.hot.size(); keys != 1 || events != 2 {
+		t.Fatalf("window rebuilt with %d keys, %d events; want 1 key, 2 events", keys, events)
+	}
+	var got []store.Event
+	if !s.hot.scan("giftcard", acct, now.Add(-24*time.Hour), now, 0, func(e store.Event) { got = append(got, e) }) {
+		t.Fatal("the window does not cover the last day")
+	}
+	if want := []store.Event{old, withValue}; !slices.Equal(got, want) {
+		t.Fatalf("window holds %+v, want %+v", got, want)
 	}
 }
