@@ -60,8 +60,8 @@ func withInfo(c codes.Code, msg, reason string) error {
 	return st.Err()
 }
 
-// validationInterceptor checks each request against its buf.validate rules
-// and answers INVALID_ARGUMENT with a google.rpc.BadRequest that lists every
+// validationInterceptor checks each request against its buf.validate rules,
+// then against its consistency check if it has one, and answers INVALID_ARGUMENT with a google.rpc.BadRequest that lists every
 // field at fault. Violation messages name the rule, never the value sent.
 func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -91,6 +91,13 @@ func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerIntercepto
 				})
 			}
 			return nil, invalidArgument(br)
+		}
+		// Rules across fields that CEL cannot express (consistency.go),
+		// in the same BadRequest shape.
+		if check, ok := consistencyChecks[msg.ProtoReflect().Descriptor().FullName()]; ok {
+			if fvs := check(msg); len(fvs) > 0 {
+				return nil, invalidArgument(&errdetails.BadRequest{FieldViolations: fvs})
+			}
 		}
 		return handler(ctx, req)
 	}

@@ -385,6 +385,7 @@ func TestHostileScoreGiftCardPurchase(t *testing.T) {
 		}},
 		{name: "total at the 1e15 bound", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.Total.AmountMinor = maxAmount
+			r.Cards = []*riskv1.GiftCardLine{{FaceValueMinor: maxFace, Quantity: 1_000}}
 		}},
 		{name: "total one over the bound", code: codes.InvalidArgument, fields: []string{"total.amount_minor"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.Total.AmountMinor = maxAmount + 1
@@ -409,10 +410,43 @@ func TestHostileScoreGiftCardPurchase(t *testing.T) {
 			}
 		}},
 		// The bounds keep quantity × face value summed over the lines
-		// inside an int64: 100 × 10 000 × 1e12 = 1e18 < 9.22e18.
-		{name: "every line at its bounds (1e18 in cards)", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+		// inside an int64: 100 × 10 000 × 1e12 = 1e18 < 9.22e18, which
+		// is above any total (1e15), so it is refused as a mismatch.
+		{name: "every line at its bounds (1e18 in cards)", code: codes.InvalidArgument, fields: []string{"total"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.Cards = lines(100, maxFace, 10_000)
 			r.Total.AmountMinor = maxAmount
+		}},
+		{name: "cards summing exactly to the 1e15 bound", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Cards = lines(100, 1_000_000_000, 10_000)
+			r.Total.AmountMinor = maxAmount
+		}},
+		{name: "total one fen below the cards", code: codes.InvalidArgument, fields: []string{"total"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Total.AmountMinor--
+		}},
+		{name: "total one fen above the cards", code: codes.InvalidArgument, fields: []string{"total"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Total.AmountMinor++
+		}},
+		{name: "total of zero for real cards", code: codes.InvalidArgument, fields: []string{"total"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Total.AmountMinor = 0
+		}},
+		{name: "total matching two lines", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Cards = []*riskv1.GiftCardLine{{FaceValueMinor: 10_000, Quantity: 3}, {FaceValueMinor: 5_000, Quantity: 2}}
+			r.Total.AmountMinor = 40_000
+		}},
+		{name: "currency not in ISO 4217", code: codes.InvalidArgument, fields: []string{"total.currency"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Total.Currency = "ZZZ"
+		}},
+		{name: "withdrawn currency (BYR, withdrawn 2017)", code: codes.InvalidArgument, fields: []string{"total.currency"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Total.Currency = "BYR"
+		}},
+		{name: "ISO code without a minor unit (XXX, no currency)", code: codes.InvalidArgument, fields: []string{"total.currency"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Total.Currency = "XXX"
+		}},
+		{name: "caller history in an unknown currency", code: codes.InvalidArgument, fields: []string{"caller_history.typical_order_value.currency"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.CallerHistory = &riskv1.PurchaseHistory{TypicalOrderValue: &riskv1.Money{AmountMinor: 1, Currency: "RMB"}}
+		}},
+		{name: "another active currency", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Total.Currency = "HKD"
 		}},
 		{name: "face value one over its bound", code: codes.InvalidArgument, fields: []string{"cards[0].face_value_minor"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.Cards[0].FaceValueMinor = maxFace + 1
@@ -623,6 +657,12 @@ func TestHostileRecordEvents(t *testing.T) {
 				e := event("negative", now.Add(-time.Hour))
 				e.GetGiftCardOrder().Total.AmountMinor = -1
 				return []*riskv1.HistoryEvent{e}
+			}()},
+		{name: "a past order whose total is not its cards", code: codes.InvalidArgument, fields: []string{"events[1].gift_card_order.total"},
+			events: func() []*riskv1.HistoryEvent {
+				e := event("mismatch", now.Add(-time.Hour))
+				e.GetGiftCardOrder().Total.AmountMinor++
+				return []*riskv1.HistoryEvent{event("fine", now.Add(-2*time.Hour)), e}
 			}()},
 		{name: "empty event_id and no event", code: codes.InvalidArgument, fields: []string{"events[0].event", "events[0].event_id"},
 			events: []*riskv1.HistoryEvent{{OccurredAt: timestamppb.New(now)}}},

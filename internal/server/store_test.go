@@ -51,7 +51,9 @@ func TestIdempotentReplay(t *testing.T) {
 	}
 
 	changed := proto.Clone(req).(*riskv1.ScoreGiftCardPurchaseRequest)
-	changed.Total.AmountMinor++
+	// Another card, total and lines agreeing: only the reuse is wrong.
+	changed.Cards[0].Quantity++
+	changed.Total.AmountMinor += changed.Cards[0].FaceValueMinor
 	_, err = h.client.ScoreGiftCardPurchase(ctx, changed)
 	if status.Code(err) != codes.AlreadyExists {
 		t.Fatalf("reused request_id with other content: got %v, want ALREADY_EXISTS", err)
@@ -145,6 +147,7 @@ func pastOrder(id string, amount int64) *riskv1.ScoreGiftCardPurchaseRequest {
 	req := coachedGiftCardOrder(time.Now())
 	req.RequestId, req.OrderId = id, id
 	req.Total.AmountMinor = amount
+	req.Cards = []*riskv1.GiftCardLine{{FaceValueMinor: amount, Quantity: 1}}
 	req.Session = nil
 	req.Payment.CreditDrawnAt = nil
 	return req
