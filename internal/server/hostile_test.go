@@ -475,32 +475,45 @@ func TestHostileScoreGiftCardPurchase(t *testing.T) {
 		{name: "currency in lower case", code: codes.InvalidArgument, fields: []string{"total.currency"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.Total.Currency = "cny"
 		}},
-		// Timestamps at the ends of the proto range are accepted and
-		// decided; none is "fresh" or "recent".
-		{name: "account created in year 1", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+		// Timestamps are refused outside [2000-01-01, the server's now +
+		// 24 h] (risk.proto, "Time ranges"), naming each field, so no
+		// value can make a time rule read nonsense or fail to evaluate.
+		{name: "account created in year 1", code: codes.InvalidArgument, fields: []string{"account_created_at"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.AccountCreatedAt = timestamppb.New(yearOne)
 		}},
-		{name: "account created in year 9999", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+		{name: "account created in year 9999", code: codes.InvalidArgument, fields: []string{"account_created_at"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.AccountCreatedAt = timestamppb.New(year9999)
 		}},
-		{name: "credit drawn in year 1", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+		{name: "account created a second before 2000", code: codes.InvalidArgument, fields: []string{"account_created_at"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.AccountCreatedAt = timestamppb.New(time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC))
+		}},
+		{name: "account created at the start of 2000", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.AccountCreatedAt = timestamppb.New(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC))
+		}},
+		{name: "credit drawn in year 1", code: codes.InvalidArgument, fields: []string{"payment.credit_drawn_at"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.Payment.CreditDrawnAt = timestamppb.New(yearOne)
 		}},
-		{name: "credit drawn in year 9999", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+		{name: "credit drawn in year 9999", code: codes.InvalidArgument, fields: []string{"payment.credit_drawn_at"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.Payment.CreditDrawnAt = timestamppb.New(year9999)
 		}},
-		{name: "session times at both ends", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
-			r.Session = &riskv1.SessionFacts{
-				PasswordChangedAt: timestamppb.New(yearOne), PhoneChangedAt: timestamppb.New(year9999),
-				EmailChangedAt: timestamppb.New(yearOne), DeviceFirstSeenAt: timestamppb.New(year9999),
-			}
-			r.Recipient.AddedAt = timestamppb.New(year9999)
+		{name: "credit drawn a day ahead (clock skew)", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Payment.CreditDrawnAt = timestamppb.New(time.Now().Add(24*time.Hour - time.Minute))
 		}},
+		{name: "credit drawn a day and a minute ahead", code: codes.InvalidArgument, fields: []string{"payment.credit_drawn_at"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+			r.Payment.CreditDrawnAt = timestamppb.New(time.Now().Add(24*time.Hour + time.Minute))
+		}},
+		{name: "session times at both ends", code: codes.InvalidArgument,
+			fields: []string{"recipient.added_at", "session.device_first_seen_at", "session.email_changed_at", "session.password_changed_at", "session.phone_changed_at"},
+			mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+				r.Session = &riskv1.SessionFacts{
+					PasswordChangedAt: timestamppb.New(yearOne), PhoneChangedAt: timestamppb.New(year9999),
+					EmailChangedAt: timestamppb.New(yearOne), DeviceFirstSeenAt: timestamppb.New(year9999),
+				}
+				r.Recipient.AddedAt = timestamppb.New(year9999)
+			}},
 		// Timestamps outside the proto range (not valid Timestamps at all)
-		// are not refused by validation either: they are decided, and the
-		// time rules that read them fail to evaluate and count as not
-		// fired (the engine logs a rule error).
-		{name: "timestamps outside the proto range", code: codes.OK, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
+		// are refused the same way.
+		{name: "timestamps outside the proto range", code: codes.InvalidArgument, fields: []string{"account_created_at", "payment.credit_drawn_at"}, mutate: func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 			r.AccountCreatedAt = &timestamppb.Timestamp{Seconds: math.MaxInt64, Nanos: -5}
 			r.Payment.CreditDrawnAt = &timestamppb.Timestamp{Seconds: math.MinInt64, Nanos: 2_000_000_000}
 		}},
@@ -565,7 +578,7 @@ func TestHostileEvaluateRefund(t *testing.T) {
 		{name: "currencies differ", code: codes.InvalidArgument, fields: []string{"refund.same_currency"}, mutate: func(r *riskv1.EvaluateRefundRequest) {
 			r.AmountPaid.Currency = "USD"
 		}},
-		{name: "digital delivery at both ends of time", code: codes.OK, mutate: func(r *riskv1.EvaluateRefundRequest) {
+		{name: "digital delivery at both ends of time", code: codes.InvalidArgument, fields: []string{"digital.delivered_at", "digital.redeemed_at"}, mutate: func(r *riskv1.EvaluateRefundRequest) {
 			r.GoodsKind = riskv1.GoodsKind_GOODS_KIND_DIGITAL
 			r.Digital = &riskv1.DigitalDelivery{DeliveredAt: timestamppb.New(yearOne), RedeemedAt: timestamppb.New(year9999)}
 		}},
@@ -645,7 +658,8 @@ func TestHostileRecordEvents(t *testing.T) {
 		{name: "occurred_at missing", code: codes.InvalidArgument, fields: []string{"events[0].occurred_at"},
 			events: []*riskv1.HistoryEvent{{EventId: "no-time",
 				Event: &riskv1.HistoryEvent_Outcome{Outcome: &riskv1.OutcomeEvent{AccountId: "a", Label: riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK}}}}},
-		{name: "a past order with times at both ends inside it", code: codes.OK, recorded: 1,
+		{name: "a past order with times at both ends inside it", code: codes.InvalidArgument,
+			fields: []string{"events[0].gift_card_order.account_created_at", "events[0].gift_card_order.payment.credit_drawn_at"},
 			events: func() []*riskv1.HistoryEvent {
 				e := event("inner-times", now.Add(-time.Hour))
 				e.GetGiftCardOrder().AccountCreatedAt = timestamppb.New(yearOne)

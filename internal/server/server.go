@@ -34,6 +34,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Options configure a Server.
@@ -97,7 +98,12 @@ func New(o Options) (*Server, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	validator, err := protovalidate.New()
+	// `now` in the rules (a timestamp at most 24 h ahead) is the server's
+	// clock, the same one the engine decides with.
+	clock := o.Clock
+	validator, err := protovalidate.New(protovalidate.WithNowFunc(func() *timestamppb.Timestamp {
+		return timestamppb.New(clock())
+	}))
 	if err != nil {
 		return nil, err
 	}

@@ -1069,6 +1069,17 @@ func (x *Client) GetIpAddress() string {
 }
 
 // SessionFacts are facts the caller's app knows about the session.
+//
+// Time ranges: every google.protobuf.Timestamp of a request (here and in
+// PaymentInstrument, Recipient, ScoreGiftCardPurchaseRequest,
+// DigitalDelivery and HistoryEvent) is refused with INVALID_ARGUMENT naming
+// the field when it is before 2000-01-01T00:00:00Z (946684800) or more than
+// 24 hours after the server's clock. No account, device, credit draw,
+// recipient or code this service decides on predates 2000 (the platforms it
+// serves opened later), so no field has an earlier bound; 24 hours covers a
+// caller's clock skew and time zone mistakes. Outside the range a time rule
+// would read nonsense (or fail to evaluate), and a request must not be able
+// to steer a rule that way.
 type SessionFacts struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The buyer is in a phone call during checkout.
@@ -3510,7 +3521,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\tdevice_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bdeviceId\x12&\n" +
 	"\n" +
-	"ip_address\x18\x02 \x01(\tB\a\xbaH\x04r\x02p\x01R\tipAddress\"\x9a\x04\n" +
+	"ip_address\x18\x02 \x01(\tB\a\xbaH\x04r\x02p\x01R\tipAddress\"\xb2\b\n" +
 	"\fSessionFacts\x12\x1f\n" +
 	"\vactive_call\x18\x01 \x01(\bR\n" +
 	"activeCall\x12*\n" +
@@ -3518,11 +3529,15 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\n" +
 	"new_device\x18\x03 \x01(\bR\tnewDevice\x12!\n" +
 	"\fnew_location\x18\x04 \x01(\bR\vnewLocation\x12V\n" +
-	"\x11checkout_duration\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x0e\xbaH\v\xaa\x01\b\"\x04\b\x80\xa3\x052\x00R\x10checkoutDuration\x12J\n" +
-	"\x13password_changed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x11passwordChangedAt\x12D\n" +
-	"\x10phone_changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0ephoneChangedAt\x12D\n" +
-	"\x10email_changed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0eemailChangedAt\x12K\n" +
-	"\x14device_first_seen_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x11deviceFirstSeenAt\"\x90\x03\n" +
+	"\x11checkout_duration\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x0e\xbaH\v\xaa\x01\b\"\x04\b\x80\xa3\x052\x00R\x10checkoutDuration\x12\xcf\x01\n" +
+	"\x13password_changed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x11passwordChangedAt\x12\xc9\x01\n" +
+	"\x10phone_changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x0ephoneChangedAt\x12\xc9\x01\n" +
+	"\x10email_changed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x0eemailChangedAt\x12\xd0\x01\n" +
+	"\x14device_first_seen_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x11deviceFirstSeenAt\"\x90\x03\n" +
 	"\x10IdentityDocument\x12=\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1d.risk.v1.IdentityDocumentTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04type\x12\x1f\n" +
@@ -3564,18 +3579,20 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x06payout\x18\a \x01(\v2\x16.risk.v1.PayoutAccountR\x06payout\x12*\n" +
 	"\x06locale\x18\b \x01(\tB\x12\xbaH\x0fr\rR\x00R\x02enR\x05zh-CNR\x06locale\"D\n" +
 	"\x13CheckSellerResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xbc\x01\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xc2\x02\n" +
 	"\x11PaymentInstrument\x12,\n" +
 	"\vfingerprint\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vfingerprint\x125\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x17.risk.v1.InstrumentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12B\n" +
-	"\x0fcredit_drawn_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\rcreditDrawnAt\"\xc6\x01\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x17.risk.v1.InstrumentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12\xc7\x01\n" +
+	"\x0fcredit_drawn_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\rcreditDrawnAt\"\xcc\x02\n" +
 	"\tRecipient\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12\x1f\n" +
 	"\x05phone\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x03\x18 R\x05phone\x12(\n" +
-	"\x10owned_by_account\x18\x03 \x01(\bR\x0eownedByAccount\x125\n" +
-	"\badded_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aaddedAt:\x15\xbaH\x12\"\x10\n" +
+	"\x10owned_by_account\x18\x03 \x01(\bR\x0eownedByAccount\x12\xba\x01\n" +
+	"\badded_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\aaddedAt:\x15\xbaH\x12\"\x10\n" +
 	"\x05email\n" +
 	"\x05phone\x10\x01\"p\n" +
 	"\fGiftCardLine\x128\n" +
@@ -3585,7 +3602,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0fPurchaseHistory\x12?\n" +
 	"\x15past_gift_card_orders\x18\x01 \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x12pastGiftCardOrders\x12?\n" +
 	"\x14past_gift_card_value\x18\x02 \x01(\v2\x0e.risk.v1.MoneyR\x11pastGiftCardValue\x12>\n" +
-	"\x13typical_order_value\x18\x03 \x01(\v2\x0e.risk.v1.MoneyR\x11typicalOrderValue\"\xba\x05\n" +
+	"\x13typical_order_value\x18\x03 \x01(\v2\x0e.risk.v1.MoneyR\x11typicalOrderValue\"\xbc\x06\n" +
 	"\x1cScoreGiftCardPurchaseRequest\x12)\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\n" +
@@ -3594,8 +3611,9 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aorderId\x12)\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\taccountId\x12P\n" +
-	"\x12account_created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x10accountCreatedAt\x12/\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\taccountId\x12\xd1\x01\n" +
+	"\x12account_created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x86\x01\xbaH\x82\x01\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xc8\x01\x01\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x10accountCreatedAt\x12/\n" +
 	"\x06client\x18\x05 \x01(\v2\x0f.risk.v1.ClientB\x06\xbaH\x03\xc8\x01\x01R\x06client\x12,\n" +
 	"\x05total\x18\x06 \x01(\v2\x0e.risk.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x05total\x127\n" +
 	"\x05cards\x18\a \x03(\v2\x15.risk.v1.GiftCardLineB\n" +
@@ -3608,10 +3626,12 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0ecaller_history\x18\f \x01(\v2\x18.risk.v1.PurchaseHistoryR\rcallerHistory\x12*\n" +
 	"\x06locale\x18\r \x01(\tB\x12\xbaH\x0fr\rR\x00R\x02enR\x05zh-CNR\x06locale\"N\n" +
 	"\x1dScoreGiftCardPurchaseResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\x8d\x01\n" +
-	"\x0fDigitalDelivery\x12=\n" +
-	"\fdelivered_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x12;\n" +
-	"\vredeemed_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\x99\x03\n" +
+	"\x0fDigitalDelivery\x12\xc2\x01\n" +
+	"\fdelivered_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\vdeliveredAt\x12\xc0\x01\n" +
+	"\vredeemed_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\n" +
 	"redeemedAt\"\x93\x02\n" +
 	"\x11RefundDestination\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.risk.v1.DestinationKindB\n" +
@@ -3671,11 +3691,12 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\vdecision_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
 	"decisionId\"D\n" +
 	"\x13GetDecisionResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xc8\x02\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xca\x03\n" +
 	"\fHistoryEvent\x12%\n" +
 	"\bevent_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aeventId\x12C\n" +
-	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aeventId\x12\xc4\x01\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x86\x01\xbaH\x82\x01\xba\x01q\n" +
+	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xc8\x01\x01\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\n" +
 	"occurredAt\x12O\n" +
 	"\x0fgift_card_order\x18\x03 \x01(\v2%.risk.v1.ScoreGiftCardPurchaseRequestH\x00R\rgiftCardOrder\x128\n" +
 	"\x06refund\x18\x04 \x01(\v2\x1e.risk.v1.EvaluateRefundRequestH\x00R\x06refund\x121\n" +
