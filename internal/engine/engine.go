@@ -277,7 +277,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	verdict := cp.Evaluate(policy.Facts{Request: req, Now: now, Runs: runs, Locale: locale})
 	for _, re := range verdict.RuleErrors {
 		e.metrics.ruleErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("rule", re.Rule)))
-		e.log.WarnContext(ctx, "policy rule could not be evaluated; counted as not fired",
+		e.log.WarnContext(ctx, "policy rule could not be evaluated; decided by the check's on_rule_error",
 			"rule", re.Rule, "check", check.String(), "policy_version", pol.Version, "error", re.Err)
 	}
 

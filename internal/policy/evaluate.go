@@ -60,8 +60,10 @@ type Verdict struct {
 	// shadow ones included.
 	Fired []FiredRule
 	// RuleErrors are rules that could not be evaluated (for example a
-	// signal they read was absent). They count as not fired; the engine
-	// logs them, because a rule that always errors is a silent hole.
+	// signal they read was absent). Each adds a VERIFIER_FAILED reason
+	// (source "rule:<name>") and, unless it is a shadow rule, forces the
+	// outcome the check's on_rule_error says (review by default); the
+	// engine also logs them, because a rule that always errors is a hole.
 	RuleErrors []RuleError
 }
 
@@ -78,8 +80,10 @@ type RuleError struct {
 }
 
 // Evaluate decides one request. It never fails: a rule that cannot be
-// evaluated is reported in the verdict and treated as not fired, because a
-// broken rule must not turn every call into an error on the payment path.
+// evaluated is reported in the verdict and decided by the check's
+// on_rule_error (review by default), because a broken rule must not turn
+// every call into an error on the payment path, nor silently let a request
+// through that the rule was written to stop.
 func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	v := Verdict{Signals: map[string]any{}}
 	findings := map[string]int64{}
@@ -146,6 +150,23 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 		out, _, err := r.program.Eval(act)
 		if err != nil {
 			v.RuleErrors = append(v.RuleErrors, RuleError{Rule: r.Name, Err: err})
+			// No reason code of the API names a rule error; the closest is
+			// the one for a part of the decision that could not be made,
+			// with the rule as its source.
+			effect := "decided without it"
+			if !r.Shadow {
+				switch cp.OnRuleError {
+				case FailReview:
+					forceReview, effect = true, "sent to review"
+				case FailDecline:
+					forceDecline, effect = true, "declined"
+				}
+			}
+			msg := fmt.Sprintf("Rule %q could not be evaluated; %s as the policy says.", r.Name, effect)
+			if f.Locale == "zh-CN" {
+				msg = fmt.Sprintf("规则“%s”无法计算，已按策略处理。", r.Name)
+			}
+			addReason(CodeVerifierFailed, msg, "rule:"+r.Name, 0, r.Shadow)
 			continue
 		}
 		if fired, ok := out.Value().(bool); !ok || !fired {

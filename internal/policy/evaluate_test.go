@@ -122,22 +122,28 @@ verifiers:
 }
 
 type evalCase struct {
-	name   string
-	vMode  string // on_failure of verifier v; "ignore" when empty
-	rules  string // YAML list items under rules:, flush left
-	runs   []run
-	req    *riskv1.ScoreGiftCardPurchaseRequest
-	now    time.Time // testNow when zero
-	want   riskv1.Outcome
-	score  int
-	reason []reason
-	errs   []string // rules that must be reported in RuleErrors
+	name  string
+	vMode string // on_failure of verifier v; "ignore" when empty
+	// ruleMode is the check's on_rule_error; absent (review) when empty.
+	ruleMode string
+	rules    string // YAML list items under rules:, flush left
+	runs     []run
+	req      *riskv1.ScoreGiftCardPurchaseRequest
+	now      time.Time // testNow when zero
+	want     riskv1.Outcome
+	score    int
+	reason   []reason
+	errs     []string // rules that must be reported in RuleErrors
 }
 
 func (tc evalCase) evaluate(t *testing.T) policy.Verdict {
 	t.Helper()
 	mode := cmp.Or(tc.vMode, "ignore")
-	cp := giftCardCheck(t, evalBody(mode, tc.rules))
+	body := evalBody(mode, tc.rules)
+	if tc.ruleMode != "" {
+		body = "on_rule_error: " + tc.ruleMode + "\n" + body
+	}
+	cp := giftCardCheck(t, body)
 	req := tc.req
 	if req == nil {
 		req = &riskv1.ScoreGiftCardPurchaseRequest{}
@@ -687,22 +693,72 @@ func TestEvaluateRuleVariables(t *testing.T) {
 	})
 }
 
+// A rule that cannot be evaluated fails closed: it adds a VERIFIER_FAILED
+// reason with the rule as its source (the API has no code of its own for a
+// rule error) and forces the outcome the check's on_rule_error declares,
+// review when the policy says nothing. Only ignore lets it count as not
+// fired, and a shadow rule's error is recorded, never enforced.
 func TestEvaluateRuleErrors(t *testing.T) {
+	broken := "- {name: broken, when: \"signals['v.age'] < 18\", action: decline, score: 50, reason: BROKEN, message: M.}"
 	runEvalCases(t, []evalCase{
 		{
-			name: "missing signal is an error and the rule does not fire",
+			name: "missing signal is an error and reviews by default",
 			runs: []run{ok("v")},
-			rules: `
-- {name: broken, when: "signals['v.age'] < 18", action: decline, score: 50, reason: BROKEN, message: M.}
+			rules: broken + `
 - {name: fine, when: "true", score: 5, reason: FINE, message: M.}`,
-			want: approve, score: 5,
-			reason: []reason{{"FINE", "rule:fine", 5, false}},
+			want: review, score: 5,
+			reason: []reason{{"FINE", "rule:fine", 5, false}, {"VERIFIER_FAILED", "rule:broken", 0, false}},
 			errs:   []string{"broken"},
+		},
+		{
+			name: "on_rule_error: review reviews", ruleMode: "review",
+			runs: []run{ok("v")}, rules: broken,
+			want:   review,
+			reason: []reason{{"VERIFIER_FAILED", "rule:broken", 0, false}},
+			errs:   []string{"broken"},
+		},
+		{
+			name: "on_rule_error: decline declines", ruleMode: "decline",
+			runs: []run{ok("v")}, rules: broken,
+			want:   decline,
+			reason: []reason{{"VERIFIER_FAILED", "rule:broken", 0, false}},
+			errs:   []string{"broken"},
+		},
+		{
+			name: "on_rule_error: ignore decides without the rule", ruleMode: "ignore",
+			runs: []run{ok("v")}, rules: broken,
+			want:   approve,
+			reason: []reason{{"VERIFIER_FAILED", "rule:broken", 0, false}},
+			errs:   []string{"broken"},
+		},
+		{
+			name: "a rule error beats an approve rule, as a decline rule would not be overridden",
+			runs: []run{ok("v")}, ruleMode: "decline",
+			rules: broken + `
+- {name: allow, when: "true", action: approve, reason: ALLOWED, message: M.}`,
+			want:   decline,
+			reason: []reason{{"VERIFIER_FAILED", "rule:broken", 0, false}, {"ALLOWED", "rule:allow", 0, false}},
+			errs:   []string{"broken"},
+		},
+		{
+			name: "review by rule error does not lower a score-driven decline",
+			runs: []run{ok("v", finding("A", 80))}, rules: broken,
+			want: decline, score: 80,
+			reason: []reason{{"A", "v", 80, false}, {"VERIFIER_FAILED", "rule:broken", 0, false}},
+			errs:   []string{"broken"},
+		},
+		{
+			name: "a shadow rule's error is recorded, never enforced",
+			runs: []run{ok("v")}, ruleMode: "decline",
+			rules:  "- {name: trial, when: \"signals['v.age'] < 18\", action: decline, reason: TRIAL, message: M., shadow: true}",
+			want:   approve,
+			reason: []reason{{"VERIFIER_FAILED", "rule:trial", 0, true}},
+			errs:   []string{"trial"},
 		},
 		{
 			name:   "signal present is no error",
 			runs:   []run{{name: "v", status: policy.StatusOK, signals: map[string]any{"v.age": int64(40)}}},
-			rules:  `- {name: broken, when: "signals['v.age'] < 18", action: decline, score: 50, reason: BROKEN, message: M.}`,
+			rules:  broken,
 			want:   approve,
 			reason: nil,
 		},
@@ -711,17 +767,20 @@ func TestEvaluateRuleErrors(t *testing.T) {
 			rules: `
 - {name: one, when: "signals['v.a'] == 1", reason: ONE, message: M.}
 - {name: two, when: "findings['NOPE'] > 0", reason: TWO, message: M.}`,
-			want: approve,
-			errs: []string{"one", "two"},
+			want:   review,
+			reason: []reason{{"VERIFIER_FAILED", "rule:one", 0, false}, {"VERIFIER_FAILED", "rule:two", 0, false}},
+			errs:   []string{"one", "two"},
 		},
 		{
 			// CEL's cost limit stops a runaway rule: 100 cards nested three
-			// deep is a million steps, which must not stall a checkout.
-			name:  "rule over its cost limit is an error",
-			req:   &riskv1.ScoreGiftCardPurchaseRequest{Cards: cards(100)},
-			rules: `- {name: costly, when: "request.cards.all(a, request.cards.all(b, request.cards.all(c, a.quantity == 1)))", action: decline, reason: COSTLY, message: M.}`,
-			want:  approve,
-			errs:  []string{"costly"},
+			// deep is a million steps, which must not stall a checkout, nor
+			// let the order through unseen.
+			name:   "rule over its cost limit is an error",
+			req:    &riskv1.ScoreGiftCardPurchaseRequest{Cards: cards(100)},
+			rules:  `- {name: costly, when: "request.cards.all(a, request.cards.all(b, request.cards.all(c, a.quantity == 1)))", action: decline, reason: COSTLY, message: M.}`,
+			want:   review,
+			reason: []reason{{"VERIFIER_FAILED", "rule:costly", 0, false}},
+			errs:   []string{"costly"},
 		},
 		{
 			name:   "the same rule over a small order is fine",
@@ -735,7 +794,7 @@ func TestEvaluateRuleErrors(t *testing.T) {
 			runs:  []run{ok("v", finding("A", 80))},
 			rules: `- {name: allow, when: "signals['v.trusted'] == true", action: approve, reason: ALLOWED, message: M.}`,
 			want:  decline, score: 80,
-			reason: []reason{{"A", "v", 80, false}},
+			reason: []reason{{"A", "v", 80, false}, {"VERIFIER_FAILED", "rule:allow", 0, false}},
 			errs:   []string{"allow"},
 		},
 	})
@@ -791,13 +850,21 @@ rules:
 			acts:  []riskv1.Action{actManual, actDocs, actHold},
 		},
 		{
-			name: "rules that do not fire, are shadow or break add nothing",
+			name: "rules that do not fire or are shadow add nothing",
 			rules: `
 - {name: quiet, when: "false", reason: R1, message: M., actions: [HOLD_CODE_DELIVERY]}
-- {name: shadow, when: "true", reason: R2, message: M., shadow: true, actions: [CONFIRM_WITH_ACCOUNT_HOLDER]}
-- {name: broken, when: "findings['NOPE'] == 1", reason: R3, message: M., actions: [REQUEST_DOCUMENTS]}`,
+- {name: shadow, when: "true", reason: R2, message: M., shadow: true, actions: [CONFIRM_WITH_ACCOUNT_HOLDER]}`,
 			want: approve,
 			acts: []riskv1.Action{actFreeze},
+		},
+		{
+			// The broken rule's own actions are not asked for (it did not
+			// fire); the outcome it forces brings that outcome's actions.
+			name: "a rule that breaks reviews with the review actions only",
+			rules: `
+- {name: broken, when: "findings['NOPE'] == 1", reason: R3, message: M., actions: [REQUEST_DOCUMENTS]}`,
+			want: review,
+			acts: []riskv1.Action{actManual},
 		},
 		{
 			name: "outcome with no configured actions",

@@ -131,8 +131,10 @@ type checkDoc struct {
 	} `yaml:"thresholds"`
 	Actions   map[string][]string `yaml:"actions"`
 	Verifiers []verifierDoc       `yaml:"verifiers"`
-	Rules     []ruleDoc           `yaml:"rules"`
-	line      int
+	// OnRuleError: ignore | review | decline; empty is review.
+	OnRuleError string    `yaml:"on_rule_error"`
+	Rules       []ruleDoc `yaml:"rules"`
+	line        int
 }
 
 type verifierDoc struct {
@@ -158,7 +160,7 @@ type ruleDoc struct {
 // reach into custom unmarshalers, and a misspelt "shadow" must not pass.
 func (c *checkDoc) UnmarshalYAML(n *yaml.Node) error {
 	type plain checkDoc
-	if err := strictKeys(n, "thresholds", "actions", "verifiers", "rules"); err != nil {
+	if err := strictKeys(n, "thresholds", "actions", "verifiers", "on_rule_error", "rules"); err != nil {
 		return err
 	}
 	if err := n.Decode((*plain)(c)); err != nil {
@@ -426,6 +428,17 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 			return nil, []*Error{&Error{Line: cd.line, Err: fmt.Errorf("actions.%s: %w", outcome, err)}}
 		}
 		cp.Actions[o] = acts
+	}
+	// A rule that cannot be evaluated fails closed unless the policy says
+	// otherwise: review is the default, so a policy written before the key
+	// existed gets the safe behaviour.
+	cp.OnRuleError = FailReview
+	if cd.OnRuleError != "" {
+		mode, ok := failureModes[cd.OnRuleError]
+		if !ok {
+			return nil, []*Error{&Error{Line: cd.line, Err: fmt.Errorf("on_rule_error %q must be ignore, review or decline", cd.OnRuleError)}}
+		}
+		cp.OnRuleError = mode
 	}
 	seen := map[string]bool{}
 	for _, vd := range cd.Verifiers {

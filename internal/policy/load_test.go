@@ -350,6 +350,18 @@ func TestLoadRefusals(t *testing.T) {
 			want: []string{`unknown action "ACTION_MANUAL_REVIEW"`},
 		},
 		{
+			name: "on_rule_error not a failure mode",
+			doc:  string(wrapCheck("refund", minimalCheck+"\non_rule_error: approve")),
+			line: 2,
+			want: []string{`on_rule_error "approve" must be ignore, review or decline`},
+		},
+		{
+			name: "on_rule_error misspelt",
+			doc:  string(wrapCheck("refund", minimalCheck+"\non_rule_errors: review")),
+			line: 4,
+			want: []string{`unknown field "on_rule_errors"`},
+		},
+		{
 			name: "unknown verifier",
 			doc: string(wrapCheck("refund", minimalCheck+`
 verifiers:

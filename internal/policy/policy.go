@@ -104,6 +104,10 @@ type CheckPolicy struct {
 	Rules               []*Rule
 	// Actions asked of the caller for each outcome, on top of the rules' own.
 	Actions map[riskv1.Outcome][]riskv1.Action
+	// OnRuleError is what an enforced rule that cannot be evaluated does to
+	// the outcome (policy key on_rule_error; review when absent): a rule
+	// that errors must fail closed, never count silently as not fired.
+	OnRuleError FailureMode
 	// adapter turns Go values into CEL values, as the rules' environment
 	// does.
 	adapter types.Adapter

@@ -19,11 +19,13 @@ import (
 // metricsPolicy decides sellers on their contact details alone (no
 // verifiers, so nothing but the rules moves the outcome) and shadows a
 // decline of every refund. divides-by-zero compiles but fails to evaluate
-// on every seller decision.
+// on every seller decision; on_rule_error: ignore keeps it from sending every
+// seller to review, so the outcomes below are the other rules' alone.
 const metricsPolicy = `
 checks:
   seller:
     thresholds: {review: 40, decline: 80}
+    on_rule_error: ignore
     rules:
       - {name: no-landline, when: "request.contact.landline == ''", score: 50, reason: NO_LANDLINE, message: M.}
       - {name: has-mobile, when: "request.contact.mobile != ''", shadow: true, score: 10, reason: HAS_MOBILE, message: M.}
