@@ -5,7 +5,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step says when it starts, in seconds since the suite began, so a
+# slow step shows in CI's log (the suite must stay under 15 minutes on the
+# 2-core machines).
+step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS"; }
+trap 'printf "\n== done in %ds\n" "$SECONDS"' EXIT
 
 step "tools"
 scripts/tools.sh buf protoc-gen-go protoc-gen-go-grpc
