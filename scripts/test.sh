@@ -9,7 +9,6 @@ cd "$root"
 # slow step shows in CI's log (the suite must stay under 15 minutes on the
 # 2-core machines).
 step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS"; }
-trap 'printf "\n== done in %ds\n" "$SECONDS"' EXIT
 
 step "tools"
 scripts/tools.sh buf protoc-gen-go protoc-gen-go-grpc
@@ -28,7 +27,7 @@ step "buf lint"
 .bin/buf lint
 
 step "generated code is up to date"
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"; printf "\n== done in %ds\n" "$SECONDS"' EXIT
 .bin/buf generate --output "$tmp"
 if ! diff -r -q "$tmp/proto" proto --exclude='*.proto' --exclude='*.md' --exclude=third_party; then
   echo "generated code is stale: run scripts/generate.sh and commit the result"; exit 1
