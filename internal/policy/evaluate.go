@@ -2,11 +2,11 @@ package policy
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
-	"slices"
-	"time"
 
 	"github.com/riskd/riskd/internal/verifier"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -116,13 +116,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 				code, what = CodeVerifierTimeout, "did not answer in time"
 			}
 			findings[code] += 0
-			effect := "decided without it"
-			switch run.Spec.OnFailure {
-			case FailReview:
-				forceReview, effect = true, "sent to review"
-			case FailDecline:
-				forceDecline, effect = true, "declined"
-			}
+			effect := failClosed(run.Spec.OnFailure, &forceReview, &forceDecline)
 			msg := fmt.Sprintf("Check %q %s; %s as the policy says.", run.Spec.Name, what, effect)
 			if f.Locale == "zh-CN" {
 				msg = fmt.Sprintf("核验项“%s”未能完成，已按策略处理。", run.Spec.Name)
@@ -155,12 +149,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 			// with the rule as its source.
 			effect := "decided without it"
 			if !r.Shadow {
-				switch cp.OnRuleError {
-				case FailReview:
-					forceReview, effect = true, "sent to review"
-				case FailDecline:
-					forceDecline, effect = true, "declined"
-				}
+				effect = failClosed(cp.OnRuleError, &forceReview, &forceDecline)
 			}
 			msg := fmt.Sprintf("Rule %q could not be evaluated; %s as the policy says.", r.Name, effect)
 			if f.Locale == "zh-CN" {
@@ -215,6 +204,21 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	slices.Sort(v.Actions)
 	v.Actions = slices.Compact(v.Actions)
 	return v
+}
+
+// failClosed applies a failure mode (a verifier's on_failure, a check's
+// on_rule_error) to the outcome and says, for the reason's sentence, what
+// it did.
+func failClosed(mode FailureMode, forceReview, forceDecline *bool) (effect string) {
+	switch mode {
+	case FailReview:
+		*forceReview = true
+		return "sent to review"
+	case FailDecline:
+		*forceDecline = true
+		return "declined"
+	}
+	return "decided without it"
 }
 
 // enforcedReason returns the enforced reason with this code, if any.

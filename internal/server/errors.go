@@ -61,8 +61,9 @@ func withInfo(c codes.Code, msg, reason string) error {
 }
 
 // validationInterceptor checks each request against its buf.validate rules,
-// then against its consistency check if it has one, and answers INVALID_ARGUMENT with a google.rpc.BadRequest that lists every
-// field at fault. Violation messages name the rule, never the value sent.
+// then against its consistency check if it has one, and answers
+// INVALID_ARGUMENT with a google.rpc.BadRequest that lists every field at
+// fault. Violation messages name the rule, never the value sent.
 func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		msg, ok := req.(proto.Message)

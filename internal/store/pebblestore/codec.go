@@ -29,11 +29,6 @@ type record struct {
 
 var errCorrupt = errors.New("pebblestore: corrupt record")
 
-func encodeRecord(r record) []byte {
-	b := make([]byte, 0, 64+len(r.requestID)+len(r.subjects)*33+len(r.facts)+len(r.decision))
-	return append(appendRecordHead(b, r), r.decision...)
-}
-
 // appendRecordHead appends all of r's encoding but the decision, which
 // comes last: a caller can marshal it straight after.
 func appendRecordHead(b []byte, r record) []byte {
@@ -150,8 +145,6 @@ func appendEventPrefix(b []byte, series string, key store.Identifier) []byte {
 	return append(b, key.Hash[:]...)
 }
 
-func eventKey(e store.Event) []byte { return appendEventKey(nil, e) }
-
 // appendEventKey appends the event's key: its prefix, time and ID.
 func appendEventKey(b []byte, e store.Event) []byte {
 	b = appendEventPrefix(b, e.Series, e.Key)
@@ -161,8 +154,6 @@ func appendEventKey(b []byte, e store.Event) []byte {
 }
 
 const eventV1 = 1
-
-func encodeEvent(e store.Event) []byte { return appendEvent(make([]byte, 0, 24+len(e.Ref)), e) }
 
 func appendEvent(b []byte, e store.Event) []byte {
 	b = append(b, eventV1)
