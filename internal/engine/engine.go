@@ -203,7 +203,7 @@ func (e *Engine) Decide(ctx context.Context, check riskv1.Check, requestID strin
 		// count it as such.
 		for i := range entry.Events {
 			if entry.Events[i].Series == history.SeriesGiftCard {
-				entry.Events[i].Ref = history.RefDeclined
+				entry.Events[i].Ref = history.Declined(entry.Events[i].Ref)
 			}
 		}
 	}

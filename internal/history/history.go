@@ -7,6 +7,7 @@ package history
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riskd/riskd/internal/pseudonym"
@@ -30,6 +31,38 @@ const (
 // RefDeclined marks the gift-card events of a declined order: they count
 // as attempts in velocity, but not as the account's usual spend.
 const RefDeclined = "declined"
+
+// A gift-card event counted by device, instrument or recipient carries the
+// keyed ref of the order's account, so that velocity can count how many
+// distinct accounts fed one recipient or used one card (the mule pattern);
+// the account's own event needs none. A declined order's events keep that
+// ref after the RefDeclined marker: "declined" or "declined:<ref>".
+
+// Declined returns the Ref an event of a declined order carries.
+func Declined(ref string) string {
+	switch {
+	case ref == "":
+		return RefDeclined
+	case IsDeclined(ref):
+		return ref
+	}
+	return RefDeclined + ":" + ref
+}
+
+// IsDeclined reports whether ref marks an event of a declined order.
+func IsDeclined(ref string) bool {
+	return ref == RefDeclined || strings.HasPrefix(ref, RefDeclined+":")
+}
+
+// AccountRef returns the account ref a gift-card event carries, declined
+// or not; "" for the account's own events and for events written before
+// refs were kept.
+func AccountRef(ref string) string {
+	if ref == RefDeclined {
+		return ""
+	}
+	return strings.TrimPrefix(ref, RefDeclined+":")
+}
 
 // Subject prefixes: links name caller-side IDs, never personal data.
 const (
@@ -132,22 +165,21 @@ func (b *builder) giftCard(r *riskv1.ScoreGiftCardPurchaseRequest) {
 	if recipient == "" {
 		recipient = r.GetRecipient().GetPhone()
 	}
-	for _, f := range []struct {
+	if id, ok := b.subject(store.KindAccount, r.GetAccountId(), ""); ok {
+		b.event(SeriesGiftCard, id, amount, cards, "")
+	}
+	// The shared keys' events say which account ordered (see Declined).
+	ref := b.k.Ref(r.GetAccountId())
+	for _, f := range [...]struct {
 		kind store.Kind
 		raw  string
-		link bool
 	}{
-		{store.KindAccount, r.GetAccountId(), false},
-		{store.KindDevice, r.GetClient().GetDeviceId(), true},
-		{store.KindInstrument, r.GetPayment().GetFingerprint(), true},
-		{store.KindRecipient, recipient, true},
+		{store.KindDevice, r.GetClient().GetDeviceId()},
+		{store.KindInstrument, r.GetPayment().GetFingerprint()},
+		{store.KindRecipient, recipient},
 	} {
-		s := ""
-		if f.link {
-			s = subj
-		}
-		if id, ok := b.subject(f.kind, f.raw, s); ok {
-			b.event(SeriesGiftCard, id, amount, cards, "")
+		if id, ok := b.subject(f.kind, f.raw, subj); ok {
+			b.event(SeriesGiftCard, id, amount, cards, ref)
 		}
 	}
 }

@@ -305,9 +305,15 @@ func TestDeriveGiftCard(t *testing.T) {
 	var keys []store.Identifier
 	for _, ev := range e.Events {
 		keys = append(keys, ev.Key)
-		if ev.Series != history.SeriesGiftCard || ev.Amount != 150000 || ev.Quantity != 7 || ev.Ref != "" {
-			t.Errorf("event = %+v, want series %q, amount 150000 (the total), quantity 7 (2+5 cards), no ref",
-				ev, history.SeriesGiftCard)
+		// The shared keys' events name the account that ordered (for
+		// distinct-account counts); the account's own needs no ref.
+		wantRef := k.Ref(accountID)
+		if ev.Key == acct {
+			wantRef = ""
+		}
+		if ev.Series != history.SeriesGiftCard || ev.Amount != 150000 || ev.Quantity != 7 || ev.Ref != wantRef {
+			t.Errorf("event = %+v, want series %q, amount 150000 (the total), quantity 7 (2+5 cards), ref %q",
+				ev, history.SeriesGiftCard, wantRef)
 		}
 	}
 	if want := []store.Identifier{acct, dev, inst, rcpt}; !sameSet(keys, want) {
@@ -539,4 +545,28 @@ func contains[T comparable](s []T, x T) bool {
 		}
 	}
 	return false
+}
+
+// Guards: a declined order's events keep the account they name, and the
+// marker is recognised on old refs ("declined") and new ones alike.
+func TestDeclinedRefs(t *testing.T) {
+	for _, tc := range []struct {
+		ref, declined, account string
+	}{
+		{"", "declined", ""},
+		{"abc", "declined:abc", "abc"},
+		{"declined", "declined", ""},
+		{"declined:abc", "declined:abc", "abc"},
+	} {
+		got := history.Declined(tc.ref)
+		if got != tc.declined || !history.IsDeclined(got) {
+			t.Errorf("Declined(%q) = %q, want %q (declined)", tc.ref, got, tc.declined)
+		}
+		if a := history.AccountRef(got); a != tc.account {
+			t.Errorf("AccountRef(%q) = %q, want %q", got, a, tc.account)
+		}
+		if history.IsDeclined(tc.account) {
+			t.Errorf("%q counts as declined", tc.account)
+		}
+	}
 }

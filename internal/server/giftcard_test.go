@@ -264,8 +264,9 @@ func TestGiftCardSeed002CoachedCashOut(t *testing.T) {
 		case i == 3:
 			// 30,000 yuan in the hour is over the account's velocity: the
 			// burst is not the account's own history (spending leaves the
-			// last day out of its yardstick).
-			gcExpect(t, what, d, gcDecline, []string{gcFresh, gcCall, gcSocial, gcVelAccount}, gcHold, gcConfirm, gcFreeze)
+			// last day out of its yardstick). Three large orders within
+			// minutes from one device and one card are bursts too.
+			gcExpect(t, what, d, gcDecline, []string{gcFresh, gcCall, gcSocial, gcVelAccount, gcVelDevice, gcVelInstr}, gcHold, gcConfirm, gcFreeze)
 		default:
 			// Four and more orders in ten minutes, 40,000 yuan and more to
 			// one recipient: every key is over its velocity too.
@@ -450,28 +451,33 @@ func gcG3Fraud(t *testing.T, label riskv1.OutcomeLabel) {
 		name, word, value string
 		mutate            func(r *riskv1.ScoreGiftCardPurchaseRequest)
 		codes             []string
+		actions           []riskv1.Action // besides holding the codes
 	}{
+		// A, B and this account on one device within the day: a third
+		// account on a device adds its own risk (E is older than a day).
 		{"another account on the same device", "device", a.Client.DeviceId,
 			func(r *riskv1.ScoreGiftCardPurchaseRequest) { r.Client.DeviceId = a.Client.DeviceId },
-			[]string{gcFirst, gcLinked}},
+			[]string{gcFirst, gcLinked, gcVelDevice}, nil},
 		{"another account with the same instrument", "payment instrument", a.Payment.Fingerprint,
 			func(r *riskv1.ScoreGiftCardPurchaseRequest) { r.Payment.Fingerprint = a.Payment.Fingerprint },
-			[]string{gcFirst, gcLinked}},
+			[]string{gcFirst, gcLinked}, nil},
+		// A, D, F and this account feed one recipient within the hour: the
+		// mule pattern, on top of the link to A.
 		{"another account sending to the same recipient", "delivery recipient", a.Recipient.Email,
 			func(r *riskv1.ScoreGiftCardPurchaseRequest) {
 				r.Recipient = &riskv1.Recipient{Email: a.Recipient.Email, AddedAt: timestamppb.New(clock.Now().AddDate(0, -3, 0))}
 			},
-			[]string{gcFirst, gcLinked}},
+			[]string{gcFirst, gcLinked, gcVelRecip}, []riskv1.Action{gcConfirm}},
 		{"the same account on another device", "account", a.AccountId,
 			func(r *riskv1.ScoreGiftCardPurchaseRequest) { r.AccountId = a.AccountId },
-			[]string{gcLinked}},
+			[]string{gcLinked}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock.Advance(3 * time.Minute)
 			r := gcOrder("g3-after-"+strings.ReplaceAll(tc.word, " ", "-"), clock.Now())
 			tc.mutate(r)
 			dec := gcScore(t, h, r)
-			gcExpect(t, tc.name, dec, gcDecline, tc.codes, gcHold)
+			gcExpect(t, tc.name, dec, gcDecline, tc.codes, append([]riskv1.Action{gcHold}, tc.actions...)...)
 			for _, reason := range dec.GetReasons() {
 				if reason.GetCode() != gcLinked {
 					continue

@@ -115,7 +115,7 @@ func (r *riskService) relatedOrders(ctx context.Context, decisionID string, now 
 			// Event IDs start with their decision ID, or "event:<id>" for
 			// history from RecordEvents (see history.Derive).
 			order, _, _ := strings.Cut(e.ID, "/")
-			if order == decisionID || e.Ref == history.RefDeclined {
+			if order == decisionID || history.IsDeclined(e.Ref) {
 				continue
 			}
 			if !slices.Contains(shared[order], id.Kind.String()) {

@@ -58,7 +58,7 @@ func (r *Reader) AddDecided(t testing.TB, keys *pseudonym.Keyer, req proto.Messa
 	}
 	for _, e := range entry.Events {
 		if declined && e.Series == history.SeriesGiftCard {
-			e.Ref = history.RefDeclined
+			e.Ref = history.Declined(e.Ref)
 		}
 		r.events = append(r.events, e)
 	}

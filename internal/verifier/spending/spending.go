@@ -80,7 +80,7 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 	bought := 0 // every order not declined, recent ones too
 	recent := in.Now.Add(-24 * time.Hour)
 	for _, e := range past {
-		if e.Ref == history.RefDeclined {
+		if history.IsDeclined(e.Ref) {
 			continue
 		}
 		bought++

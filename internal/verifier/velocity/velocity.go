@@ -8,6 +8,7 @@ package velocity
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riskd/riskd/internal/history"
@@ -39,18 +40,27 @@ var keyNames = map[store.Kind]string{
 	store.KindRecipient:  "recipient",
 }
 
-// signalNames[kind][window] are the count, amount and cards signal names,
-// built once: the verifier runs on every gift-card decision.
-var signalNames = func() map[store.Kind][][3]string {
-	out := map[store.Kind][][3]string{}
+// signalNames[kind][window] are the count, amount, cards and accounts
+// signal names, built once: the verifier runs on every gift-card decision.
+// The account key has no accounts signal (it is always one).
+var signalNames = func() map[store.Kind][][4]string {
+	out := map[store.Kind][][4]string{}
 	for kind, name := range keyNames {
 		for _, w := range Windows {
 			prefix := "velocity." + name + "." + w.Name + "."
-			out[kind] = append(out[kind], [3]string{prefix + "count", prefix + "amount", prefix + "cards"})
+			n := [4]string{prefix + "count", prefix + "amount", prefix + "cards", prefix + "accounts"}
+			if kind == store.KindAccount {
+				n[3] = ""
+			}
+			out[kind] = append(out[kind], n)
 		}
 	}
 	return out
 }()
+
+// maxAccounts caps the distinct accounts counted per key and window: the
+// mule rules fire at a handful, and the count must stay cheap.
+const maxAccounts = 64
 
 // Reader is what the verifier needs of the store.
 type Reader interface {
@@ -71,6 +81,10 @@ func New(r Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r,
 // Verify counts, for each key of a gift-card order and each window, the
 // orders, their value (minor units) and their cards, this order included:
 // signals such as velocity.account.10m.count and velocity.device.1h.amount.
+// For the device, instrument and recipient it also counts the distinct
+// accounts that ordered with them (velocity.recipient.1h.accounts): several
+// accounts feeding one recipient is how mules collect codes. Declined
+// orders count as attempts in all of these.
 func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Result, error) {
 	if _, ok := in.Request.(*riskv1.ScoreGiftCardPurchaseRequest); !ok {
 		return verifier.Result{}, fmt.Errorf("velocity verifier applies to gift-card checks, not %s", in.Check)
@@ -82,7 +96,16 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 		return verifier.Result{}, err
 	}
 	longest := Windows[len(Windows)-1].Span
-	res := verifier.Result{Signals: make(map[string]any, len(keyNames)*len(Windows)*3)}
+	res := verifier.Result{Signals: make(map[string]any, len(keyNames)*len(Windows)*4)}
+	// The order's own account, as its shared keys' events carry it.
+	var mine string
+	for _, own := range entry.Events {
+		if own.Series == history.SeriesGiftCard && own.Key.Kind != store.KindAccount {
+			mine = history.AccountRef(own.Ref)
+			break
+		}
+	}
+	var accounts []string // distinct account refs, reused per key and window
 	for _, own := range entry.Events {
 		names, ok := signalNames[own.Key.Kind]
 		if !ok || own.Series != history.SeriesGiftCard {
@@ -105,7 +128,32 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 			res.Signals[names[wi][0]] = count
 			res.Signals[names[wi][1]] = amount
 			res.Signals[names[wi][2]] = cards
+			if names[wi][3] != "" {
+				accounts = distinctAccounts(accounts[:0], mine, past, since)
+				res.Signals[names[wi][3]] = int64(len(accounts))
+			}
 		}
 	}
 	return res, nil
+}
+
+// distinctAccounts appends to into the distinct account refs of the events
+// at or after since, with mine (this order's) first, up to maxAccounts. A
+// linear scan: the counts that matter are a handful, and a map per key and
+// window would cost more than it saves.
+func distinctAccounts(into []string, mine string, past []store.Event, since time.Time) []string {
+	if mine != "" {
+		into = append(into, mine)
+	}
+	for _, e := range past {
+		if len(into) >= maxAccounts {
+			break
+		}
+		ref := history.AccountRef(e.Ref)
+		if ref == "" || e.At.Before(since) || slices.Contains(into, ref) {
+			continue
+		}
+		into = append(into, ref)
+	}
+	return into
 }

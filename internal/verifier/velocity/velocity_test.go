@@ -215,8 +215,16 @@ func TestVelocityCountsThisOrder(t *testing.T) {
 			wantCounts(t, res, k.name, w, counts{1, 88_800, 8})
 		}
 	}
-	if len(res.Signals) != 4*3*3 {
-		t.Errorf("%d signals, want 36: %v", len(res.Signals), res.Signals)
+	for _, k := range kinds[1:] {
+		for _, w := range windows {
+			if got := res.Signals["velocity."+k.name+"."+w+".accounts"]; got != int64(1) {
+				t.Errorf("%s %s accounts = %v, want 1 (this order's)", k.name, w, got)
+			}
+		}
+	}
+	// count, amount, cards for four keys; accounts for the three shared ones.
+	if len(res.Signals) != 4*3*3+3*3 {
+		t.Errorf("%d signals, want 45: %v", len(res.Signals), res.Signals)
 	}
 }
 
@@ -329,6 +337,49 @@ func TestFakeHistoryAgreesWithTheEmbeddedStore(t *testing.T) {
 					t.Errorf("Events(%v, [%v, %v), %d): fake %v, store %v", key.Kind, q.since, q.until, limit, got, want)
 				}
 			}
+		}
+	}
+}
+
+// Guards (issue 16, item 5): distinct accounts per device, instrument and
+// recipient, per window, this order's account included once; declined
+// attempts count; the account's own orders add no account.
+func TestVelocityDistinctAccounts(t *testing.T) {
+	type past struct {
+		account  string
+		age      time.Duration
+		declined bool
+	}
+	cases := []struct {
+		name string
+		past []past
+		want [3]int64 // 10m, 1h, 24h
+	}{
+		{"no history", nil, [3]int64{1, 1, 1}},
+		{"the same account again", []past{{mine.account, time.Minute, false}, {mine.account, 2 * time.Minute, false}}, [3]int64{1, 1, 1}},
+		{"three other accounts in the hour", []past{
+			{"mule-1", 5 * time.Minute, false}, {"mule-2", 20 * time.Minute, false}, {"mule-3", 50 * time.Minute, true},
+		}, [3]int64{2, 4, 4}},
+		{"one other account twice", []past{{"mule-1", 5 * time.Minute, false}, {"mule-1", 30 * time.Minute, false}}, [3]int64{2, 2, 2}},
+		{"an account outside the day", []past{{"mule-1", 25 * time.Hour, false}, {"mule-2", 3 * time.Hour, false}}, [3]int64{1, 1, 2}},
+	}
+	for _, shared := range kinds[1:] {
+		for _, tc := range cases {
+			t.Run(shared.name+"/"+tc.name, func(t *testing.T) {
+				f := newFixture(t)
+				for _, p := range tc.past {
+					k := sharing(shared.kind)
+					k.account = p.account
+					f.past(order(k, 50_000, 1), now.Add(-p.age), p.declined)
+				}
+				res := f.verify(order(mine, 50_000, 1))
+				for i, w := range windows {
+					wantInt(t, res, "velocity."+shared.name+"."+w+".accounts", tc.want[i])
+				}
+				if _, ok := res.Signals["velocity.account.1h.accounts"]; ok {
+					t.Error("the account key has an accounts signal")
+				}
+			})
 		}
 	}
 }
