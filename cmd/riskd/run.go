@@ -110,6 +110,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Logger:    log,
 		Tracer:    tel.Tracer.Tracer("riskd/engine"),
 		Meter:     tel.Meter.Meter("riskd/engine"),
+		// A policy must not read history that expiry drops.
+		EventRetention: cfg.EventRetention,
 	})
 	if err != nil {
 		return err

@@ -72,7 +72,9 @@ type Config struct {
 	// environment or the config file to the flag: flags show in ps.
 	IdentifierKey string `yaml:"identifier_key"`
 	// EventRetention keeps history and counters this long: at least the
-	// longest window any rule reads.
+	// longest window any rule reads, and at least every check's
+	// history_lookback in the policy (riskd refuses a policy that reads
+	// further back than this).
 	EventRetention time.Duration `yaml:"event_retention"`
 	// DecisionRetention keeps decisions, links and outcomes this long.
 	DecisionRetention time.Duration `yaml:"decision_retention"`
@@ -120,7 +122,7 @@ func defaults(getenv func(string) string) Config {
 		KeepaliveMinClientInterval: 10 * time.Second,
 		MaxConnectionIdle:          15 * time.Minute,
 		Reflection:                 true,
-		EventRetention:             180 * 24 * time.Hour,
+		EventRetention:             400 * 24 * time.Hour,
 		DecisionRetention:          400 * 24 * time.Hour,
 		ExpiryInterval:             time.Minute,
 		MaxInFlight:                512,

@@ -63,6 +63,11 @@ type Options struct {
 	Meter  metric.Meter
 	// Clock returns the server's time; time.Now if nil.
 	Clock func() time.Time
+	// EventRetention is how long the store keeps history. A policy whose
+	// history_lookback is longer is refused: it would read history that
+	// expiry has dropped and call a returning buyer a first-time one. Zero
+	// skips the check (an engine without a store).
+	EventRetention time.Duration
 }
 
 // Engine decides requests. It is safe for concurrent use; the policy can be
@@ -82,6 +87,7 @@ type Engine struct {
 	tracer    trace.Tracer
 	metrics   *metrics
 	clock     func() time.Time
+	retention time.Duration
 }
 
 // New builds an Engine. Every verifier the policy names must be registered.
@@ -111,7 +117,7 @@ func New(o Options) (*Engine, error) {
 	if o.Log != nil && o.Keys == nil {
 		return nil, errors.New("engine: committing decisions needs the identifier keys")
 	}
-	e := &Engine{verifiers: o.Verifiers, reserve: o.Reserve, keys: o.Keys, decisions: o.Log, log: o.Logger, tracer: o.Tracer, metrics: m, clock: o.Clock}
+	e := &Engine{verifiers: o.Verifiers, reserve: o.Reserve, keys: o.Keys, decisions: o.Log, log: o.Logger, tracer: o.Tracer, metrics: m, clock: o.Clock, retention: o.EventRetention}
 	if err := e.Install(o.Policy, o.Extra); err != nil {
 		return nil, err
 	}
@@ -149,6 +155,10 @@ func (e *Engine) Install(p *policy.Policy, extra verifier.Registry) error {
 			if _, ok := reg[spec.Name]; !ok {
 				return fmt.Errorf("policy %s names verifier %q, which is not registered", p.Version, spec.Name)
 			}
+		}
+		if e.retention > 0 && cp.Lookback > e.retention {
+			return fmt.Errorf("policy %s: %s reads %s of history (history_lookback), longer than the %s event retention: raise --event-retention to at least %[3]s, or shorten the look-back",
+				p.Version, check, cp.Lookback, e.retention)
 		}
 	}
 	e.state.Store(&state{policy: p, verifiers: reg})
@@ -254,7 +264,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 		return Decided{}, fmt.Errorf("decision id: %w", err)
 	}
 	now := e.clock()
-	in := verifier.Input{Check: check, DecisionID: id.String(), Request: req, Now: now}
+	in := verifier.Input{Check: check, DecisionID: id.String(), Request: req, Now: now, Lookback: cp.Lookback}
 	if e.keys != nil {
 		// Normalising and keying every identifier is done once here, not
 		// by each verifier that reads history and again for the commit.

@@ -1025,3 +1025,23 @@ func TestDecideCommits(t *testing.T) {
 		t.Fatalf("account's gift-card events %+v, want the one order, marked declined", events)
 	}
 }
+
+// Guards (issue 16, item 7): a policy that reads further back than the
+// store keeps history is refused, at New and at SetPolicy, with the figures
+// and what to change; one within the retention is accepted.
+func TestLookbackLongerThanRetentionRefused(t *testing.T) {
+	reg := verifier.Registry{"v": okVerifier}
+	long := loadPolicy(t, reg, map[string]string{"gift_card_purchase": minimalCheck + "\nhistory_lookback: 500d"})
+	short := loadPolicy(t, reg, map[string]string{"gift_card_purchase": minimalCheck + "\nhistory_lookback: 90d"})
+	retention := 400 * 24 * time.Hour
+	_, err := engine.New(engine.Options{Policy: long, Verifiers: reg, EventRetention: retention})
+	if err == nil || !strings.Contains(err.Error(), "history_lookback") || !strings.Contains(err.Error(), "--event-retention") {
+		t.Fatalf("New with a 500-day look-back and 400-day retention: %v, want a refusal naming both settings", err)
+	}
+	e := newEngine(t, engine.Options{Policy: short, Verifiers: reg, EventRetention: retention})
+	if err := e.SetPolicy(long); err == nil || e.Policy() != short {
+		t.Fatalf("SetPolicy of a 500-day look-back: %v, policy in force %s; want a refusal keeping the old one", err, e.Policy().Version)
+	}
+	// No retention given (an engine without a store): nothing to check.
+	newEngine(t, engine.Options{Policy: long, Verifiers: reg})
+}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -83,6 +84,8 @@ const (
 	// maxBudget is about the deadline a checkout gives the whole call: a
 	// verifier allowed longer would always be cut short anyway.
 	maxBudget = 2 * time.Second
+	// maxLookback is the longest event retention riskd accepts: ten years.
+	maxLookback = 3660 * 24 * time.Hour
 	// costLimit bounds the work one rule may do per evaluation (CEL's
 	// runtime cost units), against runaway comprehensions.
 	costLimit = 100_000
@@ -132,9 +135,12 @@ type checkDoc struct {
 	Actions   map[string][]string `yaml:"actions"`
 	Verifiers []verifierDoc       `yaml:"verifiers"`
 	// OnRuleError: ignore | review | decline; empty is review.
-	OnRuleError string    `yaml:"on_rule_error"`
-	Rules       []ruleDoc `yaml:"rules"`
-	line        int
+	OnRuleError string `yaml:"on_rule_error"`
+	// HistoryLookback: how far back the check's verifiers read the
+	// history ("400d", "9600h"); empty is DefaultLookback.
+	HistoryLookback string    `yaml:"history_lookback"`
+	Rules           []ruleDoc `yaml:"rules"`
+	line            int
 }
 
 type verifierDoc struct {
@@ -160,7 +166,7 @@ type ruleDoc struct {
 // reach into custom unmarshalers, and a misspelt "shadow" must not pass.
 func (c *checkDoc) UnmarshalYAML(n *yaml.Node) error {
 	type plain checkDoc
-	if err := strictKeys(n, "thresholds", "actions", "verifiers", "on_rule_error", "rules"); err != nil {
+	if err := strictKeys(n, "thresholds", "actions", "verifiers", "on_rule_error", "history_lookback", "rules"); err != nil {
 		return err
 	}
 	if err := n.Decode((*plain)(c)); err != nil {
@@ -440,6 +446,14 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 		}
 		cp.OnRuleError = mode
 	}
+	cp.Lookback = DefaultLookback
+	if cd.HistoryLookback != "" {
+		d, err := ParseDays(cd.HistoryLookback)
+		if err != nil || d < 24*time.Hour || d > maxLookback {
+			return nil, []*Error{&Error{Line: cd.line, Err: fmt.Errorf("history_lookback %q must be a duration between 1d and %dd", cd.HistoryLookback, maxLookback/(24*time.Hour))}}
+		}
+		cp.Lookback = d
+	}
 	seen := map[string]bool{}
 	for _, vd := range cd.Verifiers {
 		if !known[vd.Name] {
@@ -630,4 +644,18 @@ func newEnv(check riskv1.Check) (*cel.Env, error) {
 		ext.Strings(),
 		ext.Math(),
 	)
+}
+
+// ParseDays parses a duration that may be written in whole days ("400d"),
+// as people state look-backs and retentions, or as Go writes durations
+// ("9600h").
+func ParseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseUint(n, 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }

@@ -356,6 +356,30 @@ func TestLoadRefusals(t *testing.T) {
 			want: []string{`on_rule_error "approve" must be ignore, review or decline`},
 		},
 		{
+			name: "history_lookback under a day",
+			doc:  string(wrapCheck("refund", minimalCheck+"\nhistory_lookback: 12h")),
+			line: 2,
+			want: []string{`history_lookback "12h" must be a duration between 1d and 3660d`},
+		},
+		{
+			name: "history_lookback over ten years",
+			doc:  string(wrapCheck("refund", minimalCheck+"\nhistory_lookback: 3661d")),
+			line: 2,
+			want: []string{`history_lookback "3661d" must be a duration between 1d and 3660d`},
+		},
+		{
+			name: "history_lookback not a duration",
+			doc:  string(wrapCheck("refund", minimalCheck+"\nhistory_lookback: a year")),
+			line: 2,
+			want: []string{`history_lookback "a year" must be a duration`},
+		},
+		{
+			name: "history_lookback negative days",
+			doc:  string(wrapCheck("refund", minimalCheck+"\nhistory_lookback: -5d")),
+			line: 2,
+			want: []string{`history_lookback "-5d" must be a duration`},
+		},
+		{
 			name: "on_rule_error misspelt",
 			doc:  string(wrapCheck("refund", minimalCheck+"\non_rule_errors: review")),
 			line: 4,
@@ -787,6 +811,8 @@ func TestLoadAccepts(t *testing.T) {
 	}{
 		{"thresholds at their limits", "refund", "thresholds: {review: 1, decline: 100}"},
 		{"review equal to decline", "refund", "thresholds: {review: 50, decline: 50}"},
+		{"history_lookback in days and in hours", "gift_card_purchase", minimalCheck + "\nhistory_lookback: 1d"},
+		{"history_lookback of ten years", "gift_card_purchase", minimalCheck + "\nhistory_lookback: 87840h"},
 		{"budget of exactly 2s", "seller", minimalCheck + "\nverifiers:\n  - {name: v, budget: 2s, on_failure: ignore}"},
 		{"every failure mode", "seller", minimalCheck + "\nverifiers:\n  - {name: v, budget: 1ms, on_failure: decline}\n  - {name: w, budget: 2s, on_failure: review}"},
 		{"every outcome's actions", "gift_card_purchase", minimalCheck + "\nactions:\n  approve: [FREEZE_ISSUED_CODES]\n  review: [MANUAL_REVIEW]\n  decline: [HOLD_CODE_DELIVERY, CONFIRM_WITH_ACCOUNT_HOLDER]"},
@@ -900,5 +926,33 @@ func TestLoadRefusesASecondDocument(t *testing.T) {
 	var pe *policy.Error
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "one YAML document") {
 		t.Fatalf("got %v, want a refusal of the second document", err)
+	}
+}
+
+// Guards: history_lookback is DefaultLookback (over a year) when absent,
+// and what the policy says when present, in days or in Go's units.
+func TestLoadHistoryLookback(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want time.Duration
+	}{
+		{minimalCheck, policy.DefaultLookback},
+		{minimalCheck + "\nhistory_lookback: 500d", 500 * 24 * time.Hour},
+		{minimalCheck + "\nhistory_lookback: 36h", 36 * time.Hour},
+	} {
+		p := mustLoad(t, wrapCheck("gift_card_purchase", tc.body), testKnown)
+		if got := p.Check(riskv1.Check_CHECK_GIFT_CARD_PURCHASE).Lookback; got != tc.want {
+			t.Errorf("%q: look-back %s, want %s", tc.body, got, tc.want)
+		}
+	}
+	if policy.DefaultLookback < 400*24*time.Hour {
+		t.Errorf("default look-back %s is under 400 days: a once-a-year buyer would look new", policy.DefaultLookback)
+	}
+	def, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource, defaultKnown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := def.Check(riskv1.Check_CHECK_GIFT_CARD_PURCHASE).Lookback; got < 400*24*time.Hour {
+		t.Errorf("the default policy reads %s of gift-card history, want at least 400 days", got)
 	}
 }

@@ -30,6 +30,11 @@ const DefaultSource = "embedded:default.yaml"
 // DefaultBytes returns the embedded default policy document.
 func DefaultBytes() []byte { return append([]byte(nil), defaultPolicy...) }
 
+// DefaultLookback is the history a check reads when its policy does not
+// say: more than a year, so that a buyer's once-a-year gift cards (a
+// festival, a birthday) make them a returning buyer, not a first-time one.
+const DefaultLookback = 400 * 24 * time.Hour
+
 // FailureMode says what a failed or timed-out verifier does to the outcome.
 type FailureMode int
 
@@ -108,6 +113,13 @@ type CheckPolicy struct {
 	// the outcome (policy key on_rule_error; review when absent): a rule
 	// that errors must fail closed, never count silently as not fired.
 	OnRuleError FailureMode
+	// Lookback is how far back the check's verifiers read history (policy
+	// key history_lookback; DefaultLookback when absent): the spending
+	// verifier's yardstick of what the account usually buys. The event
+	// retention must be at least as long, or the look-back would read
+	// history that expiry has already dropped; the engine refuses such a
+	// policy.
+	Lookback time.Duration
 	// adapter turns Go values into CEL values, as the rules' environment
 	// does.
 	adapter types.Adapter

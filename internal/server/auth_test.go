@@ -135,7 +135,7 @@ func startSecure(t *testing.T, opts ...secOption) *secHarness {
 	}
 	srv, err := server.New(server.Options{
 		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp,
-		Retention:       store.Retention{Events: 180 * 24 * time.Hour, Decisions: 400 * 24 * time.Hour},
+		Retention:       store.Retention{Events: policy.DefaultLookback, Decisions: 400 * 24 * time.Hour},
 		Known:           builtin.Names(),
 		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 1000,

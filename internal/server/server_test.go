@@ -100,13 +100,14 @@ func start(t testing.TB, s setup) *harness {
 	eng, err := engine.New(engine.Options{
 		Policy: pol, Verifiers: verifiers, Logger: log, Keys: keys, Log: st,
 		Tracer: tp.Tracer("test"), Meter: mp.Meter("test"), Clock: s.clock,
+		EventRetention: policy.DefaultLookback,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Options{
 		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp, Clock: s.clock,
-		Retention:       store.Retention{Events: 180 * 24 * time.Hour, Decisions: 400 * 24 * time.Hour},
+		Retention:       store.Retention{Events: policy.DefaultLookback, Decisions: 400 * 24 * time.Hour},
 		Known:           builtin.Names(),
 		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 100,

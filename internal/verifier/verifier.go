@@ -24,6 +24,10 @@ type Input struct {
 	// Now is the server's clock for this decision; verifiers use it rather
 	// than time.Now so that one decision sees one instant.
 	Now time.Time
+	// Lookback is how far back the check's policy lets verifiers read
+	// history (its history_lookback); zero where no policy set it (a
+	// verifier tested on its own), and the verifier's default applies.
+	Lookback time.Duration
 	// Entry is what the request adds to history (its identifiers as
 	// keyed hashes, its events and links), derived once by the engine
 	// for every verifier and for the commit; nil where nobody derived it

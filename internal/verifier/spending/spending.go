@@ -26,9 +26,10 @@ const (
 const (
 	scoreFirst = 10
 	scoreAbove = 25
-	// lookback is how far back the account's own orders are read: the
-	// default event retention.
-	lookback = 180 * 24 * time.Hour
+	// lookback is how far back the account's own orders are read when the
+	// policy does not say (policy.DefaultLookback): more than a year, so a
+	// once-a-year buyer is not a first-time one.
+	lookback = 400 * 24 * time.Hour
 	// floor is the smallest amount (minor units, 500 yuan) ever called
 	// unusual: a 300-yuan card is not a scam's cash-out whatever the past.
 	floor = 50_000
@@ -70,7 +71,11 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 	if !ok {
 		return verifier.Result{}, fmt.Errorf("gift-card order without an account")
 	}
-	past, err := v.store.Events(ctx, history.SeriesGiftCard, acct, in.Now.Add(-lookback), in.Now, maxOrders)
+	back := in.Lookback
+	if back <= 0 {
+		back = lookback
+	}
+	past, err := v.store.Events(ctx, history.SeriesGiftCard, acct, in.Now.Add(-back), in.Now, maxOrders)
 	if err != nil {
 		return verifier.Result{}, err
 	}

@@ -29,7 +29,7 @@ var now = time.Date(2026, 6, 15, 9, 30, 0, 0, time.UTC)
 
 const (
 	day      = 24 * time.Hour
-	lookback = 180 * day
+	lookback = 400 * day // the verifier's default, policy.DefaultLookback
 	me       = "acct-me"
 )
 
@@ -88,8 +88,15 @@ func (f *fixture) derive(req *riskv1.ScoreGiftCardPurchaseRequest, at time.Time,
 
 func (f *fixture) verify(req *riskv1.ScoreGiftCardPurchaseRequest) verifier.Result {
 	f.t.Helper()
+	return f.verifyBack(req, 0)
+}
+
+// verifyBack verifies req under a policy look-back (0: the default).
+func (f *fixture) verifyBack(req *riskv1.ScoreGiftCardPurchaseRequest, back time.Duration) verifier.Result {
+	f.t.Helper()
 	res, err := f.v.Verify(context.Background(), verifier.Input{
 		Check: riskv1.Check_CHECK_GIFT_CARD_PURCHASE, DecisionID: "decision-under-test", Request: req, Now: now,
+		Lookback: back,
 	})
 	if err != nil {
 		f.t.Fatalf("verify: %v", err)
@@ -115,6 +122,8 @@ type spendCase struct {
 	limit       int64
 	median, p90 int64
 	codes       []string
+	// lookback is the policy's history_lookback; zero leaves the default.
+	lookback time.Duration
 }
 
 var (
@@ -130,7 +139,7 @@ func runCases(t *testing.T, cases []spendCase) {
 			for _, p := range tc.past {
 				f.derive(order(me, p.amount, nil), now.Add(-p.age), p.declined)
 			}
-			res := f.verify(order(me, tc.amount, tc.caller))
+			res := f.verifyBack(order(me, tc.amount, tc.caller), tc.lookback)
 			checkResult(t, res, tc)
 		})
 	}
@@ -332,15 +341,16 @@ func TestSpendingExcludesDeclined(t *testing.T) {
 	})
 }
 
-// Guards: the account's orders are read back exactly 180 days: an order
-// at the edge counts, one a nanosecond older does not.
+// Guards: the account's orders are read back exactly the look-back (400
+// days by default, the policy's when it says): an order at the edge
+// counts, one a nanosecond older does not.
 func TestSpendingLookbackEdge(t *testing.T) {
 	runCases(t, []spendCase{
-		{name: "exactly 180 days ago is inside", past: []past{{lookback, 20_000, false}},
+		{name: "exactly 400 days ago is inside", past: []past{{lookback, 20_000, false}},
 			amount: 100_001, orders: 1, limit: 100_000, codes: []string{above}},
-		{name: "1ns inside 180 days", past: []past{{lookback - time.Nanosecond, 20_000, false}},
+		{name: "1ns inside 400 days", past: []past{{lookback - time.Nanosecond, 20_000, false}},
 			amount: 100_001, orders: 1, limit: 100_000, codes: []string{above}},
-		{name: "1ns outside 180 days", past: []past{{lookback + time.Nanosecond, 20_000, false}},
+		{name: "1ns outside 400 days", past: []past{{lookback + time.Nanosecond, 20_000, false}},
 			amount: 100_001, codes: []string{first}},
 		{name: "only the orders inside make the yardstick",
 			past: []past{
@@ -348,6 +358,12 @@ func TestSpendingLookbackEdge(t *testing.T) {
 				{lookback, 10_000, false}, {90 * day, 10_000, false}, {2 * day, 10_000, false},
 			},
 			amount: 50_001, orders: 3, limit: 50_000, median: 10_000, p90: 10_000, codes: []string{above}},
+		{name: "a year-old order makes a returning buyer", past: []past{{300 * day, 20_000, false}},
+			amount: 20_000, orders: 1, limit: 100_000},
+		{name: "the policy's look-back: 90 days, edge inside", past: []past{{90 * day, 20_000, false}},
+			amount: 100_001, orders: 1, limit: 100_000, codes: []string{above}, lookback: 90 * day},
+		{name: "the policy's look-back: 90 days, 1ns outside", past: []past{{90*day + time.Nanosecond, 20_000, false}},
+			amount: 100_001, codes: []string{first}, lookback: 90 * day},
 	})
 }
 
