@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -147,6 +148,43 @@ const eventPrefix = "event:"
 // whose clocks run a little ahead of ours.
 const maxClockSkew = time.Minute
 
+// outcomeSubjects returns the identifiers an outcome event marks: its
+// account or seller, the subjects of the decision it names, or those of the
+// order it names (recorded earlier, or earlier in this batch). A decision
+// or order riskd does not know is the caller's mistake: a violation on the
+// field, not an error.
+func (r *riskService) outcomeSubjects(ctx context.Context, o *riskv1.OutcomeEvent, earlier []store.Batch) ([]store.Identifier, *errdetails.BadRequest_FieldViolation, error) {
+	switch {
+	case o.GetDecisionId() != "":
+		ids, err := r.store.Subjects(ctx, o.GetDecisionId())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, &errdetails.BadRequest_FieldViolation{Field: "decision_id",
+				Description: "names no decision riskd keeps", Reason: "decision_id.unknown"}, nil
+		}
+		return ids, nil, err
+	case o.GetOrderEventId() != "":
+		for _, b := range slices.Backward(earlier) {
+			if b.EventID == o.GetOrderEventId() {
+				return b.Subjects, nil, nil
+			}
+		}
+		ids, err := r.store.RecordedSubjects(ctx, o.GetOrderEventId())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, &errdetails.BadRequest_FieldViolation{Field: "order_event_id",
+				Description: "names no order recorded through RecordEvents that riskd keeps", Reason: "order_event_id.unknown"}, nil
+		}
+		return ids, nil, err
+	}
+	kind, raw := store.KindAccount, o.GetAccountId()
+	if raw == "" {
+		kind, raw = store.KindSeller, o.GetSellerId()
+	}
+	if id, ok := r.keys.Identifier(kind, raw); ok {
+		return []store.Identifier{id}, nil, nil
+	}
+	return nil, nil, nil
+}
+
 // RecordEvents takes a batch of past events. It is all or nothing: if any
 // event is bad, none is applied and every bad one is reported by index, so
 // the caller fixes them and sends the same batch again (event IDs make
@@ -177,12 +215,17 @@ func (r *riskService) RecordEvents(ctx context.Context, req *riskv1.RecordEvents
 		case *riskv1.HistoryEvent_Refund:
 			derived = e.Refund
 		case *riskv1.HistoryEvent_Outcome:
-			mark := store.Mark{Label: e.Outcome.GetLabel(), DecisionID: prefix, At: at}
-			kind, raw := store.KindAccount, e.Outcome.GetAccountId()
-			if raw == "" {
-				kind, raw = store.KindSeller, e.Outcome.GetSellerId()
+			ids, violation, err := r.outcomeSubjects(ctx, e.Outcome, batch)
+			if err != nil {
+				return nil, r.toStatus(ctx, err)
 			}
-			if id, ok := r.keys.Identifier(kind, raw); ok {
+			if violation != nil {
+				violation.Field = fmt.Sprintf("events[%d].outcome.%s", i, violation.Field)
+				bad = append(bad, violation)
+				continue
+			}
+			mark := store.Mark{Label: e.Outcome.GetLabel(), DecisionID: prefix, At: at}
+			for _, id := range ids {
 				b.Marks = append(b.Marks, store.IdentifierMark{ID: id, Mark: mark})
 			}
 		}
@@ -191,7 +234,7 @@ func (r *riskService) RecordEvents(ctx context.Context, req *riskv1.RecordEvents
 			if err != nil {
 				return nil, r.toStatus(ctx, err)
 			}
-			b.Events, b.Links = entry.Events, entry.Links
+			b.Subjects, b.Events, b.Links = entry.Subjects, entry.Events, entry.Links
 		}
 		batch = append(batch, b)
 	}

@@ -149,8 +149,13 @@ type Mark struct {
 type Batch struct {
 	// EventID is the caller's ID; a batch entry already recorded is skipped.
 	EventID string
-	Events  []Event
-	Links   []Link
+	// Subjects are the identifiers of the order or refund recorded, kept
+	// under EventID so that an outcome reported later about it (a
+	// chargeback naming the order) marks them, as ReportOutcome marks a
+	// decision's.
+	Subjects []Identifier
+	Events   []Event
+	Links    []Link
 	// Marks attach outcomes known outside riskd to identifiers.
 	Marks []IdentifierMark
 }
@@ -230,6 +235,10 @@ type History interface {
 	// whose EventID is already recorded are skipped. It returns how many
 	// were recorded and how many skipped.
 	Record(ctx context.Context, batch []Batch) (recorded, duplicates int, err error)
+	// RecordedSubjects returns the Subjects a batch entry was recorded
+	// with (none for an entry recorded before they were kept), or
+	// ErrNotFound for an event ID never recorded or already expired.
+	RecordedSubjects(ctx context.Context, eventID string) ([]Identifier, error)
 }
 
 // Outcomes keeps what later turned out true.

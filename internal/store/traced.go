@@ -111,6 +111,13 @@ func (t *traced) Record(ctx context.Context, batch []Batch) (int, int, error) {
 	return r, d, err
 }
 
+func (t *traced) RecordedSubjects(ctx context.Context, eventID string) ([]Identifier, error) {
+	ctx, end := t.span(ctx, "RecordedSubjects")
+	s, err := t.s.RecordedSubjects(ctx, eventID)
+	end(err)
+	return s, err
+}
+
 func (t *traced) ReportOutcome(ctx context.Context, o Outcome) error {
 	ctx, end := t.span(ctx, "ReportOutcome", attribute.String("riskd.outcome_label", o.Label.String()))
 	err := t.s.ReportOutcome(ctx, o)

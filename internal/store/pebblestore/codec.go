@@ -182,3 +182,34 @@ func decodeEvent(prefixLen int, key, val []byte) (store.Event, error) {
 	e.Ref = string(val[n:])
 	return e, nil
 }
+
+// appendSubjects appends ids, each its kind and hash, to b: a batch entry's
+// value is its time key followed by them.
+func appendSubjects(b []byte, ids []store.Identifier) []byte {
+	for _, id := range ids {
+		b = append(b, byte(id.Kind))
+		b = append(b, id.Hash[:]...)
+	}
+	return b
+}
+
+// decodeBatch returns the subjects of a batch entry's value. Entries
+// written before subjects were kept (and those imported from bbolt) hold
+// the time key alone, and have none.
+func decodeBatch(v []byte) ([]store.Identifier, error) {
+	const size = 1 + store.HashSize
+	if len(v) < 8 || (len(v)-8)%size != 0 {
+		return nil, fmt.Errorf("%w: batch entry of %d bytes", errCorrupt, len(v))
+	}
+	v = v[8:]
+	ids := make([]store.Identifier, 0, len(v)/size)
+	for ; len(v) > 0; v = v[size:] {
+		id := store.Identifier{Kind: store.Kind(v[0])}
+		if !id.Kind.Valid() {
+			return nil, fmt.Errorf("%w: batch subject of kind %d", errCorrupt, v[0])
+		}
+		copy(id.Hash[:], v[1:size])
+		ids = append(ids, id)
+	}
+	return ids, nil
+}

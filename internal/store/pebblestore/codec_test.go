@@ -183,3 +183,23 @@ func encodeRecord(r record) []byte { return append(appendRecordHead(nil, r), r.d
 func eventKey(e store.Event) []byte { return appendEventKey(nil, e) }
 
 func encodeEvent(e store.Event) []byte { return appendEvent(nil, e) }
+
+// Guards: a batch entry's value is its time key and then its subjects;
+// one written before subjects were kept (or imported from bbolt) has
+// none, and a damaged one is an error, not a wrong answer.
+func TestDecodeBatch(t *testing.T) {
+	tk := timeKey(time.Unix(1700000000, 0))
+	ids := []store.Identifier{{Kind: store.KindDevice, Hash: [store.HashSize]byte{1}}, {Kind: store.KindRecipient, Hash: [store.HashSize]byte{2}}}
+	got, err := decodeBatch(appendSubjects(tk[:], ids))
+	if err != nil || !slices.Equal(got, ids) {
+		t.Fatalf("decodeBatch(encoded) = %v, %v; want %v", got, err, ids)
+	}
+	if got, err := decodeBatch(tk[:]); err != nil || len(got) != 0 {
+		t.Fatalf("decodeBatch(time key alone) = %v, %v; want none", got, err)
+	}
+	for _, bad := range [][]byte{nil, tk[:7], append(tk[:], 1, 2, 3), appendSubjects(tk[:], []store.Identifier{{Kind: 200}})} {
+		if _, err := decodeBatch(bad); !errors.Is(err, errCorrupt) {
+			t.Errorf("decodeBatch(%d bytes) = %v, want errCorrupt", len(bad), err)
+		}
+	}
+}

@@ -59,7 +59,7 @@ const (
 	pDecisions    byte = 'D' // decision id -> record
 	pRequests     byte = 'R' // check byte + request id -> decision id
 	pEvents       byte = 'E' // series 0 kind hash time id -> amount, quantity, ref
-	pBatches      byte = 'B' // RecordEvents event id -> time
+	pBatches      byte = 'B' // RecordEvents event id -> time, subjects
 	pLinks        byte = 'L' // kind hash subject -> time
 	pMarks        byte = 'K' // kind hash decision-id 0 label -> time
 	pOutcomes     byte = 'O' // decision id 0 label -> time, note
@@ -999,7 +999,7 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 			}
 			at := e.Time()
 			tk := timeKey(at)
-			if err := b.Set(bk, tk[:], nil); err != nil {
+			if err := b.Set(bk, appendSubjects(tk[:], e.Subjects), nil); err != nil {
 				return nil, err
 			}
 			evItems, linkItems := groups{}, groups{}
@@ -1031,6 +1031,21 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 	}
 	counts := res.([2]int)
 	return counts[0], counts[1], nil
+}
+
+// RecordedSubjects implements store.History.
+func (s *Store) RecordedSubjects(ctx context.Context, eventID string) ([]store.Identifier, error) {
+	if err := s.readable(ctx); err != nil {
+		return nil, err
+	}
+	v, err := s.get(key(pBatches, []byte(eventID)))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, store.ErrNotFound
+	}
+	return decodeBatch(v)
 }
 
 // ReportOutcome implements store.Outcomes.

@@ -95,6 +95,8 @@ var migrations = []string{
 		at       timestamptz NOT NULL
 	);
 	CREATE INDEX batches_at ON batches (at);`,
+	// A recorded order's identifiers, for outcomes reported about it later.
+	`ALTER TABLE batches ADD COLUMN subjects bytea;`,
 }
 
 // ErrKeyMismatch means the database was written under another identifier key.
@@ -550,6 +552,18 @@ func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, er
 	return decodeSubjects(b)
 }
 
+// RecordedSubjects implements store.History.
+func (s *Store) RecordedSubjects(ctx context.Context, eventID string) ([]store.Identifier, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	if err := s.pool.QueryRow(ctx, `SELECT subjects FROM batches WHERE event_id = $1`, eventID).Scan(&b); err != nil {
+		return nil, notFound(err)
+	}
+	return decodeSubjects(b)
+}
+
 // Facts implements store.DecisionLog.
 func (s *Store) Facts(ctx context.Context, id string) ([]byte, error) {
 	if err := s.live(); err != nil {
@@ -702,7 +716,7 @@ func (s *Store) record(ctx context.Context, batch []store.Batch) (int, int, erro
 		if b.EventID == "" {
 			return 0, 0, errors.New("pgstore: a batch entry needs an event id")
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO batches (event_id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, b.EventID, b.Time())
+		tag, err := tx.Exec(ctx, `INSERT INTO batches (event_id, at, subjects) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, b.EventID, b.Time(), encodeSubjects(b.Subjects))
 		if err != nil {
 			return 0, 0, err
 		}

@@ -573,6 +573,14 @@ func (s *Store) Subjects(ctx context.Context, decisionID string) ([]store.Identi
 	return s.base.Subjects(ctx, decisionID)
 }
 
+// RecordedSubjects implements store.History: the base keeps batch entries.
+func (s *Store) RecordedSubjects(ctx context.Context, eventID string) ([]store.Identifier, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	return s.base.RecordedSubjects(ctx, eventID)
+}
+
 // Facts implements store.DecisionLog.
 func (s *Store) Facts(ctx context.Context, decisionID string) ([]byte, error) {
 	if err := s.live(); err != nil {

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -29,6 +31,7 @@ var recordTests = []test{
 	{"a duplicate entry applies none of its events, links or marks", testRecordDuplicateApplies},
 	{"recorded events count at their own time", testRecordEventTime},
 	{"recorded links and marks are visible", testRecordLinksMarks},
+	{"a recorded entry's subjects are kept under its event ID, the first write's", testRecordedSubjects},
 }
 
 func testHistoryEmpty(t *testing.T, s store.Store) {
@@ -349,4 +352,27 @@ func testRecordLinksMarks(t *testing.T, s store.Store) {
 	wantMarks(t, "Marks(payout)", mustMarks(t, s, payout), []store.Mark{
 		{Label: riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK, DecisionID: "psp-cb-1", At: base.Add(time.Hour)},
 	})
+}
+
+func testRecordedSubjects(t *testing.T, s store.Store) {
+	order := []store.Identifier{
+		ident(store.KindAccount, "acct-1"), ident(store.KindDevice, "dev-1"),
+		ident(store.KindInstrument, "card-1"), ident(store.KindRecipient, "r@example.com"),
+	}
+	mustRecord(t, s, []store.Batch{
+		{EventID: "order-1", Subjects: order, Events: []store.Event{event("order-1/0", seriesGiftCard, order[0], base, 100)}},
+		{EventID: "outcome-1"},
+	}, 2, 0)
+	// A duplicate with other subjects changes nothing.
+	mustRecord(t, s, []store.Batch{{EventID: "order-1", Subjects: order[:1]}}, 0, 1)
+	got, err := s.RecordedSubjects(t.Context(), "order-1")
+	if err != nil || !slices.Equal(got, order) {
+		t.Fatalf("RecordedSubjects(order-1) = %v, %v; want %v", got, err, order)
+	}
+	if got, err := s.RecordedSubjects(t.Context(), "outcome-1"); err != nil || len(got) != 0 {
+		t.Fatalf("RecordedSubjects of an entry without subjects = %v, %v; want none", got, err)
+	}
+	if _, err := s.RecordedSubjects(t.Context(), "never-recorded"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RecordedSubjects of an unknown event ID: %v, want ErrNotFound", err)
+	}
 }

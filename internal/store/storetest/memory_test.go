@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -86,7 +87,7 @@ type memData struct {
 	links     map[linkKey]store.Link
 	marks     []memMark
 	outcomes  map[outcomeKey]bool
-	batches   map[string]bool
+	batches   map[string][]store.Identifier // event ID -> subjects
 }
 
 func newMemData() *memData {
@@ -96,7 +97,7 @@ func newMemData() *memData {
 		events:    map[eventKey]store.Event{},
 		links:     map[linkKey]store.Link{},
 		outcomes:  map[outcomeKey]bool{},
-		batches:   map[string]bool{},
+		batches:   map[string][]store.Identifier{},
 	}
 }
 
@@ -304,11 +305,11 @@ func (s *memStore) Record(ctx context.Context, batch []store.Batch) (int, int, e
 	m := s.data
 	var recorded, dups int
 	for _, b := range batch {
-		if m.batches[b.EventID] {
+		if _, ok := m.batches[b.EventID]; ok {
 			dups++
 			continue
 		}
-		m.batches[b.EventID] = true
+		m.batches[b.EventID] = slices.Clone(b.Subjects)
 		m.putEvents(b.Events)
 		m.putLinks(b.Links)
 		for _, im := range b.Marks {
@@ -317,6 +318,19 @@ func (s *memStore) Record(ctx context.Context, batch []store.Batch) (int, int, e
 		recorded++
 	}
 	return recorded, dups, nil
+}
+
+func (s *memStore) RecordedSubjects(ctx context.Context, eventID string) ([]store.Identifier, error) {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	ids, ok := s.data.batches[eventID]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return slices.Clone(ids), nil
 }
 
 func (s *memStore) ReportOutcome(ctx context.Context, o store.Outcome) error {

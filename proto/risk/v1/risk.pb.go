@@ -325,6 +325,10 @@ const (
 	InstrumentKind_INSTRUMENT_KIND_LOAN          InstrumentKind = 5
 	InstrumentKind_INSTRUMENT_KIND_BANK_TRANSFER InstrumentKind = 6
 	InstrumentKind_INSTRUMENT_KIND_WALLET        InstrumentKind = 7
+	// A company's account (corporate card, company bank account or invoice
+	// payment): an office buying cards for its staff, paid by the company, is
+	// not a consumer drawing on their own money.
+	InstrumentKind_INSTRUMENT_KIND_CORPORATE_ACCOUNT InstrumentKind = 8
 )
 
 // Enum value maps for InstrumentKind.
@@ -338,16 +342,18 @@ var (
 		5: "INSTRUMENT_KIND_LOAN",
 		6: "INSTRUMENT_KIND_BANK_TRANSFER",
 		7: "INSTRUMENT_KIND_WALLET",
+		8: "INSTRUMENT_KIND_CORPORATE_ACCOUNT",
 	}
 	InstrumentKind_value = map[string]int32{
-		"INSTRUMENT_KIND_UNSPECIFIED":   0,
-		"INSTRUMENT_KIND_DEBIT_CARD":    1,
-		"INSTRUMENT_KIND_CREDIT_CARD":   2,
-		"INSTRUMENT_KIND_BALANCE":       3,
-		"INSTRUMENT_KIND_CREDIT_LINE":   4,
-		"INSTRUMENT_KIND_LOAN":          5,
-		"INSTRUMENT_KIND_BANK_TRANSFER": 6,
-		"INSTRUMENT_KIND_WALLET":        7,
+		"INSTRUMENT_KIND_UNSPECIFIED":       0,
+		"INSTRUMENT_KIND_DEBIT_CARD":        1,
+		"INSTRUMENT_KIND_CREDIT_CARD":       2,
+		"INSTRUMENT_KIND_BALANCE":           3,
+		"INSTRUMENT_KIND_CREDIT_LINE":       4,
+		"INSTRUMENT_KIND_LOAN":              5,
+		"INSTRUMENT_KIND_BANK_TRANSFER":     6,
+		"INSTRUMENT_KIND_WALLET":            7,
+		"INSTRUMENT_KIND_CORPORATE_ACCOUNT": 8,
 	}
 )
 
@@ -2839,13 +2845,27 @@ func (*HistoryEvent_Refund) isHistoryEvent_Event() {}
 
 func (*HistoryEvent_Outcome) isHistoryEvent_Event() {}
 
-// OutcomeEvent is an outcome known outside riskd, about an account or seller.
+// OutcomeEvent is an outcome known outside riskd. It names exactly one of
+// what it is about: an account or a seller (that ID is marked), a riskd
+// decision, or an order recorded earlier through RecordEvents (every
+// identifier of that order is marked: its account, device, payment
+// instrument and recipient, or a refund's buyer, device and destination),
+// so that a chargeback on one order declines later orders that share any of
+// them. A decision or order that riskd does not know (or no longer keeps) is
+// INVALID_ARGUMENT with the field named. To label a riskd decision for its
+// own sake (release held codes, list related orders, per-rule precision),
+// use ReportOutcome; this marks the decision's identifiers only.
 type OutcomeEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	SellerId      string                 `protobuf:"bytes,2,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
-	Label         OutcomeLabel           `protobuf:"varint,3,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
-	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	SellerId  string                 `protobuf:"bytes,2,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
+	// A decision riskd made (Decision.decision_id).
+	DecisionId string `protobuf:"bytes,5,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// The event_id of a gift_card_order or refund recorded earlier through
+	// RecordEvents, or earlier in the same batch.
+	OrderEventId  string       `protobuf:"bytes,6,opt,name=order_event_id,json=orderEventId,proto3" json:"order_event_id,omitempty"`
+	Label         OutcomeLabel `protobuf:"varint,3,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
+	Note          string       `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2890,6 +2910,20 @@ func (x *OutcomeEvent) GetAccountId() string {
 func (x *OutcomeEvent) GetSellerId() string {
 	if x != nil {
 		return x.SellerId
+	}
+	return ""
+}
+
+func (x *OutcomeEvent) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *OutcomeEvent) GetOrderEventId() string {
+	if x != nil {
+		return x.OrderEventId
 	}
 	return ""
 }
@@ -3701,17 +3735,22 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0fgift_card_order\x18\x03 \x01(\v2%.risk.v1.ScoreGiftCardPurchaseRequestH\x00R\rgiftCardOrder\x128\n" +
 	"\x06refund\x18\x04 \x01(\v2\x1e.risk.v1.EvaluateRefundRequestH\x00R\x06refund\x121\n" +
 	"\aoutcome\x18\x05 \x01(\v2\x15.risk.v1.OutcomeEventH\x00R\aoutcomeB\x0e\n" +
-	"\x05event\x12\x05\xbaH\x02\b\x01\"\xd5\x01\n" +
+	"\x05event\x12\x05\xbaH\x02\b\x01\"\xcc\x02\n" +
 	"\fOutcomeEvent\x12'\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\taccountId\x12%\n" +
-	"\tseller_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bsellerId\x127\n" +
+	"\tseller_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bsellerId\x12(\n" +
+	"\vdecision_id\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
+	"decisionId\x12.\n" +
+	"\x0eorder_event_id\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\forderEventId\x127\n" +
 	"\x05label\x18\x03 \x01(\x0e2\x15.risk.v1.OutcomeLabelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05label\x12\x1c\n" +
-	"\x04note\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note:\x1e\xbaH\x1b\"\x19\n" +
+	"\x04note\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note:;\xbaH8\"6\n" +
 	"\n" +
 	"account_id\n" +
-	"\tseller_id\x10\x01\"Q\n" +
+	"\tseller_id\n" +
+	"\vdecision_id\n" +
+	"\x0eorder_event_id\x10\x01\"Q\n" +
 	"\x13RecordEventsRequest\x12:\n" +
 	"\x06events\x18\x01 \x03(\v2\x15.risk.v1.HistoryEventB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\x06events\"R\n" +
 	"\x14RecordEventsResponse\x12\x1a\n" +
@@ -3783,7 +3822,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x14IdentityDocumentType\x12&\n" +
 	"\"IDENTITY_DOCUMENT_TYPE_UNSPECIFIED\x10\x00\x12&\n" +
 	"\"IDENTITY_DOCUMENT_TYPE_RESIDENT_ID\x10\x01\x12#\n" +
-	"\x1fIDENTITY_DOCUMENT_TYPE_PASSPORT\x10\x02*\x89\x02\n" +
+	"\x1fIDENTITY_DOCUMENT_TYPE_PASSPORT\x10\x02*\xb0\x02\n" +
 	"\x0eInstrumentKind\x12\x1f\n" +
 	"\x1bINSTRUMENT_KIND_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aINSTRUMENT_KIND_DEBIT_CARD\x10\x01\x12\x1f\n" +
@@ -3792,7 +3831,8 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x1bINSTRUMENT_KIND_CREDIT_LINE\x10\x04\x12\x18\n" +
 	"\x14INSTRUMENT_KIND_LOAN\x10\x05\x12!\n" +
 	"\x1dINSTRUMENT_KIND_BANK_TRANSFER\x10\x06\x12\x1a\n" +
-	"\x16INSTRUMENT_KIND_WALLET\x10\a*X\n" +
+	"\x16INSTRUMENT_KIND_WALLET\x10\a\x12%\n" +
+	"!INSTRUMENT_KIND_CORPORATE_ACCOUNT\x10\b*X\n" +
 	"\tGoodsKind\x12\x1a\n" +
 	"\x16GOODS_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13GOODS_KIND_PHYSICAL\x10\x01\x12\x16\n" +
