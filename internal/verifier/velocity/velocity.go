@@ -42,14 +42,16 @@ var keyNames = map[store.Kind]string{
 
 // signalNames[kind][window] are the count, amount, cards and accounts
 // signal names, built once: the verifier runs on every gift-card decision.
-// The account key has no accounts signal (it is always one).
+// The account key has no accounts signal (it is always one), and neither
+// has the 10-minute window: mules gather over an hour or a day, and each
+// signal is stored with every decision.
 var signalNames = func() map[store.Kind][][4]string {
 	out := map[store.Kind][][4]string{}
 	for kind, name := range keyNames {
 		for _, w := range Windows {
 			prefix := "velocity." + name + "." + w.Name + "."
 			n := [4]string{prefix + "count", prefix + "amount", prefix + "cards", prefix + "accounts"}
-			if kind == store.KindAccount {
+			if kind == store.KindAccount || w.Span < time.Hour {
 				n[3] = ""
 			}
 			out[kind] = append(out[kind], n)
