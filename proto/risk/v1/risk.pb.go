@@ -3511,7 +3511,7 @@ var File_risk_v1_risk_proto protoreflect.FileDescriptor
 
 const file_risk_v1_risk_proto_rawDesc = "" +
 	"\n" +
-	"\x12risk/v1/risk.proto\x12\arisk.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x03\n" +
+	"\x12risk/v1/risk.proto\x12\arisk.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13risk/v1/rules.proto\"\xf4\x03\n" +
 	"\bDecision\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1d\n" +
@@ -3555,7 +3555,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\tdevice_id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bdeviceId\x12&\n" +
 	"\n" +
-	"ip_address\x18\x02 \x01(\tB\a\xbaH\x04r\x02p\x01R\tipAddress\"\xb2\b\n" +
+	"ip_address\x18\x02 \x01(\tB\a\xbaH\x04r\x02p\x01R\tipAddress\"\xc6\x04\n" +
 	"\fSessionFacts\x12\x1f\n" +
 	"\vactive_call\x18\x01 \x01(\bR\n" +
 	"activeCall\x12*\n" +
@@ -3563,15 +3563,11 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\n" +
 	"new_device\x18\x03 \x01(\bR\tnewDevice\x12!\n" +
 	"\fnew_location\x18\x04 \x01(\bR\vnewLocation\x12V\n" +
-	"\x11checkout_duration\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x0e\xbaH\v\xaa\x01\b\"\x04\b\x80\xa3\x052\x00R\x10checkoutDuration\x12\xcf\x01\n" +
-	"\x13password_changed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x11passwordChangedAt\x12\xc9\x01\n" +
-	"\x10phone_changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x0ephoneChangedAt\x12\xc9\x01\n" +
-	"\x10email_changed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x0eemailChangedAt\x12\xd0\x01\n" +
-	"\x14device_first_seen_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x11deviceFirstSeenAt\"\x90\x03\n" +
+	"\x11checkout_duration\x18\x05 \x01(\v2\x19.google.protobuf.DurationB\x0e\xbaH\v\xaa\x01\b\"\x04\b\x80\xa3\x052\x00R\x10checkoutDuration\x12U\n" +
+	"\x13password_changed_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\t\xbaH\x06\xb2\x01\x03\x80d\x01R\x11passwordChangedAt\x12O\n" +
+	"\x10phone_changed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\t\xbaH\x06\xb2\x01\x03\x80d\x01R\x0ephoneChangedAt\x12O\n" +
+	"\x10email_changed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\t\xbaH\x06\xb2\x01\x03\x80d\x01R\x0eemailChangedAt\x12V\n" +
+	"\x14device_first_seen_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\t\xbaH\x06\xb2\x01\x03\x80d\x01R\x11deviceFirstSeenAt\"\x90\x03\n" +
 	"\x10IdentityDocument\x12=\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1d.risk.v1.IdentityDocumentTypeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04type\x12\x1f\n" +
@@ -3613,20 +3609,18 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x06payout\x18\a \x01(\v2\x16.risk.v1.PayoutAccountR\x06payout\x12*\n" +
 	"\x06locale\x18\b \x01(\tB\x12\xbaH\x0fr\rR\x00R\x02enR\x05zh-CNR\x06locale\"D\n" +
 	"\x13CheckSellerResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xc2\x02\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xc7\x01\n" +
 	"\x11PaymentInstrument\x12,\n" +
 	"\vfingerprint\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\vfingerprint\x125\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x17.risk.v1.InstrumentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12\xc7\x01\n" +
-	"\x0fcredit_drawn_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\rcreditDrawnAt\"\xcc\x02\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x17.risk.v1.InstrumentKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12M\n" +
+	"\x0fcredit_drawn_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\t\xbaH\x06\xb2\x01\x03\x80d\x01R\rcreditDrawnAt\"\xd1\x01\n" +
 	"\tRecipient\x12 \n" +
 	"\x05email\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12\x1f\n" +
 	"\x05phone\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x03\x18 R\x05phone\x12(\n" +
-	"\x10owned_by_account\x18\x03 \x01(\bR\x0eownedByAccount\x12\xba\x01\n" +
-	"\badded_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\aaddedAt:\x15\xbaH\x12\"\x10\n" +
+	"\x10owned_by_account\x18\x03 \x01(\bR\x0eownedByAccount\x12@\n" +
+	"\badded_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\t\xbaH\x06\xb2\x01\x03\x80d\x01R\aaddedAt:\x15\xbaH\x12\"\x10\n" +
 	"\x05email\n" +
 	"\x05phone\x10\x01\"p\n" +
 	"\fGiftCardLine\x128\n" +
@@ -3636,7 +3630,7 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0fPurchaseHistory\x12?\n" +
 	"\x15past_gift_card_orders\x18\x01 \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x12pastGiftCardOrders\x12?\n" +
 	"\x14past_gift_card_value\x18\x02 \x01(\v2\x0e.risk.v1.MoneyR\x11pastGiftCardValue\x12>\n" +
-	"\x13typical_order_value\x18\x03 \x01(\v2\x0e.risk.v1.MoneyR\x11typicalOrderValue\"\xbc\x06\n" +
+	"\x13typical_order_value\x18\x03 \x01(\v2\x0e.risk.v1.MoneyR\x11typicalOrderValue\"\xc0\x05\n" +
 	"\x1cScoreGiftCardPurchaseRequest\x12)\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\n" +
@@ -3645,9 +3639,8 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aorderId\x12)\n" +
 	"\n" +
 	"account_id\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\taccountId\x12\xd1\x01\n" +
-	"\x12account_created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x86\x01\xbaH\x82\x01\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xc8\x01\x01\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\x10accountCreatedAt\x12/\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\taccountId\x12V\n" +
+	"\x12account_created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\f\xbaH\t\xc8\x01\x01\xb2\x01\x03\x80d\x01R\x10accountCreatedAt\x12/\n" +
 	"\x06client\x18\x05 \x01(\v2\x0f.risk.v1.ClientB\x06\xbaH\x03\xc8\x01\x01R\x06client\x12,\n" +
 	"\x05total\x18\x06 \x01(\v2\x0e.risk.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x05total\x127\n" +
 	"\x05cards\x18\a \x03(\v2\x15.risk.v1.GiftCardLineB\n" +
@@ -3660,12 +3653,10 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0ecaller_history\x18\f \x01(\v2\x18.risk.v1.PurchaseHistoryR\rcallerHistory\x12*\n" +
 	"\x06locale\x18\r \x01(\tB\x12\xbaH\x0fr\rR\x00R\x02enR\x05zh-CNR\x06locale\"N\n" +
 	"\x1dScoreGiftCardPurchaseResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\x99\x03\n" +
-	"\x0fDigitalDelivery\x12\xc2\x01\n" +
-	"\fdelivered_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\vdeliveredAt\x12\xc0\x01\n" +
-	"\vredeemed_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x82\x01\xbaH\x7f\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xa3\x01\n" +
+	"\x0fDigitalDelivery\x12H\n" +
+	"\fdelivered_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\t\xbaH\x06\xb2\x01\x03\x80d\x01R\vdeliveredAt\x12F\n" +
+	"\vredeemed_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\t\xbaH\x06\xb2\x01\x03\x80d\x01R\n" +
 	"redeemedAt\"\x93\x02\n" +
 	"\x11RefundDestination\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.risk.v1.DestinationKindB\n" +
@@ -3725,12 +3716,11 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\vdecision_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
 	"decisionId\"D\n" +
 	"\x13GetDecisionResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xca\x03\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xce\x02\n" +
 	"\fHistoryEvent\x12%\n" +
 	"\bevent_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aeventId\x12\xc4\x01\n" +
-	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x86\x01\xbaH\x82\x01\xba\x01q\n" +
-	"\x14timestamp.not_future\x127must not be more than 24 hours after the server's clock\x1a this <= now + duration('86400s')\xc8\x01\x01\xb2\x01\b2\x06\b\x80\x87\xb5\xc3\x03R\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aeventId\x12I\n" +
+	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\f\xbaH\t\xc8\x01\x01\xb2\x01\x03\x80d\x01R\n" +
 	"occurredAt\x12O\n" +
 	"\x0fgift_card_order\x18\x03 \x01(\v2%.risk.v1.ScoreGiftCardPurchaseRequestH\x00R\rgiftCardOrder\x128\n" +
 	"\x06refund\x18\x04 \x01(\v2\x1e.risk.v1.EvaluateRefundRequestH\x00R\x06refund\x121\n" +
@@ -4027,6 +4017,7 @@ func file_risk_v1_risk_proto_init() {
 	if File_risk_v1_risk_proto != nil {
 		return
 	}
+	file_risk_v1_rules_proto_init()
 	file_risk_v1_risk_proto_msgTypes[3].OneofWrappers = []any{
 		(*Signal_BoolValue)(nil),
 		(*Signal_IntValue)(nil),
