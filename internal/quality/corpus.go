@@ -143,6 +143,8 @@ type Step struct {
 	Report  riskv1.OutcomeLabel
 }
 
+var jsonPosition = regexp.MustCompile(`\(line \d+:\d+\):\s*`)
+
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,99}$`)
 
 // Load reads every *.yaml file of dir in fsys, checks each case (names
@@ -290,8 +292,11 @@ func decode(tree map[string]any, now time.Time, m proto.Message) error {
 		return err
 	}
 	if err := protojson.Unmarshal(doc, m); err != nil {
-		// protojson's errors carry a "proto:" prefix and odd spaces.
-		return errors.New(strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "proto:")), " "))
+		// protojson's errors carry a "proto:" prefix, odd spaces and a
+		// position in the JSON this package made, which means nothing to
+		// whoever wrote the YAML.
+		msg := strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "proto:")), " ")
+		return errors.New(jsonPosition.ReplaceAllString(msg, ""))
 	}
 	return nil
 }

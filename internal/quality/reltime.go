@@ -68,7 +68,7 @@ func ParseRelative(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("relative time %q: number %s has no unit (d, h, m or s)", s, rest)
 		}
 		n, err := strconv.ParseInt(rest[:i], 10, 64)
-		if err != nil || n > int64(maxOffset/time.Second) {
+		if err != nil {
 			return 0, fmt.Errorf("relative time %q: offset too large", s)
 		}
 		u := -1
@@ -82,6 +82,9 @@ func ParseRelative(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("relative time %q: unit %q is unknown, repeated or out of order (use d, h, m, s in that order)", s, rest[i])
 		}
 		next = u + 1
+		if n > int64(maxOffset/units[u].d) { // before multiplying: no overflow
+			return 0, fmt.Errorf("relative time %q: offset too large (more than 100 years)", s)
+		}
 		total += time.Duration(n) * units[u].d
 		if total > maxOffset {
 			return 0, fmt.Errorf("relative time %q: offset too large (more than 100 years)", s)
