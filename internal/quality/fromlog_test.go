@@ -60,7 +60,7 @@ func TestFromLog(t *testing.T) {
 			{DecisionID: "d3", Label: riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE, At: at.Add(2 * time.Hour)},
 			{DecisionID: "d3", Label: riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK, At: at.Add(3 * time.Hour)},
 			{DecisionID: "d4", Label: riskv1.OutcomeLabel_OUTCOME_LABEL_SELLER_BANNED, At: at.Add(4 * time.Hour)},
-			{DecisionID: "d5", Label: riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, At: at.Add(5 * time.Hour)}, // expired
+			{DecisionID: "d5", Label: riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, At: at.Add(5 * time.Hour)},  // expired
 			{DecisionID: "d6", Label: riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, At: at.Add(48 * time.Hour)}, // out of range
 		},
 	}
