@@ -20,9 +20,6 @@ import (
 // the genuine cases are held for review, or a case cannot be decided, and
 // lists each such case with its outcome, score and reasons.
 func TestQualityGates(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole corpus through a real server")
-	}
 	cases, err := quality.Load(quality.Corpus, quality.CorpusDir)
 	if err != nil {
 		t.Fatal(err)
