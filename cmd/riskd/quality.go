@@ -156,14 +156,8 @@ func qualityFromLog(ctx context.Context, args []string, getenv func(string) stri
 		}
 		since = d
 	}
-	cfg, err := config.Load(rest, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
+	cfg, ok, err := loadConfig(rest, getenv, stderr)
+	if !ok {
 		return err
 	}
 	if cfg.Store != "postgres" {

@@ -34,17 +34,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if len(args) > 0 && args[0] == "quality" {
 		return qualityCommand(ctx, args[1:], getenv, os.Stdout, stderr)
 	}
-	cfg, err := config.Load(args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
+	cfg, ok, err := loadConfig(args, getenv, stderr)
+	if !ok {
 		return err
 	}
 	return serve(ctx, cfg, getenv, os.Stderr, nil)
+}
+
+// loadConfig reads and validates riskd's configuration from its flags,
+// environment and file. ok is false when there is nothing to run: an error,
+// or --help (err nil).
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (cfg config.Config, ok bool, err error) {
+	cfg, err = config.Load(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, false, nil
+	}
+	if err == nil {
+		err = cfg.Validate()
+	}
+	return cfg, err == nil, err
 }
 
 // serve is riskd itself: it runs a validated configuration until ctx is
