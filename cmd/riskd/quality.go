@@ -119,7 +119,7 @@ func qualityCommand(ctx context.Context, args []string, getenv func(string) stri
 	rep.Write(stdout)
 	failures, ok := rep.Gates()
 	if ok {
-		fmt.Fprintln(stdout, "\ngates: pass (no genuine case declined, no fraud case approved, genuine reviews within 5%)")
+		fmt.Fprintln(stdout, "\ngates: pass (no genuine case declined, no fraud case approved, genuine reviews within 5% per check)")
 		return nil
 	}
 	fmt.Fprintf(stdout, "\ngates: FAIL, %d cases:\n", len(failures))

@@ -116,6 +116,14 @@ func TestGates(t *testing.T) {
 	add(quality.Genuine, riskv1.Outcome_OUTCOME_DECLINE, 1)
 	add(quality.Fraud, riskv1.Outcome_OUTCOME_APPROVE, 1)
 	items = append(items, quality.Item{Name: "broken", Check: quality.CheckRefund, Label: quality.Fraud, Err: context.DeadlineExceeded})
+	// The review gate is per check: 5 of 100 gift-card cases pass, but 1
+	// of 2 refunds does not, though the 6 of 102 genuine in all are under 6%.
+	withRefunds := append(append([]quality.Item(nil), items[:100]...),
+		quality.Item{Name: "r1", Check: quality.CheckRefund, Label: quality.Genuine, Decision: decision("r1", riskv1.Check_CHECK_REFUND, riskv1.Outcome_OUTCOME_REVIEW)},
+		quality.Item{Name: "r2", Check: quality.CheckRefund, Label: quality.Genuine, Decision: decision("r2", riskv1.Check_CHECK_REFUND, riskv1.Outcome_OUTCOME_APPROVE)})
+	if f, ok := quality.Build(withRefunds).Gates(); ok || len(f) != 1 || f[0].Item.Name != "r1" {
+		t.Errorf("gates with 1 of 2 genuine refunds reviewed = %v, ok %v; want r1 listed", f, ok)
+	}
 	f, ok := quality.Build(items).Gates()
 	if ok || len(f) != 3 {
 		t.Fatalf("gates = %d failures, ok %v; want genuine declined, fraud approved, not decided", len(f), ok)

@@ -146,6 +146,28 @@ func giftCardGenuine(g *gen) quality.File {
 		f.Cases = append(f.Cases, gcCase(fmt.Sprintf("gc-first-small-%02d", i+1), quality.Genuine, "G1",
 			"first gift card ever, small, to the account's own e-mail", g.orderReq(o)))
 	}
+	for i := range 4 {
+		b := g.buyer(180*day, 8*year)
+		o := order{b: b, amount: yuan(g.between(8, 19) * 100)}
+		f.Cases = append(f.Cases, gcCase(fmt.Sprintf("gc-first-medium-%02d", i+1), quality.Genuine, "G1",
+			"first gift card on an old account, under 2,000 yuan, own e-mail, no other sign", g.orderReq(o)))
+	}
+	for i := range 4 {
+		b := g.buyer(year, 6*year)
+		typical := yuan(g.between(2, 8) * 100)
+		past := g.pastOrders(b, g.between(3, 7), typical, 5*day, 160*day, nil)
+		o := order{b: b, amount: typical, session: obj{"activeCall": true}}
+		f.Cases = append(f.Cases, gcCase(fmt.Sprintf("gc-on-a-call-%02d", i+1), quality.Genuine, "G1",
+			"a regular buyer on the phone to family while ordering as usual, own card, no credit drawn", g.orderReq(o), recordStep(past)))
+	}
+	for i := range 3 {
+		b := g.buyer(year, 6*year)
+		typical := yuan(g.between(2, 8) * 100)
+		past := g.pastOrders(b, g.between(2, 5), typical, 5*day, 160*day, nil)
+		o := order{b: b, amount: typical, kind: "INSTRUMENT_KIND_CREDIT_LINE", credit: g.ago(20*day, 80*day)}
+		f.Cases = append(f.Cases, gcCase(fmt.Sprintf("gc-old-credit-line-%02d", i+1), quality.Genuine, "G1",
+			"pays with a pay-later line drawn weeks ago, as usual", g.orderReq(o), recordStep(past)))
+	}
 	for i := range 5 {
 		b := g.buyer(year, 5*year)
 		typical := yuan(g.between(2, 10) * 100)

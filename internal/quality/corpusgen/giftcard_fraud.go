@@ -32,6 +32,14 @@ func giftCardFraudCoached(g *gen) quality.File {
 		}
 		f.Cases = append(f.Cases, gcCase(fmt.Sprintf("gc-coached-%02d", i+1), quality.Fraud, "G1", note, g.orderReq(o), hist...))
 	}
+	for i := range 4 {
+		b := g.buyer(90*day, 6*year)
+		rec := obj{"phone": fmt.Sprintf("+86 17%09d", 100000000+b.n*31), "ownedByAccount": false, "addedAt": g.ago(3*time.Minute, 50*time.Minute)}
+		o := order{b: b, amount: yuan(g.between(3, 40) * 1000), kind: g.pick("INSTRUMENT_KIND_LOAN", "INSTRUMENT_KIND_CREDIT_LINE"),
+			credit: g.ago(20*time.Minute, 6*time.Hour), recipient: rec}
+		f.Cases = append(f.Cases, gcCase(fmt.Sprintf("gc-coached-by-chat-%02d", i+1), quality.Fraud, "G1",
+			"coached over chat, not a call: first order, loan just drawn, codes to a phone added minutes ago", g.orderReq(o)))
+	}
 	for i := range 6 {
 		b := g.buyer(180*day, 5*year)
 		credit := g.ago(30*time.Minute, 3*time.Hour)

@@ -259,6 +259,14 @@ func refundFraudPhishing(g *gen) quality.File {
 		f.Cases = append(f.Cases, rfCase(fmt.Sprintf("refund-phishing-%02d", i+1), quality.Fraud, "R3",
 			"refund to a new destination right after an account change or from a new device", g.refundReq(r)))
 	}
+	for i := range 4 {
+		b := g.buyer(60*day, 3*year)
+		r := g.physical(b)
+		ban := obj{"eventId": fmt.Sprintf("cb-%05d", b.n), "occurredAt": g.ago(day, 40*day),
+			"outcome": obj{"accountId": b.account, "label": []string{"OUTCOME_LABEL_CHARGEBACK", "OUTCOME_LABEL_FRAUD_CONFIRMED"}[i%2], "note": "card holder disputed the payment"}}
+		f.Cases = append(f.Cases, rfCase(fmt.Sprintf("refund-after-chargeback-%02d", i+1), quality.Fraud, "R3",
+			"an account with a chargeback on its payments asks for a refund too: paid back twice", g.refundReq(r), quality.RawStep{Record: []obj{ban}}))
+	}
 	for i := range 6 {
 		b := g.buyer(year, 6*year)
 		r := g.physical(b)

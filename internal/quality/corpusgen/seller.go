@@ -2,6 +2,7 @@ package corpusgen
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riskd/riskd/internal/quality"
@@ -106,7 +107,35 @@ func sellerGenuinePrivate(g *gen) quality.File {
 		}
 		f.Cases = append(f.Cases, sellerCase(fmt.Sprintf("seller-private-%02d", i+1), quality.Genuine, "T3", note, req))
 	}
+	// The number typed as people type it: grouped with spaces or dashes,
+	// a lower-case x, full-width digits from a Chinese input method.
+	for i := range 6 {
+		p := g.person("")
+		typed, how := typedID(p.id, i)
+		req := sellerRequest(p, nil, p.name)
+		req["identity"].(obj)["number"] = typed
+		f.Cases = append(f.Cases, sellerCase(fmt.Sprintf("seller-typed-id-%02d", i+1), quality.Genuine, "T1",
+			"valid identity number typed "+how, req))
+	}
 	return f
+}
+
+// typedID writes a valid number the way a person might type it.
+func typedID(id string, variant int) (string, string) {
+	switch variant % 3 {
+	case 0:
+		return id[:6] + " " + id[6:14] + " " + id[14:], "in groups with spaces"
+	case 1:
+		return id[:6] + "-" + id[6:14] + "-" + strings.ToLower(id[14:]), "with dashes"
+	}
+	var b strings.Builder
+	for _, r := range id {
+		if r >= '0' && r <= '9' {
+			r += '０' - '0'
+		}
+		b.WriteRune(r)
+	}
+	return b.String(), "in full-width digits"
 }
 
 func sellerFraudDocuments(g *gen) quality.File {
@@ -229,6 +258,29 @@ func sellerFraudBannedReturn(g *gen) quality.File {
 		} else {
 			c.History = []quality.RawStep{{Check: quality.CheckSeller, Request: banned, Report: "SELLER_BANNED"}}
 		}
+		f.Cases = append(f.Cases, c)
+	}
+	for i := range 3 {
+		old := g.person("")
+		oldLic, oldCo := g.licence(old, "91", true)
+		p := g.person("")
+		p.device = old.device
+		lic, company := g.licence(p, "91", true)
+		c := sellerCase(fmt.Sprintf("seller-banned-returns-device-%02d", i+1), quality.Fraud, "T2",
+			"a new company opened from the device a banned seller used", sellerRequest(p, lic, company))
+		c.History = []quality.RawStep{{Check: quality.CheckSeller, Request: sellerRequest(old, oldLic, oldCo), Report: "SELLER_BANNED"}}
+		f.Cases = append(f.Cases, c)
+	}
+	for i := range 2 {
+		old := g.person("")
+		p := g.person("")
+		lic, company := g.licence(p, "91", true)
+		req := sellerRequest(p, lic, company)
+		req["sellerId"] = fmt.Sprintf("seller-%05d", old.n)
+		c := sellerCase(fmt.Sprintf("seller-banned-same-account-%02d", i+1), quality.Fraud, "T2",
+			"a seller account banned outside riskd reapplies with new papers", req)
+		c.History = []quality.RawStep{{Record: []obj{{"eventId": fmt.Sprintf("ban-%05d", old.n), "occurredAt": g.ago(2*day, 90*day),
+			"outcome": obj{"sellerId": req["sellerId"], "label": "OUTCOME_LABEL_SELLER_BANNED", "note": "counterfeit goods"}}}}}
 		f.Cases = append(f.Cases, c)
 	}
 	return f
