@@ -43,6 +43,7 @@ func qualityCommand(ctx context.Context, args []string, getenv func(string) stri
 	corpusDir := fs.String("corpus", "", "read the corpus from this directory's *.yaml files instead of the embedded one")
 	parallel := fs.Int("parallel", 16, "cases run at once")
 	runID := fs.String("run-id", "", "prefix of the run's request and event IDs (default: a time-based one)")
+	list := fs.Bool("list", false, "also print every case with its outcome, score and reasons")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -117,6 +118,16 @@ func qualityCommand(ctx context.Context, args []string, getenv func(string) stri
 	fmt.Fprintf(stdout, "riskd quality: %d cases against %s, %s, in %s\n\n", len(cases), where,
 		start.UTC().Format(time.RFC3339), time.Since(start).Round(time.Millisecond))
 	rep.Write(stdout)
+	if *list {
+		fmt.Fprintln(stdout, "\ncases:")
+		for _, r := range results {
+			if r.Err != nil {
+				fmt.Fprintf(stdout, "  %s [%s, %s]: error: %v\n", r.Case.ID(), r.Case.Check, r.Case.Label, r.Err)
+				continue
+			}
+			fmt.Fprintf(stdout, "  %s [%s, %s]: %s\n", r.Case.ID(), r.Case.Check, r.Case.Label, quality.Describe(r.Decision))
+		}
+	}
 	failures, ok := rep.Gates()
 	if ok {
 		fmt.Fprintln(stdout, "\ngates: pass (no genuine case declined, no fraud case approved, genuine reviews within 5% per check)")

@@ -264,5 +264,14 @@ func Describe(d *riskv1.Decision) string {
 	if len(reasons) > 0 {
 		out += ": " + strings.Join(reasons, ", ")
 	}
+	// A verifier that did not answer can force the outcome by itself.
+	for _, v := range d.GetVerifierResults() {
+		if st := v.GetStatus(); st != riskv1.VerifierStatus_VERIFIER_STATUS_OK && st != riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED {
+			out += fmt.Sprintf("; verifier %s %s", v.GetName(), strings.ToLower(strings.TrimPrefix(st.String(), "VERIFIER_STATUS_")))
+			if v.GetError() != "" {
+				out += " (" + v.GetError() + ")"
+			}
+		}
+	}
 	return out
 }
