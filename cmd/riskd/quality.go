@@ -186,8 +186,11 @@ func qualityFromLog(ctx context.Context, args []string, getenv func(string) stri
 		return fmt.Errorf("identifier key: %w", err)
 	}
 	st, _, closeStore, err := openStore(ctx, cfg, keys, slog.New(slog.DiscardHandler))
+	if err != nil && cfg.Store != "postgres" {
+		return fmt.Errorf("quality: %w (a running riskd holds its embedded store: read it stopped, or a copy of its data directory)", err)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("quality: %w", err)
 	}
 	defer closeStore()
 	to := time.Now()
