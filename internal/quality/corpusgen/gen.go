@@ -10,6 +10,7 @@ package corpusgen
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 
@@ -20,14 +21,12 @@ import (
 // obj is a protojson object in YAML form.
 type obj = map[string]any
 
-// gen holds the seeded randomness and the counters that keep every case's
+// gen holds the seeded randomness and the counter that keeps every case's
 // identifiers its own.
 type gen struct {
 	r   *rand.Rand
 	seq int
 }
-
-func newGen(seed uint64) *gen { return &gen{r: rand.New(rand.NewPCG(seed, 0x5eed))} }
 
 // next is a number no other case of the corpus uses.
 func (g *gen) next() int { g.seq++; return g.seq }
@@ -51,29 +50,45 @@ const (
 
 // Files returns every corpus file by name.
 func Files() (map[string][]byte, error) {
-	g := newGen(20261207)
-	families := []quality.File{
-		sellerGenuineCompanies(g),
-		sellerGenuineHistoricRegions(g),
-		sellerGenuinePermits(g),
-		sellerGenuineIndividualBusiness(g),
-		sellerGenuinePrivate(g),
-		sellerFraudDocuments(g),
-		sellerFraudBannedReturn(g),
-		sellerFraudFarms(g),
-		giftCardGenuine(g),
-		giftCardGenuineOffice(g),
-		giftCardGenuineFamily(g),
-		giftCardGenuineLookback(g),
-		giftCardFraudCoached(g),
-		giftCardFraudTakeover(g),
-		giftCardFraudMule(g),
-		giftCardFraudBursts(g),
-		refundGenuine(g),
-		refundGenuineDigital(g),
-		refundFraudSerial(g),
-		refundFraudDigital(g),
-		refundFraudPhishing(g),
+	g := &gen{}
+	var families []quality.File
+	for _, fam := range []struct {
+		name  string
+		build func(*gen) quality.File
+	}{
+		{"seller-genuine-companies", sellerGenuineCompanies},
+		{"seller-genuine-historic-regions", sellerGenuineHistoricRegions},
+		{"seller-genuine-residence-permits", sellerGenuinePermits},
+		{"seller-genuine-individual-business", sellerGenuineIndividualBusiness},
+		{"seller-genuine-private", sellerGenuinePrivate},
+		{"seller-passports", sellerPassports},
+		{"seller-fraud-documents", sellerFraudDocuments},
+		{"seller-fraud-banned-return", sellerFraudBannedReturn},
+		{"seller-fraud-farms", sellerFraudFarms},
+		{"giftcard-genuine", giftCardGenuine},
+		{"giftcard-genuine-office", giftCardGenuineOffice},
+		{"giftcard-genuine-family", giftCardGenuineFamily},
+		{"giftcard-genuine-yearly", giftCardGenuineLookback},
+		{"giftcard-fraud-coached", giftCardFraudCoached},
+		{"giftcard-fraud-takeover", giftCardFraudTakeover},
+		{"giftcard-fraud-mule", giftCardFraudMule},
+		{"giftcard-fraud-bursts", giftCardFraudBursts},
+		{"refund-genuine", refundGenuine},
+		{"refund-genuine-used-code", refundGenuineDigital},
+		{"refund-fraud-serial", refundFraudSerial},
+		{"refund-fraud-redeemed", refundFraudDigital},
+		{"refund-fraud-phishing", refundFraudPhishing},
+	} {
+		// Each family draws from its own stream, seeded by its name, so
+		// adding or changing one leaves the others' values as they were.
+		h := fnv.New64a()
+		h.Write([]byte(fam.name))
+		g.r = rand.New(rand.NewPCG(20261207, h.Sum64()))
+		f := fam.build(g)
+		if f.Family != fam.name {
+			return nil, fmt.Errorf("family %s is listed as %s", f.Family, fam.name)
+		}
+		families = append(families, f)
 	}
 	out := map[string][]byte{}
 	for _, f := range families {
