@@ -172,8 +172,8 @@ func giftCardGenuine(g *gen) quality.File {
 		b := g.buyer(year, 5*year)
 		typical := yuan(g.between(2, 10) * 100)
 		past := g.pastOrders(b, g.between(3, 6), typical, 5*day, 150*day, nil)
-		o := order{b: b, amount: typical, session: obj{"newDevice": true, "deviceFirstSeenAt": g.ago(2*day, 20*day)}}
-		note := "new phone a week or two ago, nothing else new"
+		o := order{b: b, amount: typical, session: obj{"newDevice": true, "deviceFirstSeenAt": g.ago(10*time.Minute, 5*time.Hour)}}
+		note := "a new phone set up today, nothing else new"
 		if i%2 == 1 {
 			o.session = obj{"newLocation": true}
 			note = "on a trip: login from a new city, own device"
