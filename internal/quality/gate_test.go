@@ -43,7 +43,7 @@ func TestQualityGates(t *testing.T) {
 	if !ok {
 		var fb strings.Builder
 		quality.WriteFailures(&fb, failures)
-		t.Errorf("%d cases fail the quality gates (genuine never declined, fraud never approved, at most %.0f%% of genuine reviewed):\n%s",
+		t.Errorf("%d cases fail the quality gates (genuine never declined, fraud never approved, at most %.0f%% of a check's genuine cases reviewed):\n%s",
 			len(failures), 100*quality.MaxGenuineReviewed, fb.String())
 	}
 	p.Stop(t)
