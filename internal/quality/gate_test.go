@@ -17,7 +17,8 @@ import (
 // production: the real binary on its embedded defaults (fresh data
 // directory and identifier key, loopback port), called over gRPC. It fails
 // when a genuine case is declined, a fraud case approved, more than 5% of
-// the genuine cases are held for review, or a case cannot be decided, and
+// one check's genuine cases are held for review, or a case cannot be
+// decided, and
 // lists each such case with its outcome, score and reasons.
 func TestQualityGates(t *testing.T) {
 	cases, err := quality.Load(quality.Corpus, quality.CorpusDir)
