@@ -2,6 +2,8 @@ package quality
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -82,7 +84,7 @@ func runCase(ctx context.Context, client riskv1.RiskServiceClient, c *Case, o Op
 			batch := &riskv1.RecordEventsRequest{}
 			for _, ev := range s.Events {
 				ev = proto.CloneOf(ev)
-				ev.EventId = prefix + "/" + ev.GetEventId()
+				ev.EventId = scopedID(prefix + "/" + ev.GetEventId())
 				setRequestID(ev.GetGiftCardOrder(), ev.GetEventId())
 				setRequestID(ev.GetRefund(), ev.GetEventId())
 				batch.Events = append(batch.Events, ev)
@@ -95,7 +97,7 @@ func runCase(ctx context.Context, client riskv1.RiskServiceClient, c *Case, o Op
 			}
 			continue
 		}
-		d, err := decide(ctx, client, s.Check, s.Request, fmt.Sprintf("%s/h%d", prefix, i), o.Timeout)
+		d, err := decide(ctx, client, s.Check, s.Request, scopedID(fmt.Sprintf("%s/h%d", prefix, i)), o.Timeout)
 		if err != nil {
 			return nil, fmt.Errorf("history[%d] %s: %w", i, s.Check, err)
 		}
@@ -108,11 +110,24 @@ func runCase(ctx context.Context, client riskv1.RiskServiceClient, c *Case, o Op
 			}
 		}
 	}
-	d, err := decide(ctx, client, c.Check, req, prefix, o.Timeout)
+	d, err := decide(ctx, client, c.Check, req, scopedID(prefix), o.Timeout)
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)
 	}
 	return d, nil
+}
+
+// maxID is the longest request or event ID the API takes.
+const maxID = 128
+
+// scopedID is id, or, when the run's prefix makes it too long for the
+// API, a hash of it: still unique per run, case and step.
+func scopedID(id string) string {
+	if len(id) <= maxID {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return id[:maxID-33] + "~" + hex.EncodeToString(sum[:16])
 }
 
 // requestIDSetter is every request message: they all have request_id.
