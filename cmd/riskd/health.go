@@ -37,20 +37,9 @@ func health(ctx context.Context, args []string, getenv func(string) string, stde
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	creds := insecure.NewCredentials()
-	if *useTLS || *caFile != "" || *skipVerify {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: *skipVerify} //nolint:gosec // an explicit flag for local probes
-		if *caFile != "" {
-			pem, err := os.ReadFile(*caFile)
-			if err != nil {
-				return fmt.Errorf("health: %w", err)
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("health: %s holds no PEM certificate", *caFile)
-			}
-		}
-		creds = credentials.NewTLS(cfg)
+	creds, err := clientCredentials(*useTLS, *caFile, *skipVerify)
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
 	}
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
@@ -65,4 +54,24 @@ func health(ctx context.Context, args []string, getenv func(string) string, stde
 		return fmt.Errorf("health: %s is %s", *addr, resp.GetStatus())
 	}
 	return nil
+}
+
+// clientCredentials are a client's transport credentials from the --tls,
+// --tls-ca and --tls-skip-verify flags: plaintext unless one is set.
+func clientCredentials(useTLS bool, caFile string, skipVerify bool) (credentials.TransportCredentials, error) {
+	if !useTLS && caFile == "" && !skipVerify {
+		return insecure.NewCredentials(), nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: skipVerify} //nolint:gosec // an explicit flag for local probes
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+	}
+	return credentials.NewTLS(cfg), nil
 }

@@ -31,19 +31,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if len(args) > 0 && args[0] == "policy" {
 		return policyCommand(ctx, args[1:], getenv, os.Stdout, stderr)
 	}
-	cfg, err := config.Load(args, getenv, stderr)
+	if len(args) > 0 && args[0] == "quality" {
+		return qualityCommand(ctx, args[1:], getenv, os.Stdout, stderr)
+	}
+	cfg, ok, err := loadConfig(args, getenv, stderr)
+	if !ok {
+		return err
+	}
+	return serve(ctx, cfg, getenv, os.Stderr, nil)
+}
+
+// loadConfig reads and validates riskd's configuration from its flags,
+// environment and file. ok is false when there is nothing to run: an error,
+// or --help (err nil).
+func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (cfg config.Config, ok bool, err error) {
+	cfg, err = config.Load(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return nil
+		return cfg, false, nil
 	}
-	if err != nil {
-		return err
+	if err == nil {
+		err = cfg.Validate()
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
+	return cfg, err == nil, err
+}
+
+// serve is riskd itself: it runs a validated configuration until ctx is
+// done, logging to logOut. ready, when not nil, is called with the address
+// once the server listens (`riskd quality` runs its corpus against a riskd
+// started this way, so it measures exactly what `riskd` runs).
+func serve(ctx context.Context, cfg config.Config, getenv func(string) string, logOut *os.File, ready func(addr string)) error {
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated above
-	log := telemetry.NewLogger(os.Stderr, level)
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by the caller
+	log := telemetry.NewLogger(logOut, level)
 
 	tel, shutdownTelemetry, err := telemetry.Setup(ctx, getenv)
 	if err != nil {
@@ -189,6 +208,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("riskd ready", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "policy_version", pol.Version,
 		"policy_source", pol.Source, "otlp_export", tel.Exporting)
+	if ready != nil {
+		ready(lis.Addr().String())
+	}
 
 	select {
 	case err := <-served:

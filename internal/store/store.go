@@ -249,6 +249,10 @@ type Outcomes interface {
 	ReportOutcome(ctx context.Context, o Outcome) error
 	// Marks lists the outcomes attached to an identifier, oldest first.
 	Marks(ctx context.Context, id Identifier) ([]Mark, error)
+	// ScanOutcomes calls fn for each outcome reported in [from, to),
+	// oldest first, for measuring decisions against what turned out true.
+	// fn returning an error stops the scan with it.
+	ScanOutcomes(ctx context.Context, from, to time.Time, fn func(Outcome) error) error
 }
 
 // Retention says how long things are kept.

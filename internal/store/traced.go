@@ -132,6 +132,13 @@ func (t *traced) Marks(ctx context.Context, id Identifier) ([]Mark, error) {
 	return m, err
 }
 
+func (t *traced) ScanOutcomes(ctx context.Context, from, to time.Time, fn func(Outcome) error) error {
+	ctx, end := t.span(ctx, "ScanOutcomes")
+	err := t.s.ScanOutcomes(ctx, from, to, fn)
+	end(err)
+	return err
+}
+
 func (t *traced) Expire(ctx context.Context, now time.Time, r Retention, limit int) (int, error) {
 	ctx, end := t.span(ctx, "Expire")
 	n, err := t.s.Expire(ctx, now, r, limit)

@@ -1110,6 +1110,41 @@ func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, e
 	return out, err
 }
 
+// ScanOutcomes implements store.Outcomes. Outcomes are few next to
+// decisions, and keyed by decision: it reads them all and keeps those in
+// the range.
+func (s *Store) ScanOutcomes(ctx context.Context, from, to time.Time, fn func(store.Outcome) error) error {
+	var out []store.Outcome
+	prefix := []byte{pOutcomes}
+	err := s.iterate(ctx, prefix, upperBound(prefix), func(k, v []byte) (bool, error) {
+		rest := k[1:]
+		if len(rest) < 3 || rest[len(rest)-2] != 0 || len(v) < 8 {
+			return false, fmt.Errorf("%w: outcome", errCorrupt)
+		}
+		at := timeFromKey(v[:8])
+		if at.Before(from) || !at.Before(to) {
+			return true, nil
+		}
+		out = append(out, store.Outcome{
+			DecisionID: string(rest[:len(rest)-2]),
+			Label:      riskv1.OutcomeLabel(rest[len(rest)-1]),
+			Note:       string(v[8:]),
+			At:         at,
+		})
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	for _, o := range out {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Expire implements store.Store. It goes through the two expiry indexes
 // from their oldest end, so each call touches only what is due.
 func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, limit int) (int, error) {

@@ -803,6 +803,39 @@ func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, e
 	return out, rows.Err()
 }
 
+// ScanOutcomes implements store.Outcomes.
+func (s *Store) ScanOutcomes(ctx context.Context, from, to time.Time, fn func(store.Outcome) error) error {
+	if err := s.live(); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT decision_id, label, at, note FROM outcomes WHERE at >= $1 AND at < $2 ORDER BY at, decision_id, label`, from, to)
+	if err != nil {
+		return classify(err)
+	}
+	// Read them all first: fn may call the store.
+	var out []store.Outcome
+	for rows.Next() {
+		var o store.Outcome
+		var label int16
+		if err := rows.Scan(&o.DecisionID, &label, &o.At, &o.Note); err != nil {
+			rows.Close()
+			return classify(err)
+		}
+		o.Label, o.At = riskv1.OutcomeLabel(label), o.At.UTC()
+		out = append(out, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return classify(err)
+	}
+	for _, o := range out {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // expiry is one table's retention: rows older than the cutoff by column.
 type expiry struct {
 	table, column string

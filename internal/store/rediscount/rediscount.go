@@ -621,6 +621,11 @@ func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, e
 	return s.base.Marks(ctx, id)
 }
 
+// ScanOutcomes implements store.Outcomes: outcomes live in the base store.
+func (s *Store) ScanOutcomes(ctx context.Context, from, to time.Time, fn func(store.Outcome) error) error {
+	return s.base.ScanOutcomes(ctx, from, to, fn)
+}
+
 // CommitStats reports the group commits of the store under the counters.
 func (s *Store) CommitStats() store.CommitStats {
 	if c, ok := s.base.(store.CommitCounter); ok {

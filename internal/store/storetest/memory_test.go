@@ -86,7 +86,7 @@ type memData struct {
 	events    map[eventKey]store.Event
 	links     map[linkKey]store.Link
 	marks     []memMark
-	outcomes  map[outcomeKey]bool
+	outcomes  map[outcomeKey]store.Outcome
 	batches   map[string][]store.Identifier // event ID -> subjects
 }
 
@@ -96,7 +96,7 @@ func newMemData() *memData {
 		requests:  map[requestKey]string{},
 		events:    map[eventKey]store.Event{},
 		links:     map[linkKey]store.Link{},
-		outcomes:  map[outcomeKey]bool{},
+		outcomes:  map[outcomeKey]store.Outcome{},
 		batches:   map[string][]store.Identifier{},
 	}
 }
@@ -345,10 +345,10 @@ func (s *memStore) ReportOutcome(ctx context.Context, o store.Outcome) error {
 		return store.ErrNotFound
 	}
 	k := outcomeKey{o.DecisionID, o.Label}
-	if m.outcomes[k] {
+	if _, ok := m.outcomes[k]; ok {
 		return nil
 	}
-	m.outcomes[k] = true
+	m.outcomes[k] = o
 	for _, id := range d.subjects {
 		m.marks = append(m.marks, memMark{id, store.Mark{Label: o.Label, DecisionID: o.DecisionID, At: o.At}})
 	}
@@ -369,6 +369,27 @@ func (s *memStore) Marks(ctx context.Context, id store.Identifier) ([]store.Mark
 	}
 	sort.SliceStable(ms, func(i, j int) bool { return ms[i].At.Before(ms[j].At) })
 	return ms, nil
+}
+
+func (s *memStore) ScanOutcomes(ctx context.Context, from, to time.Time, fn func(store.Outcome) error) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	var out []store.Outcome
+	for _, o := range s.data.outcomes {
+		if !o.At.Before(from) && o.At.Before(to) {
+			out = append(out, o)
+		}
+	}
+	unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	for _, o := range out {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Expire deletes, in turn, expired events, decisions (with their request

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ var outcomeTests = []test{
 	{"reporting an outcome marks every subject of the decision and nothing else", testReportMarksSubjects},
 	{"reporting the same label again keeps the one first mark", testReportSameLabel},
 	{"another label adds a second mark and marks come oldest first", testReportOtherLabel},
+	{"outcomes are listed by when they were reported, oldest first, once each", testScanOutcomes},
 }
 
 const (
@@ -99,5 +101,56 @@ func testReportOtherLabel(t *testing.T, s store.Store) {
 	}
 	for _, subject := range c.Subjects {
 		wantMarks(t, "Marks("+subject.Kind.String()+")", mustMarks(t, s, subject), want)
+	}
+}
+
+func testScanOutcomes(t *testing.T, s store.Store) {
+	a := sellerCommit(t, s, "seller-S1", base)
+	b := sellerCommit(t, s, "seller-S2", base.Add(time.Minute))
+	sellerCommit(t, s, "seller-S3", base.Add(2*time.Minute)) // never reported
+	legit := riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE
+	reports := []store.Outcome{
+		{DecisionID: b.Decision.GetDecisionId(), Label: legit, Note: "customer confirmed", At: base.Add(2 * day)},
+		{DecisionID: a.Decision.GetDecisionId(), Label: fraud, Note: "bank confirmed", At: base.Add(day)},
+		{DecisionID: a.Decision.GetDecisionId(), Label: chargeback, At: base.Add(3 * day)},
+	}
+	for _, o := range reports {
+		mustReport(t, s, o)
+	}
+	// The same label again is no second outcome.
+	mustReport(t, s, store.Outcome{DecisionID: a.Decision.GetDecisionId(), Label: fraud, Note: "again", At: base.Add(4 * day)})
+
+	scan := func(from, to time.Time) []store.Outcome {
+		t.Helper()
+		var got []store.Outcome
+		if err := s.ScanOutcomes(t.Context(), from, to, func(o store.Outcome) error {
+			got = append(got, o)
+			return nil
+		}); err != nil {
+			t.Fatalf("ScanOutcomes: %v", err)
+		}
+		return got
+	}
+	same := func(what string, got, want []store.Outcome) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d outcomes %v, want %d %v", what, len(got), got, len(want), want)
+		}
+		for i := range want {
+			if got[i].DecisionID != want[i].DecisionID || got[i].Label != want[i].Label || got[i].Note != want[i].Note || !got[i].At.Equal(want[i].At) {
+				t.Errorf("%s: outcome %d = %+v, want %+v", what, i, got[i], want[i])
+			}
+		}
+	}
+	same("all", scan(base, base.Add(10*day)), []store.Outcome{reports[1], reports[0], reports[2]})
+	// [from, to): the one at to is left out, the one at from kept.
+	same("a range", scan(base.Add(day), base.Add(3*day)), []store.Outcome{reports[1], reports[0]})
+	same("before any", scan(base.Add(-day), base), nil)
+
+	stop := errors.New("stop")
+	n := 0
+	err := s.ScanOutcomes(t.Context(), base, base.Add(10*day), func(store.Outcome) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Errorf("ScanOutcomes with fn failing = %v after %d calls, want stop after 1", err, n)
 	}
 }
