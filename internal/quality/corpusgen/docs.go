@@ -43,28 +43,13 @@ func wrongCheck(n string) string {
 
 const usccAlphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
-var usccWeights = [17]int{1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28}
-var orgWeights = [8]int{3, 7, 9, 10, 5, 8, 4, 2}
-
 // orgCheck is the GB 11714 check character of an 8-character body.
 func orgCheck(body string) byte {
-	sum := 0
-	for i := range 8 {
-		c := body[i]
-		v := int(c - '0')
-		if c >= 'A' {
-			v = int(c-'A') + 10
-		}
-		sum += v * orgWeights[i]
+	c, ok := license.OrgCheckCharacter(body)
+	if !ok {
+		panic("corpusgen: organisation code body " + body)
 	}
-	switch r := 11 - sum%11; r {
-	case 10:
-		return 'X'
-	case 11:
-		return '0'
-	default:
-		return byte('0' + r)
-	}
+	return c
 }
 
 // uscc builds a Unified Social Credit Code with the right MOD 31 check
@@ -85,11 +70,11 @@ func uscc(deptType, region, orgBody string, orgValid bool) string {
 }
 
 func usccCheck(body string) byte {
-	sum := 0
-	for i := range 17 {
-		sum += strings.IndexByte(usccAlphabet, body[i]) * usccWeights[i]
+	c, ok := license.CheckCharacter(body)
+	if !ok {
+		panic("corpusgen: licence body " + body)
 	}
-	return usccAlphabet[(31-sum%31)%31]
+	return c
 }
 
 // validUSCC builds a code and insists the validator accepts it, with the

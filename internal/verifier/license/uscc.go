@@ -193,11 +193,7 @@ func ParseUSCC(s string) (USCC, error) {
 		return USCC{}, err
 	}
 
-	sum := 0
-	for i := range 17 {
-		sum += int(usccValue[code[i]]) * usccWeights[i]
-	}
-	if usccAlphabet[(31-sum%31)%31] != code[17] {
+	if c, _ := CheckCharacter(code[:17]); c != code[17] {
 		return USCC{}, codeErr("check character", ErrChecksum)
 	}
 
@@ -230,29 +226,61 @@ func ParseUSCC(s string) (USCC, error) {
 	}, nil
 }
 
-// orgCodeValid checks a nine-character GB 11714 organisation code: the ninth
-// character is 11 - (weighted sum mod 11), written 'X' for 10 and '0' for 11.
-// Character values are 0-9 for digits and 10-35 for A-Z.
+// orgCodeValid checks a nine-character GB 11714 organisation code.
 func orgCodeValid(oc string) bool {
+	c, ok := OrgCheckCharacter(oc[:8])
+	return ok && oc[8] == c
+}
+
+// CheckCharacter returns the GB 32100 MOD 31 check character (the 18th)
+// of a code's first 17 characters; ok is false when body is not 17
+// characters of the code's alphabet (0-9 and A-Y without I, O, S, V, Z).
+func CheckCharacter(body string) (c byte, ok bool) {
+	if len(body) != 17 {
+		return 0, false
+	}
+	sum := 0
+	for i := range 17 {
+		v := usccValue[body[i]]
+		if v < 0 {
+			return 0, false
+		}
+		sum += int(v) * usccWeights[i]
+	}
+	return usccAlphabet[(31-sum%31)%31], true
+}
+
+// OrgCheckCharacter returns the GB 11714 check character (the ninth) of an
+// organisation code's first eight characters: 11 - (weighted sum mod 11),
+// written 'X' for 10 and '0' for 11, with character values 0-9 for digits
+// and 10-35 for A-Z. ok is false when body is not eight digits or
+// upper-case letters.
+func OrgCheckCharacter(body string) (c byte, ok bool) {
+	if len(body) != 8 {
+		return 0, false
+	}
 	sum := 0
 	for i := range 8 {
-		c := oc[i]
-		v := int(c - '0')
-		if c >= 'A' {
+		c := body[i]
+		var v int
+		switch {
+		case c >= '0' && c <= '9':
+			v = int(c - '0')
+		case c >= 'A' && c <= 'Z':
 			v = int(c-'A') + 10
+		default:
+			return 0, false
 		}
 		sum += v * orgWeights[i]
 	}
-	var want byte
 	switch r := 11 - sum%11; r {
 	case 10:
-		want = 'X'
+		return 'X', true
 	case 11:
-		want = '0'
+		return '0', true
 	default:
-		want = byte('0' + r)
+		return byte('0' + r), true
 	}
-	return oc[8] == want
 }
 
 // normaliseUSCC puts s in its canonical form and checks length and

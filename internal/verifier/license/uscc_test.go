@@ -354,3 +354,26 @@ func BenchmarkParseUSCC(b *testing.B) {
 		}
 	}
 }
+
+// Guards: the exported check characters are the ones ParseUSCC checks,
+// on a published example (91350100M000100Y43: MOD 31 gives 3, its
+// organisation code M000100Y4 gives 4), and refuse bodies of the wrong
+// length or alphabet rather than inventing a character.
+func TestCheckCharacters(t *testing.T) {
+	if c, ok := CheckCharacter("91350100M000100Y4"); !ok || c != '3' {
+		t.Errorf("CheckCharacter(91350100M000100Y4) = %q, %v; want '3'", c, ok)
+	}
+	if c, ok := OrgCheckCharacter("M000100Y"); !ok || c != '4' {
+		t.Errorf("OrgCheckCharacter(M000100Y) = %q, %v; want '4'", c, ok)
+	}
+	for _, body := range []string{"", "91350100M000100Y", "91350100M000100Y43", "91350100I000100Y4", "91350100m000100Y4"} {
+		if c, ok := CheckCharacter(body); ok {
+			t.Errorf("CheckCharacter(%q) = %q, want refused", body, c)
+		}
+	}
+	for _, body := range []string{"", "M000100", "M000100Y4", "m000100Y", "M000-00Y"} {
+		if c, ok := OrgCheckCharacter(body); ok {
+			t.Errorf("OrgCheckCharacter(%q) = %q, want refused", body, c)
+		}
+	}
+}
