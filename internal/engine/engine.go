@@ -11,16 +11,15 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riskd/riskd/internal/facts"
 	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/pseudonym"
-	"github.com/riskd/riskd/internal/redact"
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/verifier"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -30,7 +29,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -295,7 +293,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	// lists them merged, the facts per verifier, sharing the messages.
 	runSignals := make([][]*riskv1.Signal, len(runs))
 	for i, r := range runs {
-		runSignals[i] = signalsProto(r.Result.Signals)
+		runSignals[i] = facts.Signals(r.Result.Signals)
 	}
 	span := trace.SpanFromContext(ctx)
 	d := &riskv1.Decision{
@@ -309,7 +307,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 		VerifierResults: results,
 		PolicyVersion:   pol.Version,
 		DecidedAt:       timestamppb.New(now),
-		Signals:         mergeSignals(runs, runSignals),
+		Signals:         facts.Merge(runs, runSignals),
 	}
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		d.TraceId = sc.TraceID().String()
@@ -335,28 +333,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	}
 	e.metrics.decisions.Add(ctx, 1, e.metrics.outcomeAttrs(check, d.Outcome))
 	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check))
-	return Decided{Decision: d, Facts: factsOf(req, runs, runSignals, verdict), Entry: in.Entry}, nil
-}
-
-// factsOf keeps what replay needs, without raw personal data.
-func factsOf(req proto.Message, runs []policy.VerifierRun, runSignals [][]*riskv1.Signal, v policy.Verdict) *riskv1.DecisionFacts {
-	// Redacted while it is encoded: no copy of the request, one pass.
-	anyReq := &anypb.Any{
-		TypeUrl: "type.googleapis.com/" + string(req.ProtoReflect().Descriptor().FullName()),
-		Value:   redact.Append(nil, req),
-	}
-	f := &riskv1.DecisionFacts{Request: anyReq}
-	for i, r := range runs {
-		vf := &riskv1.VerifierFacts{Name: r.Spec.Name, Status: statusProto[r.Status], Signals: runSignals[i]}
-		for _, fd := range r.Result.Findings {
-			vf.Findings = append(vf.Findings, &riskv1.Reason{Code: fd.Code, Message: fd.Message, Source: r.Spec.Name, Score: int32(fd.Score)})
-		}
-		f.Verifiers = append(f.Verifiers, vf)
-	}
-	for _, fr := range v.Fired {
-		f.FiredRules = append(f.FiredRules, fr.Name)
-	}
-	return f
+	return Decided{Decision: d, Facts: facts.Of(req, runs, runSignals, verdict.Fired), Entry: in.Entry}, nil
 }
 
 // runVerifiers runs the check's verifiers concurrently and waits for each
@@ -440,7 +417,7 @@ func (e *Engine) runOne(ctx context.Context, v verifier.Verifier, spec policy.Ve
 	}
 	took := time.Since(started)
 
-	status := statusProto[run.Status]
+	status := facts.Status(run.Status)
 	e.metrics.verifierTime.Record(ctx, took.Seconds(), e.metrics.verifierAttrs(spec.Name, run.Status))
 	if span != nil {
 		span.SetAttributes(attribute.String("riskd.verifier.status", string(run.Status)))
@@ -481,86 +458,4 @@ func statusOf(a answer, ctx context.Context) (policy.Status, string) {
 	default:
 		return policy.StatusFailed, a.err.Error()
 	}
-}
-
-var statusProto = map[policy.Status]riskv1.VerifierStatus{
-	policy.StatusOK:       riskv1.VerifierStatus_VERIFIER_STATUS_OK,
-	policy.StatusFailed:   riskv1.VerifierStatus_VERIFIER_STATUS_FAILED,
-	policy.StatusTimedOut: riskv1.VerifierStatus_VERIFIER_STATUS_TIMED_OUT,
-	policy.StatusSkipped:  riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED,
-}
-
-// mergeSignals lists the signals of the verifiers that answered, sorted by
-// name, as the policy merged them: where two verifiers give one name, the
-// later one's value stands.
-func mergeSignals(runs []policy.VerifierRun, runSignals [][]*riskv1.Signal) []*riskv1.Signal {
-	n := 0
-	for i, r := range runs {
-		if r.Status == policy.StatusOK {
-			n += len(runSignals[i])
-		}
-	}
-	out := make([]*riskv1.Signal, 0, n)
-	for i, r := range runs {
-		if r.Status == policy.StatusOK {
-			out = append(out, runSignals[i]...)
-		}
-	}
-	sort.SliceStable(out, func(a, b int) bool { return out[a].GetName() < out[b].GetName() })
-	// Keep the last of each name: stable sorting kept the run order.
-	kept := out[:0]
-	for i, sg := range out {
-		if i+1 < len(out) && out[i+1].GetName() == sg.GetName() {
-			continue
-		}
-		kept = append(kept, sg)
-	}
-	return kept
-}
-
-// signalsProto turns signals into their wire form, sorted by name so that
-// the same decision always has the same bytes.
-func signalsProto(signals map[string]any) []*riskv1.Signal {
-	names := make([]string, 0, len(signals))
-	for n := range signals {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	// One allocation for the messages and one per kind of value, not two
-	// per signal: a gift-card decision has some fifty.
-	msgs := make([]riskv1.Signal, len(names))
-	var ints []riskv1.Signal_IntValue
-	out := make([]*riskv1.Signal, len(names))
-	for i, n := range names {
-		s := &msgs[i]
-		s.Name = n
-		switch v := signals[n].(type) {
-		case bool:
-			s.Value = &riskv1.Signal_BoolValue{BoolValue: v}
-		case int:
-			s.Value = intValue(&ints, len(names), int64(v))
-		case int64:
-			s.Value = intValue(&ints, len(names), v)
-		case float64:
-			s.Value = &riskv1.Signal_DoubleValue{DoubleValue: v}
-		case string:
-			s.Value = &riskv1.Signal_StringValue{StringValue: v}
-		case time.Time:
-			s.Value = &riskv1.Signal_StringValue{StringValue: v.UTC().Format(time.RFC3339Nano)}
-		default:
-			s.Value = &riskv1.Signal_StringValue{StringValue: fmt.Sprint(v)}
-		}
-		out[i] = s
-	}
-	return out
-}
-
-// intValue hands out the next of a lazily made block of n integer values
-// (the most common kind of signal).
-func intValue(block *[]riskv1.Signal_IntValue, n int, v int64) *riskv1.Signal_IntValue {
-	if *block == nil {
-		*block = make([]riskv1.Signal_IntValue, 0, n)
-	}
-	*block = append(*block, riskv1.Signal_IntValue{IntValue: v})
-	return &(*block)[len(*block)-1]
 }

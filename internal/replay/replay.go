@@ -13,24 +13,16 @@ import (
 	"slices"
 	"time"
 
+	"github.com/riskd/riskd/internal/facts"
 	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/verifier"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // Log is what replay reads.
 type Log interface {
 	ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error
 	Facts(ctx context.Context, decisionID string) ([]byte, error)
-}
-
-var statuses = map[riskv1.VerifierStatus]policy.Status{
-	riskv1.VerifierStatus_VERIFIER_STATUS_OK:        policy.StatusOK,
-	riskv1.VerifierStatus_VERIFIER_STATUS_FAILED:    policy.StatusFailed,
-	riskv1.VerifierStatus_VERIFIER_STATUS_TIMED_OUT: policy.StatusTimedOut,
-	riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED:   policy.StatusSkipped,
 }
 
 // Outcome is what the candidate decides for one stored decision.
@@ -42,61 +34,32 @@ type Outcome struct {
 
 // Evaluate replays one decision's facts under a candidate.
 func Evaluate(candidate *policy.Policy, d *riskv1.Decision, factBytes []byte) (Outcome, error) {
-	var f riskv1.DecisionFacts
-	if err := proto.Unmarshal(factBytes, &f); err != nil {
-		return Outcome{}, fmt.Errorf("facts of %s: %w", d.GetDecisionId(), err)
-	}
-	req, err := f.GetRequest().UnmarshalNew()
+	f, err := facts.Decode(factBytes)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("request of %s: %w", d.GetDecisionId(), err)
+		return Outcome{}, fmt.Errorf("decision %s: %w", d.GetDecisionId(), err)
 	}
 	cp := candidate.Check(d.GetCheck())
 	if cp == nil {
 		return Outcome{}, fmt.Errorf("candidate has no %s check", d.GetCheck())
 	}
-	byName := map[string]*riskv1.VerifierFacts{}
-	for _, vf := range f.GetVerifiers() {
-		byName[vf.GetName()] = vf
-	}
 	// The candidate's verifiers, in its order; one it adds that did not
 	// run then counts as skipped, one it drops is left out.
-	var runs []policy.VerifierRun
+	runs := make([]policy.VerifierRun, 0, len(cp.Verifiers))
 	for _, spec := range cp.Verifiers {
 		run := policy.VerifierRun{Spec: spec, Status: policy.StatusSkipped}
-		if vf, ok := byName[spec.Name]; ok {
-			run.Status = statuses[vf.GetStatus()]
-			run.Result = result(vf)
+		if vf, ok := f.Verifiers[spec.Name]; ok {
+			run.Status, run.Result = vf.Status, vf.Result
 		}
 		runs = append(runs, run)
 	}
-	v := cp.Evaluate(policy.Facts{Request: req, Now: d.GetDecidedAt().AsTime(), Runs: runs})
+	v := cp.Evaluate(policy.Facts{Request: f.Request, Now: d.GetDecidedAt().AsTime(), Runs: runs})
 	out := Outcome{Stored: d.GetOutcome(), Candidate: v.Outcome}
 	for _, fr := range v.Fired {
-		if !fr.Shadow && !slices.Contains(f.GetFiredRules(), fr.Name) {
+		if !fr.Shadow && !slices.Contains(f.FiredRules, fr.Name) {
 			out.NewRules = append(out.NewRules, fr.Name)
 		}
 	}
 	return out, nil
-}
-
-func result(vf *riskv1.VerifierFacts) verifier.Result {
-	r := verifier.Result{Signals: map[string]any{}}
-	for _, s := range vf.GetSignals() {
-		switch v := s.GetValue().(type) {
-		case *riskv1.Signal_BoolValue:
-			r.Signals[s.GetName()] = v.BoolValue
-		case *riskv1.Signal_IntValue:
-			r.Signals[s.GetName()] = v.IntValue
-		case *riskv1.Signal_DoubleValue:
-			r.Signals[s.GetName()] = v.DoubleValue
-		case *riskv1.Signal_StringValue:
-			r.Signals[s.GetName()] = v.StringValue
-		}
-	}
-	for _, fd := range vf.GetFindings() {
-		r.Findings = append(r.Findings, verifier.Finding{Code: fd.GetCode(), Score: int(fd.GetScore()), Message: fd.GetMessage()})
-	}
-	return r
 }
 
 // Run replays every decision decided in [from, to) and summarises the

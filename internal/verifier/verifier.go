@@ -63,7 +63,7 @@ func ZH(s string) map[string]string { return map[string]string{"zh-CN": s} }
 
 // Result is what a verifier returns. Signal values are bool, int64,
 // float64, string or time.Time, so that policies can use them without
-// conversion (a time is a CEL timestamp, and RFC 3339 text for callers).
+// conversion (a time is a CEL timestamp, and Signal.time_value for callers).
 type Result struct {
 	Signals  map[string]any
 	Findings []Finding

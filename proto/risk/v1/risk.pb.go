@@ -848,6 +848,7 @@ type Signal struct {
 	//	*Signal_IntValue
 	//	*Signal_DoubleValue
 	//	*Signal_StringValue
+	//	*Signal_TimeValue
 	Value         isSignal_Value `protobuf_oneof:"value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -933,6 +934,15 @@ func (x *Signal) GetStringValue() string {
 	return ""
 }
 
+func (x *Signal) GetTimeValue() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Value.(*Signal_TimeValue); ok {
+			return x.TimeValue
+		}
+	}
+	return nil
+}
+
 type isSignal_Value interface {
 	isSignal_Value()
 }
@@ -953,6 +963,11 @@ type Signal_StringValue struct {
 	StringValue string `protobuf:"bytes,5,opt,name=string_value,json=stringValue,proto3,oneof"`
 }
 
+type Signal_TimeValue struct {
+	// A time (from a remote verifier); RFC 3339 text in JSON.
+	TimeValue *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time_value,json=timeValue,proto3,oneof"`
+}
+
 func (*Signal_BoolValue) isSignal_Value() {}
 
 func (*Signal_IntValue) isSignal_Value() {}
@@ -960,6 +975,8 @@ func (*Signal_IntValue) isSignal_Value() {}
 func (*Signal_DoubleValue) isSignal_Value() {}
 
 func (*Signal_StringValue) isSignal_Value() {}
+
+func (*Signal_TimeValue) isSignal_Value() {}
 
 // Money is an amount in minor units (fen for CNY) of an ISO 4217 currency.
 type Money struct {
@@ -3539,14 +3556,16 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x17.risk.v1.VerifierStatusR\x06status\x125\n" +
 	"\bduration\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"\xaf\x01\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\xec\x01\n" +
 	"\x06Signal\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\n" +
 	"bool_value\x18\x02 \x01(\bH\x00R\tboolValue\x12\x1d\n" +
 	"\tint_value\x18\x03 \x01(\x03H\x00R\bintValue\x12#\n" +
 	"\fdouble_value\x18\x04 \x01(\x01H\x00R\vdoubleValue\x12#\n" +
-	"\fstring_value\x18\x05 \x01(\tH\x00R\vstringValueB\a\n" +
+	"\fstring_value\x18\x05 \x01(\tH\x00R\vstringValue\x12;\n" +
+	"\n" +
+	"time_value\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\ttimeValueB\a\n" +
 	"\x05value\"\x9c\a\n" +
 	"\x05Money\x123\n" +
 	"\famount_minor\x18\x01 \x01(\x03B\x10\xbaH\r\"\v\x18\x80\x80\x9a\xa6\xea\xaf\xe3\x01(\x00R\vamountMinor\x12\xdd\x06\n" +
@@ -3928,88 +3947,89 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	12, // 6: risk.v1.Decision.signals:type_name -> risk.v1.Signal
 	3,  // 7: risk.v1.VerifierResult.status:type_name -> risk.v1.VerifierStatus
 	51, // 8: risk.v1.VerifierResult.duration:type_name -> google.protobuf.Duration
-	51, // 9: risk.v1.SessionFacts.checkout_duration:type_name -> google.protobuf.Duration
-	50, // 10: risk.v1.SessionFacts.password_changed_at:type_name -> google.protobuf.Timestamp
-	50, // 11: risk.v1.SessionFacts.phone_changed_at:type_name -> google.protobuf.Timestamp
-	50, // 12: risk.v1.SessionFacts.email_changed_at:type_name -> google.protobuf.Timestamp
-	50, // 13: risk.v1.SessionFacts.device_first_seen_at:type_name -> google.protobuf.Timestamp
-	4,  // 14: risk.v1.IdentityDocument.type:type_name -> risk.v1.IdentityDocumentType
-	14, // 15: risk.v1.CheckSellerRequest.client:type_name -> risk.v1.Client
-	16, // 16: risk.v1.CheckSellerRequest.identity:type_name -> risk.v1.IdentityDocument
-	17, // 17: risk.v1.CheckSellerRequest.license:type_name -> risk.v1.BusinessLicense
-	18, // 18: risk.v1.CheckSellerRequest.contact:type_name -> risk.v1.Contact
-	19, // 19: risk.v1.CheckSellerRequest.payout:type_name -> risk.v1.PayoutAccount
-	9,  // 20: risk.v1.CheckSellerResponse.decision:type_name -> risk.v1.Decision
-	5,  // 21: risk.v1.PaymentInstrument.kind:type_name -> risk.v1.InstrumentKind
-	50, // 22: risk.v1.PaymentInstrument.credit_drawn_at:type_name -> google.protobuf.Timestamp
-	50, // 23: risk.v1.Recipient.added_at:type_name -> google.protobuf.Timestamp
-	13, // 24: risk.v1.PurchaseHistory.past_gift_card_value:type_name -> risk.v1.Money
-	13, // 25: risk.v1.PurchaseHistory.typical_order_value:type_name -> risk.v1.Money
-	50, // 26: risk.v1.ScoreGiftCardPurchaseRequest.account_created_at:type_name -> google.protobuf.Timestamp
-	14, // 27: risk.v1.ScoreGiftCardPurchaseRequest.client:type_name -> risk.v1.Client
-	13, // 28: risk.v1.ScoreGiftCardPurchaseRequest.total:type_name -> risk.v1.Money
-	24, // 29: risk.v1.ScoreGiftCardPurchaseRequest.cards:type_name -> risk.v1.GiftCardLine
-	22, // 30: risk.v1.ScoreGiftCardPurchaseRequest.payment:type_name -> risk.v1.PaymentInstrument
-	23, // 31: risk.v1.ScoreGiftCardPurchaseRequest.recipient:type_name -> risk.v1.Recipient
-	15, // 32: risk.v1.ScoreGiftCardPurchaseRequest.session:type_name -> risk.v1.SessionFacts
-	25, // 33: risk.v1.ScoreGiftCardPurchaseRequest.caller_history:type_name -> risk.v1.PurchaseHistory
-	9,  // 34: risk.v1.ScoreGiftCardPurchaseResponse.decision:type_name -> risk.v1.Decision
-	50, // 35: risk.v1.DigitalDelivery.delivered_at:type_name -> google.protobuf.Timestamp
-	50, // 36: risk.v1.DigitalDelivery.redeemed_at:type_name -> google.protobuf.Timestamp
-	7,  // 37: risk.v1.RefundDestination.kind:type_name -> risk.v1.DestinationKind
-	14, // 38: risk.v1.EvaluateRefundRequest.client:type_name -> risk.v1.Client
-	13, // 39: risk.v1.EvaluateRefundRequest.amount_requested:type_name -> risk.v1.Money
-	13, // 40: risk.v1.EvaluateRefundRequest.amount_paid:type_name -> risk.v1.Money
-	6,  // 41: risk.v1.EvaluateRefundRequest.goods_kind:type_name -> risk.v1.GoodsKind
-	28, // 42: risk.v1.EvaluateRefundRequest.digital:type_name -> risk.v1.DigitalDelivery
-	29, // 43: risk.v1.EvaluateRefundRequest.destination:type_name -> risk.v1.RefundDestination
-	30, // 44: risk.v1.EvaluateRefundRequest.return_shipment:type_name -> risk.v1.ReturnShipment
-	15, // 45: risk.v1.EvaluateRefundRequest.session:type_name -> risk.v1.SessionFacts
-	9,  // 46: risk.v1.EvaluateRefundResponse.decision:type_name -> risk.v1.Decision
-	8,  // 47: risk.v1.ReportOutcomeRequest.label:type_name -> risk.v1.OutcomeLabel
-	35, // 48: risk.v1.ReportOutcomeResponse.related:type_name -> risk.v1.RelatedOrder
-	2,  // 49: risk.v1.ReportOutcomeResponse.actions:type_name -> risk.v1.Action
-	2,  // 50: risk.v1.RelatedOrder.actions:type_name -> risk.v1.Action
-	9,  // 51: risk.v1.GetDecisionResponse.decision:type_name -> risk.v1.Decision
-	50, // 52: risk.v1.HistoryEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	26, // 53: risk.v1.HistoryEvent.gift_card_order:type_name -> risk.v1.ScoreGiftCardPurchaseRequest
-	31, // 54: risk.v1.HistoryEvent.refund:type_name -> risk.v1.EvaluateRefundRequest
-	39, // 55: risk.v1.HistoryEvent.outcome:type_name -> risk.v1.OutcomeEvent
-	8,  // 56: risk.v1.OutcomeEvent.label:type_name -> risk.v1.OutcomeLabel
-	38, // 57: risk.v1.RecordEventsRequest.events:type_name -> risk.v1.HistoryEvent
-	50, // 58: risk.v1.GetPolicyResponse.loaded_at:type_name -> google.protobuf.Timestamp
-	51, // 59: risk.v1.ReplayPolicyRequest.since:type_name -> google.protobuf.Duration
-	46, // 60: risk.v1.ReplayPolicyResponse.changes:type_name -> risk.v1.OutcomeChange
-	1,  // 61: risk.v1.OutcomeChange.check:type_name -> risk.v1.Check
-	0,  // 62: risk.v1.OutcomeChange.from:type_name -> risk.v1.Outcome
-	0,  // 63: risk.v1.OutcomeChange.to:type_name -> risk.v1.Outcome
-	49, // 64: risk.v1.OutcomeChange.rules:type_name -> risk.v1.OutcomeChange.RulesEntry
-	52, // 65: risk.v1.DecisionFacts.request:type_name -> google.protobuf.Any
-	48, // 66: risk.v1.DecisionFacts.verifiers:type_name -> risk.v1.VerifierFacts
-	3,  // 67: risk.v1.VerifierFacts.status:type_name -> risk.v1.VerifierStatus
-	12, // 68: risk.v1.VerifierFacts.signals:type_name -> risk.v1.Signal
-	10, // 69: risk.v1.VerifierFacts.findings:type_name -> risk.v1.Reason
-	20, // 70: risk.v1.RiskService.CheckSeller:input_type -> risk.v1.CheckSellerRequest
-	26, // 71: risk.v1.RiskService.ScoreGiftCardPurchase:input_type -> risk.v1.ScoreGiftCardPurchaseRequest
-	31, // 72: risk.v1.RiskService.EvaluateRefund:input_type -> risk.v1.EvaluateRefundRequest
-	33, // 73: risk.v1.RiskService.ReportOutcome:input_type -> risk.v1.ReportOutcomeRequest
-	36, // 74: risk.v1.RiskService.GetDecision:input_type -> risk.v1.GetDecisionRequest
-	40, // 75: risk.v1.RiskService.RecordEvents:input_type -> risk.v1.RecordEventsRequest
-	42, // 76: risk.v1.PolicyService.GetPolicy:input_type -> risk.v1.GetPolicyRequest
-	44, // 77: risk.v1.PolicyService.ReplayPolicy:input_type -> risk.v1.ReplayPolicyRequest
-	21, // 78: risk.v1.RiskService.CheckSeller:output_type -> risk.v1.CheckSellerResponse
-	27, // 79: risk.v1.RiskService.ScoreGiftCardPurchase:output_type -> risk.v1.ScoreGiftCardPurchaseResponse
-	32, // 80: risk.v1.RiskService.EvaluateRefund:output_type -> risk.v1.EvaluateRefundResponse
-	34, // 81: risk.v1.RiskService.ReportOutcome:output_type -> risk.v1.ReportOutcomeResponse
-	37, // 82: risk.v1.RiskService.GetDecision:output_type -> risk.v1.GetDecisionResponse
-	41, // 83: risk.v1.RiskService.RecordEvents:output_type -> risk.v1.RecordEventsResponse
-	43, // 84: risk.v1.PolicyService.GetPolicy:output_type -> risk.v1.GetPolicyResponse
-	45, // 85: risk.v1.PolicyService.ReplayPolicy:output_type -> risk.v1.ReplayPolicyResponse
-	78, // [78:86] is the sub-list for method output_type
-	70, // [70:78] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	50, // 9: risk.v1.Signal.time_value:type_name -> google.protobuf.Timestamp
+	51, // 10: risk.v1.SessionFacts.checkout_duration:type_name -> google.protobuf.Duration
+	50, // 11: risk.v1.SessionFacts.password_changed_at:type_name -> google.protobuf.Timestamp
+	50, // 12: risk.v1.SessionFacts.phone_changed_at:type_name -> google.protobuf.Timestamp
+	50, // 13: risk.v1.SessionFacts.email_changed_at:type_name -> google.protobuf.Timestamp
+	50, // 14: risk.v1.SessionFacts.device_first_seen_at:type_name -> google.protobuf.Timestamp
+	4,  // 15: risk.v1.IdentityDocument.type:type_name -> risk.v1.IdentityDocumentType
+	14, // 16: risk.v1.CheckSellerRequest.client:type_name -> risk.v1.Client
+	16, // 17: risk.v1.CheckSellerRequest.identity:type_name -> risk.v1.IdentityDocument
+	17, // 18: risk.v1.CheckSellerRequest.license:type_name -> risk.v1.BusinessLicense
+	18, // 19: risk.v1.CheckSellerRequest.contact:type_name -> risk.v1.Contact
+	19, // 20: risk.v1.CheckSellerRequest.payout:type_name -> risk.v1.PayoutAccount
+	9,  // 21: risk.v1.CheckSellerResponse.decision:type_name -> risk.v1.Decision
+	5,  // 22: risk.v1.PaymentInstrument.kind:type_name -> risk.v1.InstrumentKind
+	50, // 23: risk.v1.PaymentInstrument.credit_drawn_at:type_name -> google.protobuf.Timestamp
+	50, // 24: risk.v1.Recipient.added_at:type_name -> google.protobuf.Timestamp
+	13, // 25: risk.v1.PurchaseHistory.past_gift_card_value:type_name -> risk.v1.Money
+	13, // 26: risk.v1.PurchaseHistory.typical_order_value:type_name -> risk.v1.Money
+	50, // 27: risk.v1.ScoreGiftCardPurchaseRequest.account_created_at:type_name -> google.protobuf.Timestamp
+	14, // 28: risk.v1.ScoreGiftCardPurchaseRequest.client:type_name -> risk.v1.Client
+	13, // 29: risk.v1.ScoreGiftCardPurchaseRequest.total:type_name -> risk.v1.Money
+	24, // 30: risk.v1.ScoreGiftCardPurchaseRequest.cards:type_name -> risk.v1.GiftCardLine
+	22, // 31: risk.v1.ScoreGiftCardPurchaseRequest.payment:type_name -> risk.v1.PaymentInstrument
+	23, // 32: risk.v1.ScoreGiftCardPurchaseRequest.recipient:type_name -> risk.v1.Recipient
+	15, // 33: risk.v1.ScoreGiftCardPurchaseRequest.session:type_name -> risk.v1.SessionFacts
+	25, // 34: risk.v1.ScoreGiftCardPurchaseRequest.caller_history:type_name -> risk.v1.PurchaseHistory
+	9,  // 35: risk.v1.ScoreGiftCardPurchaseResponse.decision:type_name -> risk.v1.Decision
+	50, // 36: risk.v1.DigitalDelivery.delivered_at:type_name -> google.protobuf.Timestamp
+	50, // 37: risk.v1.DigitalDelivery.redeemed_at:type_name -> google.protobuf.Timestamp
+	7,  // 38: risk.v1.RefundDestination.kind:type_name -> risk.v1.DestinationKind
+	14, // 39: risk.v1.EvaluateRefundRequest.client:type_name -> risk.v1.Client
+	13, // 40: risk.v1.EvaluateRefundRequest.amount_requested:type_name -> risk.v1.Money
+	13, // 41: risk.v1.EvaluateRefundRequest.amount_paid:type_name -> risk.v1.Money
+	6,  // 42: risk.v1.EvaluateRefundRequest.goods_kind:type_name -> risk.v1.GoodsKind
+	28, // 43: risk.v1.EvaluateRefundRequest.digital:type_name -> risk.v1.DigitalDelivery
+	29, // 44: risk.v1.EvaluateRefundRequest.destination:type_name -> risk.v1.RefundDestination
+	30, // 45: risk.v1.EvaluateRefundRequest.return_shipment:type_name -> risk.v1.ReturnShipment
+	15, // 46: risk.v1.EvaluateRefundRequest.session:type_name -> risk.v1.SessionFacts
+	9,  // 47: risk.v1.EvaluateRefundResponse.decision:type_name -> risk.v1.Decision
+	8,  // 48: risk.v1.ReportOutcomeRequest.label:type_name -> risk.v1.OutcomeLabel
+	35, // 49: risk.v1.ReportOutcomeResponse.related:type_name -> risk.v1.RelatedOrder
+	2,  // 50: risk.v1.ReportOutcomeResponse.actions:type_name -> risk.v1.Action
+	2,  // 51: risk.v1.RelatedOrder.actions:type_name -> risk.v1.Action
+	9,  // 52: risk.v1.GetDecisionResponse.decision:type_name -> risk.v1.Decision
+	50, // 53: risk.v1.HistoryEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	26, // 54: risk.v1.HistoryEvent.gift_card_order:type_name -> risk.v1.ScoreGiftCardPurchaseRequest
+	31, // 55: risk.v1.HistoryEvent.refund:type_name -> risk.v1.EvaluateRefundRequest
+	39, // 56: risk.v1.HistoryEvent.outcome:type_name -> risk.v1.OutcomeEvent
+	8,  // 57: risk.v1.OutcomeEvent.label:type_name -> risk.v1.OutcomeLabel
+	38, // 58: risk.v1.RecordEventsRequest.events:type_name -> risk.v1.HistoryEvent
+	50, // 59: risk.v1.GetPolicyResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	51, // 60: risk.v1.ReplayPolicyRequest.since:type_name -> google.protobuf.Duration
+	46, // 61: risk.v1.ReplayPolicyResponse.changes:type_name -> risk.v1.OutcomeChange
+	1,  // 62: risk.v1.OutcomeChange.check:type_name -> risk.v1.Check
+	0,  // 63: risk.v1.OutcomeChange.from:type_name -> risk.v1.Outcome
+	0,  // 64: risk.v1.OutcomeChange.to:type_name -> risk.v1.Outcome
+	49, // 65: risk.v1.OutcomeChange.rules:type_name -> risk.v1.OutcomeChange.RulesEntry
+	52, // 66: risk.v1.DecisionFacts.request:type_name -> google.protobuf.Any
+	48, // 67: risk.v1.DecisionFacts.verifiers:type_name -> risk.v1.VerifierFacts
+	3,  // 68: risk.v1.VerifierFacts.status:type_name -> risk.v1.VerifierStatus
+	12, // 69: risk.v1.VerifierFacts.signals:type_name -> risk.v1.Signal
+	10, // 70: risk.v1.VerifierFacts.findings:type_name -> risk.v1.Reason
+	20, // 71: risk.v1.RiskService.CheckSeller:input_type -> risk.v1.CheckSellerRequest
+	26, // 72: risk.v1.RiskService.ScoreGiftCardPurchase:input_type -> risk.v1.ScoreGiftCardPurchaseRequest
+	31, // 73: risk.v1.RiskService.EvaluateRefund:input_type -> risk.v1.EvaluateRefundRequest
+	33, // 74: risk.v1.RiskService.ReportOutcome:input_type -> risk.v1.ReportOutcomeRequest
+	36, // 75: risk.v1.RiskService.GetDecision:input_type -> risk.v1.GetDecisionRequest
+	40, // 76: risk.v1.RiskService.RecordEvents:input_type -> risk.v1.RecordEventsRequest
+	42, // 77: risk.v1.PolicyService.GetPolicy:input_type -> risk.v1.GetPolicyRequest
+	44, // 78: risk.v1.PolicyService.ReplayPolicy:input_type -> risk.v1.ReplayPolicyRequest
+	21, // 79: risk.v1.RiskService.CheckSeller:output_type -> risk.v1.CheckSellerResponse
+	27, // 80: risk.v1.RiskService.ScoreGiftCardPurchase:output_type -> risk.v1.ScoreGiftCardPurchaseResponse
+	32, // 81: risk.v1.RiskService.EvaluateRefund:output_type -> risk.v1.EvaluateRefundResponse
+	34, // 82: risk.v1.RiskService.ReportOutcome:output_type -> risk.v1.ReportOutcomeResponse
+	37, // 83: risk.v1.RiskService.GetDecision:output_type -> risk.v1.GetDecisionResponse
+	41, // 84: risk.v1.RiskService.RecordEvents:output_type -> risk.v1.RecordEventsResponse
+	43, // 85: risk.v1.PolicyService.GetPolicy:output_type -> risk.v1.GetPolicyResponse
+	45, // 86: risk.v1.PolicyService.ReplayPolicy:output_type -> risk.v1.ReplayPolicyResponse
+	79, // [79:87] is the sub-list for method output_type
+	71, // [71:79] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_risk_v1_risk_proto_init() }
@@ -4023,6 +4043,7 @@ func file_risk_v1_risk_proto_init() {
 		(*Signal_IntValue)(nil),
 		(*Signal_DoubleValue)(nil),
 		(*Signal_StringValue)(nil),
+		(*Signal_TimeValue)(nil),
 	}
 	file_risk_v1_risk_proto_msgTypes[29].OneofWrappers = []any{
 		(*HistoryEvent_GiftCardOrder)(nil),
