@@ -34,7 +34,7 @@ var _ riskv1.RiskServiceServer = (*riskService)(nil)
 func (r *riskService) CheckSeller(ctx context.Context, req *riskv1.CheckSellerRequest) (*riskv1.CheckSellerResponse, error) {
 	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_SELLER, req.GetRequestId(), req)
 	if err != nil {
-		return nil, r.toStatus(ctx, err)
+		return nil, toStatus(ctx, r.log, err)
 	}
 	return &riskv1.CheckSellerResponse{Decision: d}, nil
 }
@@ -42,7 +42,7 @@ func (r *riskService) CheckSeller(ctx context.Context, req *riskv1.CheckSellerRe
 func (r *riskService) ScoreGiftCardPurchase(ctx context.Context, req *riskv1.ScoreGiftCardPurchaseRequest) (*riskv1.ScoreGiftCardPurchaseResponse, error) {
 	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, req.GetRequestId(), req)
 	if err != nil {
-		return nil, r.toStatus(ctx, err)
+		return nil, toStatus(ctx, r.log, err)
 	}
 	return &riskv1.ScoreGiftCardPurchaseResponse{Decision: d}, nil
 }
@@ -50,7 +50,7 @@ func (r *riskService) ScoreGiftCardPurchase(ctx context.Context, req *riskv1.Sco
 func (r *riskService) EvaluateRefund(ctx context.Context, req *riskv1.EvaluateRefundRequest) (*riskv1.EvaluateRefundResponse, error) {
 	d, err := r.engine.Decide(ctx, riskv1.Check_CHECK_REFUND, req.GetRequestId(), req)
 	if err != nil {
-		return nil, r.toStatus(ctx, err)
+		return nil, toStatus(ctx, r.log, err)
 	}
 	return &riskv1.EvaluateRefundResponse{Decision: d}, nil
 }
@@ -58,7 +58,7 @@ func (r *riskService) EvaluateRefund(ctx context.Context, req *riskv1.EvaluateRe
 func (r *riskService) GetDecision(ctx context.Context, req *riskv1.GetDecisionRequest) (*riskv1.GetDecisionResponse, error) {
 	d, err := r.store.Decision(ctx, req.GetDecisionId())
 	if err != nil {
-		return nil, r.toStatus(ctx, err)
+		return nil, toStatus(ctx, r.log, err)
 	}
 	return &riskv1.GetDecisionResponse{Decision: d}, nil
 }
@@ -69,18 +69,18 @@ func (r *riskService) ReportOutcome(ctx context.Context, req *riskv1.ReportOutco
 		DecisionID: req.GetDecisionId(), Label: req.GetLabel(), Note: req.GetNote(), At: now,
 	})
 	if err != nil {
-		return nil, r.toStatus(ctx, err)
+		return nil, toStatus(ctx, r.log, err)
 	}
 	d, err := r.store.Decision(ctx, req.GetDecisionId())
 	if err != nil {
-		return nil, r.toStatus(ctx, err)
+		return nil, toStatus(ctx, r.log, err)
 	}
 	resp := &riskv1.ReportOutcomeResponse{}
 	if d.GetCheck() == riskv1.Check_CHECK_GIFT_CARD_PURCHASE {
 		switch req.GetLabel() {
 		case riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK:
 			if resp.Related, err = r.relatedOrders(ctx, d.GetDecisionId(), now); err != nil {
-				return nil, r.toStatus(ctx, err)
+				return nil, toStatus(ctx, r.log, err)
 			}
 		case riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE:
 			// Only a held order has codes waiting; a declined one issued none.
@@ -217,7 +217,7 @@ func (r *riskService) RecordEvents(ctx context.Context, req *riskv1.RecordEvents
 		case *riskv1.HistoryEvent_Outcome:
 			ids, violation, err := r.outcomeSubjects(ctx, e.Outcome, batch)
 			if err != nil {
-				return nil, r.toStatus(ctx, err)
+				return nil, toStatus(ctx, r.log, err)
 			}
 			if violation != nil {
 				violation.Field = fmt.Sprintf("events[%d].outcome.%s", i, violation.Field)
@@ -232,7 +232,7 @@ func (r *riskService) RecordEvents(ctx context.Context, req *riskv1.RecordEvents
 		if derived != nil {
 			entry, err := history.Derive(r.keys, derived, prefix, at)
 			if err != nil {
-				return nil, r.toStatus(ctx, err)
+				return nil, toStatus(ctx, r.log, err)
 			}
 			b.Subjects, b.Events, b.Links = entry.Subjects, entry.Events, entry.Links
 		}
@@ -243,7 +243,7 @@ func (r *riskService) RecordEvents(ctx context.Context, req *riskv1.RecordEvents
 	}
 	recorded, dups, err := r.store.Record(ctx, batch)
 	if err != nil {
-		return nil, r.toStatus(ctx, err)
+		return nil, toStatus(ctx, r.log, err)
 	}
 	return &riskv1.RecordEventsResponse{Recorded: int32(recorded), Duplicates: int32(dups)}, nil
 }

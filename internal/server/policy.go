@@ -49,8 +49,7 @@ func (p *policyService) ReplayPolicy(ctx context.Context, req *riskv1.ReplayPoli
 	now := p.clock()
 	resp, err := replay.Run(ctx, p.store, candidate, now.Add(-req.GetSince().AsDuration()), now.Add(time.Second), int(req.GetSample()))
 	if err != nil {
-		p.log.ErrorContext(ctx, "replay failed", "error", err)
-		return nil, err
+		return nil, toStatus(ctx, p.log, err)
 	}
 	p.log.InfoContext(ctx, "policy replayed", "candidate_version", candidate.Version, "decisions", resp.GetDecisions(), "changed", resp.GetChanged())
 	return resp, nil

@@ -1,15 +1,22 @@
 package server
 
+// The interceptors of the chain server.New assembles, in one place: each
+// is one concern (authentication and grants, deadlines, load shedding, rate
+// limits, validation, panics, call logging).
+
 import (
 	"context"
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
-	"github.com/riskd/riskd/internal/engine"
-	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/auth"
+	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -17,47 +24,77 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// errorDomain names riskd in ErrorInfo details.
-const errorDomain = "riskd"
-
-// toStatus is the one place where domain errors become gRPC status codes.
-// Anything it does not recognise is INTERNAL with a generic message, and
-// the cause is logged here, so no internal text reaches a caller.
-func (r *riskService) toStatus(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
+// authInterceptor authenticates the caller and checks the method is
+// granted to it.
+func authInterceptor(t *auth.Table) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, err := t.Authenticate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		id, _ := auth.FromContext(ctx)
+		if !id.Allowed(info.FullMethod) {
+			return nil, status.Errorf(codes.PermissionDenied, "caller %s may not call %s", id.Name, info.FullMethod)
+		}
+		return handler(ctx, req)
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "the caller's deadline passed before a decision")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "the caller cancelled the call")
-	case errors.Is(err, store.ErrNotFound):
-		return withInfo(codes.NotFound, "no such decision", "DECISION_NOT_FOUND")
-	case errors.Is(err, store.ErrRequestConflict):
-		return withInfo(codes.AlreadyExists, "request_id was already used with different content", "REQUEST_ID_REUSED")
-	case errors.Is(err, store.ErrClosed):
-		return withInfo(codes.Unavailable, "riskd is shutting down", "SHUTTING_DOWN")
-	case errors.Is(err, store.ErrUnavailable):
-		// Never answer without the log: the caller retries, or falls back.
-		r.log.ErrorContext(ctx, "decision store unreachable; call refused", "error", err)
-		return withInfo(codes.Unavailable, "the decision store is unreachable; try again", "STORE_UNAVAILABLE")
-	case errors.Is(err, engine.ErrNoCheck):
-		return withInfo(codes.FailedPrecondition, "the policy in force does not define this check", "NO_POLICY_FOR_CHECK")
-	}
-	r.log.ErrorContext(ctx, "internal error", "error", err)
-	return status.Error(codes.Internal, "internal error; see the server log under this call's trace_id")
 }
 
-func withInfo(c codes.Code, msg, reason string) error {
-	st := status.New(c, msg)
-	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain}); err == nil {
-		return d.Err()
+// deadlineInterceptor gives a call without a deadline the server's
+// default: nothing on the payment path may wait forever.
+func deadlineInterceptor(d time.Duration) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if _, ok := ctx.Deadline(); !ok && d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		return handler(ctx, req)
 	}
-	return st.Err()
+}
+
+// inFlightInterceptor sheds calls beyond max at once with
+// RESOURCE_EXHAUSTED: a queue that grows until deadlines pass helps no one.
+func inFlightInterceptor(max int64) grpc.UnaryServerInterceptor {
+	var n atomic.Int64
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if max <= 0 {
+			return handler(ctx, req)
+		}
+		if n.Add(1) > max {
+			n.Add(-1)
+			return nil, status.Error(codes.ResourceExhausted, "riskd is at capacity; retry with backoff")
+		}
+		defer n.Add(-1)
+		return handler(ctx, req)
+	}
+}
+
+// rateInterceptor limits each caller to its share: one noisy client
+// cannot take the capacity the others need.
+func rateInterceptor(perSecond float64, burst int) grpc.UnaryServerInterceptor {
+	var mu sync.Mutex
+	limiters := map[string]*rate.Limiter{}
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if perSecond <= 0 {
+			return handler(ctx, req)
+		}
+		name := "anonymous"
+		if id, ok := auth.FromContext(ctx); ok {
+			name = id.Name
+		}
+		mu.Lock()
+		l := limiters[name]
+		if l == nil {
+			l = rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))
+			limiters[name] = l
+		}
+		mu.Unlock()
+		if !l.Allow() {
+			return nil, status.Errorf(codes.ResourceExhausted, "caller %s is over its rate limit; retry with backoff", name)
+		}
+		return handler(ctx, req)
+	}
 }
 
 // validationInterceptor checks each request against its buf.validate rules,
@@ -102,30 +139,6 @@ func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerIntercepto
 		}
 		return handler(ctx, req)
 	}
-}
-
-// invalidArgument is INVALID_ARGUMENT with the field violations attached.
-func invalidArgument(br *errdetails.BadRequest) error {
-	st := status.New(codes.InvalidArgument, badRequestSummary(br))
-	if d, err := st.WithDetails(br, &errdetails.ErrorInfo{Reason: "INVALID_REQUEST", Domain: errorDomain}); err == nil {
-		st = d
-	}
-	return st.Err()
-}
-
-func badRequestSummary(br *errdetails.BadRequest) string {
-	msg := "invalid request"
-	for i, fv := range br.FieldViolations {
-		if i == 3 {
-			return msg + "; ..."
-		}
-		sep := ": "
-		if i > 0 {
-			sep = "; "
-		}
-		msg += sep + fv.Field + ": " + fv.Description
-	}
-	return msg
 }
 
 // recovered turns a panic into INTERNAL. The panic value and stack go to the
