@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -181,6 +182,10 @@ func TestRegistryHangingOrGone(t *testing.T) {
 	if err := s.reg.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// The stop takes effect when the kernel next schedules the process: on
+	// a busy machine the registry can still answer a call sent right after
+	// the signal. Wait until it is really stopped.
+	waitState(t, s.reg.Cmd.Process.Pid, 'T')
 	for i := range s.failures {
 		d := s.check(clean(), "")
 		vr := registryResult(d)
@@ -233,4 +238,22 @@ func (s *stack) eventuallyAnswered(req func() *riskv1.CheckSellerRequest) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
+}
+
+// waitState waits until the process's state in /proc/PID/stat is state
+// ('T' for stopped), for at most 10 seconds.
+func waitState(t *testing.T, pid int, state byte) {
+	t.Helper()
+	path := fmt.Sprintf("/proc/%d/stat", pid)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("process %d: %v", pid, err)
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == state {
+			return
+		}
+	}
+	t.Fatalf("process %d did not reach state %c in 10s", pid, state)
 }
