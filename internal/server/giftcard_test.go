@@ -429,8 +429,8 @@ func gcG3Fraud(t *testing.T, label riskv1.OutcomeLabel) {
 	}
 	want := map[string]listed{
 		dB.GetDecisionId(): {"device", "FREEZE_ISSUED_CODES"},
-		dC.GetDecisionId(): {"account,payment instrument", "FREEZE_ISSUED_CODES"},
-		"event:ext-g3-f":   {"delivery recipient", "FREEZE_ISSUED_CODES"},
+		dC.GetDecisionId(): {"account,instrument", "FREEZE_ISSUED_CODES"},
+		"event:ext-g3-f":   {"recipient", "FREEZE_ISSUED_CODES"},
 	}
 	names := map[string]string{dA.GetDecisionId(): "A (reported)", dB.GetDecisionId(): "B", dC.GetDecisionId(): "C",
 		dD.GetDecisionId(): "D (declined)", dE.GetDecisionId(): "E (73h old)", "event:ext-g3-f": "F (recorded)"}

@@ -119,8 +119,8 @@ func (r *riskService) relatedOrders(ctx context.Context, decisionID string, now 
 			if order == decisionID || history.IsDeclined(e.Ref) {
 				continue
 			}
-			if !slices.Contains(shared[order], id.Kind.String()) {
-				shared[order] = append(shared[order], id.Kind.String())
+			if !slices.Contains(shared[order], id.Kind.Name()) {
+				shared[order] = append(shared[order], id.Kind.Name())
 			}
 		}
 	}

@@ -50,24 +50,37 @@ const (
 	KindIP
 )
 
-var kindNames = map[Kind]string{
-	KindIDNumber: "identity number", KindLicense: "licence number", KindMobile: "mobile",
-	KindLandline: "landline", KindEmail: "e-mail", KindPayoutAccount: "payout account",
-	KindDevice: "device", KindAddress: "address", KindAccount: "account",
-	KindInstrument: "payment instrument", KindRecipient: "delivery recipient",
-	KindSeller: "seller", KindChatHandle: "chat handle", KindIP: "IP address",
+// kinds holds each kind's two names: its identifier (snake case, stable:
+// signal names and API values are built from it) and its words (for
+// sentences, free to change).
+var kinds = map[Kind]struct{ name, words string }{
+	KindIDNumber: {"id_number", "identity number"}, KindLicense: {"license", "licence number"},
+	KindMobile: {"mobile", "mobile"}, KindLandline: {"landline", "landline"}, KindEmail: {"email", "e-mail"},
+	KindPayoutAccount: {"payout_account", "payout account"}, KindDevice: {"device", "device"},
+	KindAddress: {"address", "address"}, KindAccount: {"account", "account"},
+	KindInstrument: {"instrument", "payment instrument"}, KindRecipient: {"recipient", "delivery recipient"},
+	KindSeller: {"seller", "seller"}, KindChatHandle: {"chat_handle", "chat handle"}, KindIP: {"ip", "IP address"},
 }
 
 // String names the kind in words, for reason sentences.
 func (k Kind) String() string {
-	if n, ok := kindNames[k]; ok {
-		return n
+	if n, ok := kinds[k]; ok {
+		return n.words
 	}
 	return "unknown identifier"
 }
 
+// Name is the kind's stable identifier ("payout_account"), for signal
+// names, API values and metrics: never its words.
+func (k Kind) Name() string {
+	if n, ok := kinds[k]; ok {
+		return n.name
+	}
+	return "unknown"
+}
+
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { _, ok := kindNames[k]; return ok }
+func (k Kind) Valid() bool { _, ok := kinds[k]; return ok }
 
 // HashSize is the size of an identifier's keyed hash (HMAC-SHA256).
 const HashSize = 32

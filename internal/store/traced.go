@@ -84,21 +84,21 @@ func (t *traced) ScanDecisions(ctx context.Context, from, to time.Time, fn func(
 }
 
 func (t *traced) Aggregate(ctx context.Context, series string, key Identifier, since, until time.Time) (Aggregate, error) {
-	ctx, end := t.span(ctx, "Aggregate", attribute.String("riskd.store.series", series), attribute.String("riskd.store.kind", key.Kind.String()))
+	ctx, end := t.span(ctx, "Aggregate", attribute.String("riskd.store.series", series), attribute.String("riskd.store.kind", key.Kind.Name()))
 	a, err := t.s.Aggregate(ctx, series, key, since, until)
 	end(err)
 	return a, err
 }
 
 func (t *traced) Events(ctx context.Context, series string, key Identifier, since, until time.Time, limit int) ([]Event, error) {
-	ctx, end := t.span(ctx, "Events", attribute.String("riskd.store.series", series), attribute.String("riskd.store.kind", key.Kind.String()))
+	ctx, end := t.span(ctx, "Events", attribute.String("riskd.store.series", series), attribute.String("riskd.store.kind", key.Kind.Name()))
 	e, err := t.s.Events(ctx, series, key, since, until, limit)
 	end(err)
 	return e, err
 }
 
 func (t *traced) Linked(ctx context.Context, id Identifier, limit int) ([]Link, error) {
-	ctx, end := t.span(ctx, "Linked", attribute.String("riskd.store.kind", id.Kind.String()))
+	ctx, end := t.span(ctx, "Linked", attribute.String("riskd.store.kind", id.Kind.Name()))
 	l, err := t.s.Linked(ctx, id, limit)
 	end(err)
 	return l, err
@@ -126,7 +126,7 @@ func (t *traced) ReportOutcome(ctx context.Context, o Outcome) error {
 }
 
 func (t *traced) Marks(ctx context.Context, id Identifier) ([]Mark, error) {
-	ctx, end := t.span(ctx, "Marks", attribute.String("riskd.store.kind", id.Kind.String()))
+	ctx, end := t.span(ctx, "Marks", attribute.String("riskd.store.kind", id.Kind.Name()))
 	m, err := t.s.Marks(ctx, id)
 	end(err)
 	return m, err

@@ -232,7 +232,7 @@ func (v *Verifier) seller(ctx context.Context, in verifier.Input, req *riskv1.Ch
 			}
 		}
 		n := int64(len(refs))
-		res.Signals["links.sellers_per_"+strings.ReplaceAll(e.Key.Kind.String(), " ", "_")] = n
+		res.Signals["links.sellers_per_"+e.Key.Kind.Name()] = n
 		if n >= v.manyOthers {
 			crowded = appendKind(crowded, e.Key.Kind)
 		}

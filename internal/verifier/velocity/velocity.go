@@ -32,13 +32,9 @@ var Windows = []struct {
 // this in a day is far past every threshold anyway.
 const maxEvents = 10000
 
-// keyNames are the short names of the counted keys in signal names.
-var keyNames = map[store.Kind]string{
-	store.KindAccount:    "account",
-	store.KindDevice:     "device",
-	store.KindInstrument: "instrument",
-	store.KindRecipient:  "recipient",
-}
+// keys are the kinds an order is counted by; signal names use their
+// Kind.Name.
+var keys = []store.Kind{store.KindAccount, store.KindDevice, store.KindInstrument, store.KindRecipient}
 
 // signalNames[kind][window] are the count, amount, cards and accounts
 // signal names, built once: the verifier runs on every gift-card decision.
@@ -47,9 +43,9 @@ var keyNames = map[store.Kind]string{
 // signal is stored with every decision.
 var signalNames = func() map[store.Kind][][4]string {
 	out := map[store.Kind][][4]string{}
-	for kind, name := range keyNames {
+	for _, kind := range keys {
 		for _, w := range Windows {
-			prefix := "velocity." + name + "." + w.Name + "."
+			prefix := "velocity." + kind.Name() + "." + w.Name + "."
 			n := [4]string{prefix + "count", prefix + "amount", prefix + "cards", prefix + "accounts"}
 			if kind == store.KindAccount || w.Span < time.Hour {
 				n[3] = ""
@@ -98,7 +94,7 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 		return verifier.Result{}, err
 	}
 	longest := Windows[len(Windows)-1].Span
-	res := verifier.Result{Signals: make(map[string]any, len(keyNames)*len(Windows)*4)}
+	res := verifier.Result{Signals: make(map[string]any, len(keys)*len(Windows)*4)}
 	// The order's own account, as its shared keys' events carry it.
 	var mine string
 	for _, own := range entry.Events {

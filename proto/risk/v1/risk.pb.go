@@ -2587,8 +2587,8 @@ type RelatedOrder struct {
 	DecisionId string   `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	EventId    string   `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	Actions    []Action `protobuf:"varint,3,rep,packed,name=actions,proto3,enum=risk.v1.Action" json:"actions,omitempty"`
-	// What it shares with the reported order, by kind ("device", "account"),
-	// never the value.
+	// What it shares with the reported order, by kind (one of "account",
+	// "device", "instrument", "recipient"), never the value.
 	Shared        []string `protobuf:"bytes,4,rep,name=shared,proto3" json:"shared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
