@@ -89,7 +89,10 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	findings := map[string]int64{}
 	statuses := make(map[string]string, len(f.Runs))
 	score := 0
-	forceReview, forceDecline := false, false
+	// forceReview and forceDecline are floors set by failure modes and
+	// decline rules; reviewRule is an analyst's explicit "a person looks",
+	// which also caps the outcome (see the switch below).
+	forceReview, forceDecline, reviewRule := false, false, false
 
 	addReason := func(code, msg, source string, points int, shadow bool) {
 		v.Reasons = append(v.Reasons, &riskv1.Reason{Code: code, Message: msg, Source: source, Shadow: shadow, Score: int32(points)})
@@ -180,7 +183,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 		}
 		switch r.Action {
 		case Review:
-			forceReview = true
+			reviewRule = true
 		case Decline:
 			forceDecline = true
 		case Approve:
@@ -190,11 +193,24 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	}
 
 	v.Score = min(max(score, 0), 100)
+	// A rule's action is the analyst's decision for the pattern it names;
+	// thresholds decide only where no rule gave one. So: decline (a rule,
+	// or a failure mode of decline) > approve rule > review rule >
+	// thresholds. A review rule caps the outcome at REVIEW: "the buyer may
+	// be the victim" must not become a DECLINE because unrelated findings
+	// add up. A failure mode of review is a floor, not an analyst's
+	// decision: it never lowers a score that reaches the decline
+	// threshold, or a request could escape a decline by making a verifier
+	// or a rule fail.
 	switch {
-	case forceDecline || (!approve && v.Score >= cp.DeclineAt):
+	case forceDecline:
 		v.Outcome = riskv1.Outcome_OUTCOME_DECLINE
 	case approve:
 		v.Outcome = riskv1.Outcome_OUTCOME_APPROVE
+	case reviewRule:
+		v.Outcome = riskv1.Outcome_OUTCOME_REVIEW
+	case v.Score >= cp.DeclineAt:
+		v.Outcome = riskv1.Outcome_OUTCOME_DECLINE
 	case forceReview || v.Score >= cp.ReviewAt:
 		v.Outcome = riskv1.Outcome_OUTCOME_REVIEW
 	default:

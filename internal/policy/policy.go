@@ -61,7 +61,11 @@ type RuleAction int
 const (
 	// AddScore adds the rule's score and reason; thresholds decide.
 	AddScore RuleAction = iota
-	// Review makes the outcome at least REVIEW.
+	// Review makes the outcome REVIEW unless a decline rule, a declining
+	// failure mode or an approve rule applies. It caps the outcome: a
+	// score at or above the decline threshold does not turn it into a
+	// DECLINE, because the rule is the analyst's decision for its pattern
+	// and thresholds decide only where no rule gave one.
 	Review
 	// Decline makes the outcome DECLINE; nothing overrides it.
 	Decline

@@ -634,3 +634,37 @@ func TestRefundLegitimateApproved(t *testing.T) {
 		t.Fatalf("only %d legitimate cases", len(cases))
 	}
 }
+
+// TestRefundLinkedToFraudIsReviewedWhateverTheScore: the buyer's account
+// bought gift cards in an order later reported as fraud, and the refund
+// comes right after a password change. The link alone scores 70 (the
+// decline threshold) and the account change 20 more, but the rule that
+// fired, refund-linked-to-fraud, says review: the buyer may be the victim
+// of the fraud reported. A review rule caps the outcome at REVIEW unless a
+// decline rule fires (issue 16).
+func TestRefundLinkedToFraudIsReviewedWhateverTheScore(t *testing.T) {
+	f := newRefundFixture(t)
+	f.clock.set(5 * refundDay)
+	now := f.clock.Now()
+	ctx := context.Background()
+
+	order := gcOrder("refund-victim", now.Add(-2*refundDay))
+	resp, err := f.h.client.ScoreGiftCardPurchase(ctx, order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.h.client.ReportOutcome(ctx, &riskv1.ReportOutcomeRequest{
+		DecisionId: resp.GetDecision().GetDecisionId(), Label: riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, Note: "scam call",
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	req := f.refund(order.GetAccountId(), "seller-victim")
+	req.Session = &riskv1.SessionFacts{PasswordChangedAt: timestamppb.New(now.Add(-time.Hour))}
+	d := f.decide(t, req)
+	assertRefund(t, d, refundExpect{refundReview, []string{"LINKED_TO_CONFIRMED_FRAUD", codeRefundAcctChange}, 90,
+		[]riskv1.Action{riskv1.Action_ACTION_MANUAL_REVIEW}})
+	if d.GetScore() < 70 {
+		t.Fatalf("score %d does not reach the refund decline threshold of 70: the test proves nothing", d.GetScore())
+	}
+}
