@@ -446,6 +446,44 @@ func TestDefaultRefund(t *testing.T) {
 			absent: []string{"REFUND_DIGITAL_DELIVERED"},
 		},
 		{
+			name: "digital code redeemed at the instant of delivery counts as after",
+			edit: func(r req) { digital(r, ago(48*time.Hour), ago(48*time.Hour)) },
+			want: decline, score: 50, codes: []string{"REFUND_DIGITAL_REDEEMED"},
+		},
+		{
+			// Issue 16: the buyer never had the code; someone else used it.
+			name: "digital code redeemed before it was delivered",
+			edit: func(r req) { digital(r, ago(47*time.Hour), ago(48*time.Hour)) },
+			want: review, score: 30, codes: []string{"REFUND_DIGITAL_REDEEMED"}, acts: manual,
+		},
+		{
+			name: "digital code redeemed a second before it was delivered",
+			edit: func(r req) { digital(r, ago(48*time.Hour), ago(48*time.Hour+time.Second)) },
+			want: review, score: 30, codes: []string{"REFUND_DIGITAL_REDEEMED"}, acts: manual,
+		},
+		{
+			name: "digital code redeemed before delivery, pushed to confirm: one reason, scored once",
+			edit: func(r req) {
+				digital(r, ago(47*time.Hour), ago(48*time.Hour))
+				r.ReceiptConfirmedBeforeDelivery = true
+			},
+			want: review, score: 30, codes: []string{"REFUND_DIGITAL_REDEEMED"}, acts: manual,
+		},
+		{
+			name: "digital code redeemed before delivery, but more back than was paid",
+			edit: func(r req) {
+				digital(r, ago(47*time.Hour), ago(48*time.Hour))
+				r.AmountRequested = cny(12_901)
+			},
+			want: decline, score: 80, codes: []string{"REFUND_DIGITAL_REDEEMED", "REFUND_OVER_PAID"}, acts: manual,
+		},
+		{
+			// The order of events is unknown: today's decline stands.
+			name: "digital code redeemed, delivery time not given",
+			edit: func(r req) { digital(r, nil, ago(48*time.Hour)) },
+			want: decline, score: 50, codes: []string{"REFUND_DIGITAL_REDEEMED"},
+		},
+		{
 			// Seed 001: the seller pushed the buyer to confirm receipt
 			// first, then sent a used code; the buyer is the victim.
 			name: "digital code redeemed after a pushed confirmation",

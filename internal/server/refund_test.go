@@ -305,7 +305,7 @@ func TestRefundR2DigitalGoods(t *testing.T) {
 		pushed  bool
 		want    refundExpect
 	}{
-		{"redeemed e-card", &riskv1.DigitalDelivery{DeliveredAt: ts(3 * time.Hour), RedeemedAt: ts(2 * time.Hour)}, false,
+		{"redeemed e-card, an hour after delivery", &riskv1.DigitalDelivery{DeliveredAt: ts(3 * time.Hour), RedeemedAt: ts(2 * time.Hour)}, false,
 			refundExpect{refundDecline, []string{codeRefundRedeemed}, 50, []riskv1.Action{}}},
 		{"redeemed minutes after delivery, refund a week later", &riskv1.DigitalDelivery{DeliveredAt: ts(7 * refundDay), RedeemedAt: ts(7*refundDay - 5*time.Minute)}, false,
 			refundExpect{refundDecline, []string{codeRefundRedeemed}, 50, []riskv1.Action{}}},
@@ -317,6 +317,15 @@ func TestRefundR2DigitalGoods(t *testing.T) {
 			refundExpect{refundReview, []string{codeRefundRedeemed}, 30, review}},
 		{"redeemed before it was even sent, pushed to confirm (used code sold)", &riskv1.DigitalDelivery{RedeemedAt: ts(10 * refundDay)}, true,
 			refundExpect{refundReview, []string{codeRefundRedeemed}, 30, review}},
+		// Issue 16, the order of events: redeemed after the buyer got it
+		// (the first case), the refund would pay twice; redeemed before it
+		// reached the buyer, someone else used it and the buyer is the
+		// likely victim.
+		{"redeemed an hour before delivery, not pushed", &riskv1.DigitalDelivery{DeliveredAt: ts(2 * time.Hour), RedeemedAt: ts(3 * time.Hour)}, false,
+			refundExpect{refundReview, []string{codeRefundRedeemed}, 30, review}},
+		// Without delivered_at the order is unknown: declined, as before.
+		{"redeemed, delivery time not given", &riskv1.DigitalDelivery{RedeemedAt: ts(2 * time.Hour)}, false,
+			refundExpect{refundDecline, []string{codeRefundRedeemed}, 50, []riskv1.Action{}}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
