@@ -246,3 +246,50 @@ func enforcedReason(reasons []*riskv1.Reason, code string) *riskv1.Reason {
 	}
 	return nil
 }
+
+// ShouldRun decides whether the check's verifier i is to be called, once
+// the verifiers it waits for (its Deps) have finished: runs holds their
+// accounts at their indices (the others are not read). Its when sees
+// those verifiers' signals, findings and statuses, the request and now.
+// A verifier without a when always runs. A when that cannot be evaluated
+// (a signal it reads is absent) returns true with the error: a check is
+// never dropped because its condition could not be decided.
+func (cp *CheckPolicy) ShouldRun(i int, req proto.Message, now time.Time, runs []VerifierRun) (bool, error) {
+	spec := cp.Verifiers[i]
+	if spec.wait == nil || spec.wait.program == nil {
+		return true, nil
+	}
+	signals := map[string]any{}
+	findings := map[string]int64{}
+	statuses := make(map[string]string, len(spec.wait.deps))
+	for _, j := range spec.wait.deps {
+		run := runs[j]
+		statuses[cp.Verifiers[j].Name] = string(run.Status)
+		if run.Status != StatusOK {
+			continue
+		}
+		for k, val := range run.Result.Signals {
+			signals[k] = val
+		}
+		for _, fd := range run.Result.Findings {
+			findings[fd.Code] += int64(fd.Score)
+		}
+	}
+	a := cp.adapter
+	act, err := cel.NewActivation(map[string]any{
+		"request":   a.NativeToValue(req),
+		"signals":   types.NewStringInterfaceMap(a, signals),
+		"findings":  a.NativeToValue(findings),
+		"verifiers": types.NewStringStringMap(a, statuses),
+		"now":       types.Timestamp{Time: now},
+	})
+	if err != nil {
+		panic(err) // a map of variables is always an activation
+	}
+	out, _, err := spec.wait.program.Eval(act)
+	if err != nil {
+		return true, fmt.Errorf("verifier %q: when: %w", spec.Name, err)
+	}
+	run, ok := out.Value().(bool)
+	return !ok || run, nil
+}
