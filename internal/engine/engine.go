@@ -457,6 +457,7 @@ func (e *Engine) runOne(ctx context.Context, v verifier.Verifier, spec policy.Ve
 	}
 
 	run := policy.VerifierRun{Spec: spec}
+	in.Settings = spec.Settings // this verifier's own, from the policy in force
 	started := time.Now()
 	var errText string
 	switch {

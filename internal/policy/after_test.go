@@ -8,6 +8,7 @@ import (
 
 	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/verifier"
+	"github.com/riskd/riskd/internal/verifier/returns"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 )
 
@@ -162,5 +163,51 @@ verifiers:
 	}
 	if run, err := cp.ShouldRun(3, req, testNow, lic(policy.StatusOK, map[string]any{"lic.valid": false})); !run || err != nil {
 		t.Errorf("a verifier with after and no when: ShouldRun = %v, %v; want true", run, err)
+	}
+}
+
+// TestLoadVerifierSettings: a verifier's settings are read by its own
+// parser at load; a bad table is refused with the line of the problem, and
+// a verifier that takes none refuses any.
+func TestLoadVerifierSettings(t *testing.T) {
+	known := map[string]bool{"returns": true, "v": true}
+	good := wrapCheck("refund", minimalCheck+`
+verifiers:
+  - name: returns
+    budget: 50ms
+    on_failure: ignore
+    settings:
+      weight_tolerance:
+        default: {percent: 4, grams: 25}
+        categories: {electronics: {percent: 2, grams: 10}}`)
+	cp := mustLoad(t, good, known).Check(riskv1.Check_CHECK_REFUND)
+	s, ok := cp.Verifiers[0].Settings.(*returns.Settings)
+	if !ok {
+		t.Fatalf("Settings = %T, want *returns.Settings", cp.Verifiers[0].Settings)
+	}
+	if w := s.Weigh("Electronics/Phone", 1000, 1000); w.ToleranceGrams != 20 {
+		t.Errorf("the policy's electronics tolerance: %+v", w)
+	}
+	if got := mustLoad(t, wrapCheck("refund", minimalCheck+"\nverifiers:\n  - {name: returns, budget: 50ms, on_failure: ignore}"), known).
+		Check(riskv1.Check_CHECK_REFUND).Verifiers[0].Settings; got != nil {
+		t.Errorf("no settings given: Settings = %v, want nil (the verifier's defaults)", got)
+	}
+	for _, tt := range []struct {
+		name, body string
+		line       int
+		want       string
+	}{
+		{"a verifier that takes none", "  - name: v\n    budget: 50ms\n    on_failure: ignore\n    settings: {x: 1}", 5, `verifier "v" takes no settings`},
+		{"a percent out of range", "  - name: returns\n    budget: 50ms\n    on_failure: ignore\n    settings:\n      weight_tolerance:\n        default: {percent: 150, grams: 25}", 10, `verifier "returns": settings: weight_tolerance.default: percent 150`},
+		{"a misspelt key", "  - name: returns\n    budget: 50ms\n    on_failure: ignore\n    settings:\n      weight_tolerances: {}", 9, `unknown field "weight_tolerances"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := wrapCheck("refund", minimalCheck+"\nverifiers:\n"+tt.body)
+			_, err := policy.Load(doc, "test.yaml", known)
+			var pe *policy.Error
+			if !errors.As(err, &pe) || pe.Line != tt.line || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want line %d and %q\n%s", err, tt.line, tt.want, numbered(string(doc)))
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"cel.dev/cel-go/checker"
 	"cel.dev/cel-go/ext"
 	"github.com/riskd/riskd/internal/verifier/remote"
+	"github.com/riskd/riskd/internal/verifier/returns"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
@@ -145,7 +146,16 @@ type verifierDoc struct {
 	// condition over their results, false to skip this one.
 	After []string `yaml:"after"`
 	When  string   `yaml:"when"`
-	line  int
+	// Settings are the verifier's own, read by its parser.
+	Settings yaml.Node `yaml:"settings"`
+	line     int
+}
+
+// settingsParsers read and check the settings: of the verifiers that take
+// any, at load, so that a bad table is refused with its line rather than
+// found mid-request. The list is explicit, like the verifiers'.
+var settingsParsers = map[string]func(*yaml.Node) (any, error){
+	"returns": func(n *yaml.Node) (any, error) { return returns.ParseSettings(n) },
 }
 
 type ruleDoc struct {
@@ -176,7 +186,7 @@ func (c *checkDoc) UnmarshalYAML(n *yaml.Node) error {
 
 func (v *verifierDoc) UnmarshalYAML(n *yaml.Node) error {
 	type plain verifierDoc
-	if err := strictKeys(n, "name", "budget", "on_failure", "after", "when"); err != nil {
+	if err := strictKeys(n, "name", "budget", "on_failure", "after", "when", "settings"); err != nil {
 		return err
 	}
 	if err := n.Decode((*plain)(v)); err != nil {
@@ -462,6 +472,22 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 			return nil, []*Error{&Error{Line: vd.line, Err: fmt.Errorf("verifier %q: on_failure %q must be ignore, review or decline", vd.Name, vd.OnFailure)}}
 		}
 		spec := VerifierSpec{Name: vd.Name, Budget: budget, OnFailure: mode}
+		if vd.Settings.Kind != 0 {
+			parse, ok := settingsParsers[vd.Name]
+			if !ok {
+				return nil, []*Error{&Error{Line: vd.line, Err: fmt.Errorf("verifier %q takes no settings", vd.Name)}}
+			}
+			settings, err := parse(&vd.Settings)
+			if err != nil {
+				line := vd.line
+				var le *returns.LineError
+				if errors.As(err, &le) {
+					line = le.Line
+				}
+				return nil, []*Error{&Error{Line: line, Err: fmt.Errorf("verifier %q: settings: %w", vd.Name, err)}}
+			}
+			spec.Settings = settings
+		}
 		if len(vd.After) > 0 || vd.When != "" {
 			spec.wait = &waitSpec{after: vd.After, when: vd.When}
 		}

@@ -128,6 +128,11 @@ type VerifierSpec struct {
 	Name      string
 	Budget    time.Duration
 	OnFailure FailureMode
+	// Settings are the verifier's own settings from the policy (key
+	// settings), parsed and checked at load by the verifier's parser (see
+	// settingsParsers); nil when the policy sets none. The engine hands
+	// them to the verifier in its Input.
+	Settings any
 	// wait is nil for a verifier that waits for no other: the spec stays
 	// small, as it is copied into every decision's account of each run.
 	wait *waitSpec
