@@ -631,8 +631,15 @@ func TestDefaultRefund(t *testing.T) {
 			want: review, score: 25, codes: []string{"RETURN_WEIGHT_MISMATCH"}, acts: manual,
 		},
 		{
-			name: "small item 31g heavy",
-			edit: func(r req) { r.ReturnShipment.DeclaredWeightGrams, r.ReturnShipment.MeasuredWeightGrams = 200, 231 },
+			// A heavier parcel gets 100 g of packaging on top: the item's
+			// box and bag.
+			name: "small item 130g heavy, in its packaging",
+			edit: func(r req) { r.ReturnShipment.DeclaredWeightGrams, r.ReturnShipment.MeasuredWeightGrams = 200, 330 },
+			want: approve,
+		},
+		{
+			name: "small item 131g heavy",
+			edit: func(r req) { r.ReturnShipment.DeclaredWeightGrams, r.ReturnShipment.MeasuredWeightGrams = 200, 331 },
 			want: review, score: 25, codes: []string{"RETURN_WEIGHT_MISMATCH"}, acts: manual,
 		},
 		{

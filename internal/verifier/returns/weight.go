@@ -28,6 +28,11 @@ func (t Tolerance) grams(declared int64) int64 {
 type Settings struct {
 	// Default applies to a category no entry matches.
 	Default Tolerance
+	// PackagingGrams is what a parcel may weigh more than the item on top
+	// of the tolerance: a buyer returns a light item in its box and bag,
+	// some 50-100 g, while a swapped item is almost always lighter (a
+	// cheaper model, parts kept). Lighter parcels get no such slack.
+	PackagingGrams int64
 	// categories are the entries, keys normalised (lower case, segments
 	// trimmed, joined by "/").
 	categories []category
@@ -39,21 +44,23 @@ type category struct {
 }
 
 // The default tolerances, when the policy sets none. A swapped return is
-// typically a cheaper item of the same kind, 10-15% lighter or heavier;
-// what a genuine return varies by is packaging, some 10-30 g whatever the
-// item. So:
-//   - default 5%, at least 30 g: a 1 kg parcel may be 50 g off;
-//   - electronics (and phones, computers, cameras) 3%, at least 20 g: a
+// typically a cheaper item of the same kind, 10-15% lighter; a genuine
+// return varies by the scale and the wrapping, a few percent or some
+// 20-30 g whatever the item, and comes back heavier in its packaging. So:
+//   - default 5%, at least 30 g: a 1 kg parcel may be 50 g light;
+//   - electronics (and phones, computers, cameras) 4%, at least 20 g: a
 //     phone, a lens or a laptop ships in its own fitted box, so it weighs
-//     what it weighed, and a 300 g phone back at 260 g (13% light: another
-//     model, or one without its battery) is a mismatch;
+//     what it weighed (within the 3% a scale and a re-taped box make), and
+//     a 300 g phone back at 260 g (13% light: another model, or one
+//     without its battery) is a mismatch;
 //   - clothing (and apparel, shoes) 10%, at least 50 g: soft goods are
-//     folded and bagged anew, and a 2 kg coat 100 g light is packaging.
-var defaultSettings = mustSettings(Tolerance{Percent: 5, Grams: 30}, map[string]Tolerance{
-	"electronics": {Percent: 3, Grams: 20},
-	"phones":      {Percent: 3, Grams: 20},
-	"computers":   {Percent: 3, Grams: 20},
-	"cameras":     {Percent: 3, Grams: 20},
+//     folded and bagged anew, and a 2 kg coat 100 g light is packaging;
+//   - heavier parcels 100 g more on top of each: the item's box and bag.
+var defaultSettings = mustSettings(Tolerance{Percent: 5, Grams: 30}, 100, map[string]Tolerance{
+	"electronics": {Percent: 4, Grams: 20},
+	"phones":      {Percent: 4, Grams: 20},
+	"computers":   {Percent: 4, Grams: 20},
+	"cameras":     {Percent: 4, Grams: 20},
 	"clothing":    {Percent: 10, Grams: 50},
 	"apparel":     {Percent: 10, Grams: 50},
 	"shoes":       {Percent: 10, Grams: 50},
@@ -63,8 +70,8 @@ var defaultSettings = mustSettings(Tolerance{Percent: 5, Grams: 30}, map[string]
 // sets none.
 func DefaultSettings() *Settings { return defaultSettings }
 
-func mustSettings(def Tolerance, cats map[string]Tolerance) *Settings {
-	s, err := NewSettings(def, cats)
+func mustSettings(def Tolerance, packaging int64, cats map[string]Tolerance) *Settings {
+	s, err := NewSettings(def, packaging, cats)
 	if err != nil {
 		panic(err)
 	}
@@ -79,16 +86,20 @@ const (
 )
 
 // NewSettings checks and builds weight settings: each tolerance between 0
-// and 100% and 0 and 100 kg; category paths of non-empty segments
-// separated by "/", each named once whatever its case.
-func NewSettings(def Tolerance, cats map[string]Tolerance) (*Settings, error) {
+// and 100% and 0 and 100 kg, the packaging allowance between 0 and 100 kg;
+// category paths of non-empty segments separated by "/", each named once
+// whatever its case.
+func NewSettings(def Tolerance, packagingGrams int64, cats map[string]Tolerance) (*Settings, error) {
 	if err := checkTolerance(def); err != nil {
 		return nil, fmt.Errorf("default: %w", err)
+	}
+	if packagingGrams < 0 || packagingGrams > maxToleranceGrams {
+		return nil, fmt.Errorf("packaging_grams %d must be between 0 and %d", packagingGrams, maxToleranceGrams)
 	}
 	if len(cats) > maxCategories {
 		return nil, fmt.Errorf("%d categories, more than the %d allowed", len(cats), maxCategories)
 	}
-	s := &Settings{Default: def}
+	s := &Settings{Default: def, PackagingGrams: packagingGrams}
 	seen := map[string]string{}
 	for raw, tol := range cats {
 		path, err := normalisePath(raw)
@@ -187,7 +198,9 @@ type Weight struct {
 	// Category is the settings entry that applied ("" for the default).
 	Category string
 	// DeltaGrams is measured minus declared: negative when lighter.
-	DeltaGrams     int64
+	DeltaGrams int64
+	// ToleranceGrams is the tolerance in the direction of the delta (a
+	// heavier parcel's includes the packaging allowance).
 	ToleranceGrams int64
 	// Mismatch: the parcel is lighter or heavier by more than the
 	// tolerance.
@@ -206,7 +219,10 @@ func (s *Settings) Weigh(itemCategory string, declared, measured int64) Weight {
 	w.Measured = true
 	w.DeltaGrams = measured - declared
 	w.ToleranceGrams = tol.grams(declared)
-	w.Mismatch = w.DeltaGrams > w.ToleranceGrams || -w.DeltaGrams > w.ToleranceGrams
+	if w.DeltaGrams > 0 {
+		w.ToleranceGrams += s.PackagingGrams
+	}
+	w.Mismatch = max(w.DeltaGrams, -w.DeltaGrams) > w.ToleranceGrams
 	return w
 }
 
@@ -215,11 +231,13 @@ func (s *Settings) Weigh(itemCategory string, declared, measured int64) Weight {
 //	settings:
 //	  weight_tolerance:
 //	    default: {percent: 5, grams: 30}
+//	    packaging_grams: 100
 //	    categories:
-//	      electronics: {percent: 3, grams: 20}
+//	      electronics: {percent: 4, grams: 20}
 //
-// An entry left out keeps its default: without default, the built-in
-// default applies; without categories, the built-in ones.
+// A key left out keeps its built-in value: without default, the built-in
+// default; without packaging_grams, 100; without categories, the built-in
+// ones.
 func ParseSettings(n *yaml.Node) (*Settings, error) {
 	top, err := mapping(n, "settings", "weight_tolerance")
 	if err != nil {
@@ -229,9 +247,15 @@ func ParseSettings(n *yaml.Node) (*Settings, error) {
 	if !ok {
 		return DefaultSettings(), nil
 	}
-	fields, err := mapping(wt, "weight_tolerance", "default", "categories")
+	fields, err := mapping(wt, "weight_tolerance", "default", "packaging_grams", "categories")
 	if err != nil {
 		return nil, err
+	}
+	packaging := defaultSettings.PackagingGrams
+	if p, ok := fields["packaging_grams"]; ok {
+		if err := p.Decode(&packaging); err != nil {
+			return nil, lineErr(p.Line, "weight_tolerance.packaging_grams must be a whole number")
+		}
 	}
 	def := defaultSettings.Default
 	if d, ok := fields["default"]; ok {
@@ -264,7 +288,7 @@ func ParseSettings(n *yaml.Node) (*Settings, error) {
 			cats[e.path] = e.tol
 		}
 	}
-	s, err := NewSettings(def, cats)
+	s, err := NewSettings(def, packaging, cats)
 	if err != nil {
 		return nil, lineErr(wt.Line, "weight_tolerance: %w", err)
 	}

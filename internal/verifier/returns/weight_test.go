@@ -13,7 +13,7 @@ import (
 )
 
 func TestWeigh(t *testing.T) {
-	custom, err := returns.NewSettings(returns.Tolerance{Percent: 5, Grams: 30}, map[string]returns.Tolerance{
+	custom, err := returns.NewSettings(returns.Tolerance{Percent: 5, Grams: 30}, 0, map[string]returns.Tolerance{
 		"Electronics":       {Percent: 3, Grams: 20},
 		"electronics/phone": {Percent: 2, Grams: 10},
 		"数码":                {Percent: 4, Grams: 25},
@@ -39,6 +39,8 @@ func TestWeigh(t *testing.T) {
 		// Matching.
 		{"blanks around segments", def, "  electronics / phone ", 300, 300,
 			returns.Weight{Measured: true, Category: "electronics", ToleranceGrams: 20}},
+		{"a single segment, any case", def, "PHONES", 300, 300,
+			returns.Weight{Measured: true, Category: "phones", ToleranceGrams: 20}},
 		{"a prefix of a segment is not the category", def, "electronicsx", 300, 300,
 			returns.Weight{Measured: true, ToleranceGrams: 30}},
 		{"a longer entry does not match a shorter category", custom, "Electronics", 1000, 1000,
@@ -56,10 +58,18 @@ func TestWeigh(t *testing.T) {
 			returns.Weight{Measured: true, DeltaGrams: -30, ToleranceGrams: 30}},
 		{"31g off 200g is not", def, "cosmetics", 200, 169,
 			returns.Weight{Measured: true, DeltaGrams: -31, ToleranceGrams: 30, Mismatch: true}},
-		{"the share for a heavy parcel: 5% of 10kg", def, "furniture", 10000, 10500,
-			returns.Weight{Measured: true, DeltaGrams: 500, ToleranceGrams: 500}},
-		{"heavier counts too", def, "furniture", 10000, 10501,
-			returns.Weight{Measured: true, DeltaGrams: 501, ToleranceGrams: 500, Mismatch: true}},
+		{"the share for a heavy parcel: 5% of 10kg", def, "furniture", 10000, 9500,
+			returns.Weight{Measured: true, DeltaGrams: -500, ToleranceGrams: 500}},
+		{"one gram more", def, "furniture", 10000, 9499,
+			returns.Weight{Measured: true, DeltaGrams: -501, ToleranceGrams: 500, Mismatch: true}},
+		{"a heavier parcel gets the packaging on top", def, "cosmetics", 283, 413,
+			returns.Weight{Measured: true, DeltaGrams: 130, ToleranceGrams: 130}},
+		{"heavier beyond packaging counts too", def, "cosmetics", 283, 414,
+			returns.Weight{Measured: true, DeltaGrams: 131, ToleranceGrams: 130, Mismatch: true}},
+		{"a laptop 3% light is the scale", def, "computers", 1596, 1548,
+			returns.Weight{Measured: true, Category: "computers", DeltaGrams: -48, ToleranceGrams: 63}},
+		{"without a packaging allowance", custom, "toys", 1000, 1051,
+			returns.Weight{Measured: true, DeltaGrams: 51, ToleranceGrams: 50, Mismatch: true}},
 		{"not measured: nothing claimed", def, "electronics", 300, 0,
 			returns.Weight{Category: "electronics"}},
 		{"not declared: nothing claimed", def, "", 0, 300, returns.Weight{}},
@@ -92,6 +102,7 @@ func TestParseSettings(t *testing.T) {
 		{name: "a full table", doc: `
 weight_tolerance:
   default: {percent: 4.5, grams: 25}
+  packaging_grams: 0
   categories:
     electronics: {percent: 2, grams: 15}
     Electronics/Phone: {percent: 1, grams: 10}`, check: func(t *testing.T, s *returns.Settings) {
@@ -100,6 +111,9 @@ weight_tolerance:
 			}
 			if got := s.Weigh("toys", 1000, 1000); got.ToleranceGrams != 45 {
 				t.Errorf("default: %+v", got)
+			}
+			if got := s.Weigh("toys", 1000, 1046); !got.Mismatch {
+				t.Errorf("packaging_grams 0: %+v", got)
 			}
 		}},
 		{name: "categories only: the built-in default stays", doc: `
@@ -124,6 +138,7 @@ weight_tolerance:
 		{name: "grams missing", doc: "weight_tolerance:\n  default: {percent: 5}", line: 3, want: "needs both percent and grams"},
 		{name: "percent above 100", doc: "weight_tolerance:\n  categories:\n    x: {percent: 101, grams: 5}", line: 4, want: "percent 101 must be between 0 and 100"},
 		{name: "negative grams", doc: "weight_tolerance:\n  default: {percent: 5, grams: -1}", line: 3, want: "grams -1"},
+		{name: "negative packaging", doc: "weight_tolerance:\n  packaging_grams: -1", line: 3, want: "packaging_grams -1"},
 		{name: "grams not a number", doc: "weight_tolerance:\n  default: {percent: 5, grams: lots}", line: 3, want: "grams must be a whole number"},
 		{name: "the same category in two cases", doc: "weight_tolerance:\n  categories:\n    Phones: {percent: 1, grams: 5}\n    phones: {percent: 2, grams: 5}", line: 5, want: "are the same category"},
 		{name: "an empty segment", doc: "weight_tolerance:\n  categories:\n    electronics//phone: {percent: 1, grams: 5}", line: 4, want: "every segment"},
@@ -171,7 +186,7 @@ func TestVerifierWeighsTheReturn(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, res.Signals[k], v)
 		}
 	}
-	loose, err := returns.NewSettings(returns.Tolerance{Percent: 20, Grams: 50}, nil)
+	loose, err := returns.NewSettings(returns.Tolerance{Percent: 20, Grams: 50}, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
