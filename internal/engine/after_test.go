@@ -89,6 +89,9 @@ func TestDependentVerifiers(t *testing.T) {
 		if vr.GetStatus() != riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED || regCalls.Load() != 0 {
 			t.Fatalf("reg: %s %q, called %d times", vr.GetStatus(), vr.GetError(), regCalls.Load())
 		}
+		if want := "not called: its condition on lic, slow was false"; vr.GetError() != want {
+			t.Errorf("reg's error = %q, want %q: a caller can always tell why", vr.GetError(), want)
+		}
 		// on_failure: decline would decline a failure; a skip is none.
 		if d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE || len(d.GetReasons()) != 0 {
 			t.Errorf("got %s %v, want APPROVE with no reasons", d.GetOutcome(), reasonCodes(d))

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -424,7 +423,7 @@ func (e *Engine) runDependent(ctx context.Context, v verifier.Verifier, cp *poli
 		// policy adds no reason; rules see "skipped" in verifiers.
 		return policy.VerifierRun{Spec: spec, Status: policy.StatusSkipped}, &riskv1.VerifierResult{
 			Name: spec.Name, Status: riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED, Duration: durationpb.New(0),
-			Error: "not called: its condition on " + strings.Join(spec.After(), ", ") + " was false",
+			Error: spec.SkipReason(),
 		}
 	}
 	return e.runOne(ctx, v, spec, in)

@@ -586,6 +586,7 @@ func linkVerifiers(env *cel.Env, cp *CheckPolicy, docs []verifierDoc) *Error {
 			}
 		}
 		w.program = prg
+		w.skipped = "not called: its condition on " + strings.Join(w.after, ", ") + " was false"
 	}
 	return nil
 }

@@ -146,6 +146,8 @@ type waitSpec struct {
 	when string
 	// program is when compiled; nil without a when.
 	program cel.Program
+	// skipped says why the verifier was not called, built once at load.
+	skipped string
 }
 
 // After names the verifiers of the same check this one waits for (policy
@@ -167,6 +169,15 @@ func (s VerifierSpec) When() string {
 		return ""
 	}
 	return s.wait.when
+}
+
+// SkipReason is the sentence a decision gives for this verifier when its
+// When was false and it was not called.
+func (s VerifierSpec) SkipReason() string {
+	if s.wait == nil {
+		return ""
+	}
+	return s.wait.skipped
 }
 
 // Deps returns After as indices into the check's Verifiers; nil for a
