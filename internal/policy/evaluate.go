@@ -131,17 +131,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	// The variables are turned into CEL values once, not by every rule
 	// that reads them: a gift-card decision runs a dozen rules over some
 	// fifty signals.
-	a := cp.adapter
-	act, err := cel.NewActivation(map[string]any{
-		"request":   a.NativeToValue(f.Request),
-		"signals":   types.NewStringInterfaceMap(a, v.Signals),
-		"findings":  a.NativeToValue(findings),
-		"verifiers": types.NewStringStringMap(a, statuses),
-		"now":       types.Timestamp{Time: f.Now},
-	})
-	if err != nil {
-		panic(err) // a map of variables is always an activation
-	}
+	act := cp.activation(f.Request, f.Now, v.Signals, findings, statuses)
 	approve := false
 	for _, r := range cp.Rules {
 		out, _, err := r.program.Eval(act)
@@ -222,6 +212,23 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	return v
 }
 
+// activation is what a condition (a rule's, a verifier's) sees, as the
+// check's environment declares it (see newEnv).
+func (cp *CheckPolicy) activation(req proto.Message, now time.Time, signals map[string]any, findings map[string]int64, statuses map[string]string) cel.Activation {
+	a := cp.adapter
+	act, err := cel.NewActivation(map[string]any{
+		"request":   a.NativeToValue(req),
+		"signals":   types.NewStringInterfaceMap(a, signals),
+		"findings":  a.NativeToValue(findings),
+		"verifiers": types.NewStringStringMap(a, statuses),
+		"now":       types.Timestamp{Time: now},
+	})
+	if err != nil {
+		panic(err) // a map of variables is always an activation
+	}
+	return act
+}
+
 // failClosed applies a failure mode (a verifier's on_failure, a check's
 // on_rule_error) to the outcome and says, for the reason's sentence, what
 // it did.
@@ -275,18 +282,7 @@ func (cp *CheckPolicy) ShouldRun(i int, req proto.Message, now time.Time, runs [
 			findings[fd.Code] += int64(fd.Score)
 		}
 	}
-	a := cp.adapter
-	act, err := cel.NewActivation(map[string]any{
-		"request":   a.NativeToValue(req),
-		"signals":   types.NewStringInterfaceMap(a, signals),
-		"findings":  a.NativeToValue(findings),
-		"verifiers": types.NewStringStringMap(a, statuses),
-		"now":       types.Timestamp{Time: now},
-	})
-	if err != nil {
-		panic(err) // a map of variables is always an activation
-	}
-	out, _, err := spec.wait.program.Eval(act)
+	out, _, err := spec.wait.program.Eval(cp.activation(req, now, signals, findings, statuses))
 	if err != nil {
 		return true, fmt.Errorf("verifier %q: when: %w", spec.Name, err)
 	}
