@@ -257,3 +257,61 @@ func waitState(t *testing.T, pid int, state byte) {
 	}
 	t.Fatalf("process %d did not reach state %c in 10s", pid, state)
 }
+
+// TestRegistryNotAskedAboutAnInvalidLicence: the example policy has the
+// registry wait for the licence's structure check and skip a number that
+// fails it. An invalid number is declined for what it is
+// (LICENSE_NUMBER_INVALID), the registry is reported skipped, not failed,
+// no REGISTRY_UNAVAILABLE or VERIFIER_FAILED is added, the registry process
+// never sees the call, and such requests, however many, do not open the
+// registry's circuit breaker.
+func TestRegistryNotAskedAboutAnInvalidLicence(t *testing.T) {
+	s := startStack(t)
+	const invalid = "91350100M000100Y44" // the valid 91350100M000100Y43 with a wrong check character
+	var skipped []string
+	for i := range s.failures + 2 {
+		d := s.check(sellerWith(t, invalid, "福州某某贸易有限公司", "张三"), "")
+		codes := reasonCodes(d)
+		vr := registryResult(d)
+		if d.GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE || !codes["LICENSE_NUMBER_INVALID"] ||
+			codes["REGISTRY_UNAVAILABLE"] || codes["VERIFIER_FAILED"] ||
+			vr.GetStatus() != riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED {
+			t.Fatalf("invalid licence %d: %s %v %v", i, d.GetOutcome(), codes, vr)
+		}
+		for _, r := range d.GetReasons() {
+			if r.GetSource() == "licence_registry" {
+				t.Errorf("a skipped registry gave a reason: %v", r)
+			}
+		}
+		skipped = append(skipped, d.GetDecisionId())
+	}
+	// More invalid numbers than failures_to_open: had they reached the
+	// registry, its circuit would be open now and this call would fail.
+	clean := s.check(sellerWith(t, "91350100M000100Y43", "福州某某贸易有限公司", "张三"), "")
+	if vr := registryResult(clean); clean.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE || vr.GetStatus() != riskv1.VerifierStatus_VERIFIER_STATUS_OK {
+		t.Fatalf("valid licence after the invalid ones: %s %v %v", clean.GetOutcome(), reasonCodes(clean), vr)
+	}
+	// The registry logs every number it parses, with the decision's ID.
+	// Once the valid one's line is in, any line of the calls before it
+	// would be too.
+	seen := func(id string) bool {
+		for _, l := range s.reg.Logs() {
+			if l["decision_id"] == id {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !seen(clean.GetDecisionId()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the registry did not log the valid licence's lookup")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, id := range skipped {
+		if seen(id) {
+			t.Errorf("the registry was called for decision %s, an invalid licence number", id)
+		}
+	}
+}

@@ -123,6 +123,10 @@ func (r *registry) Verify(ctx context.Context, req *verifierv1.VerifyRequest) (*
 	}
 	code, err := license.ParseUSCC(raw)
 	if err != nil {
+		// A riskd whose policy waits for its own structure check never
+		// sends one (see examples/policy-with-registry.yaml); logged, so a
+		// caller that does can be found.
+		r.log.WarnContext(ctx, "licence number refused", "decision_id", req.GetDecisionId())
 		return nil, status.Error(codes.InvalidArgument, "license.uscc is not a valid Unified Social Credit Code")
 	}
 	lic, ok := r.licences[code.Code]

@@ -337,25 +337,83 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 }
 
 // runVerifiers runs the check's verifiers concurrently and waits for each
-// until it answers or its budget ends, whichever is first.
+// until it answers or its budget ends, whichever is first. A verifier that
+// waits for others (policy key after) starts when they have finished, on
+// a goroutine of its own, and its budget starts then.
 func (e *Engine) runVerifiers(ctx context.Context, reg verifier.Registry, cp *policy.CheckPolicy, in verifier.Input) ([]policy.VerifierRun, []*riskv1.VerifierResult) {
 	runs := make([]policy.VerifierRun, len(cp.Verifiers))
 	results := make([]*riskv1.VerifierResult, len(cp.Verifiers))
+	// done[i] is closed when verifier i has finished; only a check with
+	// dependencies needs them, so the common one allocates nothing more.
+	// (Declared once, never assigned again, so that the closures below
+	// capture it by value: a variable they shared would be one more
+	// allocation per decision.)
+	done := doneChannels(cp)
 	// The ones that can wait start first, each on its own goroutine, so
 	// their waiting overlaps the inline ones' work.
 	var wg sync.WaitGroup
 	for i, spec := range cp.Verifiers {
-		if v := reg[spec.Name]; !neverWaits(v) {
-			wg.Go(func() { runs[i], results[i] = e.runOne(ctx, v, spec, in) })
+		v := reg[spec.Name]
+		switch deps := spec.Deps(); {
+		case deps != nil:
+			wg.Go(func() {
+				defer close(done[i])
+				for _, j := range deps {
+					<-done[j] // every verifier finishes: inline, or at its budget
+				}
+				runs[i], results[i] = e.runDependent(ctx, v, cp, i, in, runs)
+			})
+		case !neverWaits(v):
+			wg.Go(func() {
+				runs[i], results[i] = e.runOne(ctx, v, spec, in)
+				if done != nil {
+					close(done[i])
+				}
+			})
 		}
 	}
 	for i, spec := range cp.Verifiers {
-		if v := reg[spec.Name]; neverWaits(v) {
+		if v := reg[spec.Name]; spec.Deps() == nil && neverWaits(v) {
 			runs[i], results[i] = e.runOne(ctx, v, spec, in)
+			if done != nil {
+				close(done[i])
+			}
 		}
 	}
 	wg.Wait()
 	return runs, results
+}
+
+// doneChannels returns one channel per verifier of a check whose
+// verifiers wait for one another, nil for any other check.
+func doneChannels(cp *policy.CheckPolicy) []chan struct{} {
+	if !cp.HasDependencies() {
+		return nil
+	}
+	done := make([]chan struct{}, len(cp.Verifiers))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	return done
+}
+
+// runDependent runs verifier i of the check, whose dependencies have
+// finished, unless its condition (policy key when) says to skip it.
+func (e *Engine) runDependent(ctx context.Context, v verifier.Verifier, cp *policy.CheckPolicy, i int, in verifier.Input, runs []policy.VerifierRun) (policy.VerifierRun, *riskv1.VerifierResult) {
+	spec := cp.Verifiers[i]
+	run, err := cp.ShouldRun(i, in.Request, in.Now, runs)
+	if err != nil {
+		e.log.WarnContext(ctx, "verifier condition could not be evaluated; the verifier is called", "verifier", spec.Name, "error", err)
+	}
+	if !run {
+		// Not called, so nothing failed: no failure mode applies and the
+		// policy adds no reason; rules see "skipped" in verifiers.
+		return policy.VerifierRun{Spec: spec, Status: policy.StatusSkipped}, &riskv1.VerifierResult{
+			Name: spec.Name, Status: riskv1.VerifierStatus_VERIFIER_STATUS_SKIPPED, Duration: durationpb.New(0),
+			Error: spec.SkipReason(),
+		}
+	}
+	return e.runOne(ctx, v, spec, in)
 }
 
 func neverWaits(v verifier.Verifier) bool {
@@ -385,6 +443,7 @@ func (e *Engine) runOne(ctx context.Context, v verifier.Verifier, spec policy.Ve
 	}
 
 	run := policy.VerifierRun{Spec: spec}
+	in.Settings = spec.Settings // this verifier's own, from the policy in force
 	started := time.Now()
 	var errText string
 	switch {

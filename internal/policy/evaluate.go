@@ -89,7 +89,10 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	findings := map[string]int64{}
 	statuses := make(map[string]string, len(f.Runs))
 	score := 0
-	forceReview, forceDecline := false, false
+	// forceReview and forceDecline are floors set by failure modes and
+	// decline rules; reviewRule is an analyst's explicit "a person looks",
+	// which also caps the outcome (see the switch below).
+	forceReview, forceDecline, reviewRule := false, false, false
 
 	addReason := func(code, msg, source string, points int, shadow bool) {
 		v.Reasons = append(v.Reasons, &riskv1.Reason{Code: code, Message: msg, Source: source, Shadow: shadow, Score: int32(points)})
@@ -128,17 +131,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	// The variables are turned into CEL values once, not by every rule
 	// that reads them: a gift-card decision runs a dozen rules over some
 	// fifty signals.
-	a := cp.adapter
-	act, err := cel.NewActivation(map[string]any{
-		"request":   a.NativeToValue(f.Request),
-		"signals":   types.NewStringInterfaceMap(a, v.Signals),
-		"findings":  a.NativeToValue(findings),
-		"verifiers": types.NewStringStringMap(a, statuses),
-		"now":       types.Timestamp{Time: f.Now},
-	})
-	if err != nil {
-		panic(err) // a map of variables is always an activation
-	}
+	act := cp.activation(f.Request, f.Now, v.Signals, findings, statuses)
 	approve := false
 	for _, r := range cp.Rules {
 		out, _, err := r.program.Eval(act)
@@ -180,7 +173,7 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 		}
 		switch r.Action {
 		case Review:
-			forceReview = true
+			reviewRule = true
 		case Decline:
 			forceDecline = true
 		case Approve:
@@ -190,11 +183,24 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	}
 
 	v.Score = min(max(score, 0), 100)
+	// A rule's action is the analyst's decision for the pattern it names;
+	// thresholds decide only where no rule gave one. So: decline (a rule,
+	// or a failure mode of decline) > approve rule > review rule >
+	// thresholds. A review rule caps the outcome at REVIEW: "the buyer may
+	// be the victim" must not become a DECLINE because unrelated findings
+	// add up. A failure mode of review is a floor, not an analyst's
+	// decision: it never lowers a score that reaches the decline
+	// threshold, or a request could escape a decline by making a verifier
+	// or a rule fail.
 	switch {
-	case forceDecline || (!approve && v.Score >= cp.DeclineAt):
+	case forceDecline:
 		v.Outcome = riskv1.Outcome_OUTCOME_DECLINE
 	case approve:
 		v.Outcome = riskv1.Outcome_OUTCOME_APPROVE
+	case reviewRule:
+		v.Outcome = riskv1.Outcome_OUTCOME_REVIEW
+	case v.Score >= cp.DeclineAt:
+		v.Outcome = riskv1.Outcome_OUTCOME_DECLINE
 	case forceReview || v.Score >= cp.ReviewAt:
 		v.Outcome = riskv1.Outcome_OUTCOME_REVIEW
 	default:
@@ -204,6 +210,23 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 	slices.Sort(v.Actions)
 	v.Actions = slices.Compact(v.Actions)
 	return v
+}
+
+// activation is what a condition (a rule's, a verifier's) sees, as the
+// check's environment declares it (see newEnv).
+func (cp *CheckPolicy) activation(req proto.Message, now time.Time, signals map[string]any, findings map[string]int64, statuses map[string]string) cel.Activation {
+	a := cp.adapter
+	act, err := cel.NewActivation(map[string]any{
+		"request":   a.NativeToValue(req),
+		"signals":   types.NewStringInterfaceMap(a, signals),
+		"findings":  a.NativeToValue(findings),
+		"verifiers": types.NewStringStringMap(a, statuses),
+		"now":       types.Timestamp{Time: now},
+	})
+	if err != nil {
+		panic(err) // a map of variables is always an activation
+	}
+	return act
 }
 
 // failClosed applies a failure mode (a verifier's on_failure, a check's
@@ -229,4 +252,40 @@ func enforcedReason(reasons []*riskv1.Reason, code string) *riskv1.Reason {
 		}
 	}
 	return nil
+}
+
+// ShouldRun decides whether the check's verifier i is to be called, once
+// the verifiers it waits for (its Deps) have finished: runs holds their
+// accounts at their indices (the others are not read). Its when sees
+// those verifiers' signals, findings and statuses, the request and now.
+// A verifier without a when always runs. A when that cannot be evaluated
+// (a signal it reads is absent) returns true with the error: a check is
+// never dropped because its condition could not be decided.
+func (cp *CheckPolicy) ShouldRun(i int, req proto.Message, now time.Time, runs []VerifierRun) (bool, error) {
+	spec := cp.Verifiers[i]
+	if spec.wait == nil || spec.wait.program == nil {
+		return true, nil
+	}
+	signals := map[string]any{}
+	findings := map[string]int64{}
+	statuses := make(map[string]string, len(spec.wait.deps))
+	for _, j := range spec.wait.deps {
+		run := runs[j]
+		statuses[cp.Verifiers[j].Name] = string(run.Status)
+		if run.Status != StatusOK {
+			continue
+		}
+		for k, val := range run.Result.Signals {
+			signals[k] = val
+		}
+		for _, fd := range run.Result.Findings {
+			findings[fd.Code] += int64(fd.Score)
+		}
+	}
+	out, _, err := spec.wait.program.Eval(cp.activation(req, now, signals, findings, statuses))
+	if err != nil {
+		return true, fmt.Errorf("verifier %q: when: %w", spec.Name, err)
+	}
+	run, ok := out.Value().(bool)
+	return !ok || run, nil
 }

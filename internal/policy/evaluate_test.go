@@ -298,10 +298,12 @@ func TestEvaluatePrecedence(t *testing.T) {
 			reason: []reason{{"STOP", "rule:stop", 0, false}},
 		},
 		{
-			name:   "review rule does not cap a threshold decline",
+			// Issue 16: a rule's action is the analyst's decision; the
+			// thresholds decide only where no rule gave one.
+			name:   "review rule caps a threshold decline",
 			runs:   []run{ok("v", finding("A", 75))},
 			rules:  reviewRule,
-			want:   decline,
+			want:   review,
 			score:  75,
 			reason: []reason{{"A", "v", 75, false}, {"LOOK", "rule:look", 0, false}},
 		},
@@ -371,6 +373,81 @@ func TestEvaluatePrecedence(t *testing.T) {
 			reason: []reason{{"A", "v", 90, false}},
 		},
 	})
+}
+
+// TestEvaluatePrecedenceEveryCombination decides every combination of a
+// decline rule, an approve rule, a review rule, a declining and a
+// reviewing verifier failure, and a score below review, at review and at
+// decline: decline (rule or failure mode) > approve rule > review rule >
+// thresholds, with a reviewing failure as a floor that never lowers a
+// threshold decline.
+func TestEvaluatePrecedenceEveryCombination(t *testing.T) {
+	body := `thresholds: {review: 30, decline: 70}
+verifiers:
+  - {name: v, budget: 50ms, on_failure: decline}
+  - {name: w, budget: 50ms, on_failure: review}
+rules:
+  - {name: some, when: "request.order_id.contains('p')", score: 30, reason: SOME, message: M.}
+  - {name: more, when: "request.order_id.contains('q')", score: 40, reason: MORE, message: M.}
+  - {name: stop, when: "request.order_id.contains('D')", action: decline, reason: STOP, message: M.}
+  - {name: allow, when: "request.order_id.contains('A')", action: approve, reason: ALLOWED, message: M.}
+  - {name: look, when: "request.order_id.contains('R')", action: review, reason: LOOK, message: M.}`
+	cp := giftCardCheck(t, body)
+	scores := []struct {
+		name  string
+		score int
+		order string // the score rules that fire
+	}{{"score 0", 0, ""}, {"score 30 (review)", 30, "p"}, {"score 70 (decline)", 70, "pq"}}
+	for mask := range 1 << 5 {
+		declineRule, approveRule, reviewRule := mask&1 != 0, mask&2 != 0, mask&4 != 0
+		declineFail, reviewFail := mask&8 != 0, mask&16 != 0
+		for _, sc := range scores {
+			var want riskv1.Outcome
+			switch {
+			case declineRule || declineFail:
+				want = decline
+			case approveRule:
+				want = approve
+			case reviewRule:
+				want = review
+			case sc.score >= 70:
+				want = decline
+			case reviewFail || sc.score >= 30:
+				want = review
+			default:
+				want = approve
+			}
+			order := sc.order
+			for _, c := range []struct {
+				on bool
+				s  string
+			}{{declineRule, "D"}, {approveRule, "A"}, {reviewRule, "R"}} {
+				if c.on {
+					order += c.s
+				}
+			}
+			status := func(failed bool) policy.Status {
+				if failed {
+					return policy.StatusFailed
+				}
+				return policy.StatusOK
+			}
+			runs := runsFor(t, cp, []run{
+				{name: "v", status: status(declineFail)},
+				{name: "w", status: status(reviewFail)},
+			})
+			name := fmt.Sprintf("rules %q, failed decline %v, failed review %v, %s", order, declineFail, reviewFail, sc.name)
+			t.Run(name, func(t *testing.T) {
+				v := cp.Evaluate(policy.Facts{Request: &riskv1.ScoreGiftCardPurchaseRequest{OrderId: order}, Now: testNow, Runs: runs})
+				if v.Outcome != want {
+					t.Errorf("Outcome = %s, want %s", v.Outcome, want)
+				}
+				if v.Score != sc.score {
+					t.Errorf("Score = %d, want %d", v.Score, sc.score)
+				}
+			})
+		}
+	}
 }
 
 func TestEvaluateShadow(t *testing.T) {

@@ -39,7 +39,17 @@ remote_verifiers:
 		body = strings.Replace(body, old, new, 1)
 	}
 	replace("      - {name: links, budget: 150ms, on_failure: review}\n",
-		"      - {name: links, budget: 150ms, on_failure: review}\n      - {name: licence_registry, budget: 150ms, on_failure: review}\n")
+		`      - {name: links, budget: 150ms, on_failure: review}
+      - name: licence_registry
+        budget: 150ms
+        on_failure: review
+        # A licence number that fails its structure check is declined by
+        # license-number-invalid and not looked up: the registry could only
+        # refuse it, and the refusal would count against its circuit
+        # breaker. Skipped, it adds no reason.
+        after: [license]
+        when: "!('license.valid' in signals) || signals['license.valid'] == true"
+`)
 	replace("\n  gift_card_purchase:", `      - name: licence-holder-mismatch
         when: "'LICENSE_HOLDER_MISMATCH' in findings"
         action: decline
@@ -59,7 +69,9 @@ remote_verifiers:
         message: The business registry has no licence with this number.
         actions: [REQUEST_DOCUMENTS]
       - name: registry-unavailable
-        when: has(request.license) && verifiers['licence_registry'] != 'ok'
+        # Failed or timed out; skipped (an invalid licence number) is not
+        # unavailable.
+        when: has(request.license) && verifiers['licence_registry'] in ['failed', 'timed_out']
         action: review
         reason: REGISTRY_UNAVAILABLE
         message: The business registry could not be asked in time; the licence is unconfirmed.

@@ -51,6 +51,9 @@ var fuzzSeeds = []string{
 	"checks:\n  seller:\n    thresholds: {review: 30, decline: 70}\n    rules: [{name: r, when: 'request.nope', reason: RR, message: m}]",
 	"checks:\n  seller:\n    thresholds: {review: 30, decline: 70}\n    rules: [{name: r, when: '1 + ', reason: RR, message: m}]",
 	"checks:\n  seller:\n    thresholds: {review: 30, decline: 70}\n    rules: [{name: r, when: '42', reason: RR, message: m}]",
+	"checks:\n  seller:\n    thresholds: {review: 30, decline: 70}\n    verifiers:\n      - {name: license, budget: 50ms, on_failure: review}\n      - {name: links, budget: 50ms, on_failure: review, after: [license], when: \"signals['license.valid'] == true\"}\n      - {name: contact, budget: 50ms, on_failure: review, after: [links, license]}",
+	"checks:\n  seller:\n    thresholds: {review: 30, decline: 70}\n    verifiers:\n      - {name: license, budget: 50ms, on_failure: review, after: [links]}\n      - {name: links, budget: 50ms, on_failure: review, after: [license]}",
+	"checks:\n  refund:\n    thresholds: {review: 30, decline: 70}\n    verifiers:\n      - name: returns\n        budget: 50ms\n        on_failure: ignore\n        settings:\n          weight_tolerance:\n            default: {percent: 5, grams: 30}\n            packaging_grams: 100\n            categories: {electronics: {percent: 4, grams: 20}, Electronics/Phone: {percent: 2, grams: 10}}",
 	"checks: &a [*a]",
 	"checks:\n\tseller: x",
 	"- just\n- a list",
@@ -100,6 +103,11 @@ func FuzzLoad(f *testing.F) {
 				runs := make([]policy.VerifierRun, len(cp.Verifiers))
 				for i, spec := range cp.Verifiers {
 					runs[i] = policy.VerifierRun{Spec: spec, Status: status}
+				}
+				for i, spec := range cp.Verifiers {
+					if spec.Deps() != nil {
+						cp.ShouldRun(i, req, now, runs) // must not panic, whatever it decides
+					}
 				}
 				v := cp.Evaluate(policy.Facts{Request: req, Now: now, Runs: runs})
 				if v.Score < 0 || v.Score > 100 {

@@ -17,6 +17,7 @@ import (
 	"cel.dev/cel-go/checker"
 	"cel.dev/cel-go/ext"
 	"github.com/riskd/riskd/internal/verifier/remote"
+	"github.com/riskd/riskd/internal/verifier/returns"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
@@ -147,7 +148,20 @@ type verifierDoc struct {
 	Name      string `yaml:"name"`
 	Budget    string `yaml:"budget"`
 	OnFailure string `yaml:"on_failure"`
-	line      int
+	// After: verifiers of the same check to wait for; When: a CEL
+	// condition over their results, false to skip this one.
+	After []string `yaml:"after"`
+	When  string   `yaml:"when"`
+	// Settings are the verifier's own, read by its parser.
+	Settings yaml.Node `yaml:"settings"`
+	line     int
+}
+
+// settingsParsers read and check the settings: of the verifiers that take
+// any, at load, so that a bad table is refused with its line rather than
+// found mid-request. The list is explicit, like the verifiers'.
+var settingsParsers = map[string]func(*yaml.Node) (any, error){
+	"returns": func(n *yaml.Node) (any, error) { return returns.ParseSettings(n) },
 }
 
 type ruleDoc struct {
@@ -178,7 +192,7 @@ func (c *checkDoc) UnmarshalYAML(n *yaml.Node) error {
 
 func (v *verifierDoc) UnmarshalYAML(n *yaml.Node) error {
 	type plain verifierDoc
-	if err := strictKeys(n, "name", "budget", "on_failure"); err != nil {
+	if err := strictKeys(n, "name", "budget", "on_failure", "after", "when", "settings"); err != nil {
 		return err
 	}
 	if err := n.Decode((*plain)(v)); err != nil {
@@ -471,7 +485,27 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 		if !ok {
 			return nil, []*Error{&Error{Line: vd.line, Err: fmt.Errorf("verifier %q: on_failure %q must be ignore, review or decline", vd.Name, vd.OnFailure)}}
 		}
-		cp.Verifiers = append(cp.Verifiers, VerifierSpec{Name: vd.Name, Budget: budget, OnFailure: mode})
+		spec := VerifierSpec{Name: vd.Name, Budget: budget, OnFailure: mode}
+		if vd.Settings.Kind != 0 {
+			parse, ok := settingsParsers[vd.Name]
+			if !ok {
+				return nil, []*Error{&Error{Line: vd.line, Err: fmt.Errorf("verifier %q takes no settings", vd.Name)}}
+			}
+			settings, err := parse(&vd.Settings)
+			if err != nil {
+				line := vd.line
+				var le *returns.LineError
+				if errors.As(err, &le) {
+					line = le.Line
+				}
+				return nil, []*Error{&Error{Line: line, Err: fmt.Errorf("verifier %q: settings: %w", vd.Name, err)}}
+			}
+			spec.Settings = settings
+		}
+		if len(vd.After) > 0 || vd.When != "" {
+			spec.wait = &waitSpec{after: vd.After, when: vd.When}
+		}
+		cp.Verifiers = append(cp.Verifiers, spec)
 	}
 	if len(cd.Rules) > maxRulesPerCheck {
 		return nil, []*Error{&Error{Line: cd.line, Err: fmt.Errorf("%d rules, more than the %d allowed", len(cd.Rules), maxRulesPerCheck)}}
@@ -481,6 +515,9 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 		return nil, []*Error{&Error{Line: cd.line, Err: err}}
 	}
 	cp.adapter = env.CELTypeAdapter()
+	if err := linkVerifiers(env, cp, cd.Verifiers); err != nil {
+		return nil, []*Error{err}
+	}
 	// Every rule is compiled, so that all bad ones are reported at once.
 	var errs []*Error
 	ruleNames := map[string]bool{}
@@ -505,6 +542,105 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 		return nil, errs
 	}
 	return cp, nil
+}
+
+// linkVerifiers resolves each verifier's after to indices, refuses names
+// the check does not run and cycles, and compiles the when conditions.
+// docs are in the order of cp.Verifiers.
+func linkVerifiers(env *cel.Env, cp *CheckPolicy, docs []verifierDoc) *Error {
+	index := make(map[string]int, len(cp.Verifiers))
+	for i, s := range cp.Verifiers {
+		index[s.Name] = i
+	}
+	for i, s := range cp.Verifiers {
+		w, line := s.wait, docs[i].line
+		if w == nil {
+			continue
+		}
+		if len(w.after) == 0 {
+			return &Error{Line: line, Err: fmt.Errorf("verifier %q: when needs after: the verifiers whose results it reads", s.Name)}
+		}
+		for _, name := range w.after {
+			j, ok := index[name]
+			switch {
+			case !ok:
+				return &Error{Line: line, Err: fmt.Errorf("verifier %q: after names %q, which this check does not run", s.Name, name)}
+			case j == i:
+				return &Error{Line: line, Err: fmt.Errorf("verifier %q: after names itself", s.Name)}
+			case slices.Contains(w.deps, j):
+				return &Error{Line: line, Err: fmt.Errorf("verifier %q: after names %q twice", s.Name, name)}
+			}
+			w.deps = append(w.deps, j)
+			cp.dependent = true
+		}
+	}
+	if cycle := dependencyCycle(cp.Verifiers); cycle != nil {
+		names := make([]string, len(cycle))
+		for k, j := range cycle {
+			names[k] = cp.Verifiers[j].Name
+		}
+		return &Error{Line: docs[cycle[0]].line, Err: fmt.Errorf("verifier %q: after makes a cycle: %s", names[0], strings.Join(names, " -> "))}
+	}
+	for i, s := range cp.Verifiers {
+		w, line := s.wait, docs[i].line
+		if w == nil || w.when == "" {
+			continue
+		}
+		prg, err := compileCondition(env, w.when)
+		if err != nil {
+			return &Error{Line: line, Err: fmt.Errorf("verifier %q: %w", s.Name, err)}
+		}
+		// The condition sees only the results of the verifiers it waits
+		// for: a signal of any other would be absent, or present only when
+		// that verifier happened to finish first.
+		for _, m := range signalRef.FindAllStringSubmatch(w.when, -1) {
+			v, _, _ := strings.Cut(m[1]+m[2], ".")
+			if !slices.Contains(w.after, v) {
+				return &Error{Line: line, Err: fmt.Errorf("verifier %q: when reads signal %q, but after does not name verifier %q", s.Name, m[1]+m[2], v)}
+			}
+		}
+		w.program = prg
+		w.skipped = "not called: its condition on " + strings.Join(w.after, ", ") + " was false"
+	}
+	return nil
+}
+
+// dependencyCycle returns a cycle of after (its first verifier again at
+// its end), or nil: a depth-first search that marks each verifier once.
+func dependencyCycle(specs []VerifierSpec) []int {
+	const (
+		unseen = iota
+		onPath
+		finished
+	)
+	state := make([]int, len(specs))
+	var path []int
+	var visit func(i int) []int
+	visit = func(i int) []int {
+		state[i] = onPath
+		path = append(path, i)
+		for _, j := range specs[i].Deps() {
+			switch state[j] {
+			case onPath:
+				return append(slices.Clone(path[slices.Index(path, j):]), j)
+			case unseen:
+				if c := visit(j); c != nil {
+					return c
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[i] = finished
+		return nil
+	}
+	for i := range specs {
+		if state[i] == unseen {
+			if c := visit(i); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 // signalRef finds the signal names a rule reads: signals['x'] and 'x' in signals.
@@ -561,7 +697,19 @@ func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {
 	if err != nil {
 		return nil, err
 	}
-	ast, iss := env.Compile(rd.When)
+	prg, err := compileCondition(env, rd.When)
+	if err != nil {
+		return nil, err
+	}
+	return &Rule{
+		Name: rd.Name, Expr: rd.When, Action: action, Score: rd.Score, Reason: rd.Reason,
+		Message: rd.Message[DefaultLocale], Messages: rd.Message, Shadow: rd.Shadow, Actions: acts, Line: rd.line, program: prg,
+	}, nil
+}
+
+// compileCondition compiles a when: a rule's, or a verifier's.
+func compileCondition(env *cel.Env, expr string) (cel.Program, error) {
+	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("when: %w", iss.Err())
 	}
@@ -580,10 +728,7 @@ func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("when: %w", err)
 	}
-	return &Rule{
-		Name: rd.Name, Expr: rd.When, Action: action, Score: rd.Score, Reason: rd.Reason,
-		Message: rd.Message[DefaultLocale], Messages: rd.Message, Shadow: rd.Shadow, Actions: acts, Line: rd.line, program: prg,
-	}, nil
+	return prg, nil
 }
 
 func parseActions(names []string) ([]riskv1.Action, error) {

@@ -66,7 +66,11 @@ type RuleAction int
 const (
 	// AddScore adds the rule's score and reason; thresholds decide.
 	AddScore RuleAction = iota
-	// Review makes the outcome at least REVIEW.
+	// Review makes the outcome REVIEW unless a decline rule, a declining
+	// failure mode or an approve rule applies. It caps the outcome: a
+	// score at or above the decline threshold does not turn it into a
+	// DECLINE, because the rule is the analyst's decision for its pattern
+	// and thresholds decide only where no rule gave one.
 	Review
 	// Decline makes the outcome DECLINE; nothing overrides it.
 	Decline
@@ -123,13 +127,78 @@ type CheckPolicy struct {
 	// adapter turns Go values into CEL values, as the rules' environment
 	// does.
 	adapter types.Adapter
+	// dependent says some verifier waits for another (After).
+	dependent bool
 }
+
+// HasDependencies reports whether some verifier of the check waits for
+// another; when none does, every verifier can start at once.
+func (cp *CheckPolicy) HasDependencies() bool { return cp.dependent }
 
 // VerifierSpec says how to run one verifier for a check.
 type VerifierSpec struct {
 	Name      string
 	Budget    time.Duration
 	OnFailure FailureMode
+	// Settings are the verifier's own settings from the policy (key
+	// settings), parsed and checked at load by the verifier's parser (see
+	// settingsParsers); nil when the policy sets none. The engine hands
+	// them to the verifier in its Input.
+	Settings any
+	// wait is nil for a verifier that waits for no other: the spec stays
+	// small, as it is copied into every decision's account of each run.
+	wait *waitSpec
+}
+
+// waitSpec is what a verifier waits for (policy keys after and when).
+type waitSpec struct {
+	after []string
+	// deps are after as indices into the check's Verifiers.
+	deps []int
+	when string
+	// program is when compiled; nil without a when.
+	program cel.Program
+	// skipped says why the verifier was not called, built once at load.
+	skipped string
+}
+
+// After names the verifiers of the same check this one waits for (policy
+// key after); a verifier that names none runs as soon as the decision
+// starts.
+func (s VerifierSpec) After() []string {
+	if s.wait == nil {
+		return nil
+	}
+	return s.wait.after
+}
+
+// When is the CEL condition over the results of the verifiers in After
+// (and the request) that must hold for this one to be called; "" for
+// none. When it is false the verifier is not called and is reported
+// skipped.
+func (s VerifierSpec) When() string {
+	if s.wait == nil {
+		return ""
+	}
+	return s.wait.when
+}
+
+// SkipReason is the sentence a decision gives for this verifier when its
+// When was false and it was not called.
+func (s VerifierSpec) SkipReason() string {
+	if s.wait == nil {
+		return ""
+	}
+	return s.wait.skipped
+}
+
+// Deps returns After as indices into the check's Verifiers; nil for a
+// verifier that waits for none.
+func (s VerifierSpec) Deps() []int {
+	if s.wait == nil {
+		return nil
+	}
+	return s.wait.deps
 }
 
 // Rule is one compiled rule.

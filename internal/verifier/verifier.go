@@ -33,6 +33,10 @@ type Input struct {
 	// for every verifier and for the commit; nil where nobody derived it
 	// (a verifier tested on its own), and History derives it then.
 	Entry *history.Entry
+	// Settings are what the policy in force sets for this verifier (its
+	// settings: key), parsed and checked when the policy was loaded; nil
+	// when it sets none, and the verifier uses its defaults.
+	Settings any
 }
 
 // History returns what the request adds to history: the engine's Entry,

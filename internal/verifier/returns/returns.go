@@ -1,8 +1,10 @@
 // Package returns reads a buyer's refund history (R1 of THREATS.md, seed
 // 001): how many refunds in 30 and 90 days, at what rate against the
 // buyer's orders, across how many sellers, and whether earlier returns were
-// reported as not the item sold. Its signals are also the buyer's
-// consumption-credit view that callers can show or use.
+// reported as not the item sold; and whether the returned parcel weighs
+// what was declared, under a tolerance per item category (weight.go). Its
+// history signals are also the buyer's consumption-credit view that callers
+// can show or use.
 package returns
 
 import (
@@ -91,12 +93,26 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 			mismatches++
 		}
 	}
+	settings := defaultSettings
+	if s, ok := in.Settings.(*Settings); ok && s != nil {
+		settings = s
+	}
+	rs := req.GetReturnShipment()
+	w := settings.Weigh(req.GetItemCategory(), int64(rs.GetDeclaredWeightGrams()), int64(rs.GetMeasuredWeightGrams()))
 	res := verifier.Result{Signals: map[string]any{
 		"returns.refunds_30d":           n30,
 		"returns.refunds_90d":           n90,
 		"returns.sellers_90d":           int64(len(sellers)),
 		"returns.item_mismatch_reports": mismatches,
+		// Always given, so rules read them without guarding: false and ""
+		// when no weights were sent.
+		"returns.weight_mismatch": w.Mismatch,
+		"returns.weight_category": w.Category,
 	}}
+	if w.Measured {
+		res.Signals["returns.weight_delta_grams"] = w.DeltaGrams
+		res.Signals["returns.weight_tolerance_grams"] = w.ToleranceGrams
+	}
 	// The rate needs the caller's order count; without it, none is claimed.
 	orders := int64(req.GetBuyerOrders_90D())
 	rate := 0.0

@@ -774,7 +774,9 @@ type VerifierResult struct {
 	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Status   VerifierStatus         `protobuf:"varint,2,opt,name=status,proto3,enum=risk.v1.VerifierStatus" json:"status,omitempty"`
 	Duration *durationpb.Duration   `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
-	// Why it failed, when it failed. Never personal data.
+	// Why it failed, when it failed; why it was not called, when it was
+	// skipped (a verifier that waits for another and whose condition on its
+	// results was false). Never personal data.
 	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
