@@ -6,6 +6,7 @@
 package history
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -69,6 +70,21 @@ const (
 	SubjectSeller  = "seller:"
 	SubjectAccount = "account:"
 )
+
+// Reader is what the verifiers read of history: a store's read side (every
+// store.Store is one). Every verifier that reads history takes this one
+// interface; historytest.Reader is a small one in memory for their tests.
+type Reader interface {
+	// Events lists a series' events for key with At in [since, until),
+	// oldest first, at most limit (0 means no limit).
+	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
+	// Linked lists the subjects that used an identifier, at most limit.
+	Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error)
+	// Marks lists the outcomes attached to an identifier, oldest first.
+	Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error)
+}
+
+var _ Reader = store.Store(nil)
 
 // Entry is what one request adds.
 type Entry struct {

@@ -4,6 +4,7 @@
 package builtin
 
 import (
+	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/contact"
@@ -15,15 +16,9 @@ import (
 	"github.com/riskd/riskd/internal/verifier/velocity"
 )
 
-// Reader is what the built-in verifiers read of the store.
-type Reader interface {
-	links.Reader
-	velocity.Reader
-}
-
 // Deps are what the built-in verifiers read.
 type Deps struct {
-	Store Reader
+	Store history.Reader
 	Keys  *pseudonym.Keyer
 	// StoreInProcess says the store is the embedded one, whose reads are
 	// in-process: the verifiers that read it then run inline, like the

@@ -58,16 +58,9 @@ const maxLinks = 100
 // already a crowd.
 const maxSellerEvents = 1000
 
-// Reader is what the verifier needs of the store.
-type Reader interface {
-	Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error)
-	Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error)
-	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
-}
-
 // Verifier is the links verifier.
 type Verifier struct {
-	store      Reader
+	store      history.Reader
 	keys       *pseudonym.Keyer
 	manyWindow time.Duration
 	manyOthers int64
@@ -76,7 +69,7 @@ type Verifier struct {
 var _ verifier.Verifier = (*Verifier)(nil)
 
 // New returns a links verifier over the store.
-func New(r Reader, keys *pseudonym.Keyer) *Verifier {
+func New(r history.Reader, keys *pseudonym.Keyer) *Verifier {
 	return &Verifier{store: r, keys: keys, manyWindow: DefaultManyWindow, manyOthers: DefaultManyOthers}
 }
 

@@ -41,22 +41,16 @@ const (
 	manySellers = 3
 )
 
-// Reader is what the verifier needs of the store.
-type Reader interface {
-	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
-	Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error)
-}
-
 // Verifier is the returns verifier.
 type Verifier struct {
-	store Reader
+	store history.Reader
 	keys  *pseudonym.Keyer
 }
 
 var _ verifier.Verifier = (*Verifier)(nil)
 
 // New returns a returns verifier over the store.
-func New(r Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
+func New(r history.Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
 
 // Verify reads the buyer's refunds of the last 90 days, this one included.
 func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Result, error) {

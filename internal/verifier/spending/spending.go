@@ -37,21 +37,16 @@ const (
 	maxOrders = 5000
 )
 
-// Reader is what the verifier needs of the store.
-type Reader interface {
-	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
-}
-
 // Verifier is the spending verifier.
 type Verifier struct {
-	store Reader
+	store history.Reader
 	keys  *pseudonym.Keyer
 }
 
 var _ verifier.Verifier = (*Verifier)(nil)
 
 // New returns a spending verifier over the store.
-func New(r Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
+func New(r history.Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
 
 // Verify reads the account's past gift-card orders (declined ones are
 // attempts, not spend, and are left out) and the history the caller sent.

@@ -60,21 +60,16 @@ var signalNames = func() map[store.Kind][][4]string {
 // mule rules fire at a handful, and the count must stay cheap.
 const maxAccounts = 64
 
-// Reader is what the verifier needs of the store.
-type Reader interface {
-	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
-}
-
 // Verifier is the velocity verifier.
 type Verifier struct {
-	store Reader
+	store history.Reader
 	keys  *pseudonym.Keyer
 }
 
 var _ verifier.Verifier = (*Verifier)(nil)
 
 // New returns a velocity verifier over the store.
-func New(r Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
+func New(r history.Reader, keys *pseudonym.Keyer) *Verifier { return &Verifier{store: r, keys: keys} }
 
 // Verify counts, for each key of a gift-card order and each window, the
 // orders, their value (minor units) and their cards, this order included:

@@ -26,7 +26,6 @@ import (
 // now is the instant of the decision under test.
 var now = time.Date(2026, 6, 15, 9, 30, 0, 0, time.UTC)
 
-var _ velocity.Reader = (*historytest.Reader)(nil)
 
 // ids are the four keys a gift-card order counts under.
 type ids struct{ account, device, instrument, recipient string }
