@@ -33,7 +33,6 @@ const (
 	me       = "acct-me"
 )
 
-
 // order is a gift-card order by account for amount (minor units).
 func order(account string, amount int64, caller *riskv1.PurchaseHistory) *riskv1.ScoreGiftCardPurchaseRequest {
 	return &riskv1.ScoreGiftCardPurchaseRequest{

@@ -9,12 +9,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/riskd/riskd/internal/history/historytest"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/riskd/riskd/internal/history"
+	"github.com/riskd/riskd/internal/history/historytest"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/store/pebblestore"
@@ -25,7 +25,6 @@ import (
 
 // now is the instant of the decision under test.
 var now = time.Date(2026, 6, 15, 9, 30, 0, 0, time.UTC)
-
 
 // ids are the four keys a gift-card order counts under.
 type ids struct{ account, device, instrument, recipient string }
