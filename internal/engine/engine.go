@@ -144,7 +144,8 @@ func (e *Engine) Install(p *policy.Policy, extra verifier.Registry) error {
 	for n, v := range extra {
 		reg[n] = v
 	}
-	for _, check := range []riskv1.Check{riskv1.Check_CHECK_SELLER, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, riskv1.Check_CHECK_REFUND} {
+	for _, c := range policy.Checks {
+		check := c.Check
 		cp := p.Check(check)
 		if cp == nil {
 			continue

@@ -20,7 +20,6 @@ import (
 	"github.com/riskd/riskd/internal/verifier/returns"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.yaml.in/yaml/v3"
-	"google.golang.org/protobuf/proto"
 )
 
 // Error is a policy that cannot be loaded: where and why.
@@ -382,7 +381,8 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 	sort.Strings(names) // report errors the same way every time
 	var found []*Error
 	for _, name := range names {
-		check, ok := checkNames[name]
+		info, ok := CheckNamed(name)
+		check := info.Check
 		cd := d.Checks[name]
 		// Errors about a check as a whole point at its name: an empty
 		// check has no body to point at.
@@ -408,7 +408,7 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 				if spec.Name != vs.Name {
 					continue
 				}
-				md := requestTypes[check].ProtoReflect().Descriptor()
+				md := info.Request.ProtoReflect().Descriptor()
 				for _, f := range spec.Fields {
 					if _, err := remote.Resolve(md, f); err != nil {
 						return nil, &Error{Source: source, Line: remoteLines[spec.Name], Err: fmt.Errorf("remote verifier %q, used by %s: field %q: %w", spec.Name, name, f, err)}
@@ -420,9 +420,9 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 	if err := problems(found); err != nil {
 		return nil, err
 	}
-	for name, check := range checkNames {
-		if p.checks[check] == nil {
-			return nil, &Error{Source: source, Err: fmt.Errorf("policy has no %q check: every check must be decided", name)}
+	for _, c := range Checks {
+		if p.checks[c.Check] == nil {
+			return nil, &Error{Source: source, Err: fmt.Errorf("policy has no %q check: every check must be decided", c.Name)}
 		}
 	}
 	return p, nil
@@ -759,13 +759,6 @@ func (boundedInputs) EstimateCallCost(string, string, *checker.AstNode, []checke
 	return nil
 }
 
-// requestTypes are the request messages rules see as `request`.
-var requestTypes = map[riskv1.Check]proto.Message{
-	riskv1.Check_CHECK_SELLER:             (*riskv1.CheckSellerRequest)(nil),
-	riskv1.Check_CHECK_GIFT_CARD_PURCHASE: (*riskv1.ScoreGiftCardPurchaseRequest)(nil),
-	riskv1.Check_CHECK_REFUND:             (*riskv1.EvaluateRefundRequest)(nil),
-}
-
 // newEnv declares what a rule may refer to:
 //
 //	request    the check's request message (risk.v1 types; enums by short name)
@@ -774,7 +767,8 @@ var requestTypes = map[riskv1.Check]proto.Message{
 //	verifiers  map(string, string): verifier name to "ok", "failed", "timed_out" or "skipped"
 //	now        timestamp: the server's clock for this decision
 func newEnv(check riskv1.Check) (*cel.Env, error) {
-	msg, ok := requestTypes[check]
+	info, ok := CheckOf(check)
+	msg := info.Request
 	if !ok {
 		return nil, fmt.Errorf("no request type for %s", check)
 	}

@@ -19,6 +19,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"github.com/riskd/riskd/internal/verifier/remote"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 //go:embed default.yaml
@@ -81,11 +82,42 @@ const (
 
 var ruleActions = map[string]RuleAction{"add_score": AddScore, "review": Review, "decline": Decline, "approve": Approve}
 
-// checkNames are the policy file's names for the checks.
-var checkNames = map[string]riskv1.Check{
-	"seller":             riskv1.Check_CHECK_SELLER,
-	"gift_card_purchase": riskv1.Check_CHECK_GIFT_CARD_PURCHASE,
-	"refund":             riskv1.Check_CHECK_REFUND,
+// CheckInfo describes one check riskd answers.
+type CheckInfo struct {
+	Check riskv1.Check
+	// Name is the policy file's name for it ("gift_card_purchase").
+	Name string
+	// Request is the request message (a typed nil) rules see as `request`.
+	Request proto.Message
+}
+
+// Checks are the checks riskd answers, in the API's order: the one list
+// the rest of the tree reads (policy keys, the engine, the quality
+// report).
+var Checks = []CheckInfo{
+	{riskv1.Check_CHECK_SELLER, "seller", (*riskv1.CheckSellerRequest)(nil)},
+	{riskv1.Check_CHECK_GIFT_CARD_PURCHASE, "gift_card_purchase", (*riskv1.ScoreGiftCardPurchaseRequest)(nil)},
+	{riskv1.Check_CHECK_REFUND, "refund", (*riskv1.EvaluateRefundRequest)(nil)},
+}
+
+// CheckNamed returns the check a policy name stands for.
+func CheckNamed(name string) (CheckInfo, bool) {
+	for _, c := range Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return CheckInfo{}, false
+}
+
+// CheckOf returns what Checks says of c.
+func CheckOf(c riskv1.Check) (CheckInfo, bool) {
+	for _, info := range Checks {
+		if info.Check == c {
+			return info, true
+		}
+	}
+	return CheckInfo{}, false
 }
 
 // Policy is a loaded, compiled policy. It is immutable and safe for

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskd/riskd/internal/policy"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -54,36 +55,28 @@ const (
 	CheckRefund   = "refund"
 )
 
-// Checks lists the checks in report order.
-var Checks = []string{CheckSeller, CheckGiftCard, CheckRefund}
-
-var checkEnums = map[string]riskv1.Check{
-	CheckSeller:   riskv1.Check_CHECK_SELLER,
-	CheckGiftCard: riskv1.Check_CHECK_GIFT_CARD_PURCHASE,
-	CheckRefund:   riskv1.Check_CHECK_REFUND,
-}
+// Checks lists the checks in report order: policy.Checks' names.
+var Checks = func() []string {
+	out := make([]string, len(policy.Checks))
+	for i, c := range policy.Checks {
+		out[i] = c.Name
+	}
+	return out
+}()
 
 // CheckName is the policy name of a check enum ("" if unknown).
 func CheckName(c riskv1.Check) string {
-	for n, e := range checkEnums {
-		if e == c {
-			return n
-		}
-	}
-	return ""
+	info, _ := policy.CheckOf(c)
+	return info.Name
 }
 
-// newRequest returns an empty request message of a check.
+// newRequest returns an empty request message of a check, nil if unknown.
 func newRequest(check string) proto.Message {
-	switch check {
-	case CheckSeller:
-		return &riskv1.CheckSellerRequest{}
-	case CheckGiftCard:
-		return &riskv1.ScoreGiftCardPurchaseRequest{}
-	case CheckRefund:
-		return &riskv1.EvaluateRefundRequest{}
+	info, ok := policy.CheckNamed(check)
+	if !ok {
+		return nil
 	}
-	return nil
+	return info.Request.ProtoReflect().New().Interface()
 }
 
 // File is one corpus file: a family of cases.
@@ -218,7 +211,7 @@ func Parse(name string, doc []byte) ([]*Case, error) {
 		if rc.Label != Genuine && rc.Label != Fraud {
 			return nil, fmt.Errorf("%s: label %q: want genuine or fraud", where, rc.Label)
 		}
-		if _, ok := checkEnums[rc.Check]; !ok {
+		if _, ok := policy.CheckNamed(rc.Check); !ok {
 			return nil, fmt.Errorf("%s: check %q: want seller, gift_card_purchase or refund", where, rc.Check)
 		}
 		if _, _, err := c.Build(now); err != nil {
