@@ -76,7 +76,7 @@ type Engine struct {
 	// loads it once and keeps it, so a reload never changes a decision
 	// half-way.
 	state     atomic.Pointer[state]
-	loadedAt  atomic.Int64 // UnixNano of the last SetPolicy
+	loadedAt  atomic.Int64 // UnixNano of the last Install
 	verifiers verifier.Registry
 	reserve   time.Duration
 	keys      *pseudonym.Keyer
@@ -126,10 +126,6 @@ type state struct {
 	policy    *policy.Policy
 	verifiers verifier.Registry
 }
-
-// SetPolicy puts a new policy in force for the requests that start after
-// it, with the engine's own verifiers.
-func (e *Engine) SetPolicy(p *policy.Policy) error { return e.Install(p, nil) }
 
 // Install puts a new policy in force with extra verifiers (its remote
 // ones) besides the engine's own, for the requests that start after it.

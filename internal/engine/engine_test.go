@@ -413,7 +413,7 @@ func TestCancelledCallerGetsNoDecision(t *testing.T) {
 	}
 }
 
-func TestNewAndSetPolicyRefuseUnregisteredVerifiers(t *testing.T) {
+func TestNewAndInstallRefuseUnregisteredVerifiers(t *testing.T) {
 	reg := verifier.Registry{"v": okVerifier}
 	withGhost := verifier.Registry{"v": okVerifier, "ghost": okVerifier}
 	polV := loadPolicy(t, reg, map[string]string{"seller": checkWith("name: v, budget: 1s, on_failure: ignore")})
@@ -436,9 +436,9 @@ func TestNewAndSetPolicyRefuseUnregisteredVerifiers(t *testing.T) {
 		})
 	}
 
-	t.Run("SetPolicy keeps the old policy", func(t *testing.T) {
+	t.Run("Install keeps the old policy", func(t *testing.T) {
 		e := newEngine(t, engine.Options{Policy: polV, Verifiers: reg})
-		err := e.SetPolicy(polGhost)
+		err := e.Install(polGhost, nil)
 		if err == nil || !strings.Contains(err.Error(), `"ghost"`) {
 			t.Fatalf("got %v, want a refusal naming ghost", err)
 		}
@@ -467,7 +467,7 @@ func TestNewAndSetPolicyRefuseUnregisteredVerifiers(t *testing.T) {
 		e := newEngine(t, engine.Options{Policy: polV, Verifiers: sreg})
 		go func() {
 			<-entered
-			if err := e.SetPolicy(polNew); err != nil {
+			if err := e.Install(polNew, nil); err != nil {
 				t.Error(err)
 			}
 			close(swapped)
@@ -823,7 +823,7 @@ func TestVerifierSpans(t *testing.T) {
 	}
 }
 
-func TestSetPolicyRefusesNil(t *testing.T) {
+func TestInstallRefusesNil(t *testing.T) {
 	pol, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource, map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true})
 	if err != nil {
 		t.Fatal(err)
@@ -834,8 +834,8 @@ func TestSetPolicyRefusesNil(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.SetPolicy(nil); err == nil {
-		t.Fatal("SetPolicy(nil) accepted")
+	if err := e.Install(nil, nil); err == nil {
+		t.Fatal("Install(nil) accepted")
 	}
 	if e.Policy() != pol {
 		t.Fatal("a refused policy replaced the one in force")
@@ -1027,7 +1027,7 @@ func TestDecideCommits(t *testing.T) {
 }
 
 // Guards (issue 16, item 7): a policy that reads further back than the
-// store keeps history is refused, at New and at SetPolicy, with the figures
+// store keeps history is refused, at New and at Install, with the figures
 // and what to change; one within the retention is accepted.
 func TestLookbackLongerThanRetentionRefused(t *testing.T) {
 	reg := verifier.Registry{"v": okVerifier}
@@ -1039,8 +1039,8 @@ func TestLookbackLongerThanRetentionRefused(t *testing.T) {
 		t.Fatalf("New with a 500-day look-back and 400-day retention: %v, want a refusal naming both settings", err)
 	}
 	e := newEngine(t, engine.Options{Policy: short, Verifiers: reg, EventRetention: retention})
-	if err := e.SetPolicy(long); err == nil || e.Policy() != short {
-		t.Fatalf("SetPolicy of a 500-day look-back: %v, policy in force %s; want a refusal keeping the old one", err, e.Policy().Version)
+	if err := e.Install(long, nil); err == nil || e.Policy() != short {
+		t.Fatalf("Install of a 500-day look-back: %v, policy in force %s; want a refusal keeping the old one", err, e.Policy().Version)
 	}
 	// No retention given (an engine without a store): nothing to check.
 	newEngine(t, engine.Options{Policy: long, Verifiers: reg})

@@ -207,13 +207,6 @@ func LookupRegion(code string) (Region, bool) {
 	return t[i], true
 }
 
-// KnownRegion reports whether code is a six-digit GB/T 2260 code, current or
-// historical.
-func KnownRegion(code string) bool {
-	_, ok := LookupRegion(code)
-	return ok
-}
-
 // KnownProvince reports whether prefix is the two-digit code of a
 // province-level division (11 Beijing … 65 Xinjiang, 71 Taiwan, 81 Hong Kong,
 // 82 Macao), i.e. whether prefix+"0000" is in the table.
@@ -234,9 +227,6 @@ var provinceSet = sync.OnceValue(func() (set [100]bool) {
 	}
 	return set
 })
-
-// RegionCount returns the number of codes in the embedded table.
-func RegionCount() int { return len(regionTable()) }
 
 func isDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
