@@ -160,16 +160,31 @@ func (cp *CheckPolicy) Evaluate(f Facts) Verdict {
 			// Observed and recorded, never enforced. The score it carries
 			// is what it would have added, which is what a shadow trial
 			// is run to learn; the decision's score does not include it.
-			addReason(r.Reason, r.message(f.Locale), source, r.Score, true)
+			msg := r.message(f.Locale)
+			if existing := enforcedReason(v.Reasons, r.Reason); msg == "" && existing != nil {
+				msg = existing.Message // an escalation's sentence is its finding's
+			}
+			addReason(r.Reason, msg, source, r.Score, true)
 			continue
 		}
 		score += r.Score
 		// A rule that escalates on a verifier's finding must not repeat its
-		// reason: it adds its score to the one already there.
+		// reason: it adds its score to the one already there, and its
+		// sentence, if it has one, is the policy's word for the case.
 		if existing := enforcedReason(v.Reasons, r.Reason); existing != nil {
 			existing.Score += int32(r.Score)
+			if r.Message != "" {
+				existing.Message = r.message(f.Locale)
+			}
 		} else {
-			addReason(r.Reason, r.message(f.Locale), source, r.Score, false)
+			msg := r.message(f.Locale)
+			if msg == "" {
+				// Only an escalation may have no sentence, and its finding is
+				// there whenever it fires; this is the guard for a finding a
+				// verifier dropped.
+				msg = fmt.Sprintf("Rule %q found %s.", r.Name, r.Reason)
+			}
+			addReason(r.Reason, msg, source, r.Score, false)
 		}
 		switch r.Action {
 		case Review:

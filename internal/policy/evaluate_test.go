@@ -1017,3 +1017,34 @@ func TestEvaluateConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Guards (issue 17, item 5: one home per sentence): a rule that escalates
+// a finding of its own code without a message leaves the finding's
+// sentence (the verifier knows the facts); one with a message gives the
+// sentence, in the caller's locale; a shadow escalation records the
+// finding's sentence too. No rule's sentence is written and never read.
+func TestEvaluateEscalationSentence(t *testing.T) {
+	for _, tc := range []struct {
+		name, rules, want string
+	}{
+		{"no message: the finding's sentence", `- {name: stop-x, when: "'XX' in findings", action: decline, reason: XX}`, "Found XX."},
+		{"a message: the rule's sentence", `- {name: stop-x, when: "'XX' in findings", action: decline, reason: XX, message: Held until confirmed.}`, "Held until confirmed."},
+		{"a message with more conditions", `- {name: stop-x, when: "'XX' in findings && true", score: 5, reason: XX, message: Held.}`, "Held."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := evalCase{runs: []run{ok("v", finding("XX", 10))}, rules: tc.rules}.evaluate(t)
+			if len(v.Reasons) != 1 || v.Reasons[0].GetMessage() != tc.want {
+				t.Fatalf("reasons %v, want one XX saying %q", v.Reasons, tc.want)
+			}
+		})
+	}
+	t.Run("shadow escalation without a message", func(t *testing.T) {
+		v := evalCase{runs: []run{ok("v", finding("XX", 10))},
+			rules: `- {name: try-x, when: "'XX' in findings", action: decline, reason: XX, shadow: true}`}.evaluate(t)
+		for _, r := range v.Reasons {
+			if r.GetMessage() != "Found XX." {
+				t.Errorf("reason %v has sentence %q, want the finding's", r.GetCode(), r.GetMessage())
+			}
+		}
+	})
+}

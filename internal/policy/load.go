@@ -664,6 +664,14 @@ func signalsRun(r *Rule, specs []VerifierSpec) error {
 	return nil
 }
 
+// escalates reports whether a rule's condition requires the finding of its
+// own reason code, as a conjunct: "'CODE' in findings && ...". Then the
+// finding is there whenever the rule fires, with its sentence.
+func escalates(rd ruleDoc) bool {
+	first, _, _ := strings.Cut(strings.TrimSpace(rd.When), "&&")
+	return strings.TrimSpace(first) == "'"+rd.Reason+"' in findings"
+}
+
 func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {
 	if !ruleNamePattern.MatchString(rd.Name) {
 		return nil, fmt.Errorf("name must match %s", ruleNamePattern)
@@ -671,8 +679,15 @@ func compileRule(env *cel.Env, rd ruleDoc) (*Rule, error) {
 	if !reasonCodePattern.MatchString(rd.Reason) {
 		return nil, fmt.Errorf("reason %q must be an upper snake case code", rd.Reason)
 	}
-	if strings.TrimSpace(rd.Message[DefaultLocale]) == "" {
-		return nil, errors.New("message is required (in en at least): it is what a support agent reads out")
+	// A rule's sentence has one home: a rule that escalates a verifier's
+	// finding of its own code may leave its message out, and the finding's
+	// sentence (which knows the facts: which identifier, how many refunds)
+	// is what the caller reads; a rule with a message gives the sentence.
+	if len(rd.Message) == 0 && !escalates(rd) {
+		return nil, fmt.Errorf("message is required (in en at least): it is what a support agent reads out; only a rule that requires its own reason's finding ('%s' in findings) may leave it out", rd.Reason)
+	}
+	if len(rd.Message) > 0 && strings.TrimSpace(rd.Message[DefaultLocale]) == "" {
+		return nil, errors.New("message is required (in en at least): the en sentence is empty")
 	}
 	for loc, m := range rd.Message {
 		if !Locales[loc] {

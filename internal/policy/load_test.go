@@ -568,6 +568,30 @@ rules:
 			want: []string{"message is required"},
 		},
 		{
+			// Only an escalation of its own reason's finding may leave its
+			// message out; here the finding is not required first.
+			name: "message missing on a rule that only mentions its finding",
+			doc: string(wrapCheck("refund", minimalCheck+`
+rules:
+  - name: r
+    when: "true || 'R_1' in findings"
+    reason: R_1`)),
+			line: 5,
+			rule: "r",
+			want: []string{"message is required"},
+		},
+		{
+			name: "message missing on an escalation of another code",
+			doc: string(wrapCheck("refund", minimalCheck+`
+rules:
+  - name: r
+    when: "'R_2' in findings"
+    reason: R_1`)),
+			line: 5,
+			rule: "r",
+			want: []string{"message is required"},
+		},
+		{
 			name: "message blank",
 			doc: string(wrapCheck("refund", minimalCheck+`
 rules:
@@ -811,6 +835,7 @@ func TestLoadAccepts(t *testing.T) {
 	}{
 		{"thresholds at their limits", "refund", "thresholds: {review: 1, decline: 100}"},
 		{"review equal to decline", "refund", "thresholds: {review: 50, decline: 50}"},
+		{"an escalation without a message", "refund", minimalCheck + "\nrules:\n  - {name: r, when: \"'R_1' in findings && true\", action: decline, reason: R_1}"},
 		{"history_lookback in days and in hours", "gift_card_purchase", minimalCheck + "\nhistory_lookback: 1d"},
 		{"history_lookback of ten years", "gift_card_purchase", minimalCheck + "\nhistory_lookback: 87840h"},
 		{"budget of exactly 2s", "seller", minimalCheck + "\nverifiers:\n  - {name: v, budget: 2s, on_failure: ignore}"},
