@@ -408,8 +408,8 @@ func TestReloadRefusesBrokenFileAndKeepsOldVersion(t *testing.T) {
 	reloadWaitLog(t, p, "policy in force", map[string]string{"policy_version": reloadVersion(fixed)})
 }
 
-// TestReloadMetrics drives the reloader riskd runs (newPolicies, first,
-// reload, with a real engine) through good, broken and fixed files and
+// TestReloadMetrics drives the reloader riskd runs (engine.NewReloader,
+// First, Reload, with a real engine) through good, broken and fixed files and
 // reads its metrics back: riskd.policy.loaded holds, per version put in
 // force, the Unix time it was loaded, and never a refused version;
 // riskd.policy.reload_refused counts each refused file once.
@@ -425,7 +425,7 @@ func TestReloadMetrics(t *testing.T) {
 	reloadWrite(t, file, base)
 
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	p, err := newPolicies(file, builtin.Names(), remote.Options{}, mp.Meter("riskd/policy"), log)
+	p, err := engine.NewReloader(file, builtin.Names(), remote.Options{}, mp.Meter("riskd/policy"), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,16 +435,16 @@ func TestReloadMetrics(t *testing.T) {
 		stubs[name] = verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) { return verifier.Result{}, nil })
 	}
 	began := time.Now().Unix()
-	pol, remotes, err := p.first()
+	pol, remotes, err := p.First()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.close()
+	defer p.Close()
 	eng, err := engine.New(engine.Options{Policy: pol, Verifiers: stubs, Extra: remotes, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.engine = eng
+	p.Attach(eng)
 	ctx := context.Background()
 
 	// step checks the metrics after a step: docs are the documents put in
@@ -485,15 +485,15 @@ func TestReloadMetrics(t *testing.T) {
 
 	step("start", []string{base}, 0)
 	reloadWrite(t, file, good)
-	p.reload(ctx, "test")
+	p.Reload(ctx, "test")
 	step("good file", []string{base, good}, 0)
 	reloadWrite(t, file, broken)
-	p.reload(ctx, "test")
+	p.Reload(ctx, "test")
 	step("broken file", []string{base, good}, 1)
-	p.reload(ctx, "test") // the same broken file: not refused again
+	p.Reload(ctx, "test") // the same broken file: not refused again
 	step("broken file again", []string{base, good}, 1)
 	reloadWrite(t, file, fixed)
-	p.reload(ctx, "test")
+	p.Reload(ctx, "test")
 	step("fixed file", []string{base, good, fixed}, 1)
 }
 

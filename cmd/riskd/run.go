@@ -108,17 +108,17 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	defer func() { stopExpiry(); <-expiryDone }()
 
 	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys, StoreInProcess: cfg.Store == "embedded"})
-	pols, err := newPolicies(cfg.Policy, verifiers.Names(),
+	pols, err := engine.NewReloader(cfg.Policy, verifiers.Names(),
 		remote.Options{Tracer: tel.Tracer, Meter: tel.Meter, Propagators: tel.Propagators, Logger: log},
 		tel.Meter.Meter("riskd/policy"), log)
 	if err != nil {
 		return err
 	}
-	pol, remotes, err := pols.first()
+	pol, remotes, err := pols.First()
 	if err != nil {
 		return err
 	}
-	defer pols.close()
+	defer pols.Close()
 	eng, err := engine.New(engine.Options{
 		Policy:    pol,
 		Verifiers: verifiers,
@@ -135,11 +135,11 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	if err != nil {
 		return err
 	}
-	pols.engine = eng
+	pols.Attach(eng)
 	if cfg.Policy != "" {
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		defer stopWatch()
-		go pols.watch(watchCtx, cfg.PolicyPoll)
+		go pols.Watch(watchCtx, cfg.PolicyPoll)
 	}
 	callers, err := auth.New(cfg.Callers)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/remote"
@@ -23,16 +22,17 @@ import (
 // for the requests still using them: longer than any verifier budget.
 const remoteDrain = 15 * time.Second
 
-// policies keeps the policy in force: it loads the file (or the embedded
+// Reloader keeps the policy in force: it loads the file (or the embedded
 // default), dials the policy's remote verifiers, and on a change to the
-// file or SIGHUP puts a new version in force atomically. A bad file is
-// refused with its problems logged, and the old version keeps deciding.
-type policies struct {
+// file or SIGHUP puts a new version in force in its engine atomically. A
+// bad file is refused with its problems logged, and the old version keeps
+// deciding.
+type Reloader struct {
 	path    string
 	known   map[string]bool
 	remote  remote.Options
 	log     *slog.Logger
-	engine  *engine.Engine
+	engine  *Engine
 	loaded  metric.Int64Gauge
 	refused metric.Int64Counter
 
@@ -41,8 +41,10 @@ type policies struct {
 	remotes []*remote.Verifier
 }
 
-func newPolicies(path string, known map[string]bool, ro remote.Options, meter metric.Meter, log *slog.Logger) (*policies, error) {
-	p := &policies{path: path, known: known, remote: ro, log: log}
+// NewReloader prepares a Reloader of the policy file at path (the embedded
+// default when path is empty) whose rules may name the known verifiers.
+func NewReloader(path string, known map[string]bool, ro remote.Options, meter metric.Meter, log *slog.Logger) (*Reloader, error) {
+	p := &Reloader{path: path, known: known, remote: ro, log: log}
 	var err error
 	if p.loaded, err = meter.Int64Gauge("riskd.policy.loaded",
 		metric.WithDescription("Unix time the policy in force was loaded, by version.")); err != nil {
@@ -56,7 +58,7 @@ func newPolicies(path string, known map[string]bool, ro remote.Options, meter me
 }
 
 // load reads and compiles the policy and dials its remote verifiers.
-func (p *policies) load() (*policy.Policy, []byte, verifier.Registry, []*remote.Verifier, error) {
+func (p *Reloader) load() (*policy.Policy, []byte, verifier.Registry, []*remote.Verifier, error) {
 	doc, source := policy.DefaultBytes(), policy.DefaultSource
 	if p.path != "" {
 		b, err := os.ReadFile(p.path)
@@ -83,8 +85,9 @@ func (p *policies) load() (*policy.Policy, []byte, verifier.Registry, []*remote.
 	return pol, doc, reg, dialed, nil
 }
 
-// first loads the policy riskd starts with.
-func (p *policies) first() (*policy.Policy, verifier.Registry, error) {
+// First loads the policy riskd starts with, and its remote verifiers, for
+// engine.New.
+func (p *Reloader) First() (*policy.Policy, verifier.Registry, error) {
 	pol, doc, reg, dialed, err := p.load()
 	if err != nil {
 		return nil, nil, err
@@ -94,9 +97,17 @@ func (p *policies) first() (*policy.Policy, verifier.Registry, error) {
 	return pol, reg, nil
 }
 
-// reload puts the file's current content in force if it changed and is
-// good; otherwise the old policy stays.
-func (p *policies) reload(ctx context.Context, why string) {
+// Attach names the engine later reloads put policies in force in: the one
+// built with First's policy.
+func (p *Reloader) Attach(e *Engine) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.engine = e
+}
+
+// Reload puts the file's current content in force if it changed and is
+// good; otherwise the old policy stays. why is logged as the trigger.
+func (p *Reloader) Reload(ctx context.Context, why string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.path != "" {
@@ -127,16 +138,16 @@ func (p *policies) reload(ctx context.Context, why string) {
 	p.announce(pol, why)
 }
 
-func (p *policies) announce(pol *policy.Policy, why string) {
+func (p *Reloader) announce(pol *policy.Policy, why string) {
 	p.loaded.Record(context.Background(), time.Now().Unix(), metric.WithAttributes(attribute.String("version", pol.Version)))
 	p.log.Info("policy in force", "policy_version", pol.Version, "policy_source", pol.Source, "trigger", why,
 		"remote_verifiers", len(pol.Remotes))
 }
 
-// watch reloads on SIGHUP and when the file changes, until ctx ends. It
+// Watch reloads on SIGHUP and when the file changes, until ctx ends. It
 // polls the file's size and time: no watcher library, and it works the
 // same on every file system, including ones that replace the file.
-func (p *policies) watch(ctx context.Context, every time.Duration) {
+func (p *Reloader) Watch(ctx context.Context, every time.Duration) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -155,18 +166,18 @@ func (p *policies) watch(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			p.reload(ctx, "SIGHUP")
+			p.Reload(ctx, "SIGHUP")
 		case <-tick.C:
 			if s := stamp(); s != last {
 				last = s
-				p.reload(ctx, "file changed")
+				p.Reload(ctx, "file changed")
 			}
 		}
 	}
 }
 
-// close closes the remote verifiers of the policy in force.
-func (p *policies) close() {
+// Close closes the remote verifiers of the policy in force.
+func (p *Reloader) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	closeAll(p.remotes)
