@@ -9,23 +9,8 @@ import (
 	"github.com/riskd/riskd/internal/verifier/identity"
 )
 
-// mrzCheck is the ICAO 9303 check digit (weights 7, 3, 1).
-func mrzCheck(s string) byte {
-	w := [3]int{7, 3, 1}
-	sum := 0
-	for i := range len(s) {
-		c := s[i]
-		v := 0
-		switch {
-		case c >= '0' && c <= '9':
-			v = int(c - '0')
-		case c >= 'A' && c <= 'Z':
-			v = int(c-'A') + 10
-		}
-		sum += v * w[i%3]
-	}
-	return byte('0' + sum%10)
-}
+// mrzCheck is the ICAO 9303 check digit of a field.
+func mrzCheck(s string) byte { return identity.MRZCheckDigit(s) }
 
 func pad(s string, n int) string { return (s + strings.Repeat("<", n))[:n] }
 

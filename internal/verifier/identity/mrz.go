@@ -288,9 +288,11 @@ func weightedFrom(s string, phase int) int {
 }
 
 // checkDigitOK reports whether c is the 7-3-1 check digit of field.
-func checkDigitOK(field string, c byte) bool {
-	return c == byte('0'+weightedFrom(field, 0)%10)
-}
+func checkDigitOK(field string, c byte) bool { return c == MRZCheckDigit(field) }
+
+// MRZCheckDigit is the ICAO 9303 check digit (weights 7, 3, 1; digits as
+// themselves, A-Z as 10-35, the filler '<' as 0) of an MRZ field.
+func MRZCheckDigit(field string) byte { return byte('0' + weightedFrom(field, 0)%10) }
 
 // mrzBirthDate decodes YYMMDD choosing the latest century that does not put
 // the date after today.

@@ -377,3 +377,14 @@ func BenchmarkParseMRZ(b *testing.B) {
 		}
 	}
 }
+
+// Guards: the exported check digit on ICAO 9303's own specimen (document
+// number L898902C3 → 6, birth date 740812 → 2, expiry 120415 → 9) and on a
+// field of fillers.
+func TestMRZCheckDigit(t *testing.T) {
+	for field, want := range map[string]byte{"L898902C3": '6', "740812": '2', "120415": '9', "<<<<<<<<<": '0'} {
+		if got := MRZCheckDigit(field); got != want {
+			t.Errorf("MRZCheckDigit(%q) = %c, want %c", field, got, want)
+		}
+	}
+}
