@@ -107,8 +107,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}()
 	defer func() { stopExpiry(); <-expiryDone }()
 
-	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys, StoreInProcess: cfg.Store == "embedded"})
-	pols, err := engine.NewReloader(cfg.Policy, verifiers.Names(),
+	pols, err := engine.NewReloader(cfg.Policy, builtin.Names(),
 		remote.Options{Tracer: tel.Tracer, Meter: tel.Meter, Propagators: tel.Propagators, Logger: log},
 		tel.Meter.Meter("riskd/policy"), log)
 	if err != nil {
@@ -119,28 +118,6 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		return err
 	}
 	defer pols.Close()
-	eng, err := engine.New(engine.Options{
-		Policy:    pol,
-		Verifiers: verifiers,
-		Extra:     remotes,
-		Reserve:   cfg.DecisionReserve,
-		Keys:      keys,
-		Log:       st,
-		Logger:    log,
-		Tracer:    tel.Tracer.Tracer("riskd/engine"),
-		Meter:     tel.Meter.Meter("riskd/engine"),
-		// A policy must not read history that expiry drops.
-		EventRetention: cfg.EventRetention,
-	})
-	if err != nil {
-		return err
-	}
-	pols.Attach(eng)
-	if cfg.Policy != "" {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
-		go pols.Watch(watchCtx, cfg.PolicyPoll)
-	}
 	callers, err := auth.New(cfg.Callers)
 	if err != nil {
 		return err
@@ -158,32 +135,19 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	} else if tlsCreds == nil {
 		log.Warn("callers configured without TLS: bearer tokens travel in the clear; use TLS outside a trusted network")
 	}
-	srv, err := server.New(server.Options{
-		Auth:                       callers,
-		Creds:                      tlsCreds,
-		RatePerCaller:              cfg.RatePerCaller,
-		RateBurst:                  cfg.RateBurst,
-		MaxInFlight:                int64(cfg.MaxInFlight),
-		DefaultDeadline:            cfg.DefaultDeadline,
-		Engine:                     eng,
-		Store:                      st,
-		Keys:                       keys,
-		Retention:                  retention,
-		Known:                      builtin.Names(),
-		Logger:                     log,
-		Tracer:                     tel.Tracer,
-		Meter:                      tel.Meter,
-		Propagators:                tel.Propagators,
-		MaxMessageBytes:            cfg.MaxMessageBytes,
-		MaxConcurrentStreams:       cfg.MaxConcurrentStreams,
-		KeepaliveTime:              cfg.KeepaliveTime,
-		KeepaliveTimeout:           cfg.KeepaliveTimeout,
-		KeepaliveMinClientInterval: cfg.KeepaliveMinClientInterval,
-		MaxConnectionIdle:          cfg.MaxConnectionIdle,
-		Reflection:                 cfg.Reflection,
+	srv, eng, err := server.Assemble(server.Assembly{
+		Config: cfg, Store: st, Keys: keys, StoreInProcess: cfg.Store == "embedded",
+		Policy: pol, Remotes: remotes, Auth: callers, Creds: tlsCreds,
+		Logger: log, Tracer: tel.Tracer, Meter: tel.Meter, Propagators: tel.Propagators,
 	})
 	if err != nil {
 		return err
+	}
+	pols.Attach(eng)
+	if cfg.Policy != "" {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go pols.Watch(watchCtx, cfg.PolicyPoll)
 	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

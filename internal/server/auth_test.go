@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,8 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"slices"
@@ -21,19 +18,12 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/internal/auth"
-	"github.com/riskd/riskd/internal/engine"
+	"github.com/riskd/riskd/internal/config"
 	"github.com/riskd/riskd/internal/policy"
-	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/pebblestore"
-	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier"
-	"github.com/riskd/riskd/internal/verifier/builtin"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
-	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -84,91 +74,26 @@ type secHarness struct {
 	store store.Store
 }
 
-// startSecure builds the same server as start (engine, embedded store, keys,
-// built-in verifiers, the default policy unless told otherwise) with the
-// security and load options of opts, serving on 127.0.0.1.
+// startSecure boots the server with the security and load options of
+// opts, serving on 127.0.0.1.
 func startSecure(t *testing.T, opts ...secOption) *secHarness {
 	t.Helper()
 	var c secConfig
 	for _, o := range opts {
 		o(&c)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
-	mp := sdkmetric.NewMeterProvider()
-	keys, err := pseudonym.New(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	emb, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.Traced(emb, tp.Tracer("store"))
-	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys, StoreInProcess: true})
-	for name, v := range c.extra {
-		verifiers[name] = v
-	}
-	doc, source := policy.DefaultBytes(), policy.DefaultSource
-	if c.policyYAML != "" {
-		doc, source = []byte(c.policyYAML), "test.yaml"
-	}
-	pol, err := policy.Load(doc, source, verifiers.Names())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Quiet: no log line is formatted, so load tests measure riskd.
-	log := slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1})})
-	eng, err := engine.New(engine.Options{
-		Policy: pol, Verifiers: verifiers, Keys: keys, Log: st, Logger: log, Tracer: tp.Tracer("test"), Meter: mp.Meter("test"),
-		Reserve: c.reserve,
+	b := boot(t, bootOptions{
+		setup: setup{policyYAML: c.policyYAML, extra: c.extra},
+		tcp:   true, quiet: true, callers: c.callers, tls: c.tls,
+		config: func(cfg *config.Config) {
+			cfg.RatePerCaller, cfg.RateBurst = c.ratePerCaller, c.rateBurst
+			cfg.MaxInFlight, cfg.DefaultDeadline = int(c.maxInFlight), c.defaultDeadline
+			if c.reserve != 0 {
+				cfg.DecisionReserve = c.reserve
+			}
+		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table, err := auth.New(c.callers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var creds credentials.TransportCredentials
-	if c.tls != nil {
-		creds = credentials.NewTLS(c.tls)
-	}
-	srv, err := server.New(server.Options{
-		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp,
-		Retention:       store.Retention{Events: policy.DefaultLookback, Decisions: 400 * 24 * time.Hour},
-		Known:           builtin.Names(),
-		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 1000,
-		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second,
-		KeepaliveMinClientInterval: 10 * time.Second, MaxConnectionIdle: time.Hour,
-		Reflection: true,
-
-		Auth:            table,
-		Creds:           creds,
-		RatePerCaller:   c.ratePerCaller,
-		RateBurst:       c.rateBurst,
-		MaxInFlight:     c.maxInFlight,
-		DefaultDeadline: c.defaultDeadline,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		emb.Close()
-	})
-	return &secHarness{addr: lis.Addr().String(), srv: srv, store: st}
+	return &secHarness{addr: b.lis.Addr().String(), srv: b.srv, store: b.store}
 }
 
 // dial connects to the server with the given transport credentials

@@ -1,31 +1,23 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
-	"github.com/riskd/riskd/internal/store/pebblestore"
-	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier"
-	"github.com/riskd/riskd/internal/verifier/builtin"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
-	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -60,84 +52,19 @@ type setup struct {
 	metrics sdkmetric.Reader
 }
 
+// start boots the server on bufconn and dials it.
 func start(t testing.TB, s setup) *harness {
 	t.Helper()
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	var mopts []sdkmetric.Option
-	if s.metrics != nil {
-		mopts = append(mopts, sdkmetric.WithReader(s.metrics))
-	}
-	mp := sdkmetric.NewMeterProvider(mopts...)
-	keys, err := pseudonym.New(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	emb, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var inner store.Store = emb
-	if s.wrapStore != nil {
-		inner = s.wrapStore(emb)
-	}
-	st := store.Traced(inner, tp.Tracer("store"))
-	// A store a test wraps (slow, failing) is treated as one that can
-	// wait, as PostgreSQL can; the embedded one as it is run.
-	verifiers := builtin.Registry(builtin.Deps{Store: st, Keys: keys, StoreInProcess: s.wrapStore == nil})
-	for name, v := range s.extra {
-		verifiers[name] = v
-	}
-	doc, source := policy.DefaultBytes(), policy.DefaultSource
-	if s.policyYAML != "" {
-		doc, source = []byte(s.policyYAML), "test.yaml"
-	}
-	pol, err := policy.Load(doc, source, verifiers.Names())
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, nil)})
-	eng, err := engine.New(engine.Options{
-		Policy: pol, Verifiers: verifiers, Logger: log, Keys: keys, Log: st,
-		Tracer: tp.Tracer("test"), Meter: mp.Meter("test"), Clock: s.clock,
-		EventRetention: policy.DefaultLookback,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Options{
-		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp, Clock: s.clock,
-		Retention:       store.Retention{Events: policy.DefaultLookback, Decisions: 400 * 24 * time.Hour},
-		Known:           builtin.Names(),
-		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 100,
-		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second,
-		KeepaliveMinClientInterval: 10 * time.Second, MaxConnectionIdle: time.Hour,
-		Reflection: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := bufconn.Listen(1 << 20)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
+	b := boot(t, bootOptions{setup: s})
+	lis := b.lis.(*bufconn.Listener)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		conn.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		emb.Close()
-	})
-	return &harness{client: riskv1.NewRiskServiceClient(conn), conn: conn, spans: spans, srv: srv, store: st, keys: keys}
+	t.Cleanup(func() { conn.Close() })
+	return &harness{client: riskv1.NewRiskServiceClient(conn), conn: conn, spans: b.spans, srv: b.srv, store: b.store, keys: b.keys}
 }
 
 // Published valid examples: the GB 11643 standard's own identity number

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/riskd/riskd/internal/auth"
+	"github.com/riskd/riskd/internal/config"
+	"github.com/riskd/riskd/internal/engine"
+	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/verifier"
+	"github.com/riskd/riskd/internal/verifier/builtin"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/credentials"
+)
+
+// Assembly is everything riskd's server is built from. `riskd` fills it
+// from its configuration and the resources it opened (store, keys,
+// telemetry, policy); the tests fill it the same way, so the server under
+// test is the server that runs.
+type Assembly struct {
+	// Config gives the limits, retention and the decision reserve.
+	Config config.Config
+	Store  store.Store
+	Keys   *pseudonym.Keyer
+	// StoreInProcess says the store's reads never leave the process (the
+	// embedded one): the verifiers reading it then run inline.
+	StoreInProcess bool
+	// Policy is the policy to start with, and Remotes its own verifiers.
+	Policy  *policy.Policy
+	Remotes verifier.Registry
+	// Extra are verifiers besides the built-in ones (tests add fakes).
+	Extra verifier.Registry
+	// Auth authenticates callers (nil: everyone, loopback only); Creds
+	// secures the listener (nil: plaintext).
+	Auth  *auth.Table
+	Creds credentials.TransportCredentials
+
+	Logger      *slog.Logger
+	Tracer      trace.TracerProvider
+	Meter       metric.MeterProvider
+	Propagators propagation.TextMapPropagator
+	// Clock is the server's time; time.Now if nil.
+	Clock func() time.Time
+}
+
+// Verifiers returns the verifiers an assembly's policies may name: the
+// built-in ones over its store, and its extra ones.
+func (a Assembly) Verifiers() verifier.Registry {
+	reg := builtin.Registry(builtin.Deps{Store: a.Store, Keys: a.Keys, StoreInProcess: a.StoreInProcess})
+	for name, v := range a.Extra {
+		reg[name] = v
+	}
+	return reg
+}
+
+// Assemble builds the engine and the server, in the one place both are
+// built: verifiers, engine (committing to the store, refusing a policy
+// that reads further back than the retention) and the gRPC server with its
+// interceptor chain and limits from the configuration.
+func Assemble(a Assembly) (*Server, *engine.Engine, error) {
+	c := a.Config
+	eng, err := engine.New(engine.Options{
+		Policy:         a.Policy,
+		Verifiers:      a.Verifiers(),
+		Extra:          a.Remotes,
+		Reserve:        c.DecisionReserve,
+		Keys:           a.Keys,
+		Log:            a.Store,
+		Logger:         a.Logger,
+		Tracer:         a.Tracer.Tracer("riskd/engine"),
+		Meter:          a.Meter.Meter("riskd/engine"),
+		Clock:          a.Clock,
+		EventRetention: c.EventRetention,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	known := builtin.Names()
+	for name := range a.Extra {
+		known[name] = true
+	}
+	srv, err := New(Options{
+		Auth:                       a.Auth,
+		Creds:                      a.Creds,
+		RatePerCaller:              c.RatePerCaller,
+		RateBurst:                  c.RateBurst,
+		MaxInFlight:                int64(c.MaxInFlight),
+		DefaultDeadline:            c.DefaultDeadline,
+		Engine:                     eng,
+		Store:                      a.Store,
+		Keys:                       a.Keys,
+		Retention:                  store.Retention{Events: c.EventRetention, Decisions: c.DecisionRetention},
+		Known:                      known,
+		Clock:                      a.Clock,
+		Logger:                     a.Logger,
+		Tracer:                     a.Tracer,
+		Meter:                      a.Meter,
+		Propagators:                a.Propagators,
+		MaxMessageBytes:            c.MaxMessageBytes,
+		MaxConcurrentStreams:       c.MaxConcurrentStreams,
+		KeepaliveTime:              c.KeepaliveTime,
+		KeepaliveTimeout:           c.KeepaliveTimeout,
+		KeepaliveMinClientInterval: c.KeepaliveMinClientInterval,
+		MaxConnectionIdle:          c.MaxConnectionIdle,
+		Reflection:                 c.Reflection,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, eng, nil
+}

@@ -1,0 +1,140 @@
+package server_test
+
+// The one test harness: boot starts riskd's server exactly as riskd
+// assembles it (server.Assemble, on config.Default() with the test's
+// changes), over a real embedded store in a temporary directory, on an
+// in-memory listener or a loopback TCP port. start and startSecure are
+// its two faces.
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/riskd/riskd/internal/auth"
+	"github.com/riskd/riskd/internal/config"
+	"github.com/riskd/riskd/internal/policy"
+	"github.com/riskd/riskd/internal/pseudonym"
+	"github.com/riskd/riskd/internal/server"
+	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/pebblestore"
+	"github.com/riskd/riskd/internal/telemetry"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/test/bufconn"
+)
+
+// bootOptions are a test's changes to the server riskd runs.
+type bootOptions struct {
+	setup
+	// tcp serves on 127.0.0.1 (TLS needs a real handshake); else bufconn.
+	tcp bool
+	// quiet logs nothing below error and samples no trace: load tests
+	// measure riskd, not the formatting of log lines.
+	quiet   bool
+	callers []auth.Caller
+	tls     *tls.Config // server side; nil serves plaintext
+	// config changes the configuration (limits, reserve) from the defaults.
+	config func(*config.Config)
+}
+
+// booted is a running server and what tests look into.
+type booted struct {
+	srv   *server.Server
+	store store.Store
+	keys  *pseudonym.Keyer
+	spans *tracetest.SpanRecorder
+	// lis is the listener served: a *bufconn.Listener or a TCP one.
+	lis net.Listener
+}
+
+func boot(t testing.TB, o bootOptions) *booted {
+	t.Helper()
+	spans := tracetest.NewSpanRecorder()
+	sampler := sdktrace.AlwaysSample()
+	level := slog.LevelInfo
+	if o.quiet {
+		sampler, level = sdktrace.NeverSample(), slog.LevelError+1
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(sampler))
+	var mopts []sdkmetric.Option
+	if o.metrics != nil {
+		mopts = append(mopts, sdkmetric.WithReader(o.metrics))
+	}
+	mp := sdkmetric.NewMeterProvider(mopts...)
+	keys, err := pseudonym.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inner store.Store = emb
+	if o.wrapStore != nil {
+		inner = o.wrapStore(emb)
+	}
+	st := store.Traced(inner, tp.Tracer("store"))
+	cfg := config.Default()
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	callers, err := auth.New(o.callers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var creds credentials.TransportCredentials
+	if o.tls != nil {
+		creds = credentials.NewTLS(o.tls)
+	}
+	a := server.Assembly{
+		Config: cfg, Store: st, Keys: keys,
+		// A store a test wraps (slow, failing) is treated as one that can
+		// wait, as PostgreSQL can; the embedded one as it is run.
+		StoreInProcess: o.wrapStore == nil,
+		Extra:          o.extra,
+		Auth:           callers, Creds: creds,
+		Logger:      slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level})}),
+		Tracer:      tp,
+		Meter:       mp,
+		Propagators: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		Clock:       o.clock,
+	}
+	doc, source := policy.DefaultBytes(), policy.DefaultSource
+	if o.policyYAML != "" {
+		doc, source = []byte(o.policyYAML), "test.yaml"
+	}
+	if a.Policy, err = policy.Load(doc, source, a.Verifiers().Names()); err != nil {
+		t.Fatal(err)
+	}
+	srv, _, err := server.Assemble(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lis net.Listener = bufconn.Listen(1 << 20)
+	if o.tcp {
+		if lis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		emb.Close()
+	})
+	return &booted{srv: srv, store: st, keys: keys, spans: spans, lis: lis}
+}
