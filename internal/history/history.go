@@ -93,6 +93,19 @@ type Entry struct {
 	Links    []store.Link
 }
 
+// Event returns the entry's own event of a series counted by an
+// identifier of kind (the gift-card order's account event, the refund's
+// buyer event): verifiers read the keys the commit will write, derived
+// once, instead of hashing the request again.
+func (e Entry) Event(series string, kind store.Kind) (store.Event, bool) {
+	for _, ev := range e.Events {
+		if ev.Series == series && ev.Key.Kind == kind {
+			return ev, true
+		}
+	}
+	return store.Event{}, false
+}
+
 // Derive returns what req adds at time at. idPrefix makes event IDs unique
 // per request: the decision ID for a decision, the caller's event ID for
 // RecordEvents.

@@ -570,3 +570,24 @@ func TestDeclinedRefs(t *testing.T) {
 		}
 	}
 }
+
+// Guards: Entry.Event finds the request's own event by series and kind
+// (the key the commit writes, the seller ref a refund carries), and
+// reports none for a series or kind the entry lacks.
+func TestEntryEvent(t *testing.T) {
+	k := keyer(t)
+	e := derive(t, k, &riskv1.EvaluateRefundRequest{
+		BuyerAccountId: "buyer-1", SellerId: "seller-9",
+		AmountRequested: &riskv1.Money{AmountMinor: 100, Currency: "CNY"},
+	}, "d1")
+	ev, ok := e.Event(history.SeriesRefund, store.KindAccount)
+	if !ok || ev.Key != ident(t, k, store.KindAccount, "buyer-1") || ev.Ref != k.Ref("seller-9") {
+		t.Fatalf("refund event %+v, %v; want the buyer's, with the seller's ref", ev, ok)
+	}
+	if _, ok := e.Event(history.SeriesGiftCard, store.KindAccount); ok {
+		t.Error("a refund has a gift-card event")
+	}
+	if _, ok := e.Event(history.SeriesRefund, store.KindDevice); ok {
+		t.Error("a refund event keyed by device")
+	}
+}

@@ -58,16 +58,22 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 	if !ok {
 		return verifier.Result{}, fmt.Errorf("returns verifier applies to refund checks, not %s", in.Check)
 	}
-	buyer, ok := v.keys.Identifier(store.KindAccount, req.GetBuyerAccountId())
+	entry, err := in.History(v.keys)
+	if err != nil {
+		return verifier.Result{}, err
+	}
+	// The buyer's refund event: its key is the buyer, its Ref the seller.
+	own, ok := entry.Event(history.SeriesRefund, store.KindAccount)
 	if !ok {
 		return verifier.Result{}, fmt.Errorf("refund without a buyer account")
 	}
+	buyer := own.Key
 	past, err := v.store.Events(ctx, history.SeriesRefund, buyer, in.Now.Add(-90*24*time.Hour), in.Now.Add(time.Nanosecond), maxRefunds)
 	if err != nil {
 		return verifier.Result{}, err
 	}
 	n30, n90 := int64(1), int64(1)
-	sellers := map[string]bool{v.keys.Ref(req.GetSellerId()): true}
+	sellers := map[string]bool{own.Ref: true}
 	for _, e := range past {
 		n90++
 		if !e.At.Before(in.Now.Add(-30 * 24 * time.Hour)) {

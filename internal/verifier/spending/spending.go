@@ -62,10 +62,15 @@ func (v *Verifier) Verify(ctx context.Context, in verifier.Input) (verifier.Resu
 	if !ok {
 		return verifier.Result{}, fmt.Errorf("spending verifier applies to gift-card checks, not %s", in.Check)
 	}
-	acct, ok := v.keys.Identifier(store.KindAccount, req.GetAccountId())
+	entry, err := in.History(v.keys)
+	if err != nil {
+		return verifier.Result{}, err
+	}
+	own, ok := entry.Event(history.SeriesGiftCard, store.KindAccount)
 	if !ok {
 		return verifier.Result{}, fmt.Errorf("gift-card order without an account")
 	}
+	acct := own.Key
 	back := in.Lookback
 	if back <= 0 {
 		back = lookback
