@@ -18,6 +18,7 @@ import (
 	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/store/pebblestore"
+	"github.com/riskd/riskd/internal/store/storetest"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -188,7 +189,7 @@ func TestHistorySurvivesRestartWithoutRawIdentifiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	acct, _ := keys.Identifier(store.KindAccount, "acct-restart")
-	a, err := st.Aggregate(ctx, history.SeriesGiftCard, acct, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	a, err := storetest.Aggregate(ctx, st, history.SeriesGiftCard, acct, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	if err != nil || a.Count != 4 {
 		t.Fatalf("count across a restart: %+v %v, want 4", a, err)
 	}

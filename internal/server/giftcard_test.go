@@ -25,6 +25,7 @@ import (
 
 	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/storetest"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -757,7 +758,7 @@ func TestGiftCardVelocityExactUnderConcurrency(t *testing.T) {
 		if !ok {
 			t.Fatalf("blank %s", kind)
 		}
-		a, err := h.store.Aggregate(ctx, history.SeriesGiftCard, id, clock.Now().Add(-time.Hour), until)
+		a, err := storetest.Aggregate(ctx, h.store, history.SeriesGiftCard, id, clock.Now().Add(-time.Hour), until)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -804,7 +805,7 @@ func TestGiftCardVelocityIdempotentReplayCountsOnce(t *testing.T) {
 		store.KindInstrument: r.Payment.Fingerprint, store.KindRecipient: r.Recipient.Email,
 	} {
 		id, _ := h.keys.Identifier(kind, raw)
-		a, err := h.store.Aggregate(ctx, history.SeriesGiftCard, id, gcBase.Add(-time.Hour), clock.Now().Add(time.Second))
+		a, err := storetest.Aggregate(ctx, h.store, history.SeriesGiftCard, id, gcBase.Add(-time.Hour), clock.Now().Add(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/riskd/riskd/internal/history"
 	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/storetest"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -23,7 +24,7 @@ func (h *harness) count(t *testing.T, series string, kind store.Kind, raw string
 	if !ok {
 		t.Fatalf("blank identifier %q", raw)
 	}
-	a, err := h.store.Aggregate(context.Background(), series, id, since, until)
+	a, err := storetest.Aggregate(context.Background(), h.store, series, id, since, until)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,11 +115,12 @@ type Event struct {
 	Amount   int64
 	Quantity int64
 	// Ref is what the event is about (for example the seller refunded, as a
-	// keyed hash); Aggregate counts distinct refs.
+	// keyed hash); Sum counts distinct refs.
 	Ref string
 }
 
-// Aggregate is a windowed count over one series and key.
+// Aggregate is a windowed count over one series and key (Sum of Events):
+// for reports and the stores' tests; verifiers read the events.
 type Aggregate struct {
 	Count    int64
 	Amount   int64
@@ -232,9 +233,6 @@ type DecisionLog interface {
 
 // History is what later decisions read.
 type History interface {
-	// Aggregate counts and sums a series' events for key with At in
-	// [since, until).
-	Aggregate(ctx context.Context, series string, key Identifier, since, until time.Time) (Aggregate, error)
 	// Events lists a series' events for key with At in [since, until), oldest
 	// first, at most limit (0 means no limit).
 	Events(ctx context.Context, series string, key Identifier, since, until time.Time, limit int) ([]Event, error)
@@ -303,4 +301,21 @@ type CommitStats struct {
 // CommitCounter is implemented by backends that group commits.
 type CommitCounter interface {
 	CommitStats() CommitStats
+}
+
+// Sum counts and sums events: their number, amounts, quantities and
+// distinct non-empty refs.
+func Sum(events []Event) Aggregate {
+	var a Aggregate
+	refs := make(map[string]struct{}, len(events))
+	for _, e := range events {
+		a.Count++
+		a.Amount += e.Amount
+		a.Quantity += e.Quantity
+		if e.Ref != "" {
+			refs[e.Ref] = struct{}{}
+		}
+	}
+	a.DistinctRefs = int64(len(refs))
+	return a
 }

@@ -83,13 +83,6 @@ func (t *traced) ScanDecisions(ctx context.Context, from, to time.Time, fn func(
 	return err
 }
 
-func (t *traced) Aggregate(ctx context.Context, series string, key Identifier, since, until time.Time) (Aggregate, error) {
-	ctx, end := t.span(ctx, "Aggregate", attribute.String("riskd.store.series", series), attribute.String("riskd.store.kind", key.Kind.Name()))
-	a, err := t.s.Aggregate(ctx, series, key, since, until)
-	end(err)
-	return a, err
-}
-
 func (t *traced) Events(ctx context.Context, series string, key Identifier, since, until time.Time, limit int) ([]Event, error) {
 	ctx, end := t.span(ctx, "Events", attribute.String("riskd.store.series", series), attribute.String("riskd.store.kind", key.Kind.Name()))
 	e, err := t.s.Events(ctx, series, key, since, until, limit)

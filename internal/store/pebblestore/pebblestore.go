@@ -900,22 +900,6 @@ func (s *Store) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*
 	return nil
 }
 
-// Aggregate implements store.History.
-func (s *Store) Aggregate(ctx context.Context, series string, k store.Identifier, since, until time.Time) (store.Aggregate, error) {
-	var a store.Aggregate
-	refs := map[string]struct{}{}
-	err := s.scanEvents(ctx, series, k, since, until, 0, func(e store.Event) {
-		a.Count++
-		a.Amount += e.Amount
-		a.Quantity += e.Quantity
-		if e.Ref != "" {
-			refs[e.Ref] = struct{}{}
-		}
-	})
-	a.DistinctRefs = int64(len(refs))
-	return a, err
-}
-
 // Events implements store.History.
 func (s *Store) Events(ctx context.Context, series string, k store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
 	var out []store.Event

@@ -628,18 +628,6 @@ func (s *Store) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*
 	return nil
 }
 
-// Aggregate implements store.History.
-func (s *Store) Aggregate(ctx context.Context, series string, key store.Identifier, since, until time.Time) (store.Aggregate, error) {
-	var a store.Aggregate
-	if err := s.live(); err != nil {
-		return a, err
-	}
-	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(amount), 0), coalesce(sum(quantity), 0), count(DISTINCT nullif(ref, ''))
-		FROM events WHERE series = $1 AND kind = $2 AND hash = $3 AND at >= $4 AND at < $5`,
-		series, int16(key.Kind), key.Hash[:], since, until).Scan(&a.Count, &a.Amount, &a.Quantity, &a.DistinctRefs)
-	return a, err
-}
-
 // Events implements store.History.
 func (s *Store) Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
 	if err := s.live(); err != nil {

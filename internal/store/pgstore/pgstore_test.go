@@ -297,7 +297,7 @@ func TestConcurrentCommitsShareGroups(t *testing.T) {
 		}
 		// Only the fresh commit's event and link were written.
 		wc := commits[winner]
-		agg, err := s.Aggregate(t.Context(), "giftcard", wc.Events[0].Key, groupBase.Add(-time.Hour), groupBase.Add(time.Hour))
+		agg, err := storetest.Aggregate(t.Context(), s, "giftcard", wc.Events[0].Key, groupBase.Add(-time.Hour), groupBase.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +364,7 @@ func TestBadCommitFailsAlone(t *testing.T) {
 	for i, err := range errs {
 		c := groupCommit(i, fmt.Sprintf("order-%d", i), "")
 		_, lookErr := s.Decision(t.Context(), c.Decision.GetDecisionId())
-		agg, aggErr := s.Aggregate(t.Context(), "giftcard", c.Events[0].Key, groupBase.Add(-time.Hour), groupBase.Add(time.Hour))
+		agg, aggErr := storetest.Aggregate(t.Context(), s, "giftcard", c.Events[0].Key, groupBase.Add(-time.Hour), groupBase.Add(time.Hour))
 		if aggErr != nil {
 			t.Fatal(aggErr)
 		}

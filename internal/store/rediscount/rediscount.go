@@ -402,26 +402,6 @@ func (s *Store) read(ctx context.Context, key string, since, until time.Time, li
 	}
 }
 
-// Aggregate implements store.History, from Redis.
-func (s *Store) Aggregate(ctx context.Context, series string, key store.Identifier, since, until time.Time) (store.Aggregate, error) {
-	var a store.Aggregate
-	refs := map[string]struct{}{}
-	err := s.read(ctx, s.key(series, key), since, until, 0, func(d decoded) bool {
-		a.Count++
-		a.Amount += d.amount
-		a.Quantity += d.quantity
-		if d.ref != "" {
-			refs[d.ref] = struct{}{}
-		}
-		return true
-	})
-	if err != nil {
-		return store.Aggregate{}, err
-	}
-	a.DistinctRefs = int64(len(refs))
-	return a, nil
-}
-
 // Events implements store.History, from Redis.
 func (s *Store) Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
 	var out []store.Event

@@ -233,7 +233,7 @@ func TestReplicasCountOnce(t *testing.T) {
 	check := func(what string) {
 		t.Helper()
 		for r, s := range rs {
-			got, err := s.Aggregate(t.Context(), "giftcard", account, base, base.Add(time.Hour))
+			got, err := storetest.Aggregate(t.Context(), s, "giftcard", account, base, base.Add(time.Hour))
 			if err != nil {
 				t.Fatalf("%s: replica %d: Aggregate: %v", what, r, err)
 			}
@@ -329,7 +329,7 @@ func TestLayout(t *testing.T) {
 	if err := c.Del(t.Context(), key).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if a, err := s.Aggregate(t.Context(), "giftcard", device, base, base.Add(time.Hour)); err != nil || a != (store.Aggregate{}) {
+	if a, err := storetest.Aggregate(t.Context(), s, "giftcard", device, base, base.Add(time.Hour)); err != nil || a != (store.Aggregate{}) {
 		t.Errorf("Aggregate with the key gone = %+v, %v; want zero", a, err)
 	}
 }
@@ -366,7 +366,7 @@ func TestRecordPartlyDuplicate(t *testing.T) {
 	if err != nil || rec != 1 || dup != 2 {
 		t.Fatalf("Record = %d recorded, %d duplicates, %v; want 1, 2", rec, dup, err)
 	}
-	got, err := s.Aggregate(t.Context(), "giftcard", account, base, base.Add(time.Hour))
+	got, err := storetest.Aggregate(t.Context(), s, "giftcard", account, base, base.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +504,7 @@ func testRedisDown(t *testing.T, opt *redis.Options) {
 	vctx, vcancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer vcancel()
 	start = time.Now()
-	if _, err := s.Aggregate(vctx, "giftcard", account, base, base.Add(time.Hour)); err == nil {
+	if _, err := storetest.Aggregate(vctx, s, "giftcard", account, base, base.Add(time.Hour)); err == nil {
 		t.Error("Aggregate with Redis down returned no error")
 	}
 	if _, err := s.Events(vctx, "giftcard", account, base, base.Add(time.Hour), 10); err == nil {
@@ -540,7 +540,7 @@ func TestLateWriteIsCountedLate(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		a, err := s.Aggregate(t.Context(), "giftcard", account, base, base.Add(time.Hour))
+		a, err := storetest.Aggregate(t.Context(), s, "giftcard", account, base, base.Add(time.Hour))
 		if err == nil && a.Count == n {
 			return
 		}

@@ -60,10 +60,6 @@ func calls(t *testing.T, s store.Store) []call {
 		{"ScanDecisions", func(ctx context.Context, s store.Store) error {
 			return s.ScanDecisions(ctx, base.Add(-day), base.Add(day), func(*riskv1.Decision) error { return nil })
 		}},
-		{"Aggregate", func(ctx context.Context, s store.Store) error {
-			_, err := s.Aggregate(ctx, seriesGiftCard, subject, base.Add(-day), base.Add(day))
-			return err
-		}},
 		{"Events", func(ctx context.Context, s store.Store) error {
 			_, err := s.Events(ctx, seriesGiftCard, subject, base.Add(-day), base.Add(day), 10)
 			return err

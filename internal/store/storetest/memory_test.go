@@ -244,26 +244,6 @@ func (m *memData) window(series string, key store.Identifier, since, until time.
 	return es
 }
 
-func (s *memStore) Aggregate(ctx context.Context, series string, key store.Identifier, since, until time.Time) (store.Aggregate, error) {
-	unlock, err := s.lock(ctx)
-	if err != nil {
-		return store.Aggregate{}, err
-	}
-	defer unlock()
-	var a store.Aggregate
-	refs := map[string]bool{}
-	for _, e := range s.data.window(series, key, since, until) {
-		a.Count++
-		a.Amount += e.Amount
-		a.Quantity += e.Quantity
-		if e.Ref != "" && !refs[e.Ref] {
-			refs[e.Ref] = true
-			a.DistinctRefs++
-		}
-	}
-	return a, nil
-}
-
 func (s *memStore) Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
 	unlock, err := s.lock(ctx)
 	if err != nil {

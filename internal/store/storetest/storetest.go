@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -192,11 +193,27 @@ func mustDecision(t testing.TB, s store.Store, id string) *riskv1.Decision {
 
 func mustAggregate(t testing.TB, s store.Store, series string, key store.Identifier, since, until time.Time) store.Aggregate {
 	t.Helper()
-	a, err := s.Aggregate(t.Context(), series, key, since, until)
+	a, err := Aggregate(t.Context(), s, series, key, since, until)
 	if err != nil {
 		t.Fatalf("Aggregate(%s): %v", series, err)
 	}
 	return a
+}
+
+// EventReader is the read a window's totals need.
+type EventReader interface {
+	Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error)
+}
+
+// Aggregate is the totals (store.Sum) of a series' events for key with At
+// in [since, until): what the stores' and the server's tests compare
+// against, read through Events like every verifier.
+func Aggregate(ctx context.Context, r EventReader, series string, key store.Identifier, since, until time.Time) (store.Aggregate, error) {
+	events, err := r.Events(ctx, series, key, since, until, 0)
+	if err != nil {
+		return store.Aggregate{}, err
+	}
+	return store.Sum(events), nil
 }
 
 func mustEvents(t testing.TB, s store.Store, series string, key store.Identifier, since, until time.Time, limit int) []store.Event {
