@@ -160,7 +160,11 @@ func (p *Reloader) Watch(ctx context.Context, every time.Duration) {
 		}
 		return fmt.Sprint(st.Size(), st.ModTime().UnixNano())
 	}
-	last := stamp()
+	// The first tick always compares the file with what First loaded: a
+	// file replaced between First and this goroutine's start (a deploy
+	// writing it as riskd comes up) must not be missed until it changes
+	// again. Reload does nothing when the content is the same.
+	last := ""
 	for {
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/policy"
@@ -100,5 +101,38 @@ func TestReloaderDefault(t *testing.T) {
 	pol, _, err := r.First()
 	if err != nil || pol.Source != policy.DefaultSource {
 		t.Fatalf("First without a file: %v, %v; want the embedded default", pol, err)
+	}
+}
+
+// Guards: a file replaced after First but before Watch starts (riskd
+// coming up while a deploy writes the policy) is put in force on Watch's
+// first tick, not missed until the file changes again.
+func TestReloaderWatchSeesAChangeBeforeItStarted(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(file, []byte(reloadDoc(30)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r, err := engine.NewReloader(file, map[string]bool{}, remote.Options{}, noop.NewMeterProvider().Meter(""), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	pol, extra, err := r.First()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, engine.Options{Policy: pol, Verifiers: verifier.Registry{}, Extra: extra, Logger: log})
+	r.Attach(e)
+	if err := os.WriteFile(file, []byte(reloadDoc(33)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Watch(ctx, 10*time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); e.Policy().Version == pol.Version; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the file written before Watch started was never put in force")
+		}
 	}
 }
