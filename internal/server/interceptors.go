@@ -107,6 +107,12 @@ func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerIntercepto
 		if !ok {
 			return nil, status.Error(codes.Internal, "request is not a protobuf message")
 		}
+		// Bytes that are not a message of this method's type (wireCodec).
+		if why, bad := undecodable(msg); bad {
+			return nil, withInfo(codes.InvalidArgument,
+				"the request body is not a valid "+string(msg.ProtoReflect().Descriptor().FullName())+" message: "+why,
+				"MALFORMED_REQUEST")
+		}
 		if err := v.Validate(msg); err != nil {
 			var verr *protovalidate.ValidationError
 			if !errors.As(err, &verr) {

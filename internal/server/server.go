@@ -6,6 +6,8 @@ package server
 import (
 	"context"
 	"errors"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
 	"log/slog"
 	"net"
 	"runtime"
@@ -123,6 +125,9 @@ func New(o Options) (*Server, error) {
 	s := &Server{health: health.NewServer(), log: o.Logger}
 
 	s.grpc = grpc.NewServer(
+		// 0. Requests decoded without unknown fields; undecodable bytes
+		//    answered INVALID_ARGUMENT by the validation step (codec.go).
+		grpc.ForceServerCodecV2(wireCodec{encoding.GetCodecV2(grpcproto.Name)}),
 		// 1. Tracing and RPC metrics: a span per call, joined to the
 		//    caller's W3C traceparent. Health probes are not traced.
 		grpc.StatsHandler(otelgrpc.NewServerHandler(

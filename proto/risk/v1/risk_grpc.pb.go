@@ -34,7 +34,10 @@ const (
 // RiskService decides whether a seller may open a shop, whether a gift-card
 // order may go through (and its codes be delivered now), and whether a refund
 // may be paid. A DECLINE is an answer, never an error: errors are kept for
-// calls that cannot be decided.
+// calls that cannot be decided. Fields the server does not know are dropped
+// before anything is hashed, stored or replayed; a body that is not a valid
+// message of the method's type is INVALID_ARGUMENT (reason
+// MALFORMED_REQUEST).
 type RiskServiceClient interface {
 	// CheckSeller decides whether a seller may open a shop.
 	CheckSeller(ctx context.Context, in *CheckSellerRequest, opts ...grpc.CallOption) (*CheckSellerResponse, error)
@@ -127,7 +130,10 @@ func (c *riskServiceClient) RecordEvents(ctx context.Context, in *RecordEventsRe
 // RiskService decides whether a seller may open a shop, whether a gift-card
 // order may go through (and its codes be delivered now), and whether a refund
 // may be paid. A DECLINE is an answer, never an error: errors are kept for
-// calls that cannot be decided.
+// calls that cannot be decided. Fields the server does not know are dropped
+// before anything is hashed, stored or replayed; a body that is not a valid
+// message of the method's type is INVALID_ARGUMENT (reason
+// MALFORMED_REQUEST).
 type RiskServiceServer interface {
 	// CheckSeller decides whether a seller may open a shop.
 	CheckSeller(context.Context, *CheckSellerRequest) (*CheckSellerResponse, error)
