@@ -3616,13 +3616,13 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0eaccount_number\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\raccountNumber\x12+\n" +
 	"\vholder_name\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\n" +
-	"holderName\"\x9c\x03\n" +
-	"\x12CheckSellerRequest\x12)\n" +
+	"holderName\"\xa2\x03\n" +
+	"\x12CheckSellerRequest\x12,\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x12'\n" +
-	"\tseller_id\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bsellerId\x12/\n" +
+	"request_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\trequestId\x12*\n" +
+	"\tseller_id\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\bsellerId\x12/\n" +
 	"\x06client\x18\x03 \x01(\v2\x0f.risk.v1.ClientB\x06\xbaH\x03\xc8\x01\x01R\x06client\x12=\n" +
 	"\bidentity\x18\x04 \x01(\v2\x19.risk.v1.IdentityDocumentB\x06\xbaH\x03\xc8\x01\x01R\bidentity\x122\n" +
 	"\alicense\x18\x05 \x01(\v2\x18.risk.v1.BusinessLicenseR\alicense\x122\n" +
@@ -3651,16 +3651,16 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0fPurchaseHistory\x12?\n" +
 	"\x15past_gift_card_orders\x18\x01 \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x12pastGiftCardOrders\x12?\n" +
 	"\x14past_gift_card_value\x18\x02 \x01(\v2\x0e.risk.v1.MoneyR\x11pastGiftCardValue\x12>\n" +
-	"\x13typical_order_value\x18\x03 \x01(\v2\x0e.risk.v1.MoneyR\x11typicalOrderValue\"\xc0\x05\n" +
-	"\x1cScoreGiftCardPurchaseRequest\x12)\n" +
+	"\x13typical_order_value\x18\x03 \x01(\v2\x0e.risk.v1.MoneyR\x11typicalOrderValue\"\xc9\x05\n" +
+	"\x1cScoreGiftCardPurchaseRequest\x12,\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x12%\n" +
-	"\border_id\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aorderId\x12)\n" +
+	"request_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\trequestId\x12(\n" +
+	"\border_id\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\aorderId\x12,\n" +
 	"\n" +
-	"account_id\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\taccountId\x12V\n" +
+	"account_id\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\taccountId\x12V\n" +
 	"\x12account_created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\f\xbaH\t\xc8\x01\x01\xb2\x01\x03\x80d\x01R\x10accountCreatedAt\x12/\n" +
 	"\x06client\x18\x05 \x01(\v2\x0f.risk.v1.ClientB\x06\xbaH\x03\xc8\x01\x01R\x06client\x12,\n" +
 	"\x05total\x18\x06 \x01(\v2\x0e.risk.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x05total\x127\n" +
@@ -3687,17 +3687,17 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0eReturnShipment\x12@\n" +
 	"\x15declared_weight_grams\x18\x01 \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x13declaredWeightGrams\x12@\n" +
 	"\x15measured_weight_grams\x18\x02 \x01(\x05B\f\xbaH\t\x1a\a\x18\x80\xad\xe2\x04(\x00R\x13measuredWeightGrams\x12+\n" +
-	"\x11tracking_mismatch\x18\x03 \x01(\bR\x10trackingMismatch\"\xc7\b\n" +
-	"\x15EvaluateRefundRequest\x12)\n" +
+	"\x11tracking_mismatch\x18\x03 \x01(\bR\x10trackingMismatch\"\xd3\b\n" +
+	"\x15EvaluateRefundRequest\x12,\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x12%\n" +
-	"\border_id\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aorderId\x124\n" +
-	"\x10buyer_account_id\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x0ebuyerAccountId\x12'\n" +
-	"\tseller_id\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\bsellerId\x12/\n" +
+	"request_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\trequestId\x12(\n" +
+	"\border_id\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\aorderId\x127\n" +
+	"\x10buyer_account_id\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\x0ebuyerAccountId\x12*\n" +
+	"\tseller_id\x18\x04 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\bsellerId\x12/\n" +
 	"\x06client\x18\x05 \x01(\v2\x0f.risk.v1.ClientB\x06\xbaH\x03\xc8\x01\x01R\x06client\x12A\n" +
 	"\x10amount_requested\x18\x06 \x01(\v2\x0e.risk.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\x0famountRequested\x127\n" +
 	"\vamount_paid\x18\a \x01(\v2\x0e.risk.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -3717,13 +3717,13 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x06locale\x18\x11 \x01(\tB\x12\xbaH\x0fr\rR\x00R\x02enR\x05zh-CNR\x06locale:\x99\x01\xbaH\x95\x01\x1a\x92\x01\n" +
 	"\x14refund.same_currency\x12=amount_requested and amount_paid must be in the same currency\x1a;this.amount_requested.currency == this.amount_paid.currency\"G\n" +
 	"\x16EvaluateRefundResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\x99\x01\n" +
-	"\x14ReportOutcomeRequest\x12*\n" +
-	"\vdecision_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\x9f\x01\n" +
+	"\x14ReportOutcomeRequest\x12-\n" +
+	"\vdecision_id\x18\x01 \x01(\tB\f\xbaH\tr\a\x88d\x01\x10\x01\x18@R\n" +
 	"decisionId\x127\n" +
 	"\x05label\x18\x02 \x01(\x0e2\x15.risk.v1.OutcomeLabelB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05label\x12\x1c\n" +
-	"\x04note\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note\"s\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05label\x12\x1f\n" +
+	"\x04note\x18\x03 \x01(\tB\v\xbaH\br\x06\x88d\x01\x18\xd0\x0fR\x04note\"s\n" +
 	"\x15ReportOutcomeResponse\x12/\n" +
 	"\arelated\x18\x01 \x03(\v2\x15.risk.v1.RelatedOrderR\arelated\x12)\n" +
 	"\aactions\x18\x02 \x03(\x0e2\x0f.risk.v1.ActionR\aactions\"\x8d\x01\n" +
@@ -3732,31 +3732,32 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"decisionId\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12)\n" +
 	"\aactions\x18\x03 \x03(\x0e2\x0f.risk.v1.ActionR\aactions\x12\x16\n" +
-	"\x06shared\x18\x04 \x03(\tR\x06shared\"@\n" +
-	"\x12GetDecisionRequest\x12*\n" +
-	"\vdecision_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"\x06shared\x18\x04 \x03(\tR\x06shared\"C\n" +
+	"\x12GetDecisionRequest\x12-\n" +
+	"\vdecision_id\x18\x01 \x01(\tB\f\xbaH\tr\a\x88d\x01\x10\x01\x18@R\n" +
 	"decisionId\"D\n" +
 	"\x13GetDecisionResponse\x12-\n" +
-	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xce\x02\n" +
-	"\fHistoryEvent\x12%\n" +
-	"\bevent_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aeventId\x12I\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\"\xd1\x02\n" +
+	"\fHistoryEvent\x12(\n" +
+	"\bevent_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x88d\x01\x10\x01\x18\x80\x01R\aeventId\x12I\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\f\xbaH\t\xc8\x01\x01\xb2\x01\x03\x80d\x01R\n" +
 	"occurredAt\x12O\n" +
 	"\x0fgift_card_order\x18\x03 \x01(\v2%.risk.v1.ScoreGiftCardPurchaseRequestH\x00R\rgiftCardOrder\x128\n" +
 	"\x06refund\x18\x04 \x01(\v2\x1e.risk.v1.EvaluateRefundRequestH\x00R\x06refund\x121\n" +
 	"\aoutcome\x18\x05 \x01(\v2\x15.risk.v1.OutcomeEventH\x00R\aoutcomeB\x0e\n" +
-	"\x05event\x12\x05\xbaH\x02\b\x01\"\xcc\x02\n" +
-	"\fOutcomeEvent\x12'\n" +
+	"\x05event\x12\x05\xbaH\x02\b\x01\"\xdb\x02\n" +
+	"\fOutcomeEvent\x12*\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\taccountId\x12%\n" +
-	"\tseller_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\bsellerId\x12(\n" +
-	"\vdecision_id\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\n" +
-	"decisionId\x12.\n" +
-	"\x0eorder_event_id\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\forderEventId\x127\n" +
+	"account_id\x18\x01 \x01(\tB\v\xbaH\br\x06\x88d\x01\x18\x80\x01R\taccountId\x12(\n" +
+	"\tseller_id\x18\x02 \x01(\tB\v\xbaH\br\x06\x88d\x01\x18\x80\x01R\bsellerId\x12+\n" +
+	"\vdecision_id\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x88d\x01\x18@R\n" +
+	"decisionId\x121\n" +
+	"\x0eorder_event_id\x18\x06 \x01(\tB\v\xbaH\br\x06\x88d\x01\x18\x80\x01R\forderEventId\x127\n" +
 	"\x05label\x18\x03 \x01(\x0e2\x15.risk.v1.OutcomeLabelB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05label\x12\x1c\n" +
-	"\x04note\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xd0\x0fR\x04note:;\xbaH8\"6\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05label\x12\x1f\n" +
+	"\x04note\x18\x04 \x01(\tB\v\xbaH\br\x06\x88d\x01\x18\xd0\x0fR\x04note:;\xbaH8\"6\n" +
 	"\n" +
 	"account_id\n" +
 	"\tseller_id\n" +

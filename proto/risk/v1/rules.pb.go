@@ -34,6 +34,14 @@ var file_risk_v1_rules_proto_extTypes = []protoimpl.ExtensionInfo{
 		Tag:           "varint,1600,opt,name=in_range",
 		Filename:      "risk/v1/rules.proto",
 	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         1601,
+		Name:          "risk.v1.no_nul",
+		Tag:           "varint,1601,opt,name=no_nul",
+		Filename:      "risk/v1/rules.proto",
+	},
 }
 
 // Extension fields to validate.TimestampRules.
@@ -47,6 +55,16 @@ var (
 	E_InRange = &file_risk_v1_rules_proto_extTypes[0]
 )
 
+// Extension fields to validate.StringRules.
+var (
+	// no_nul refuses a NUL character. The caller-side IDs, event IDs and notes
+	// it is set on are stored as text; PostgreSQL text cannot hold NUL, and
+	// the embedded store must accept exactly what PostgreSQL does.
+	//
+	// optional bool no_nul = 1601;
+	E_NoNul = &file_risk_v1_rules_proto_extTypes[1]
+)
+
 var File_risk_v1_rules_proto protoreflect.FileDescriptor
 
 const file_risk_v1_rules_proto_rawDesc = "" +
@@ -56,17 +74,22 @@ const file_risk_v1_rules_proto_rawDesc = "" +
 	"\x81\x01\n" +
 	"\"timestamp.in_range.not_before_2000\x12'must not be before 2000-01-01T00:00:00Z\x1a2!rule || this >= timestamp('2000-01-01T00:00:00Z')\n" +
 	"\x83\x01\n" +
-	"\x1dtimestamp.in_range.not_future\x127must not be more than 24 hours after the server's clock\x1a)!rule || this <= now + duration('86400s')R\ainRangeB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\beditionsp\xe8\a"
+	"\x1dtimestamp.in_range.not_future\x127must not be more than 24 hours after the server's clock\x1a)!rule || this <= now + duration('86400s')R\ainRange:\x8c\x01\n" +
+	"\x06no_nul\x12\x19.buf.validate.StringRules\x18\xc1\f \x01(\bBY\xc2HV\n" +
+	"T\n" +
+	"\rstring.no_nul\x12 must not contain a NUL character\x1a!!rule || !this.contains('\\u0000')R\x05noNulB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\beditionsp\xe8\a"
 
 var file_risk_v1_rules_proto_goTypes = []any{
 	(*validate.TimestampRules)(nil), // 0: buf.validate.TimestampRules
+	(*validate.StringRules)(nil),    // 1: buf.validate.StringRules
 }
 var file_risk_v1_rules_proto_depIdxs = []int32{
 	0, // 0: risk.v1.in_range:extendee -> buf.validate.TimestampRules
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	0, // [0:1] is the sub-list for extension extendee
+	1, // 1: risk.v1.no_nul:extendee -> buf.validate.StringRules
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	0, // [0:2] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -82,7 +105,7 @@ func file_risk_v1_rules_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_risk_v1_rules_proto_rawDesc), len(file_risk_v1_rules_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
-			NumExtensions: 1,
+			NumExtensions: 2,
 			NumServices:   0,
 		},
 		GoTypes:           file_risk_v1_rules_proto_goTypes,
