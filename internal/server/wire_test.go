@@ -33,8 +33,11 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 
 func (rawCodec) Name() string { return "proto" }
 
+// forceRaw makes a call send its request bytes as they are.
+var forceRaw = grpc.ForceCodecV2(rawCodec{})
+
 func invokeRaw(h *harness, method string, body []byte, resp proto.Message) error {
-	return h.conn.Invoke(context.Background(), method, &body, resp, grpc.ForceCodecV2(rawCodec{}))
+	return h.conn.Invoke(context.Background(), method, &body, resp, forceRaw)
 }
 
 func TestUnknownFieldsAreNotKept(t *testing.T) {
