@@ -14,17 +14,27 @@ import (
 )
 
 // Canonical is the comparable form of a name: NFKC, lower case, without
-// spaces, dots and hyphens.
+// spaces, dots, hyphens and invisible characters.
 func Canonical(s string) string {
 	s = norm.NFKC.String(strings.ToValidUTF8(s, ""))
 	var b strings.Builder
 	for _, r := range s {
-		if unicode.IsSpace(r) || isSeparator(r) || unicode.Is(unicode.Cf, r) {
-			continue // invisible format characters (zero-width space, BOM) too
+		if unicode.IsSpace(r) || isSeparator(r) || invisible(r) {
+			continue
 		}
 		b.WriteRune(unicode.ToLower(r))
 	}
 	return norm.NFKC.String(b.String())
+}
+
+// invisible reports the characters a name may carry without showing them,
+// which are removed before names are compared (one rule, for every
+// comparison): format characters (zero-width space and joiners, the byte
+// order mark, bidirectional overrides and isolates: Unicode category Cf)
+// and control characters other than white space (category Cc). So 张三
+// with a zero-width joiner, or behind a right-to-left override, is 张三.
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || (unicode.IsControl(r) && !unicode.IsSpace(r))
 }
 
 func isSeparator(r rune) bool {
@@ -68,8 +78,15 @@ func latin(ws []string) bool {
 	return true
 }
 
-// words splits a name into lower-case words at spaces and separators.
+// words splits a name into lower-case words at spaces and separators,
+// invisible characters removed first (so they never split a word).
 func words(s string) []string {
 	s = strings.ToLower(norm.NFKC.String(strings.ToValidUTF8(s, "")))
-	return strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isSeparator(r) || unicode.Is(unicode.Cf, r) })
+	s = strings.Map(func(r rune) rune {
+		if invisible(r) {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isSeparator(r) })
 }

@@ -193,3 +193,28 @@ func FuzzSame(f *testing.F) {
 		}
 	})
 }
+
+// Guards (issue 18, item 5): control, bidirectional-override and
+// zero-width characters inside names are removed before names are
+// compared, by one rule, wherever they stand; white space still separates.
+func TestInvisibleCharacters(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"张\u200d三", "张三"},       // zero-width joiner
+		{"\u202e张三\u202c", "张三"}, // right-to-left override and pop
+		{"张\u2066三\u2069", "张三"}, // isolates
+		{"张\x07三\x00", "张三"},     // control characters
+		{"\ufeff福州某某贸易有限公司", "福州某某贸易有限公司"}, // byte order mark
+		{"Ch\u200ben Wei", "Wei Chen"},     // inside a Latin word: still one word, either order
+		{"Chen\u200bWei", "ChenWei"},
+	} {
+		if !names.Same(tc.a, tc.b) {
+			t.Errorf("Same(%q, %q) = false, want true", tc.a, tc.b)
+		}
+	}
+	if names.Same("张\t三", "李四") || !names.Same("张\t三", "张三") {
+		t.Error("a tab is white space: it separates, and is not a different name")
+	}
+	if names.Same("\u200b\u202e", "\x00") {
+		t.Error("names of invisible characters only match")
+	}
+}

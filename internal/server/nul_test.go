@@ -72,3 +72,25 @@ func TestNULRefusedInStoredText(t *testing.T) {
 		})
 	}
 }
+
+// Issue 18, item 5, through the server: the identity holder's name with a
+// zero-width joiner and the payout holder's with a right-to-left override
+// are the legal representative's and the company's names.
+func TestInvisibleCharactersInNames(t *testing.T) {
+	h := start(t, setup{})
+	r := cleanSeller()
+	r.Identity.FullName = "张\u200d三"
+	r.Payout.HolderName = "\u202e福州某某贸易有限公司\u202c"
+	resp, err := h.client.CheckSeller(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reason := range resp.GetDecision().GetReasons() {
+		if reason.GetCode() == "ID_HOLDER_NOT_LEGAL_REP" || reason.GetCode() == "PAYOUT_NAME_MISMATCH" {
+			t.Errorf("invisible characters made a name differ: %s %s", reason.GetCode(), reason.GetMessage())
+		}
+	}
+	if resp.GetDecision().GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE {
+		t.Errorf("outcome %s, want APPROVE", resp.GetDecision().GetOutcome())
+	}
+}
