@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riskd/riskd/internal/pseudonym"
 	"github.com/riskd/riskd/internal/testproc"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
@@ -138,5 +139,46 @@ func TestBinaryRefusesBadStart(t *testing.T) {
 				t.Fatalf("stderr %q does not say %q", stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+// Guards (issue 18, item 6): an identifier key others can read is named
+// in a start-up warning: given on the command line (ps shows it), or in a
+// key file readable by group or others. Given through the environment, or
+// in a private file, there is no warning.
+func TestStartWarnsOfAnExposedKey(t *testing.T) {
+	warned := func(p *testproc.Process, field string) bool {
+		for _, l := range p.Logs() {
+			if l["level"] == "WARN" && l["field"] == field {
+				return true
+			}
+		}
+		return false
+	}
+	key := strings.Repeat("ab", 32)
+	p := startBinary(t, "--identifier-key", key)
+	if !warned(p, "identifier-key") {
+		t.Error("a key on the command line gave no warning naming identifier-key")
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, pseudonym.KeyFileName), []byte(key+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = startBinary(t, "--data-dir", dir)
+	if !warned(p, "identifier key file") {
+		t.Error("a key file readable by others gave no warning naming it")
+	}
+	if warned(p, "identifier-key") {
+		t.Error("a key from a file was reported as given on the command line")
+	}
+
+	private := t.TempDir()
+	if err := os.WriteFile(filepath.Join(private, pseudonym.KeyFileName), []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = startBinary(t, "--data-dir", private)
+	if warned(p, "identifier key file") || warned(p, "identifier-key") {
+		t.Error("a private key file gave a warning")
 	}
 }

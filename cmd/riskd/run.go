@@ -88,6 +88,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		log.Warn("no identifier key configured: created one in the data directory; back it up, or every stored link is lost with it",
 			"path", filepath.Join(cfg.DataDir, pseudonym.KeyFileName))
 	}
+	warnKeyExposure(cfg, log)
 	keys, err := pseudonym.New(key)
 	if err != nil {
 		return fmt.Errorf("identifier key: %w", err)
@@ -190,4 +191,22 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// warnKeyExposure warns, naming the field, when the identifier key can be
+// read by others: given on the command line (ps shows it to every user),
+// or kept in a key file that group or others may read.
+func warnKeyExposure(cfg config.Config, log *slog.Logger) {
+	if cfg.KeyOnCommandLine {
+		log.Warn("the identifier key was given on the command line, where ps shows it to every user of this machine: pass it as RISKD_IDENTIFIER_KEY or identifier_key in the config file",
+			"field", "identifier-key")
+	}
+	if cfg.IdentifierKey != "" {
+		return
+	}
+	path := filepath.Join(cfg.DataDir, pseudonym.KeyFileName)
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn("the identifier key file can be read by group or others: chmod 600 it",
+			"field", "identifier key file", "path", path, "mode", fmt.Sprintf("%04o", st.Mode().Perm()))
+	}
 }

@@ -62,6 +62,7 @@ type Table struct {
 // New checks the callers and builds the table.
 func New(callers []Caller) (*Table, error) {
 	t := &Table{byToken: map[[sha256.Size]byte]*Identity{}, byCN: map[string]*Identity{}}
+	emptyToken := sha256.Sum256(nil)
 	names := map[string]bool{}
 	for i, c := range callers {
 		if c.Name == "" || names[c.Name] {
@@ -85,7 +86,15 @@ func New(callers []Caller) (*Table, error) {
 			if err != nil || len(b) != sha256.Size {
 				return nil, fmt.Errorf("callers[%d] (%s): token_sha256 must be 64 hex digits", i, c.Name)
 			}
-			t.byToken[[sha256.Size]byte(b)] = id
+			h := [sha256.Size]byte(b)
+			switch {
+			case h == emptyToken:
+				// `printf %s "$TOKEN" | sha256sum` with TOKEN unset.
+				return nil, fmt.Errorf("callers[%d] (%s): token_sha256 is the hash of an empty token: anyone sending no token would be this caller", i, c.Name)
+			case t.byToken[h] != nil:
+				return nil, fmt.Errorf("callers[%d] (%s): token_sha256 is also %s's: one token cannot be two callers", i, c.Name, t.byToken[h].Name)
+			}
+			t.byToken[h] = id
 		}
 		if c.ClientCN != "" {
 			if t.byCN[c.ClientCN] != nil {

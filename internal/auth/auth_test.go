@@ -41,6 +41,9 @@ func TestNewRefusesBadCallers(t *testing.T) {
 		{"token too short", []auth.Caller{{Name: "a", TokenSHA256: hash[:62], Grants: []string{riskSvc + "*"}}}, "64 hex digits"},
 		{"token too long", []auth.Caller{{Name: "a", TokenSHA256: hash + "00", Grants: []string{riskSvc + "*"}}}, "64 hex digits"},
 		{"raw token instead of hash", []auth.Caller{{Name: "a", TokenSHA256: "s3cret", Grants: []string{riskSvc + "*"}}}, "64 hex digits"},
+		// Issue 18, item 6: careless credentials.
+		{"hash of an empty token", []auth.Caller{{Name: "a", TokenSHA256: auth.HashToken(""), Grants: []string{riskSvc + "*"}}}, "hash of an empty token"},
+		{"one token hash on two callers", []auth.Caller{ok("a"), ok("b")}, "also a's"},
 		{"duplicate client_cn", []auth.Caller{
 			{Name: "a", ClientCN: "svc.riskd.test", Grants: []string{riskSvc + "*"}},
 			{Name: "b", ClientCN: "svc.riskd.test", Grants: []string{policySvc + "*"}},

@@ -71,6 +71,9 @@ type Config struct {
 	// means the key file in DataDir, created on first start. Prefer the
 	// environment or the config file to the flag: flags show in ps.
 	IdentifierKey string `yaml:"identifier_key"`
+	// KeyOnCommandLine records that the key came as --identifier-key,
+	// where ps shows it to every user of the machine: riskd warns.
+	KeyOnCommandLine bool `yaml:"-"`
 	// EventRetention keeps history and counters this long: at least the
 	// longest window any rule reads, and at least every check's
 	// history_lookback in the policy (riskd refuses a policy that reads
@@ -203,6 +206,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	if err := fs.Parse(args); err != nil { // parsed once already, so it parses again
 		return Config{}, err
 	}
+	cfg.KeyOnCommandLine = explicit["identifier-key"]
 	return cfg, nil
 }
 
