@@ -30,6 +30,25 @@ func reloadDoc(review int) string {
 `, review)
 }
 
+// startReloader starts a Reloader of file with an engine attached, as
+// riskd's run does.
+func startReloader(t *testing.T, file string) (*engine.Reloader, *engine.Engine) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r, err := engine.NewReloader(file, map[string]bool{}, remote.Options{}, noop.NewMeterProvider().Meter(""), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	pol, extra, err := r.First()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, engine.Options{Policy: pol, Verifiers: verifier.Registry{}, Extra: extra, Logger: log})
+	r.Attach(e)
+	return r, e
+}
+
 // Guards (issue 17, item 2): the reloader riskd runs, unit-tested next to
 // the engine. A good file goes in force, a broken one is refused and the
 // old version keeps deciding, the same broken file is not tried again, a
@@ -43,18 +62,7 @@ func TestReloaderKeepsTheLastGoodPolicy(t *testing.T) {
 		}
 	}
 	write(reloadDoc(30))
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := engine.NewReloader(file, map[string]bool{}, remote.Options{}, noop.NewMeterProvider().Meter(""), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	pol, extra, err := r.First()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEngine(t, engine.Options{Policy: pol, Verifiers: verifier.Registry{}, Extra: extra, Logger: log})
-	r.Attach(e)
+	r, e := startReloader(t, file)
 	ctx := context.Background()
 	version := func() string { return e.Policy().Version }
 
@@ -112,25 +120,15 @@ func TestReloaderWatchSeesAChangeBeforeItStarted(t *testing.T) {
 	if err := os.WriteFile(file, []byte(reloadDoc(30)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := engine.NewReloader(file, map[string]bool{}, remote.Options{}, noop.NewMeterProvider().Meter(""), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	pol, extra, err := r.First()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEngine(t, engine.Options{Policy: pol, Verifiers: verifier.Registry{}, Extra: extra, Logger: log})
-	r.Attach(e)
+	r, e := startReloader(t, file)
+	first := e.Policy().Version
 	if err := os.WriteFile(file, []byte(reloadDoc(33)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Watch(ctx, 10*time.Millisecond)
-	for deadline := time.Now().Add(10 * time.Second); e.Policy().Version == pol.Version; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); e.Policy().Version == first; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the file written before Watch started was never put in force")
 		}

@@ -48,9 +48,20 @@ type Assembly struct {
 	Clock func() time.Time
 }
 
-// Verifiers returns the verifiers an assembly's policies may name: the
-// built-in ones over its store, and its extra ones.
-func (a Assembly) Verifiers() verifier.Registry {
+// Known returns the names of the verifiers an assembly's policies may
+// name (the built-in ones and its extra ones), for loading a policy before
+// the verifiers are built.
+func (a Assembly) Known() map[string]bool {
+	known := builtin.Names()
+	for name := range a.Extra {
+		known[name] = true
+	}
+	return known
+}
+
+// verifiers builds the built-in verifiers over the assembly's store, and
+// adds its extra ones.
+func (a Assembly) verifiers() verifier.Registry {
 	reg := builtin.Registry(builtin.Deps{Store: a.Store, Keys: a.Keys, StoreInProcess: a.StoreInProcess})
 	for name, v := range a.Extra {
 		reg[name] = v
@@ -66,7 +77,7 @@ func Assemble(a Assembly) (*Server, *engine.Engine, error) {
 	c := a.Config
 	eng, err := engine.New(engine.Options{
 		Policy:         a.Policy,
-		Verifiers:      a.Verifiers(),
+		Verifiers:      a.verifiers(),
 		Extra:          a.Remotes,
 		Reserve:        c.DecisionReserve,
 		Keys:           a.Keys,
@@ -80,10 +91,6 @@ func Assemble(a Assembly) (*Server, *engine.Engine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	known := builtin.Names()
-	for name := range a.Extra {
-		known[name] = true
-	}
 	srv, err := New(Options{
 		Auth:                       a.Auth,
 		Creds:                      a.Creds,
@@ -95,7 +102,7 @@ func Assemble(a Assembly) (*Server, *engine.Engine, error) {
 		Store:                      a.Store,
 		Keys:                       a.Keys,
 		Retention:                  store.Retention{Events: c.EventRetention, Decisions: c.DecisionRetention},
-		Known:                      known,
+		Known:                      a.Known(),
 		Clock:                      a.Clock,
 		Logger:                     a.Logger,
 		Tracer:                     a.Tracer,

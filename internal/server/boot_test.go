@@ -112,7 +112,7 @@ func boot(t testing.TB, o bootOptions) *booted {
 	if o.policyYAML != "" {
 		doc, source = []byte(o.policyYAML), "test.yaml"
 	}
-	if a.Policy, err = policy.Load(doc, source, a.Verifiers().Names()); err != nil {
+	if a.Policy, err = policy.Load(doc, source, a.Known()); err != nil {
 		t.Fatal(err)
 	}
 	srv, _, err := server.Assemble(a)
