@@ -185,7 +185,7 @@ func qualityFromLog(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return fmt.Errorf("identifier key: %w", err)
 	}
-	st, _, closeStore, err := openStore(ctx, cfg, keys, slog.New(slog.DiscardHandler))
+	st, closeStore, err := openStore(ctx, cfg, keys, slog.New(slog.DiscardHandler))
 	if err != nil && cfg.Store != "postgres" {
 		return fmt.Errorf("quality: %w (a running riskd holds its embedded store: read it stopped, or a copy of its data directory)", err)
 	}

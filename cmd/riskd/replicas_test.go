@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -207,11 +206,17 @@ func TestTwoReplicasShareOneHistory(t *testing.T) {
 }
 
 // proxy forwards TCP to target until Close, which cuts every connection:
-// Redis "going away" without stopping the machine's Redis.
+// Redis "going away" without stopping the machine's Redis. Pause is a
+// partition instead: packets dropped, not refused. Nothing is forwarded
+// and nothing is answered, new connections are accepted but never reach
+// the target, and Resume delivers what was held, as TCP would once the
+// network heals.
 type proxy struct {
-	lis   net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	lis    net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	paused chan struct{} // closed while forwarding; replaced by Pause
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -223,33 +228,89 @@ func newProxyAt(t *testing.T, addr, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{lis: lis}
+	p := &proxy{lis: lis, target: target, paused: make(chan struct{})}
+	close(p.paused)
 	go func() {
 		for {
 			c, err := lis.Accept()
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
+			go p.forward(c)
 		}
 	}()
 	t.Cleanup(p.Close)
 	return p
 }
 
+// flowing returns a channel closed while the proxy forwards.
+func (p *proxy) flowing() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused
+}
+
+func (p *proxy) forward(c net.Conn) {
+	p.mu.Lock()
+	p.conns = append(p.conns, c)
+	p.mu.Unlock()
+	<-p.flowing()
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, up)
+	p.mu.Unlock()
+	go func() { p.copy(up, c); up.Close() }()
+	go func() { p.copy(c, up); c.Close() }()
+}
+
+// copy is io.Copy that holds each chunk while the proxy is paused.
+func (p *proxy) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			<-p.flowing()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 func (p *proxy) Addr() string { return p.lis.Addr().String() }
+
+// Pause drops the network between riskd and the target, silently.
+func (p *proxy) Pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.paused:
+		p.paused = make(chan struct{})
+	default:
+	}
+}
+
+// Resume heals the network.
+func (p *proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.paused:
+	default:
+		close(p.paused)
+	}
+}
 
 func (p *proxy) Close() {
 	p.lis.Close()
+	p.Resume() // let held goroutines see their closed connections
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {

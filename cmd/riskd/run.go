@@ -93,7 +93,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	if err != nil {
 		return fmt.Errorf("identifier key: %w", err)
 	}
-	base, ping, closeStore, err := openStore(ctx, cfg, keys, log)
+	base, closeStore, err := openStore(ctx, cfg, keys, log)
 	if err != nil {
 		return err
 	}
@@ -161,12 +161,6 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 			return err
 		}
 		defer stopDebug()
-	}
-
-	if ping != nil {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		defer stopWatch()
-		go watchStore(watchCtx, ping, srv, log)
 	}
 
 	served := make(chan error, 1)

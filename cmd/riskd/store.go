@@ -10,7 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riskd/riskd/internal/config"
 	"github.com/riskd/riskd/internal/pseudonym"
-	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/store/pebblestore"
 	"github.com/riskd/riskd/internal/store/pgstore"
@@ -18,26 +17,26 @@ import (
 )
 
 // openStore opens the configured backend: the embedded one, or PostgreSQL
-// (with Redis counters if a Redis URL is given) for several replicas. ping,
-// when not nil, tells whether the shared database answers.
-func openStore(ctx context.Context, cfg config.Config, keys *pseudonym.Keyer, log *slog.Logger) (st store.Store, ping func(context.Context) error, closeAll func(), err error) {
+// (with Redis counters if a Redis URL is given) for several replicas. A
+// shared database reports whether it answers (store.HealthWatcher).
+func openStore(ctx context.Context, cfg config.Config, keys *pseudonym.Keyer, log *slog.Logger) (st store.Store, closeAll func(), err error) {
 	switch cfg.Store {
 	case "postgres":
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		pg, err := pgstore.Open(octx, pgstore.Options{URL: cfg.PostgresURL, Schema: cfg.PostgresSchema,
-			MaxConns: int32(cfg.PostgresMaxConns), KeyCheck: keys.Check()})
+			MaxConns: int32(cfg.PostgresMaxConns), KeyCheck: keys.Check(), Budget: cfg.PostgresTimeout, Logger: log})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if cfg.RedisURL == "" {
 			log.Info("store: postgres", "schema", cfg.PostgresSchema)
-			return pg, pg.Ping, func() { pg.Close() }, nil
+			return pg, func() { pg.Close() }, nil
 		}
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			pg.Close()
-			return nil, nil, nil, fmt.Errorf("redis-url: %w", err)
+			return nil, nil, fmt.Errorf("redis-url: %w", err)
 		}
 		// Counters must fail fast: a verifier waits on them inside its budget.
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, time.Second, time.Second
@@ -49,46 +48,15 @@ func openStore(ctx context.Context, cfg config.Config, keys *pseudonym.Keyer, lo
 		rc := rediscount.New(pg, rediscount.Options{Client: client, Prefix: "riskd:" + strings.ToLower(cfg.PostgresSchema) + ":",
 			TTL: cfg.EventRetention, Logger: log})
 		log.Info("store: postgres with redis counters", "schema", cfg.PostgresSchema, "redis", opt.Addr)
-		return rc, pg.Ping, func() { rc.Close(); client.Close() }, nil
+		return rc, func() { rc.Close(); client.Close() }, nil
 	default:
 		// The store logs what it does on its own (an import, a recovery)
 		// through the service's JSON log.
 		emb, err := pebblestore.Open(cfg.DataDir, pebblestore.Options{KeyCheck: keys.Check(), Logger: log})
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
-		return emb, nil, func() { emb.Close() }, nil
-	}
-}
-
-// watchStore reports NOT_SERVING while the shared database does not
-// answer, so load balancers send calls to replicas that can log them.
-func watchStore(ctx context.Context, ping func(context.Context) error, srv *server.Server, log *slog.Logger) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	healthy := true
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		err := ping(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		switch {
-		case err != nil && healthy:
-			healthy = false
-			srv.SetServing(false)
-			log.Error("decision store unreachable: NOT_SERVING until it answers", "error", err)
-		case err == nil && !healthy:
-			healthy = true
-			srv.SetServing(true)
-			log.Info("decision store reachable again: SERVING")
-		}
+		return emb, func() { emb.Close() }, nil
 	}
 }
 

@@ -38,6 +38,10 @@ type Config struct {
 	PostgresMaxConns int `yaml:"postgres_max_conns"`
 	// PostgresSchema holds riskd's tables.
 	PostgresSchema string `yaml:"postgres_schema"`
+	// PostgresTimeout bounds each database operation inside the caller's
+	// deadline: a database whose packets are dropped costs a call this
+	// long, and once a ping has failed, nothing (calls fail at once).
+	PostgresTimeout time.Duration `yaml:"postgres_timeout"`
 	// RedisURL, with store "postgres", keeps velocity counters in Redis.
 	RedisURL string `yaml:"redis_url"`
 	// Policy is a policy file replacing the embedded default.
@@ -114,6 +118,7 @@ func defaults(getenv func(string) string) Config {
 		Store:                      "embedded",
 		PostgresMaxConns:           20,
 		PostgresSchema:             "riskd",
+		PostgresTimeout:            2 * time.Second,
 		LogLevel:                   "info",
 		PolicyPoll:                 2 * time.Second,
 		ShutdownTimeout:            10 * time.Second,
@@ -217,6 +222,7 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.PostgresURL, "postgres-url", c.PostgresURL, "PostgreSQL connection string, for --store postgres")
 	fs.IntVar(&c.PostgresMaxConns, "postgres-max-conns", c.PostgresMaxConns, "PostgreSQL connection pool size")
 	fs.StringVar(&c.PostgresSchema, "postgres-schema", c.PostgresSchema, "PostgreSQL schema for riskd's tables")
+	fs.DurationVar(&c.PostgresTimeout, "postgres-timeout", c.PostgresTimeout, "budget of each PostgreSQL operation, inside the caller's deadline")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for velocity counters, with --store postgres (optional)")
 	fs.StringVar(&c.Policy, "policy", c.Policy, "policy file replacing the embedded default")
 	fs.DurationVar(&c.PolicyPoll, "policy-poll", c.PolicyPoll, "check the policy file for changes this often")
@@ -342,6 +348,9 @@ func (c Config) Validate() error {
 		}
 		if c.PostgresSchema == "" {
 			return &FieldError{"postgres-schema", "must not be empty"}
+		}
+		if c.PostgresTimeout < 10*time.Millisecond || c.PostgresTimeout > time.Minute {
+			return &FieldError{"postgres-timeout", fmt.Sprintf("%s must be between 10ms and 1m", c.PostgresTimeout)}
 		}
 	default:
 		return &FieldError{"store", fmt.Sprintf("%q must be embedded or postgres", c.Store)}

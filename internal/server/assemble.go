@@ -119,5 +119,10 @@ func Assemble(a Assembly) (*Server, *engine.Engine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// NOT_SERVING while the shared database does not answer, so load
+	// balancers send calls to replicas that can log them.
+	if h, ok := a.Store.(store.HealthWatcher); ok {
+		h.WatchHealth(srv.SetServing)
+	}
 	return srv, eng, nil
 }

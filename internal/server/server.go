@@ -12,6 +12,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -84,6 +85,9 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	log    *slog.Logger
+	// depDown: a dependency (the shared database) does not answer, so
+	// Serve starts NOT_SERVING too.
+	depDown atomic.Bool
 }
 
 // New builds the server. The interceptor chain is written here once and
@@ -200,8 +204,7 @@ func creds(c credentials.TransportCredentials) credentials.TransportCredentials 
 
 // Serve answers calls on lis until Shutdown. It reports SERVING first.
 func (s *Server) Serve(lis net.Listener) error {
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.health.SetServingStatus(riskv1.RiskService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	s.SetServing(!s.depDown.Load())
 	err := s.grpc.Serve(lis)
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
@@ -212,6 +215,7 @@ func (s *Server) Serve(lis net.Listener) error {
 // SetServing reports riskd healthy or not, for a dependency (the shared
 // database) coming and going. Shutdown's NOT_SERVING is final.
 func (s *Server) SetServing(ok bool) {
+	s.depDown.Store(!ok)
 	st := healthpb.HealthCheckResponse_NOT_SERVING
 	if ok {
 		st = healthpb.HealthCheckResponse_SERVING

@@ -28,6 +28,13 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 )
 
+// HealthWatcher is a store whose server is reached over the network: fn
+// learns whether it answers, now and whenever that changes, so that the
+// service reports NOT_SERVING while it cannot log a decision.
+type HealthWatcher interface {
+	WatchHealth(fn func(up bool))
+}
+
 // Kind is what sort of identifier a hash stands for. Links and marks say
 // which kind matched, so a reason can name it without the value.
 type Kind uint8

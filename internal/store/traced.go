@@ -21,6 +21,13 @@ type traced struct {
 	t trace.Tracer
 }
 
+// WatchHealth implements HealthWatcher for a store that does.
+func (t *traced) WatchHealth(fn func(up bool)) {
+	if h, ok := t.s.(HealthWatcher); ok {
+		h.WatchHealth(fn)
+	}
+}
+
 // noEnd ends the span that was not started.
 func noEnd(error) {}
 

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sort"
 	"sync/atomic"
@@ -34,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/gate"
 	"github.com/riskd/riskd/internal/store/groupcommit"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/protobuf/proto"
@@ -112,7 +114,19 @@ type Options struct {
 	MaxConns int32
 	// KeyCheck is a fingerprint of the identifier key (see pebblestore).
 	KeyCheck []byte
+	// Budget bounds each operation (and each connection attempt) inside
+	// the caller's deadline, and each health probe; DefaultBudget if zero.
+	// Scans and batch imports have the caller's deadline only.
+	Budget time.Duration
+	// ProbeInterval is how often the database is pinged; a second if zero.
+	ProbeInterval time.Duration
+	// Logger takes the lines about the database going and coming back.
+	Logger *slog.Logger
 }
+
+// DefaultBudget is Options.Budget's default: far above a healthy
+// database's milliseconds, far below a checkout's patience.
+const DefaultBudget = 2 * time.Second
 
 // maxGroup bounds one group commit, so a burst cannot make one group (and
 // the callers waiting on it) arbitrarily long.
@@ -121,6 +135,7 @@ const maxGroup = 64
 // Store is the PostgreSQL backend.
 type Store struct {
 	pool  *pgxpool.Pool
+	gate  *gate.Gate
 	queue *groupcommit.Queue[*pending]
 	// groups and commits count what the commit loop committed.
 	groups, commits atomic.Uint64
@@ -150,6 +165,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
 	}
+	if o.Budget <= 0 {
+		o.Budget = DefaultBudget
+	}
+	if cfg.ConnConfig.ConnectTimeout <= 0 || cfg.ConnConfig.ConnectTimeout > o.Budget {
+		cfg.ConnConfig.ConnectTimeout = o.Budget
+	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = o.Schema
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -160,6 +181,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool}
+	s.gate = gate.New(gate.Options{Name: "postgres", Budget: o.Budget, Interval: o.ProbeInterval,
+		Probe: pool.Ping, Unreachable: unreachable, Logger: o.Logger})
 	s.queue = groupcommit.New(maxGroup, s.commitGroup)
 	return s, nil
 }
@@ -213,12 +236,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, keyCheck []
 	return tx.Commit(ctx)
 }
 
-// Ping reports whether the database answers, for health.
-func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+// WatchHealth implements store.HealthWatcher: fn learns whether the
+// database answers, now and on every change.
+func (s *Store) WatchHealth(fn func(up bool)) { s.gate.Watch(fn) }
 
 // Close commits what is already queued, then closes the pool.
 func (s *Store) Close() error {
 	if s.queue.Close() {
+		s.gate.Close()
 		s.pool.Close()
 	}
 	return nil
@@ -231,11 +256,16 @@ func (s *Store) CommitStats() store.CommitStats {
 	return store.CommitStats{Groups: s.groups.Load(), Commits: s.commits.Load()}
 }
 
-func (s *Store) live() error {
+// begin starts an operation within its budget (see package gate); long
+// ones, whose length grows with their work, have the caller's deadline.
+func (s *Store) begin(ctx context.Context, long bool) (gate.Op, error) {
 	if s.queue.Closed() {
-		return store.ErrClosed
+		return gate.Op{}, store.ErrClosed
 	}
-	return nil
+	if long {
+		return s.gate.BeginLong(ctx)
+	}
+	return s.gate.Begin(ctx)
 }
 
 func encodeSubjects(ids []store.Identifier) []byte {
@@ -270,14 +300,15 @@ func unmarshal(b []byte) (*riskv1.Decision, error) {
 
 // Commit implements store.DecisionLog.
 func (s *Store) Commit(ctx context.Context, c store.Commit) (d *riskv1.Decision, fresh bool, err error) {
-	defer func() { err = classify(err) }()
-	return s.commit(ctx, c)
+	op, err := s.begin(ctx, false)
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { err = op.End(err) }()
+	return s.commit(op.Ctx, c)
 }
 
 func (s *Store) commit(ctx context.Context, c store.Commit) (*riskv1.Decision, bool, error) {
-	if err := s.live(); err != nil {
-		return nil, false, err
-	}
 	d := c.Decision
 	if d == nil || d.GetDecisionId() == "" || d.GetRequestId() == "" {
 		return nil, false, errors.New("pgstore: commit needs a decision with its id and request id")
@@ -391,7 +422,7 @@ func (s *Store) commitGroup(group []*pending) {
 	ctx, stop := awaited(group)
 	inserted, err := s.send(ctx, group)
 	stop()
-	if err == nil || len(group) == 1 || errors.Is(classify(err), store.ErrUnavailable) {
+	if err == nil || len(group) == 1 || unreachable(err) {
 		for i, p := range group {
 			if err == nil {
 				p.inserted = inserted[i]
@@ -507,18 +538,12 @@ func insertMark(ctx context.Context, tx pgx.Tx, id store.Identifier, m store.Mar
 	return err
 }
 
-// classify marks errors that mean the server could not be reached, so the
-// caller answers UNAVAILABLE rather than INTERNAL.
-func classify(err error) error {
-	if err == nil || errors.Is(err, store.ErrUnavailable) {
-		return err
-	}
+// unreachable tells the errors that mean the server could not be reached,
+// so the caller answers UNAVAILABLE rather than INTERNAL.
+func unreachable(err error) bool {
 	var ce *pgconn.ConnectError
 	var ne net.Error
-	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
-	}
-	return err
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func notFound(err error) error {
@@ -529,22 +554,28 @@ func notFound(err error) error {
 }
 
 // Decision implements store.DecisionLog.
-func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, error) {
-	if err := s.live(); err != nil {
+func (s *Store) Decision(ctx context.Context, id string) (_ *riskv1.Decision, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	var b []byte
 	if err := s.pool.QueryRow(ctx, `SELECT decision FROM decisions WHERE id = $1`, id).Scan(&b); err != nil {
-		return nil, classify(notFound(err))
+		return nil, notFound(err)
 	}
 	return unmarshal(b)
 }
 
 // Subjects implements store.DecisionLog.
-func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, error) {
-	if err := s.live(); err != nil {
+func (s *Store) Subjects(ctx context.Context, id string) (_ []store.Identifier, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	var b []byte
 	if err := s.pool.QueryRow(ctx, `SELECT subjects FROM decisions WHERE id = $1`, id).Scan(&b); err != nil {
 		return nil, notFound(err)
@@ -553,10 +584,13 @@ func (s *Store) Subjects(ctx context.Context, id string) ([]store.Identifier, er
 }
 
 // RecordedSubjects implements store.History.
-func (s *Store) RecordedSubjects(ctx context.Context, eventID string) ([]store.Identifier, error) {
-	if err := s.live(); err != nil {
+func (s *Store) RecordedSubjects(ctx context.Context, eventID string) (_ []store.Identifier, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	var b []byte
 	if err := s.pool.QueryRow(ctx, `SELECT subjects FROM batches WHERE event_id = $1`, eventID).Scan(&b); err != nil {
 		return nil, notFound(err)
@@ -565,10 +599,13 @@ func (s *Store) RecordedSubjects(ctx context.Context, eventID string) ([]store.I
 }
 
 // Facts implements store.DecisionLog.
-func (s *Store) Facts(ctx context.Context, id string) ([]byte, error) {
-	if err := s.live(); err != nil {
+func (s *Store) Facts(ctx context.Context, id string) (_ []byte, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	var b []byte
 	if err := s.pool.QueryRow(ctx, `SELECT facts FROM decisions WHERE id = $1`, id).Scan(&b); err != nil {
 		return nil, notFound(err)
@@ -577,15 +614,17 @@ func (s *Store) Facts(ctx context.Context, id string) ([]byte, error) {
 }
 
 // DecisionByRequest implements store.DecisionLog.
-func (s *Store) DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (*riskv1.Decision, [store.HashSize]byte, error) {
-	var hash [store.HashSize]byte
-	if err := s.live(); err != nil {
+func (s *Store) DecisionByRequest(ctx context.Context, check riskv1.Check, requestID string) (_ *riskv1.Decision, hash [store.HashSize]byte, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
 		return nil, hash, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	var h, b []byte
 	if err := s.pool.QueryRow(ctx, `SELECT request_hash, decision FROM decisions WHERE check_kind = $1 AND request_id = $2`,
 		int16(check), requestID).Scan(&h, &b); err != nil {
-		return nil, hash, classify(notFound(err))
+		return nil, hash, notFound(err)
 	}
 	copy(hash[:], h)
 	d, err := unmarshal(b)
@@ -593,10 +632,13 @@ func (s *Store) DecisionByRequest(ctx context.Context, check riskv1.Check, reque
 }
 
 // ScanDecisions implements store.DecisionLog.
-func (s *Store) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) error {
-	if err := s.live(); err != nil {
+func (s *Store) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*riskv1.Decision) error) (err error) {
+	op, err := s.begin(ctx, true)
+	if err != nil {
 		return err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	rows, err := s.pool.Query(ctx, `SELECT decision FROM decisions WHERE decided_at >= $1 AND decided_at < $2 ORDER BY decided_at, id`, from, to)
 	if err != nil {
 		return err
@@ -629,10 +671,13 @@ func (s *Store) ScanDecisions(ctx context.Context, from, to time.Time, fn func(*
 }
 
 // Events implements store.History.
-func (s *Store) Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) ([]store.Event, error) {
-	if err := s.live(); err != nil {
+func (s *Store) Events(ctx context.Context, series string, key store.Identifier, since, until time.Time, limit int) (_ []store.Event, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	q := `SELECT at, id, amount, quantity, ref FROM events WHERE series = $1 AND kind = $2 AND hash = $3 AND at >= $4 AND at < $5 ORDER BY at, id`
 	args := []any{series, int16(key.Kind), key.Hash[:], since, until}
 	if limit > 0 {
@@ -657,10 +702,13 @@ func (s *Store) Events(ctx context.Context, series string, key store.Identifier,
 }
 
 // Linked implements store.History.
-func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) ([]store.Link, error) {
-	if err := s.live(); err != nil {
+func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) (_ []store.Link, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	q := `SELECT subject, at FROM links WHERE kind = $1 AND hash = $2 ORDER BY at, subject`
 	args := []any{int16(id.Kind), id.Hash[:]}
 	if limit > 0 {
@@ -686,14 +734,15 @@ func (s *Store) Linked(ctx context.Context, id store.Identifier, limit int) ([]s
 
 // Record implements store.History.
 func (s *Store) Record(ctx context.Context, batch []store.Batch) (recorded, dups int, err error) {
-	defer func() { err = classify(err) }()
-	return s.record(ctx, batch)
+	op, err := s.begin(ctx, true)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { err = op.End(err) }()
+	return s.record(op.Ctx, batch)
 }
 
 func (s *Store) record(ctx context.Context, batch []store.Batch) (int, int, error) {
-	if err := s.live(); err != nil {
-		return 0, 0, err
-	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, 0, err
@@ -730,13 +779,14 @@ func (s *Store) record(ctx context.Context, batch []store.Batch) (int, int, erro
 
 // ReportOutcome implements store.Outcomes.
 func (s *Store) ReportOutcome(ctx context.Context, o store.Outcome) error {
-	return classify(s.reportOutcome(ctx, o))
+	op, err := s.begin(ctx, false)
+	if err != nil {
+		return err
+	}
+	return op.End(s.reportOutcome(op.Ctx, o))
 }
 
 func (s *Store) reportOutcome(ctx context.Context, o store.Outcome) error {
-	if err := s.live(); err != nil {
-		return err
-	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -767,10 +817,13 @@ func (s *Store) reportOutcome(ctx context.Context, o store.Outcome) error {
 }
 
 // Marks implements store.Outcomes.
-func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, error) {
-	if err := s.live(); err != nil {
+func (s *Store) Marks(ctx context.Context, id store.Identifier) (_ []store.Mark, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
 		return nil, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	rows, err := s.pool.Query(ctx, `SELECT decision_id, label, at FROM marks WHERE kind = $1 AND hash = $2 ORDER BY at, decision_id, label`,
 		int16(id.Kind), id.Hash[:])
 	if err != nil {
@@ -792,13 +845,16 @@ func (s *Store) Marks(ctx context.Context, id store.Identifier) ([]store.Mark, e
 }
 
 // ScanOutcomes implements store.Outcomes.
-func (s *Store) ScanOutcomes(ctx context.Context, from, to time.Time, fn func(store.Outcome) error) error {
-	if err := s.live(); err != nil {
+func (s *Store) ScanOutcomes(ctx context.Context, from, to time.Time, fn func(store.Outcome) error) (err error) {
+	op, err := s.begin(ctx, true)
+	if err != nil {
 		return err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	rows, err := s.pool.Query(ctx, `SELECT decision_id, label, at, note FROM outcomes WHERE at >= $1 AND at < $2 ORDER BY at, decision_id, label`, from, to)
 	if err != nil {
-		return classify(err)
+		return err
 	}
 	// Read them all first: fn may call the store.
 	var out []store.Outcome
@@ -807,14 +863,14 @@ func (s *Store) ScanOutcomes(ctx context.Context, from, to time.Time, fn func(st
 		var label int16
 		if err := rows.Scan(&o.DecisionID, &label, &o.At, &o.Note); err != nil {
 			rows.Close()
-			return classify(err)
+			return err
 		}
 		o.Label, o.At = riskv1.OutcomeLabel(label), o.At.UTC()
 		out = append(out, o)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return classify(err)
+		return err
 	}
 	for _, o := range out {
 		if err := fn(o); err != nil {
@@ -836,14 +892,16 @@ var expiries = []expiry{
 }
 
 // Expire implements store.Store, deleting at most limit rows in all.
-func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, limit int) (int, error) {
-	if err := s.live(); err != nil {
+func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, limit int) (deleted int, err error) {
+	op, err := s.begin(ctx, true)
+	if err != nil {
 		return 0, err
 	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	if limit <= 0 {
 		limit = 1000
 	}
-	deleted := 0
 	for _, e := range expiries {
 		if deleted >= limit {
 			break

@@ -26,14 +26,21 @@
 // caller retry into a replay that writes nothing anyway) and the failure is
 // logged at warn. When Redis fails on a read, the read returns the error,
 // so the velocity verifier fails fast and its failure mode applies.
+// Each Redis call has a budget of its own inside the caller's deadline, and
+// while Redis is known unreachable (a ping failed; see package gate) reads
+// fail at once and writes go straight to the retry queue, so a partitioned
+// Redis costs a decision nothing beyond the verifier's failure mode.
 package rediscount
 
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -42,6 +49,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/gate"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 )
 
@@ -66,12 +74,18 @@ type Options struct {
 	// whole deadline; 100ms if zero. A healthy Redis takes a millisecond.
 	// Record, a batch import, has the caller's deadline only.
 	WriteTimeout time.Duration
+	// Budget bounds each Redis call and each ping inside the caller's
+	// deadline; a second if zero.
+	Budget time.Duration
+	// ProbeInterval is how often Redis is pinged; a second if zero.
+	ProbeInterval time.Duration
 }
 
 // Store is a base store with its events counted in Redis.
 type Store struct {
 	base   store.Store
 	rdb    *redis.Client
+	gate   *gate.Gate
 	prefix string
 	ttl    time.Duration
 	log    *slog.Logger
@@ -113,8 +127,15 @@ func New(base store.Store, o Options) *Store {
 	if wt <= 0 {
 		wt = defaultWriteTimeout
 	}
+	budget := o.Budget
+	if budget <= 0 {
+		budget = time.Second
+	}
 	s := &Store{base: base, rdb: o.Client, prefix: o.Prefix, ttl: o.TTL, log: log, writeTimeout: wt,
 		late: make(chan []store.Event, lateQueue), stopLate: make(chan struct{}), lateDone: make(chan struct{})}
+	s.gate = gate.New(gate.Options{Name: "redis", Budget: budget, Interval: o.ProbeInterval, Logger: log,
+		Probe:       func(ctx context.Context) error { return o.Client.Ping(ctx).Err() },
+		Unreachable: unreachable})
 	go s.retryLate()
 	return s
 }
@@ -127,6 +148,7 @@ func (s *Store) Close() error {
 	}
 	close(s.stopLate)
 	<-s.lateDone
+	s.gate.Close()
 	if n := len(s.late); n > 0 {
 		s.log.Error("rediscount: closing with committed decisions' events still not counted in Redis", "decisions", n)
 	}
@@ -145,9 +167,7 @@ func (s *Store) retryLate() {
 			return
 		}
 		for pause := 50 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			err := s.add(ctx, events)
-			cancel()
+			err := s.add(context.Background(), events, false)
 			if err == nil {
 				break
 			}
@@ -201,7 +221,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 	}
 	mctx, cancel := detach(ctx, s.writeTimeout)
 	defer cancel()
-	if err := s.add(mctx, c.Events); err != nil {
+	if err := s.add(mctx, c.Events, false); err != nil {
 		select {
 		case s.late <- c.Events:
 			s.log.WarnContext(ctx, "rediscount: a committed decision's events are not counted in Redis yet; the decision stands and they are retried in the background",
@@ -250,7 +270,7 @@ func (s *Store) Record(ctx context.Context, batch []store.Batch) (int, int, erro
 		events, err = s.held(mctx, first)
 	}
 	if err == nil {
-		err = s.add(mctx, events)
+		err = s.add(mctx, events, true)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "rediscount: recorded events are not counted in Redis; the record stands",
@@ -307,9 +327,16 @@ func (s *Store) held(ctx context.Context, events []store.Event) ([]store.Event, 
 	return out, nil
 }
 
+// unreachable tells the errors that mean Redis could not be reached.
+func unreachable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, redis.ErrPoolTimeout)
+}
+
 // add writes events to Redis in one MULTI: ZADD NX of each key's members,
-// then its PEXPIRE. An event already there is left as it is.
-func (s *Store) add(ctx context.Context, events []store.Event) error {
+// then its PEXPIRE. An event already there is left as it is. A long add
+// (a batch import's) has the caller's deadline rather than the budget.
+func (s *Store) add(ctx context.Context, events []store.Event, long bool) (err error) {
 	byKey := map[string][]redis.Z{}
 	var keys []string // in first-seen order, for a stable pipeline
 	for _, e := range events {
@@ -325,7 +352,18 @@ func (s *Store) add(ctx context.Context, events []store.Event) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	var op gate.Op
+	if long {
+		op, err = s.gate.BeginLong(ctx)
+	} else {
+		op, err = s.gate.Begin(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
 			p.ZAddNX(ctx, k, byKey[k]...)
 			if s.ttl > 0 {
@@ -367,7 +405,7 @@ const readSlack = 16
 // read calls fn for a key's events in [since, until), oldest first, until
 // fn returns false. Redis's order within a score is the members' byte
 // order, which member.go makes time then ID, so the order needs no sort.
-func (s *Store) read(ctx context.Context, key string, since, until time.Time, limit int, fn func(decoded) bool) error {
+func (s *Store) read(ctx context.Context, key string, since, until time.Time, limit int, fn func(decoded) bool) (err error) {
 	if err := s.live(); err != nil {
 		return err
 	}
@@ -375,6 +413,12 @@ func (s *Store) read(ctx context.Context, key string, since, until time.Time, li
 	if w.empty {
 		return nil
 	}
+	op, err := s.gate.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	page := 0 // no LIMIT: the whole window in one reply
 	if limit > 0 {
 		page = limit + readSlack
@@ -481,10 +525,16 @@ func (s *Store) Expire(ctx context.Context, now time.Time, r store.Retention, li
 }
 
 // expireEvents removes members older than cutoff, at most limit of them.
-func (s *Store) expireEvents(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+func (s *Store) expireEvents(ctx context.Context, cutoff time.Time, limit int) (removed int, err error) {
 	if !cutoff.After(minTime) {
 		return 0, nil
 	}
+	op, err := s.gate.BeginLong(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = op.End(err) }()
+	ctx = op.Ctx
 	nanos := int64(math.MaxInt64)
 	if cutoff.Before(maxTime) {
 		nanos = cutoff.UnixNano()
@@ -492,7 +542,6 @@ func (s *Store) expireEvents(ctx context.Context, cutoff time.Time, limit int) (
 	digits := fmt.Sprintf("%016x", uint64(nanos)^(1<<63))
 	score := strconv.FormatInt(millis(nanos), 10)
 	match := globEscape(s.prefix+"ev:") + "*"
-	removed := 0
 	var cursor uint64
 	for removed < limit {
 		keys, next, err := s.rdb.Scan(ctx, cursor, match, expirePage).Result()
@@ -528,6 +577,14 @@ func globEscape(s string) string {
 }
 
 // The rest is the base's.
+
+// WatchHealth implements store.HealthWatcher with the base's health: the
+// base holds the record, and without Redis only the counters degrade.
+func (s *Store) WatchHealth(fn func(up bool)) {
+	if h, ok := s.base.(store.HealthWatcher); ok {
+		h.WatchHealth(fn)
+	}
+}
 
 // Decision implements store.DecisionLog.
 func (s *Store) Decision(ctx context.Context, id string) (*riskv1.Decision, error) {
