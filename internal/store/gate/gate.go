@@ -111,6 +111,14 @@ func (g *Gate) Watch(fn func(up bool)) {
 
 func noCancel() {}
 
+// outage is the error of a known outage, or nil while reachable.
+func (g *Gate) outage() error {
+	if d := g.down.Load(); d != nil {
+		return d.err
+	}
+	return nil
+}
+
 // Op is one operation through the gate.
 type Op struct {
 	// Ctx bounds the operation: the caller's context within the budget.
@@ -126,8 +134,8 @@ type Op struct {
 // operation ends. A caller's deadline already within the budget is kept as
 // it is, without a timer.
 func (g *Gate) Begin(ctx context.Context) (Op, error) {
-	if d := g.down.Load(); d != nil {
-		return Op{}, d.err
+	if err := g.outage(); err != nil {
+		return Op{}, err
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= g.o.Budget {
 		return Op{Ctx: ctx, caller: ctx, cancel: noCancel, g: g}, nil
@@ -140,8 +148,8 @@ func (g *Gate) Begin(ctx context.Context) (Op, error) {
 // a batch import): it fails at once while the backend is known
 // unreachable, but has only the caller's deadline.
 func (g *Gate) BeginLong(ctx context.Context) (Op, error) {
-	if d := g.down.Load(); d != nil {
-		return Op{}, d.err
+	if err := g.outage(); err != nil {
+		return Op{}, err
 	}
 	return Op{Ctx: ctx, caller: ctx, cancel: noCancel, g: g}, nil
 }
