@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"sort"
 	"testing"
 	"time"
 
@@ -9,21 +10,58 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
-// wireMethods are the RPCs FuzzWire feeds raw bytes, with an empty answer
-// of each's type.
-var wireMethods = []struct {
+// wireMethod is an RPC FuzzWire feeds raw bytes, with a way to make an
+// empty answer of its type.
+type wireMethod struct {
 	name string
-	resp func() proto.Message
-}{
-	{riskv1.RiskService_CheckSeller_FullMethodName, func() proto.Message { return &riskv1.CheckSellerResponse{} }},
-	{riskv1.RiskService_ScoreGiftCardPurchase_FullMethodName, func() proto.Message { return &riskv1.ScoreGiftCardPurchaseResponse{} }},
-	{riskv1.RiskService_EvaluateRefund_FullMethodName, func() proto.Message { return &riskv1.EvaluateRefundResponse{} }},
-	{riskv1.RiskService_ReportOutcome_FullMethodName, func() proto.Message { return &riskv1.ReportOutcomeResponse{} }},
-	{riskv1.RiskService_GetDecision_FullMethodName, func() proto.Message { return &riskv1.GetDecisionResponse{} }},
-	{riskv1.RiskService_RecordEvents_FullMethodName, func() proto.Message { return &riskv1.RecordEventsResponse{} }},
-	{riskv1.PolicyService_ReplayPolicy_FullMethodName, func() proto.Message { return &riskv1.ReplayPolicyResponse{} }},
+	resp protoreflect.MessageType
+}
+
+// wireMethods are every unary RPC of every service in package risk.v1,
+// read from the registered descriptors, so that an RPC added later is
+// fuzzed without anyone remembering to list it.
+func wireMethods() []wireMethod {
+	var out []wireMethod
+	protoregistry.GlobalFiles.RangeFilesByPackage("risk.v1", func(fd protoreflect.FileDescriptor) bool {
+		for i := range fd.Services().Len() {
+			svc := fd.Services().Get(i)
+			for j := range svc.Methods().Len() {
+				m := svc.Methods().Get(j)
+				if m.IsStreamingClient() || m.IsStreamingServer() {
+					continue
+				}
+				mt, err := protoregistry.GlobalTypes.FindMessageByName(m.Output().FullName())
+				if err != nil {
+					panic(err)
+				}
+				out = append(out, wireMethod{"/" + string(svc.FullName()) + "/" + string(m.Name()), mt})
+			}
+		}
+		return true
+	})
+	sort.Slice(out, func(a, b int) bool { return out[a].name < out[b].name })
+	return out
+}
+
+func TestWireMethodsAreEveryRPC(t *testing.T) {
+	got := map[string]bool{}
+	for _, m := range wireMethods() {
+		got[m.name] = true
+	}
+	for _, name := range []string{
+		riskv1.RiskService_CheckSeller_FullMethodName, riskv1.RiskService_ScoreGiftCardPurchase_FullMethodName,
+		riskv1.RiskService_EvaluateRefund_FullMethodName, riskv1.RiskService_ReportOutcome_FullMethodName,
+		riskv1.RiskService_GetDecision_FullMethodName, riskv1.RiskService_RecordEvents_FullMethodName,
+		riskv1.PolicyService_GetPolicy_FullMethodName, riskv1.PolicyService_ReplayPolicy_FullMethodName,
+	} {
+		if !got[name] {
+			t.Errorf("FuzzWire does not reach %s", name)
+		}
+	}
 }
 
 // FuzzWire (issue 18, item 9) sends raw bytes, well-formed or not, to each
@@ -38,15 +76,31 @@ func FuzzWire(f *testing.F) {
 	seller, _ := proto.Marshal(cleanSeller())
 	refund, _ := proto.Marshal(overPaidRefund())
 	order, _ := proto.Marshal(coachedGiftCardOrder(time.Now()))
-	for i, b := range [][]byte{seller, order, refund, nil, []byte("garbage"), {0x08, 0xff, 0xff}, {0x0a, 0x02, 0xff, 0xfe}} {
-		f.Add(uint8(i), b)
+	methods := wireMethods()
+	index := func(name string) uint8 {
+		for i, m := range methods {
+			if m.name == name {
+				return uint8(i)
+			}
+		}
+		f.Fatalf("no method %s", name)
+		return 0
+	}
+	// Each well-formed body to its own method; the broken ones to all.
+	f.Add(index(riskv1.RiskService_CheckSeller_FullMethodName), seller)
+	f.Add(index(riskv1.RiskService_ScoreGiftCardPurchase_FullMethodName), order)
+	f.Add(index(riskv1.RiskService_EvaluateRefund_FullMethodName), refund)
+	for i := range methods {
+		for _, b := range [][]byte{nil, []byte("garbage"), {0x08, 0xff, 0xff}, {0x0a, 0x02, 0xff, 0xfe}} {
+			f.Add(uint8(i), b)
+		}
 	}
 	h := start(f, setup{})
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
-		m := wireMethods[int(which)%len(wireMethods)]
+		m := methods[int(which)%len(methods)]
 		ctx, cancel := context.WithTimeout(context.Background(), fuzzCallTimeout)
 		defer cancel()
-		err := h.conn.Invoke(ctx, m.name, &body, m.resp(), forceRaw)
+		err := h.conn.Invoke(ctx, m.name, &body, m.resp.New().Interface(), forceRaw)
 		switch status.Code(err) {
 		case codes.OK, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists:
 		default:
