@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"slices"
@@ -24,6 +25,7 @@ import (
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/verifier"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -48,6 +50,11 @@ type secConfig struct {
 	policyYAML      string
 	extra           verifier.Registry
 	reserve         time.Duration // engine.Options.Reserve; 0 is its default
+	// logs receives the server's log; a test that reads it gets every
+	// line from info up (and sampled traces), not the quiet load setup.
+	logs    io.Writer
+	clock   func() time.Time
+	metrics sdkmetric.Reader
 }
 
 type secOption func(*secConfig)
@@ -64,7 +71,12 @@ func withDefaultDeadline(d time.Duration) secOption {
 func withPolicy(doc string, extra verifier.Registry) secOption {
 	return func(s *secConfig) { s.policyYAML, s.extra = doc, extra }
 }
-func withReserve(d time.Duration) secOption { return func(s *secConfig) { s.reserve = d } }
+func withReserve(d time.Duration) secOption  { return func(s *secConfig) { s.reserve = d } }
+func withLogs(w io.Writer) secOption         { return func(s *secConfig) { s.logs = w } }
+func withClock(c func() time.Time) secOption { return func(s *secConfig) { s.clock = c } }
+func withMetrics(r sdkmetric.Reader) secOption {
+	return func(s *secConfig) { s.metrics = r }
+}
 
 // secHarness is a real riskd server on a real loopback TCP listener, so
 // that TLS and client certificates go through a real handshake.
@@ -83,8 +95,8 @@ func startSecure(t *testing.T, opts ...secOption) *secHarness {
 		o(&c)
 	}
 	b := boot(t, bootOptions{
-		setup: setup{policyYAML: c.policyYAML, extra: c.extra},
-		tcp:   true, quiet: true, callers: c.callers, tls: c.tls,
+		setup: setup{policyYAML: c.policyYAML, extra: c.extra, clock: c.clock, metrics: c.metrics},
+		tcp:   true, quiet: c.logs == nil, logs: c.logs, callers: c.callers, tls: c.tls,
 		config: func(cfg *config.Config) {
 			cfg.RatePerCaller, cfg.RateBurst = c.ratePerCaller, c.rateBurst
 			cfg.MaxInFlight, cfg.DefaultDeadline = int(c.maxInFlight), c.defaultDeadline

@@ -39,7 +39,9 @@ type bootOptions struct {
 	tcp bool
 	// quiet logs nothing below error and samples no trace: load tests
 	// measure riskd, not the formatting of log lines.
-	quiet   bool
+	quiet bool
+	// logs receives the server's JSON log lines; nil discards them.
+	logs    io.Writer
 	callers []auth.Caller
 	tls     *tls.Config // server side; nil serves plaintext
 	// config changes the configuration (limits, reserve) from the defaults.
@@ -63,6 +65,10 @@ func boot(t testing.TB, o bootOptions) *booted {
 	level := slog.LevelInfo
 	if o.quiet {
 		sampler, level = sdktrace.NeverSample(), slog.LevelError+1
+	}
+	logs := o.logs
+	if logs == nil {
+		logs = io.Discard
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans), sdktrace.WithSampler(sampler))
 	var mopts []sdkmetric.Option
@@ -102,7 +108,7 @@ func boot(t testing.TB, o bootOptions) *booted {
 		StoreInProcess: o.wrapStore == nil,
 		Extra:          o.extra,
 		Auth:           callers, Creds: creds,
-		Logger:      slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level})}),
+		Logger:      slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})}),
 		Tracer:      tp,
 		Meter:       mp,
 		Propagators: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),

@@ -55,7 +55,7 @@ func deadlineInterceptor(d time.Duration) grpc.UnaryServerInterceptor {
 
 // inFlightInterceptor sheds calls beyond max at once with
 // RESOURCE_EXHAUSTED: a queue that grows until deadlines pass helps no one.
-func inFlightInterceptor(max int64) grpc.UnaryServerInterceptor {
+func inFlightInterceptor(max int64, shed *shedder) grpc.UnaryServerInterceptor {
 	var n atomic.Int64
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if max <= 0 {
@@ -63,7 +63,7 @@ func inFlightInterceptor(max int64) grpc.UnaryServerInterceptor {
 		}
 		if n.Add(1) > max {
 			n.Add(-1)
-			return nil, status.Error(codes.ResourceExhausted, "riskd is at capacity; retry with backoff")
+			return nil, shed.caller(shedInFlight, callerName(ctx)).refuse(ctx)
 		}
 		defer n.Add(-1)
 		return handler(ctx, req)
@@ -72,29 +72,39 @@ func inFlightInterceptor(max int64) grpc.UnaryServerInterceptor {
 
 // rateInterceptor limits each caller to its share: one noisy client
 // cannot take the capacity the others need.
-func rateInterceptor(perSecond float64, burst int) grpc.UnaryServerInterceptor {
+func rateInterceptor(perSecond float64, burst int, shed *shedder) grpc.UnaryServerInterceptor {
+	type limit struct {
+		*rate.Limiter
+		shed *shedCaller
+	}
 	var mu sync.Mutex
-	limiters := map[string]*rate.Limiter{}
+	limits := map[string]limit{}
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if perSecond <= 0 {
 			return handler(ctx, req)
 		}
-		name := "anonymous"
-		if id, ok := auth.FromContext(ctx); ok {
-			name = id.Name
-		}
+		name := callerName(ctx)
 		mu.Lock()
-		l := limiters[name]
-		if l == nil {
-			l = rate.NewLimiter(rate.Limit(perSecond), max(burst, 1))
-			limiters[name] = l
+		l, ok := limits[name]
+		if !ok {
+			l = limit{rate.NewLimiter(rate.Limit(perSecond), max(burst, 1)), shed.caller(shedRateLimit, name)}
+			limits[name] = l
 		}
 		mu.Unlock()
 		if !l.Allow() {
-			return nil, status.Errorf(codes.ResourceExhausted, "caller %s is over its rate limit; retry with backoff", name)
+			return nil, l.shed.refuse(ctx)
 		}
 		return handler(ctx, req)
 	}
+}
+
+// callerName is the authenticated caller's name; "anonymous" before
+// authentication or without it.
+func callerName(ctx context.Context) string {
+	if id, ok := auth.FromContext(ctx); ok {
+		return id.Name
+	}
+	return "anonymous"
 }
 
 // validationInterceptor checks each request against its buf.validate rules,
@@ -154,11 +164,28 @@ func (s *Server) recovered(ctx context.Context, p any) error {
 	return status.Error(codes.Internal, "internal error; see the server log under this call's trace_id")
 }
 
-// slogAdapter lets the logging interceptor write through slog.
+// slogAdapter lets the logging interceptor write through slog. It drops
+// the line of a shed call (shedErrorFields): the shedder logs those,
+// sampled, and a line each would be a megabyte a second of log while
+// riskd is flooded.
 func slogAdapter(l *slog.Logger) logging.Logger {
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		for i := 0; i < len(fields); i += 2 {
+			if fields[i] == shedLogField {
+				return
+			}
+		}
 		l.Log(ctx, slog.Level(lvl), msg, fields...)
 	})
+}
+
+// shedErrorFields marks the call-log line of a shed call for slogAdapter.
+func shedErrorFields(err error) logging.Fields {
+	var shed *shedError
+	if errors.As(err, &shed) {
+		return logging.Fields{shedLogField, true}
+	}
+	return nil
 }
 
 // codeToLevel logs what callers got wrong at warn and what we got wrong at

@@ -85,6 +85,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	log    *slog.Logger
+	shed   *shedder
 	// depDown: a dependency (the shared database) does not answer, so
 	// Serve starts NOT_SERVING too.
 	depDown atomic.Bool
@@ -126,7 +127,15 @@ func New(o Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	s := &Server{health: health.NewServer(), log: o.Logger}
+	var meter metric.Meter
+	if o.Meter != nil {
+		meter = o.Meter.Meter("riskd/server")
+	}
+	shed, err := newShedder(meter, o.Logger, o.Clock)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{health: health.NewServer(), log: o.Logger, shed: shed}
 
 	s.grpc = grpc.NewServer(
 		// 0. Requests decoded without unknown fields; undecodable bytes
@@ -141,19 +150,21 @@ func New(o Options) (*Server, error) {
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
 		)),
 		grpc.ChainUnaryInterceptor(
-			// 2. One log line per call, with trace_id and span_id.
+			// 2. One log line per call, with trace_id and span_id; but
+			//    calls shed in 4. are counted and logged sampled there.
 			selector.UnaryServerInterceptor(
 				logging.UnaryServerInterceptor(slogAdapter(o.Logger),
 					logging.WithLogOnEvents(logging.FinishCall),
-					logging.WithLevels(codeToLevel)),
+					logging.WithLevels(codeToLevel),
+					logging.WithErrorFields(shedErrorFields)),
 				notHealth),
 			// 3. Who is calling, and may they call this.
 			selector.UnaryServerInterceptor(authInterceptor(o.Auth), needsAuth),
 			// 4. A deadline for calls without one; then shed load at once
 			//    rather than queue it: in flight overall, then per caller.
 			deadlineInterceptor(o.DefaultDeadline),
-			selector.UnaryServerInterceptor(inFlightInterceptor(o.MaxInFlight), notHealth),
-			selector.UnaryServerInterceptor(rateInterceptor(o.RatePerCaller, o.RateBurst), notHealth),
+			selector.UnaryServerInterceptor(inFlightInterceptor(o.MaxInFlight, shed), notHealth),
+			selector.UnaryServerInterceptor(rateInterceptor(o.RatePerCaller, o.RateBurst, shed), notHealth),
 			// 5. Requests checked against their buf.validate rules.
 			validationInterceptor(validator),
 			// 6. A panic becomes INTERNAL with a generic message; the
@@ -241,4 +252,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		s.grpc.Stop()
 		<-done
 	}
+	// No call is taken any more: what was shed since the last line is
+	// written now rather than lost.
+	s.shed.close()
 }
