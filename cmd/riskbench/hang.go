@@ -83,7 +83,7 @@ func hangRun(ctx context.Context, o options, self string) ([]*result, error) {
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		return nil, err
 	}
-	riskd, err := startServer(ctx, o.riskd, []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--policy", path}, "riskd ready")
+	riskd, err := startServer(ctx, o.riskd, []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--policy", path, "--drain-delay", "0s"}, "riskd ready")
 	if err != nil {
 		return nil, fmt.Errorf("riskd with a hanging verifier: %w", err)
 	}

@@ -87,7 +87,8 @@ func TestBinaryServesAndStopsInOrder(t *testing.T) {
 
 	p.Stop(t)
 	msgs := strings.Join(p.Messages(), " | ")
-	if !strings.Contains(msgs, "shutting down | stopped") {
+	if !strings.Contains(msgs, "draining: health is NOT_SERVING; calls are still served for the drain delay, so load balancers stop sending them | "+
+		"drain delay over: no new calls; calls in flight finish within the shutdown timeout | stopped") {
 		t.Fatalf("shutdown did not log in order: %s", msgs)
 	}
 	// The call above was logged with its trace ID (at debug, which this

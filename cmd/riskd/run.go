@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/riskd/riskd/internal/auth"
 	"github.com/riskd/riskd/internal/config"
@@ -176,7 +179,11 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "drain_timeout", cfg.ShutdownTimeout.String())
+	log.Info("draining: health is NOT_SERVING; calls are still served for the drain delay, so load balancers stop sending them",
+		"drain_delay", cfg.DrainDelay.String(), "shutdown_timeout", cfg.ShutdownTimeout.String())
+	srv.Drain()
+	waitDrain(cfg.DrainDelay, log)
+	log.Info("drain delay over: no new calls; calls in flight finish within the shutdown timeout", "shutdown_timeout", cfg.ShutdownTimeout.String())
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	srv.Shutdown(dctx)
@@ -185,6 +192,24 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// waitDrain waits out the drain delay; a second SIGINT or SIGTERM (an
+// operator at a terminal, an impatient supervisor) cuts it short.
+func waitDrain(d time.Duration, log *slog.Logger) {
+	if d <= 0 {
+		return
+	}
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case s := <-again:
+		log.Warn("second signal: the rest of the drain delay is skipped", "signal", s.String())
+	}
 }
 
 // warnKeyExposure warns, naming the field, when the identifier key can be

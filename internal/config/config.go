@@ -54,6 +54,10 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain on SIGTERM; calls still
 	// running after it are cut.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainDelay is how long riskd keeps serving on SIGTERM after health
+	// turns NOT_SERVING, before it stops taking calls: load balancers see
+	// NOT_SERVING only at their next probe, and send calls until then.
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// DecisionReserve is kept back from each caller's deadline for the
 	// policy, the store and the answer's trip back.
 	DecisionReserve time.Duration `yaml:"decision_reserve"`
@@ -122,6 +126,7 @@ func defaults(getenv func(string) string) Config {
 		LogLevel:                   "info",
 		PolicyPoll:                 2 * time.Second,
 		ShutdownTimeout:            10 * time.Second,
+		DrainDelay:                 5 * time.Second,
 		DecisionReserve:            40 * time.Millisecond,
 		MaxMessageBytes:            1 << 20,
 		MaxConcurrentStreams:       1024,
@@ -228,6 +233,7 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.PolicyPoll, "policy-poll", c.PolicyPoll, "check the policy file for changes this often")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "bound on the graceful drain at shutdown")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "on SIGTERM, serve on this long after health turns NOT_SERVING (a second signal cuts it short)")
 	fs.DurationVar(&c.DecisionReserve, "decision-reserve", c.DecisionReserve, "time kept back from each caller's deadline")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest message accepted")
 	fs.Func("max-concurrent-streams", "concurrent calls per connection (default 1024)", func(s string) error {
@@ -376,6 +382,7 @@ func (c Config) Validate() error {
 		min, max time.Duration
 	}{
 		{"shutdown-timeout", c.ShutdownTimeout, 0, 10 * time.Minute},
+		{"drain-delay", c.DrainDelay, 0, 10 * time.Minute},
 		{"policy-poll", c.PolicyPoll, 100 * time.Millisecond, time.Hour},
 		{"decision-reserve", c.DecisionReserve, time.Millisecond, time.Second},
 		{"keepalive-time", c.KeepaliveTime, time.Second, 24 * time.Hour},

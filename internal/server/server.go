@@ -235,6 +235,10 @@ func (s *Server) SetServing(ok bool) {
 	s.health.SetServingStatus(riskv1.RiskService_ServiceDesc.ServiceName, st)
 }
 
+// Drain reports NOT_SERVING, for good, and goes on serving: a load
+// balancer learns it at its next probe and sends calls until then.
+func (s *Server) Drain() { s.health.Shutdown() }
+
 // Shutdown stops in the order a load balancer needs: report NOT_SERVING so
 // no new calls are sent, let calls in flight finish until ctx ends, then cut
 // whatever is left.

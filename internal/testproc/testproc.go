@@ -110,7 +110,9 @@ type Process struct {
 func Start(t testing.TB, bin string, args []string, readyMsg string) *Process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=")
+	// No drain delay: a test that stops riskd waits for no load balancer
+	// (the drain test asks for one with --drain-delay).
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=", "RISKD_DRAIN_DELAY=0s")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
