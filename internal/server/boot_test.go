@@ -39,7 +39,10 @@ type bootOptions struct {
 	tcp bool
 	// quiet logs nothing below error and samples no trace: load tests
 	// measure riskd, not the formatting of log lines.
-	quiet   bool
+	quiet bool
+	// logs, when set, gets the server's log lines (JSON, info and up
+	// unless quiet); else they are discarded.
+	logs    io.Writer
 	callers []auth.Caller
 	tls     *tls.Config // server side; nil serves plaintext
 	// config changes the configuration (limits, reserve) from the defaults.
@@ -95,6 +98,10 @@ func boot(t testing.TB, o bootOptions) *booted {
 	if o.tls != nil {
 		creds = credentials.NewTLS(o.tls)
 	}
+	logs := o.logs
+	if logs == nil {
+		logs = io.Discard
+	}
 	a := server.Assembly{
 		Config: cfg, Store: st, Keys: keys,
 		// A store a test wraps (slow, failing) is treated as one that can
@@ -102,7 +109,7 @@ func boot(t testing.TB, o bootOptions) *booted {
 		StoreInProcess: o.wrapStore == nil,
 		Extra:          o.extra,
 		Auth:           callers, Creds: creds,
-		Logger:      slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level})}),
+		Logger:      slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})}),
 		Tracer:      tp,
 		Meter:       mp,
 		Propagators: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
