@@ -35,7 +35,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -590,14 +589,7 @@ func TestShortTokenWarnsOncePerCaller(t *testing.T) {
 		{Name: "long", TokenSHA256: auth.HashToken(longToken), Grants: []string{"/risk.v1.PolicyService/*"}},
 		{Name: "short", TokenSHA256: auth.HashToken(shortToken), Grants: []string{"/risk.v1.PolicyService/*"}},
 	}})
-	lis := b.lis.(*bufconn.Listener)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := b.dial(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	client := riskv1.NewPolicyServiceClient(conn)
