@@ -116,6 +116,21 @@ func TestTLSTokensAndCertificateReload(t *testing.T) {
 	if _, err := c.GetDecision(authed, &riskv1.GetDecisionRequest{DecisionId: "x"}); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("call not granted: %v, want PERMISSION_DENIED", err)
 	}
+	// "s3cret-token" is too short (12 characters): both calls were let in,
+	// and the binary warned once, naming the field.
+	shortWarnings := func() (n int, field any) {
+		for _, l := range p.Logs() {
+			if m, _ := l["msg"].(string); strings.Contains(m, "token is too short") {
+				n, field = n+1, l["field"]
+			}
+		}
+		return n, field
+	}
+	if !eventually(5*time.Second, func() bool { n, _ := shortWarnings(); return n > 0 }) {
+		t.Errorf("a 12-character token was not warned of: %v", p.Messages())
+	} else if n, field := shortWarnings(); n != 1 || field != "callers[0].token_sha256" {
+		t.Errorf("short-token warnings: %d naming %v, want one naming callers[0].token_sha256", n, field)
+	}
 	// Health answers without credentials, over TLS.
 	if out, err := exec.Command(binary(t), "health", "--addr", p.Addr, "--tls-skip-verify").CombinedOutput(); err != nil {
 		t.Fatalf("riskd health --tls-skip-verify: %v %s", err, out)

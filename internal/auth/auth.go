@@ -12,7 +12,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -39,7 +41,19 @@ type Caller struct {
 type Identity struct {
 	Name   string
 	grants []string
+	// tokenField names where the caller's token hash is configured
+	// ("callers[2].token_sha256"), for the short-token warning.
+	tokenField string
+	// shortTokenWarned is set once the short-token warning was logged:
+	// one line per caller per process, not one per call.
+	shortTokenWarned atomic.Bool
 }
+
+// MinTokenLen is the shortest bearer token, in characters, that riskd
+// takes without a warning: 22 base64url characters carry 132 bits if
+// random, and anything shorter carries fewer than 128 however it was
+// made. `riskd token` makes 43 (256 bits).
+const MinTokenLen = 22
 
 // Anonymous is the caller when no credentials are configured at all: riskd
 // then listens on loopback only, and everything is allowed.
@@ -80,7 +94,7 @@ func New(callers []Caller) (*Table, error) {
 				return nil, fmt.Errorf("callers[%d] (%s): grant %q must be /package.Service/Method or /package.Service/*", i, c.Name, g)
 			}
 		}
-		id := &Identity{Name: c.Name, grants: c.Grants}
+		id := &Identity{Name: c.Name, grants: c.Grants, tokenField: fmt.Sprintf("callers[%d].token_sha256", i)}
 		if c.TokenSHA256 != "" {
 			b, err := hex.DecodeString(c.TokenSHA256)
 			if err != nil || len(b) != sha256.Size {
@@ -119,16 +133,27 @@ var errNoCredentials = errors.New("no credentials")
 
 // Authenticate finds the caller of a call: a verified client certificate
 // first, then a bearer token. With no callers configured, it is Anonymous.
-func (t *Table) Authenticate(ctx context.Context) (context.Context, error) {
+//
+// A caller that authenticates with a token shorter than MinTokenLen is
+// let in, and log (if not nil) gets one warning per caller per process
+// naming the field to replace. Refusing it instead would lock out a
+// running deployment on upgrade, for a token that has worked until now;
+// riskd stores only hashes, so this first use is the earliest it can tell.
+func (t *Table) Authenticate(ctx context.Context, log *slog.Logger) (context.Context, error) {
 	if t.Empty() {
 		return context.WithValue(ctx, ctxKey{}, Anonymous), nil
 	}
 	if id := t.fromCertificate(ctx); id != nil {
 		return context.WithValue(ctx, ctxKey{}, id), nil
 	}
-	id, err := t.fromToken(ctx)
+	id, tokenLen, err := t.fromToken(ctx)
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, "authenticate with a client certificate or an authorization: Bearer token")
+	}
+	// A long token costs one comparison here: nothing is allocated.
+	if tokenLen < MinTokenLen && log != nil && id.shortTokenWarned.CompareAndSwap(false, true) {
+		log.WarnContext(ctx, "caller's bearer token is too short: fewer than 128 bits; the call is allowed, but make a new token with `riskd token`, give it to the caller and put its hash in the field",
+			"caller", id.Name, "field", id.tokenField, "min_chars", MinTokenLen)
 	}
 	return context.WithValue(ctx, ctxKey{}, id), nil
 }
@@ -154,21 +179,27 @@ func (t *Table) fromCertificate(ctx context.Context) *Identity {
 	return nil
 }
 
-func (t *Table) fromToken(ctx context.Context) (*Identity, error) {
+// fromToken finds the caller by its bearer token, and says how long the
+// token was (in bytes: a token from `riskd token` is ASCII).
+func (t *Table) fromToken(ctx context.Context) (*Identity, int, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {
 		scheme, token, ok := strings.Cut(v, " ")
 		if !ok || !strings.EqualFold(scheme, "bearer") || token == "" {
 			continue
 		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		token = strings.TrimSpace(token)
+		// Hashed from a buffer on the stack: []byte(token) allocates for
+		// a token over 32 bytes, and `riskd token` makes 43.
+		var buf [64]byte
+		sum := sha256.Sum256(append(buf[:0], token...))
 		// A map lookup by hash: the token itself is never compared, and
 		// its hash leaks nothing useful through timing.
 		if id := t.byToken[sum]; id != nil {
-			return id, nil
+			return id, len(token), nil
 		}
 	}
-	return nil, errNoCredentials
+	return nil, 0, errNoCredentials
 }
 
 // Allowed reports whether the caller may call fullMethod.

@@ -1,9 +1,11 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -103,7 +105,7 @@ func identity(t *testing.T, callers []auth.Caller, token string) *auth.Identity 
 		t.Fatal(err)
 	}
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+token))
-	ctx, err = tbl.Authenticate(ctx)
+	ctx, err = tbl.Authenticate(ctx, nil)
 	if err != nil {
 		t.Fatalf("authenticate: %v", err)
 	}
@@ -199,7 +201,7 @@ func TestAuthenticateTokens(t *testing.T) {
 			if tc.md != nil {
 				ctx = metadata.NewIncomingContext(ctx, tc.md)
 			}
-			out, err := tbl.Authenticate(ctx)
+			out, err := tbl.Authenticate(ctx, nil)
 			if tc.want == "" {
 				if status.Code(err) != codes.Unauthenticated {
 					t.Fatalf("got %v, want UNAUTHENTICATED", err)
@@ -226,11 +228,54 @@ func TestAuthenticateTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := empty.Authenticate(context.Background())
+	out, err := empty.Authenticate(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if id, ok := auth.FromContext(out); !ok || id != auth.Anonymous {
 		t.Fatalf("identity %v %v, want Anonymous", id, ok)
+	}
+}
+
+// TestShortTokenWarningCostsLongTokensNothing: the short-token check adds
+// no allocation to authentication. A long token's call allocates exactly
+// what a short token's does once its caller has been warned of, and logs
+// nothing.
+func TestShortTokenWarningCostsLongTokensNothing(t *testing.T) {
+	const short, long = "short-token", "Vq3tX0b9yJd2kQe7LmN4pR8sUw1zA6cF5gH0iK2oP7r"
+	tbl, err := auth.New([]auth.Caller{
+		{Name: "short", TokenSHA256: auth.HashToken(short), Grants: []string{riskSvc + "*"}},
+		{Name: "long", TokenSHA256: auth.HashToken(long), Grants: []string{riskSvc + "*"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctxFor := func(token string) context.Context {
+		return metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+token))
+	}
+	shortCtx, longCtx := ctxFor(short), ctxFor(long)
+	if _, err := tbl.Authenticate(shortCtx, log); err != nil { // the one warning
+		t.Fatal(err)
+	}
+	warned := logs.String()
+	if strings.Count(warned, "\n") != 1 || !strings.Contains(warned, "field=callers[0].token_sha256") {
+		t.Fatalf("first short-token call logged %q, want one line naming callers[0].token_sha256", warned)
+	}
+	authenticate := func(ctx context.Context) func() {
+		return func() {
+			if _, err := tbl.Authenticate(ctx, log); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	longAllocs := testing.AllocsPerRun(100, authenticate(longCtx))
+	shortAllocs := testing.AllocsPerRun(100, authenticate(shortCtx))
+	if longAllocs != shortAllocs {
+		t.Errorf("a long token's call allocates %v times, a warned short token's %v: the check should cost nothing", longAllocs, shortAllocs)
+	}
+	if logs.String() != warned {
+		t.Errorf("later calls logged more: %q", strings.TrimPrefix(logs.String(), warned))
 	}
 }

@@ -174,7 +174,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	fs.StringVar(&file, "config", "", "optional YAML config file (env RISKD_CONFIG)")
 	bind(fs, &cfg)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: riskd [flags]\n       riskd health [--addr ADDR]\n\nEach flag also reads the environment variable RISKD_<FLAG> (dashes as underscores).\n\n")
+		fmt.Fprintf(stderr, "Usage: riskd [flags]\n       riskd health [--addr ADDR]\n       riskd token\n\nEach flag also reads the environment variable RISKD_<FLAG> (dashes as underscores).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

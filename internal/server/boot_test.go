@@ -28,7 +28,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
 )
 
@@ -40,7 +42,8 @@ type bootOptions struct {
 	// quiet logs nothing below error and samples no trace: load tests
 	// measure riskd, not the formatting of log lines.
 	quiet bool
-	// logs receives the server's JSON log lines; nil discards them.
+	// logs, when set, gets the server's log lines (JSON, info and up
+	// unless quiet); else they are discarded.
 	logs    io.Writer
 	callers []auth.Caller
 	tls     *tls.Config // server side; nil serves plaintext
@@ -56,6 +59,24 @@ type booted struct {
 	spans *tracetest.SpanRecorder
 	// lis is the listener served: a *bufconn.Listener or a TCP one.
 	lis net.Listener
+	// embedded is the pebble store under store, for tests that read
+	// every key and value it holds.
+	embedded *pebblestore.Store
+}
+
+// dial connects a plaintext client to a server on bufconn; the connection
+// is closed when the test ends.
+func (b *booted) dial(t testing.TB) *grpc.ClientConn {
+	t.Helper()
+	lis := b.lis.(*bufconn.Listener)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func boot(t testing.TB, o bootOptions) *booted {
@@ -142,5 +163,5 @@ func boot(t testing.TB, o bootOptions) *booted {
 		}
 		emb.Close()
 	})
-	return &booted{srv: srv, store: st, keys: keys, spans: spans, lis: lis}
+	return &booted{srv: srv, store: st, keys: keys, spans: spans, lis: lis, embedded: emb}
 }

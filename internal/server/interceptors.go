@@ -25,10 +25,10 @@ import (
 )
 
 // authInterceptor authenticates the caller and checks the method is
-// granted to it.
-func authInterceptor(t *auth.Table) grpc.UnaryServerInterceptor {
+// granted to it; log gets the warning about a caller's short token.
+func authInterceptor(t *auth.Table, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := t.Authenticate(ctx)
+		ctx, err := t.Authenticate(ctx, log)
 		if err != nil {
 			return nil, err
 		}

@@ -159,7 +159,7 @@ func New(o Options) (*Server, error) {
 					logging.WithErrorFields(shedErrorFields)),
 				notHealth),
 			// 3. Who is calling, and may they call this.
-			selector.UnaryServerInterceptor(authInterceptor(o.Auth), needsAuth),
+			selector.UnaryServerInterceptor(authInterceptor(o.Auth, o.Logger), needsAuth),
 			// 4. A deadline for calls without one; then shed load at once
 			//    rather than queue it: in flight overall, then per caller.
 			deadlineInterceptor(o.DefaultDeadline),

@@ -1486,10 +1486,12 @@ func (x *PayoutAccount) GetHolderName() string {
 type CheckSellerRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Caller-chosen idempotency key.
-	RequestId string            `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	SellerId  string            `protobuf:"bytes,2,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
-	Client    *Client           `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
-	Identity  *IdentityDocument `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Stored in clear: the marketplace's opaque reference, never personal
+	// data such as a phone number or a name (README, Storage).
+	SellerId string            `protobuf:"bytes,2,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
+	Client   *Client           `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
+	Identity *IdentityDocument `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
 	// Absent for a private seller without a company.
 	License *BusinessLicense `protobuf:"bytes,5,opt,name=license,proto3" json:"license,omitempty"`
 	Contact *Contact         `protobuf:"bytes,6,opt,name=contact,proto3" json:"contact,omitempty"`
@@ -1882,9 +1884,11 @@ func (x *PurchaseHistory) GetTypicalOrderValue() *Money {
 
 // ScoreGiftCardPurchaseRequest asks whether a gift-card order may go through.
 type ScoreGiftCardPurchaseRequest struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	RequestId        string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	OrderId          string                 `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	OrderId   string                 `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// Stored in clear: the marketplace's opaque reference, never personal
+	// data such as a phone number or a name (README, Storage).
 	AccountId        string                 `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	AccountCreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=account_created_at,json=accountCreatedAt,proto3" json:"account_created_at,omitempty"`
 	Client           *Client                `protobuf:"bytes,5,opt,name=client,proto3" json:"client,omitempty"`
@@ -2239,15 +2243,19 @@ func (x *ReturnShipment) GetTrackingMismatch() bool {
 
 // EvaluateRefundRequest asks whether a refund may be paid.
 type EvaluateRefundRequest struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	RequestId       string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	OrderId         string                 `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
-	BuyerAccountId  string                 `protobuf:"bytes,3,opt,name=buyer_account_id,json=buyerAccountId,proto3" json:"buyer_account_id,omitempty"`
-	SellerId        string                 `protobuf:"bytes,4,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
-	Client          *Client                `protobuf:"bytes,5,opt,name=client,proto3" json:"client,omitempty"`
-	AmountRequested *Money                 `protobuf:"bytes,6,opt,name=amount_requested,json=amountRequested,proto3" json:"amount_requested,omitempty"`
-	AmountPaid      *Money                 `protobuf:"bytes,7,opt,name=amount_paid,json=amountPaid,proto3" json:"amount_paid,omitempty"`
-	GoodsKind       GoodsKind              `protobuf:"varint,8,opt,name=goods_kind,json=goodsKind,proto3,enum=risk.v1.GoodsKind" json:"goods_kind,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	OrderId   string                 `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// Stored in clear: the marketplace's opaque reference, never personal
+	// data such as a phone number or a name (README, Storage).
+	BuyerAccountId string `protobuf:"bytes,3,opt,name=buyer_account_id,json=buyerAccountId,proto3" json:"buyer_account_id,omitempty"`
+	// Stored in clear: the marketplace's opaque reference, never personal
+	// data such as a phone number or a name (README, Storage).
+	SellerId        string    `protobuf:"bytes,4,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
+	Client          *Client   `protobuf:"bytes,5,opt,name=client,proto3" json:"client,omitempty"`
+	AmountRequested *Money    `protobuf:"bytes,6,opt,name=amount_requested,json=amountRequested,proto3" json:"amount_requested,omitempty"`
+	AmountPaid      *Money    `protobuf:"bytes,7,opt,name=amount_paid,json=amountPaid,proto3" json:"amount_paid,omitempty"`
+	GoodsKind       GoodsKind `protobuf:"varint,8,opt,name=goods_kind,json=goodsKind,proto3,enum=risk.v1.GoodsKind" json:"goods_kind,omitempty"`
 	// For digital goods: when the code was delivered and redeemed.
 	Digital        *DigitalDelivery   `protobuf:"bytes,9,opt,name=digital,proto3" json:"digital,omitempty"`
 	ItemCategory   string             `protobuf:"bytes,10,opt,name=item_category,json=itemCategory,proto3" json:"item_category,omitempty"`
@@ -2462,10 +2470,13 @@ func (x *EvaluateRefundResponse) GetDecision() *Decision {
 
 // ReportOutcomeRequest reports what later turned out true about a decision.
 type ReportOutcomeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
-	Label         OutcomeLabel           `protobuf:"varint,2,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
-	Note          string                 `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	Label      OutcomeLabel           `protobuf:"varint,2,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
+	// Free text, stored as sent (not hashed) for --decision-retention: say
+	// what happened, never who (no names, phone numbers, card or account
+	// numbers). See the README, Storage.
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2882,9 +2893,10 @@ type OutcomeEvent struct {
 	DecisionId string `protobuf:"bytes,5,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// The event_id of a gift_card_order or refund recorded earlier through
 	// RecordEvents, or earlier in the same batch.
-	OrderEventId  string       `protobuf:"bytes,6,opt,name=order_event_id,json=orderEventId,proto3" json:"order_event_id,omitempty"`
-	Label         OutcomeLabel `protobuf:"varint,3,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
-	Note          string       `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	OrderEventId string       `protobuf:"bytes,6,opt,name=order_event_id,json=orderEventId,proto3" json:"order_event_id,omitempty"`
+	Label        OutcomeLabel `protobuf:"varint,3,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
+	// Free text, checked and then dropped: riskd stores nothing of it.
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
