@@ -54,6 +54,12 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain on SIGTERM; calls still
 	// running after it are cut.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// LogOKEvery logs one successful call in this many (1: all, 0: none);
+	// refused, failed and slow calls are always logged.
+	LogOKEvery int `yaml:"log_ok_every"`
+	// LogSlow is the duration from which a successful call is logged at
+	// warn whatever LogOKEvery says (0: never).
+	LogSlow time.Duration `yaml:"log_slow"`
 	// DrainDelay is how long riskd keeps serving on SIGTERM after health
 	// turns NOT_SERVING, before it stops taking calls: load balancers see
 	// NOT_SERVING only at their next probe, and send calls until then.
@@ -127,6 +133,8 @@ func defaults(getenv func(string) string) Config {
 		PolicyPoll:                 2 * time.Second,
 		ShutdownTimeout:            10 * time.Second,
 		DrainDelay:                 5 * time.Second,
+		LogOKEvery:                 1,
+		LogSlow:                    500 * time.Millisecond,
 		DecisionReserve:            40 * time.Millisecond,
 		MaxMessageBytes:            1 << 20,
 		MaxConcurrentStreams:       1024,
@@ -233,6 +241,8 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.PolicyPoll, "policy-poll", c.PolicyPoll, "check the policy file for changes this often")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "bound on the graceful drain at shutdown")
+	fs.IntVar(&c.LogOKEvery, "log-ok-every", c.LogOKEvery, "log one successful call in this many (1: all, 0: none); refused, failed and slow calls always log")
+	fs.DurationVar(&c.LogSlow, "log-slow", c.LogSlow, "a successful call this slow is always logged, at warn (0: never)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "on SIGTERM, serve on this long after health turns NOT_SERVING (a second signal cuts it short)")
 	fs.DurationVar(&c.DecisionReserve, "decision-reserve", c.DecisionReserve, "time kept back from each caller's deadline")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest message accepted")
@@ -328,6 +338,9 @@ func (c Config) Validate() error {
 	if c.RatePerCaller < 0 || c.MaxInFlight < 0 || c.RateBurst < 0 {
 		return &FieldError{"rate-per-caller", "rates and limits must not be negative"}
 	}
+	if c.LogOKEvery < 0 {
+		return &FieldError{"log-ok-every", fmt.Sprintf("%d must not be negative (0 logs no successful call)", c.LogOKEvery)}
+	}
 	if c.DefaultDeadline < 10*time.Millisecond || c.DefaultDeadline > time.Minute {
 		return &FieldError{"default-deadline", fmt.Sprintf("%s must be between 10ms and 1m", c.DefaultDeadline)}
 	}
@@ -383,6 +396,7 @@ func (c Config) Validate() error {
 	}{
 		{"shutdown-timeout", c.ShutdownTimeout, 0, 10 * time.Minute},
 		{"drain-delay", c.DrainDelay, 0, 10 * time.Minute},
+		{"log-slow", c.LogSlow, 0, time.Hour},
 		{"policy-poll", c.PolicyPoll, 100 * time.Millisecond, time.Hour},
 		{"decision-reserve", c.DecisionReserve, time.Millisecond, time.Second},
 		{"keepalive-time", c.KeepaliveTime, time.Second, 24 * time.Hour},

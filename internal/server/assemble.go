@@ -98,6 +98,7 @@ func Assemble(a Assembly) (*Server, *engine.Engine, error) {
 		RateBurst:                  c.RateBurst,
 		MaxInFlight:                int64(c.MaxInFlight),
 		DefaultDeadline:            c.DefaultDeadline,
+		CallLog:                    CallLog{OKEvery: c.LogOKEvery, Slow: c.LogSlow},
 		Engine:                     eng,
 		Store:                      a.Store,
 		Keys:                       a.Keys,

@@ -164,21 +164,6 @@ func (s *Server) recovered(ctx context.Context, p any) error {
 	return status.Error(codes.Internal, "internal error; see the server log under this call's trace_id")
 }
 
-// slogAdapter lets the logging interceptor write through slog. It drops
-// the line of a shed call (shedErrorFields): the shedder logs those,
-// sampled, and a line each would be a megabyte a second of log while
-// riskd is flooded.
-func slogAdapter(l *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		for i := 0; i < len(fields); i += 2 {
-			if fields[i] == shedLogField {
-				return
-			}
-		}
-		l.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-}
-
 // shedErrorFields marks the call-log line of a shed call for slogAdapter.
 func shedErrorFields(err error) logging.Fields {
 	var shed *shedError
@@ -190,13 +175,11 @@ func shedErrorFields(err error) logging.Fields {
 
 // codeToLevel logs what callers got wrong at warn and what we got wrong at
 // error, so an SRE's error alert fires only on riskd's own failures. A
-// successful call logs at debug: its decision is in the store and its span
-// in the trace, and a line per call at thousands of calls a second is cost
-// on the payment path that nobody reads.
+// successful call logs at info, sampled as CallLog says (calllog.go).
 func codeToLevel(c codes.Code) logging.Level {
 	switch c {
 	case codes.OK:
-		return logging.LevelDebug
+		return logging.LevelInfo
 	case codes.Canceled, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists,
 		codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted,
 		codes.FailedPrecondition, codes.OutOfRange, codes.Unimplemented:

@@ -69,6 +69,8 @@ type Options struct {
 	// RatePerCaller and RateBurst limit each caller (0: no limit).
 	RatePerCaller float64
 	RateBurst     int
+	// CallLog says which successful calls are logged.
+	CallLog CallLog
 	// MaxInFlight sheds calls beyond it (0: no limit).
 	MaxInFlight int64
 	// DefaultDeadline applies to calls that come without one.
@@ -150,16 +152,20 @@ func New(o Options) (*Server, error) {
 			otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
 		)),
 		grpc.ChainUnaryInterceptor(
-			// 2. One log line per call, with trace_id and span_id; but
-			//    calls shed in 4. are counted and logged sampled there.
+			// 2. One log line per call, with trace_id and span_id, the
+			//    caller and the decision (calllog.go); successful calls
+			//    sampled as configured, calls shed in 4. counted and
+			//    logged sampled there.
+			selector.UnaryServerInterceptor(noteInterceptor(o.Clock), notHealth),
 			selector.UnaryServerInterceptor(
-				logging.UnaryServerInterceptor(slogAdapter(o.Logger),
+				logging.UnaryServerInterceptor(callLogger(o.Logger, o.CallLog, o.Clock),
 					logging.WithLogOnEvents(logging.FinishCall),
 					logging.WithLevels(codeToLevel),
 					logging.WithErrorFields(shedErrorFields)),
 				notHealth),
 			// 3. Who is calling, and may they call this.
 			selector.UnaryServerInterceptor(authInterceptor(o.Auth, o.Logger), needsAuth),
+			selector.UnaryServerInterceptor(grpc.UnaryServerInterceptor(fillInterceptor), notHealth),
 			// 4. A deadline for calls without one; then shed load at once
 			//    rather than queue it: in flight overall, then per caller.
 			deadlineInterceptor(o.DefaultDeadline),

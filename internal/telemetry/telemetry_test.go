@@ -80,7 +80,8 @@ func callLogServer(t *testing.T) (riskv1.RiskServiceClient, riskv1.PolicyService
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Options{
-		Engine: eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp,
+		CallLog: server.CallLog{OKEvery: 1},
+		Engine:  eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp,
 		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 100,
 		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second,
@@ -201,7 +202,7 @@ func TestCallLogLineCarriesTraceAndSpanOnce(t *testing.T) {
 		"time", "level", "msg",
 		"protocol", "grpc.component", "grpc.service", "grpc.method", "grpc.method_type", "peer.address",
 		"grpc.start_time", "grpc.code", "grpc.time_ms",
-		"trace_id", "span_id",
+		"trace_id", "span_id", "caller",
 	}
 	for _, c := range []struct {
 		method, span string

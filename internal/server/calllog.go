@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/riskd/riskd/internal/auth"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/grpc"
+)
+
+// The call log: one JSON line per call, written by go-grpc-middleware's
+// logging interceptor with gRPC's own fields, to which riskd adds who
+// called and what was decided. The logging interceptor builds its line
+// before the handler runs and writes it after, from the context it made
+// first, so what the handler learns travels in a note put in the context
+// ahead of it (noteInterceptor) and filled behind authentication and the
+// handler (fillInterceptor). Never personal data: the caller's configured
+// name, the check, outcome, score, reason codes and decision ID.
+
+// CallLog says which successful calls are logged; refused, failed and
+// slow calls always are.
+type CallLog struct {
+	// OKEvery logs one successful call in this many: 1 logs them all, 0
+	// none.
+	OKEvery int
+	// Slow is the duration from which a successful call is logged at warn
+	// whatever OKEvery says; 0 never counts a call slow.
+	Slow time.Duration
+}
+
+// callNote is what one call's log line adds to gRPC's fields.
+type callNote struct {
+	start    time.Time
+	caller   string
+	decision *riskv1.Decision
+}
+
+type callNoteKey struct{}
+
+// noteInterceptor, ahead of the logging interceptor, gives the call its
+// note.
+func noteInterceptor(clock func() time.Time) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return handler(context.WithValue(ctx, callNoteKey{}, &callNote{start: clock()}), req)
+	}
+}
+
+// decided is every response that carries a decision.
+type decided interface{ GetDecision() *riskv1.Decision }
+
+// fillInterceptor, behind authentication, fills the note with the caller
+// and, once the handler has answered, its decision.
+func fillInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	if n, ok := ctx.Value(callNoteKey{}).(*callNote); ok {
+		if id, ok := auth.FromContext(ctx); ok {
+			n.caller = id.Name
+		}
+		if d, ok := resp.(decided); ok && err == nil {
+			n.decision = d.GetDecision()
+		}
+	}
+	return resp, err
+}
+
+// callLogger writes the logging interceptor's lines through slog, adding
+// the note's fields. It drops the line of a shed call (shedErrorFields):
+// the shedder logs those, sampled. Successful calls are sampled as
+// CallLog says, unless slow.
+func callLogger(l *slog.Logger, o CallLog, clock func() time.Time) logging.Logger {
+	var ok atomic.Uint64
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		for i := 0; i < len(fields); i += 2 {
+			if fields[i] == shedLogField {
+				return
+			}
+		}
+		n, _ := ctx.Value(callNoteKey{}).(*callNote)
+		if lvl == logging.LevelInfo {
+			slow := n != nil && o.Slow > 0 && clock().Sub(n.start) >= o.Slow
+			switch {
+			case slow:
+				lvl = logging.LevelWarn
+				fields = append(fields, "slow", true)
+			case o.OKEvery <= 0:
+				return
+			case o.OKEvery > 1 && (ok.Add(1)-1)%uint64(o.OKEvery) != 0:
+				return
+			}
+		}
+		if n != nil {
+			if n.caller != "" {
+				fields = append(fields, "caller", n.caller)
+			}
+			if d := n.decision; d != nil {
+				fields = append(fields, "check", d.GetCheck().String(), "outcome", d.GetOutcome().String(),
+					"score", d.GetScore(), "reasons", reasonCodes(d), "decision_id", d.GetDecisionId())
+			}
+		}
+		l.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}
+
+// reasonCodes are a decision's reason codes, for the log: codes, never
+// the sentences (which may quote a rule's message).
+func reasonCodes(d *riskv1.Decision) []string {
+	out := make([]string, len(d.GetReasons()))
+	for i, r := range d.GetReasons() {
+		out[i] = r.GetCode()
+	}
+	return out
+}
