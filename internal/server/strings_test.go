@@ -493,3 +493,31 @@ func hasErrorInfo(err error, reason string) bool {
 	}
 	return false
 }
+
+// An event ID is the caller's text and may hold the separators riskd
+// itself writes into history IDs ("event:<event_id>/<series>/<n>"): an
+// order recorded under one is listed among a fraud report's related orders
+// with its whole event ID, never a part of it.
+func TestRelatedOrderKeepsTheWholeEventID(t *testing.T) {
+	h := start(t, setup{})
+	ctx := context.Background()
+	const eventID = "shop/2026/order:7/giftcard/0"
+	if _, err := h.client.RecordEvents(ctx, &riskv1.RecordEventsRequest{Events: []*riskv1.HistoryEvent{{
+		EventId: eventID, OccurredAt: timestamppb.New(time.Now().Add(-time.Hour)),
+		Event: &riskv1.HistoryEvent_GiftCardOrder{GiftCardOrder: pastOrder("recorded-1", 1000)},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.client.ScoreGiftCardPurchase(ctx, pastOrder("reported-1", 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.client.ReportOutcome(ctx, &riskv1.ReportOutcomeRequest{DecisionId: d.GetDecision().GetDecisionId(),
+		Label: riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetRelated()) != 1 || resp.GetRelated()[0].GetEventId() != eventID || resp.GetRelated()[0].GetDecisionId() != "" {
+		t.Fatalf("related orders %v, want the recorded order %q alone", resp.GetRelated(), eventID)
+	}
+}
