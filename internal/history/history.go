@@ -157,6 +157,22 @@ func (b *builder) event(series string, key store.Identifier, amount, quantity in
 	})
 }
 
+// EventPrefix returns the idPrefix an event's ID was derived with (see
+// Derive): the decision ID, or the prefix of a RecordEvents event ID. The
+// prefix holds the caller's event ID, which may hold "/" itself, so the ID
+// is cut at the last two separators, the ones Derive wrote before the
+// series (a name without "/") and the number.
+func EventPrefix(id string) string {
+	for range 2 {
+		i := strings.LastIndexByte(id, '/')
+		if i < 0 {
+			break
+		}
+		id = id[:i]
+	}
+	return id
+}
+
 func (b *builder) seller(r *riskv1.CheckSellerRequest) {
 	subj := SubjectSeller + r.GetSellerId()
 	b.subject(store.KindSeller, r.GetSellerId(), "")

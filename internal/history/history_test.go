@@ -479,6 +479,21 @@ func TestDeriveEventIDsAndTime(t *testing.T) {
 	}
 }
 
+// EventPrefix gives back the prefix every event was derived with, though
+// the caller's part of it holds the separators Derive writes.
+func TestEventPrefixInvertsDerive(t *testing.T) {
+	k := keyer(t)
+	for _, prefix := range []string{"01990000-aaaa", "event:shop/2026/order:7/giftcard/0", "event:/", "event:a//b/"} {
+		for _, req := range []proto.Message{sellerRequest(), giftCardRequest(), refundRequest(riskv1.DestinationKind_DESTINATION_KIND_OTHER)} {
+			for _, ev := range derive(t, k, req, prefix).Events {
+				if got := history.EventPrefix(ev.ID); got != prefix {
+					t.Errorf("EventPrefix(%q) = %q, want %q", ev.ID, got, prefix)
+				}
+			}
+		}
+	}
+}
+
 func TestDeriveUnknownMessage(t *testing.T) {
 	k := keyer(t)
 	for _, req := range []proto.Message{

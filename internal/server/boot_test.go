@@ -2,7 +2,8 @@ package server_test
 
 // The one test harness: boot starts riskd's server exactly as riskd
 // assembles it (server.Assemble, on config.Default() with the test's
-// changes), over a real embedded store in a temporary directory, on an
+// changes), over a real embedded store in a temporary directory (or, with
+// setup.postgres, a PostgreSQL store in a schema of its own), on an
 // in-memory listener or a loopback TCP port. start and startSecure are
 // its two faces.
 
@@ -23,6 +24,8 @@ import (
 	"github.com/riskd/riskd/internal/server"
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/store/pebblestore"
+	"github.com/riskd/riskd/internal/store/pgstore"
+	"github.com/riskd/riskd/internal/store/pgstore/pgtest"
 	"github.com/riskd/riskd/internal/telemetry"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -101,13 +104,13 @@ func boot(t testing.TB, o bootOptions) *booted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
+	base, err := openStore(t, o.postgres, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inner store.Store = emb
+	inner := base
 	if o.wrapStore != nil {
-		inner = o.wrapStore(emb)
+		inner = o.wrapStore(base)
 	}
 	st := store.Traced(inner, tp.Tracer("store"))
 	cfg := config.Default()
@@ -125,8 +128,9 @@ func boot(t testing.TB, o bootOptions) *booted {
 	a := server.Assembly{
 		Config: cfg, Store: st, Keys: keys,
 		// A store a test wraps (slow, failing) is treated as one that can
-		// wait, as PostgreSQL can; the embedded one as it is run.
-		StoreInProcess: o.wrapStore == nil,
+		// wait, as PostgreSQL can; the embedded one and PostgreSQL as
+		// riskd runs them.
+		StoreInProcess: o.wrapStore == nil && !o.postgres,
 		Extra:          o.extra,
 		Auth:           callers, Creds: creds,
 		Logger:      slog.New(telemetry.TraceHandler{Handler: slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})}),
@@ -161,7 +165,20 @@ func boot(t testing.TB, o bootOptions) *booted {
 		if err := <-served; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		emb.Close()
+		base.Close()
 	})
+	emb, _ := base.(*pebblestore.Store) // nil on PostgreSQL
 	return &booted{srv: srv, store: st, keys: keys, spans: spans, lis: lis, embedded: emb}
+}
+
+// openStore opens the store a booted server runs on: the embedded one in a
+// temporary directory, or PostgreSQL in a schema of its own, each as riskd
+// opens it (under the identifier key's check).
+func openStore(t testing.TB, postgres bool, keys *pseudonym.Keyer) (store.Store, error) {
+	if !postgres {
+		return pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return pgstore.Open(ctx, pgstore.Options{URL: pgtest.URL(), Schema: pgtest.Schema(t), MaxConns: 8, KeyCheck: keys.Check()})
 }

@@ -114,8 +114,9 @@ func (r *riskService) relatedOrders(ctx context.Context, decisionID string, now 
 		}
 		for _, e := range events {
 			// Event IDs start with their decision ID, or "event:<id>" for
-			// history from RecordEvents (see history.Derive).
-			order, _, _ := strings.Cut(e.ID, "/")
+			// history from RecordEvents (see history.Derive); the caller's
+			// <id> may hold "/" too.
+			order := history.EventPrefix(e.ID)
 			if order == decisionID || history.IsDeclined(e.Ref) {
 				continue
 			}

@@ -182,10 +182,15 @@ func TestHostileCheckSeller(t *testing.T) {
 			r.Contact.Address = strings.Repeat(family, 512/7)
 			r.Contact.ChatHandle = "🙂"
 		}},
-		// Control characters (Cc) are not format characters: the names
-		// differ, and the seller goes to review rather than through.
-		{name: "NUL and control characters in a name", code: codes.OK, decided: withReason("ID_HOLDER_NOT_LEGAL_REP"), mutate: func(r *riskv1.CheckSellerRequest) {
-			r.Identity.FullName = "张\x00三\x1b[31m"
+		// Control characters (Cc) other than NUL are taken in a name, and
+		// removed before names are compared (names.Canonical): the name is
+		// the legal representative's.
+		{name: "control characters in a name", code: codes.OK, decided: approvedClean, mutate: func(r *riskv1.CheckSellerRequest) {
+			r.Identity.FullName = "张\x01三\x1b\u0085"
+		}},
+		// NUL is not: no store could keep it (see nul_test.go).
+		{name: "NUL in a name", code: codes.InvalidArgument, fields: []string{"identity.full_name"}, mutate: func(r *riskv1.CheckSellerRequest) {
+			r.Identity.FullName = "张\x00三"
 		}},
 		{name: "whitespace-only name is one or more characters", code: codes.OK, decided: withReason("ID_HOLDER_NOT_LEGAL_REP"), mutate: func(r *riskv1.CheckSellerRequest) {
 			r.Identity.FullName = " \u3000"

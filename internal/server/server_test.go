@@ -47,6 +47,11 @@ type setup struct {
 	wrapStore func(store.Store) store.Store
 	// metrics, when set, reads the server's and the engine's metrics.
 	metrics sdkmetric.Reader
+	// postgres runs the server on the PostgreSQL store (a schema of its
+	// own, see pgtest) instead of the embedded one, as `riskd --store
+	// postgres` does: for tests that hold the two stores to the same
+	// answers.
+	postgres bool
 }
 
 // start boots the server on bufconn and dials it.

@@ -5,6 +5,12 @@
 // Backends live in sub-packages and all pass the one conformance suite in
 // storetest. Personal identifiers reach a store only as keyed hashes
 // (Identifier); a store never sees one in the clear.
+//
+// The strings a store keeps (IDs, series, refs, subjects, notes) are valid
+// UTF-8 without NUL: the API refuses NUL in every one of them, since
+// PostgreSQL text cannot hold it. Anything else (control and format
+// characters, emoji, the longest values the API allows) a store keeps and
+// compares byte for byte: never normalised, case-folded or trimmed.
 package store
 
 import (

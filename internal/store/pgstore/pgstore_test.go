@@ -2,63 +2,26 @@ package pgstore
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riskd/riskd/internal/store"
+	"github.com/riskd/riskd/internal/store/pgstore/pgtest"
 	"github.com/riskd/riskd/internal/store/storetest"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// testURL is the PostgreSQL the tests use: the machine's own, unless
-// RISKD_TEST_POSTGRES_URL names another.
-func testURL() string {
-	if u := os.Getenv("RISKD_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+// testURL and newSchema are pgtest's, under the names these tests use.
+var testURL = pgtest.URL
 
-// newSchema makes a schema of its own for one store, dropped when the test
-// ends, so runs never collide and leave nothing behind. An unreachable
-// PostgreSQL fails the test, saying so: it is never skipped.
-func newSchema(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, testURL())
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is unreachable (start it, or set RISKD_TEST_POSTGRES_URL): %v", testURL(), err)
-	}
-	conn.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "riskd_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, testURL())
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
+func newSchema(t *testing.T) string { t.Helper(); return pgtest.Schema(t) }
 
 func openIn(t *testing.T, schema string, keyCheck []byte) (*Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/store/pgstore"
+	"github.com/riskd/riskd/internal/store/pgstore/pgtest"
 	"github.com/riskd/riskd/internal/store/rediscount"
 	"github.com/riskd/riskd/internal/store/storetest"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -28,12 +28,7 @@ import (
 
 // The servers the tests use: the machine's own, unless the environment
 // names others.
-func postgresURL() string {
-	if u := os.Getenv("RISKD_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
+var postgresURL = pgtest.URL
 
 func redisAddr() string {
 	if a := os.Getenv("RISKD_TEST_REDIS_ADDR"); a != "" {
@@ -49,32 +44,7 @@ func randomHex(n int) string {
 }
 
 // newSchema makes a PostgreSQL schema for one test, dropped when it ends.
-// An unreachable PostgreSQL fails the test, saying so: it is never skipped.
-func newSchema(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, postgresURL())
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is unreachable (start it, or set RISKD_TEST_POSTGRES_URL): %v", postgresURL(), err)
-	}
-	conn.Close(ctx)
-	schema := "riskd_test_" + randomHex(6)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, postgresURL())
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
+func newSchema(t *testing.T) string { t.Helper(); return pgtest.Schema(t) }
 
 // openBase opens a PostgreSQL store on schema, closed when the test ends.
 func openBase(t *testing.T, schema string) *pgstore.Store {

@@ -72,4 +72,10 @@
 //     series with no events) is an empty answer, not ErrNotFound.
 //   - A cancelled context may be ignored by quick calls, but must never hang
 //     one, and an error it causes wraps context.Canceled.
+//   - Strings are kept and compared byte for byte (see package store): the
+//     suite writes every control character but NUL, format characters,
+//     emoji and the API's longest values into every string a store keeps,
+//     and strings that differ only as Unicode forms, in case or by a
+//     trailing blank are different IDs. It never writes NUL, which the API
+//     refuses.
 package storetest

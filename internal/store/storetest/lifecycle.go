@@ -23,6 +23,7 @@ var durabilityTests = []struct {
 	run  func(t *testing.T, s store.Store, reopen func(t *testing.T, s store.Store) store.Store)
 }{
 	{"everything committed, recorded and reported survives a reopen", testDurable},
+	{"hostile text survives a reopen byte for byte", testDurableText},
 }
 
 // call is one store method, made with ctx.

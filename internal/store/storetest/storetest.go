@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"Record", recordTests},
 		{"Outcomes", outcomeTests},
 		{"Expire", expireTests},
+		{"Text", textTests},
 		{"Context", contextTests},
 		{"Close", closeTests},
 	}

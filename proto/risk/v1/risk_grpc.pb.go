@@ -37,7 +37,10 @@ const (
 // calls that cannot be decided. Fields the server does not know are dropped
 // before anything is hashed, stored or replayed; a body that is not a valid
 // message of the method's type is INVALID_ARGUMENT (reason
-// MALFORMED_REQUEST).
+// MALFORMED_REQUEST). Identifiers a caller's systems choose refuse every
+// control character (rule string.no_control) and text people type refuses
+// NUL (rule string.no_nul), each INVALID_ARGUMENT naming the field (see
+// rules.proto); what is accepted is stored byte for byte.
 type RiskServiceClient interface {
 	// CheckSeller decides whether a seller may open a shop.
 	CheckSeller(ctx context.Context, in *CheckSellerRequest, opts ...grpc.CallOption) (*CheckSellerResponse, error)
@@ -133,7 +136,10 @@ func (c *riskServiceClient) RecordEvents(ctx context.Context, in *RecordEventsRe
 // calls that cannot be decided. Fields the server does not know are dropped
 // before anything is hashed, stored or replayed; a body that is not a valid
 // message of the method's type is INVALID_ARGUMENT (reason
-// MALFORMED_REQUEST).
+// MALFORMED_REQUEST). Identifiers a caller's systems choose refuse every
+// control character (rule string.no_control) and text people type refuses
+// NUL (rule string.no_nul), each INVALID_ARGUMENT naming the field (see
+// rules.proto); what is accepted is stored byte for byte.
 type RiskServiceServer interface {
 	// CheckSeller decides whether a seller may open a shop.
 	CheckSeller(context.Context, *CheckSellerRequest) (*CheckSellerResponse, error)

@@ -42,6 +42,14 @@ var file_risk_v1_rules_proto_extTypes = []protoimpl.ExtensionInfo{
 		Tag:           "varint,1601,opt,name=no_nul",
 		Filename:      "risk/v1/rules.proto",
 	},
+	{
+		ExtendedType:  (*validate.StringRules)(nil),
+		ExtensionType: (*bool)(nil),
+		Field:         1602,
+		Name:          "risk.v1.no_control",
+		Tag:           "varint,1602,opt,name=no_control",
+		Filename:      "risk/v1/rules.proto",
+	},
 }
 
 // Extension fields to validate.TimestampRules.
@@ -57,12 +65,24 @@ var (
 
 // Extension fields to validate.StringRules.
 var (
-	// no_nul refuses a NUL character. The caller-side IDs, event IDs and notes
-	// it is set on are stored as text; PostgreSQL text cannot hold NUL, and
-	// the embedded store must accept exactly what PostgreSQL does.
+	// no_nul refuses a NUL character. The notes and reasons it is set on are
+	// stored as text, or may be; PostgreSQL text cannot hold NUL, and the
+	// embedded store must accept exactly what PostgreSQL does. Other control
+	// characters are accepted in such text (a line break in an address or a
+	// note is ordinary) and both stores keep them alike.
 	//
 	// optional bool no_nul = 1601;
 	E_NoNul = &file_risk_v1_rules_proto_extTypes[1]
+	// no_control refuses every control character (Unicode category Cc: C0
+	// U+0000 to U+001F with NUL, DEL U+007F, C1 U+0080 to U+009F). The
+	// identifiers it is set on are stored as text and in keys, links and
+	// event IDs, written to logs and compared byte for byte: NUL cannot be
+	// stored in PostgreSQL, and no other control character has any business
+	// in an ID, where it would only make two IDs that look the same differ,
+	// or rewrite the terminal of whoever reads a log line.
+	//
+	// optional bool no_control = 1602;
+	E_NoControl = &file_risk_v1_rules_proto_extTypes[2]
 )
 
 var File_risk_v1_rules_proto protoreflect.FileDescriptor
@@ -77,7 +97,11 @@ const file_risk_v1_rules_proto_rawDesc = "" +
 	"\x1dtimestamp.in_range.not_future\x127must not be more than 24 hours after the server's clock\x1a)!rule || this <= now + duration('86400s')R\ainRange:\x8c\x01\n" +
 	"\x06no_nul\x12\x19.buf.validate.StringRules\x18\xc1\f \x01(\bBY\xc2HV\n" +
 	"T\n" +
-	"\rstring.no_nul\x12 must not contain a NUL character\x1a!!rule || !this.contains('\\u0000')R\x05noNulB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\beditionsp\xe8\a"
+	"\rstring.no_nul\x12 must not contain a NUL character\x1a!!rule || !this.contains('\\u0000')R\x05noNul:\xc4\x01\n" +
+	"\n" +
+	"no_control\x12\x19.buf.validate.StringRules\x18\xc2\f \x01(\bB\x88\x01\xc2H\x84\x01\n" +
+	"\x81\x01\n" +
+	"\x11string.no_control\x12Imust not contain a control character (U+0000 to U+001F, U+007F to U+009F)\x1a!!rule || !this.matches(r'\\p{Cc}')R\tnoControlB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\beditionsp\xe8\a"
 
 var file_risk_v1_rules_proto_goTypes = []any{
 	(*validate.TimestampRules)(nil), // 0: buf.validate.TimestampRules
@@ -86,10 +110,11 @@ var file_risk_v1_rules_proto_goTypes = []any{
 var file_risk_v1_rules_proto_depIdxs = []int32{
 	0, // 0: risk.v1.in_range:extendee -> buf.validate.TimestampRules
 	1, // 1: risk.v1.no_nul:extendee -> buf.validate.StringRules
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	0, // [0:2] is the sub-list for extension extendee
+	1, // 2: risk.v1.no_control:extendee -> buf.validate.StringRules
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	0, // [0:3] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
 }
 
@@ -105,7 +130,7 @@ func file_risk_v1_rules_proto_init() {
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_risk_v1_rules_proto_rawDesc), len(file_risk_v1_rules_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   0,
-			NumExtensions: 2,
+			NumExtensions: 3,
 			NumServices:   0,
 		},
 		GoTypes:           file_risk_v1_rules_proto_goTypes,
