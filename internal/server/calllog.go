@@ -42,11 +42,10 @@ type callNote struct {
 type callNoteKey struct{}
 
 // noteInterceptor, ahead of the logging interceptor, gives the call its
-// note.
-func noteInterceptor(clock func() time.Time) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		return handler(context.WithValue(ctx, callNoteKey{}, &callNote{start: clock()}), req)
-	}
+// note. Its start is the wall clock's, not the server's business clock: a
+// duration, measured where no panic handler yet stands.
+func noteInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return handler(context.WithValue(ctx, callNoteKey{}, &callNote{start: time.Now()}), req)
 }
 
 // decided is every response that carries a decision.
@@ -71,7 +70,7 @@ func fillInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, hand
 // the note's fields. It drops the line of a shed call (shedErrorFields):
 // the shedder logs those, sampled. Successful calls are sampled as
 // CallLog says, unless slow.
-func callLogger(l *slog.Logger, o CallLog, clock func() time.Time) logging.Logger {
+func callLogger(l *slog.Logger, o CallLog) logging.Logger {
 	var ok atomic.Uint64
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		for i := 0; i < len(fields); i += 2 {
@@ -81,7 +80,7 @@ func callLogger(l *slog.Logger, o CallLog, clock func() time.Time) logging.Logge
 		}
 		n, _ := ctx.Value(callNoteKey{}).(*callNote)
 		if lvl == logging.LevelInfo {
-			slow := n != nil && o.Slow > 0 && clock().Sub(n.start) >= o.Slow
+			slow := n != nil && o.Slow > 0 && time.Since(n.start) >= o.Slow
 			switch {
 			case slow:
 				lvl = logging.LevelWarn

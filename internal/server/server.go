@@ -156,9 +156,9 @@ func New(o Options) (*Server, error) {
 			//    caller and the decision (calllog.go); successful calls
 			//    sampled as configured, calls shed in 4. counted and
 			//    logged sampled there.
-			selector.UnaryServerInterceptor(noteInterceptor(o.Clock), notHealth),
+			selector.UnaryServerInterceptor(grpc.UnaryServerInterceptor(noteInterceptor), notHealth),
 			selector.UnaryServerInterceptor(
-				logging.UnaryServerInterceptor(callLogger(o.Logger, o.CallLog, o.Clock),
+				logging.UnaryServerInterceptor(callLogger(o.Logger, o.CallLog),
 					logging.WithLogOnEvents(logging.FinishCall),
 					logging.WithLevels(codeToLevel),
 					logging.WithErrorFields(shedErrorFields)),
