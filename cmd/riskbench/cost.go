@@ -21,7 +21,7 @@ import (
 // latency alone does not show.
 type probe struct {
 	pid   int
-	debug string // host:port of the process's --debug-listen, or ""
+	debug string // host:port of the process's --admin-listen (with --pprof), or ""
 }
 
 // usage is one reading.

@@ -137,7 +137,7 @@ func benchmark(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		args := append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--debug-listen", debugAddr, "--drain-delay", "0s"}, o.riskdFlags...)
+		args := append([]string{"--listen", "127.0.0.1:0", "--data-dir", dataDir, "--admin-listen", debugAddr, "--pprof", "--drain-delay", "0s"}, o.riskdFlags...)
 		riskd, err := startServer(ctx, o.riskd, args, "riskd ready")
 		if err != nil {
 			return fmt.Errorf("riskd: %w", err)

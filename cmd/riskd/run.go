@@ -104,7 +104,10 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		return err
 	}
 	defer closeStore() // after the server has stopped: runs last
-	st := store.Traced(base, tel.Tracer.Tracer("riskd/store"))
+	st, err := store.Traced(base, tel.Tracer.Tracer("riskd/store"), tel.Meter.Meter("riskd/store"))
+	if err != nil {
+		return err
+	}
 	retention := store.Retention{Events: cfg.EventRetention, Decisions: cfg.DecisionRetention}
 	expiryCtx, stopExpiry := context.WithCancel(context.WithoutCancel(ctx))
 	expiryDone := make(chan struct{})
@@ -161,17 +164,19 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 
-	if cfg.DebugListen != "" {
-		stopDebug, err := serveDebug(cfg.DebugListen, base, log)
+	adminAddr := ""
+	if cfg.AdminListen != "" {
+		var stopAdmin func()
+		adminAddr, stopAdmin, err = serveAdmin(cfg.AdminListen, tel.Metrics, cfg.Pprof, base, log)
 		if err != nil {
 			return err
 		}
-		defer stopDebug()
+		defer stopAdmin()
 	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	log.Info("riskd ready", "addr", lis.Addr().String(), "data_dir", cfg.DataDir, "policy_version", pol.Version,
+	log.Info("riskd ready", "addr", lis.Addr().String(), "admin_addr", adminAddr, "pprof", cfg.Pprof, "data_dir", cfg.DataDir, "policy_version", pol.Version,
 		"policy_source", pol.Source, "otlp_export", tel.Exporting)
 	if ready != nil {
 		ready(lis.Addr().String())

@@ -113,9 +113,14 @@ type Config struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// DefaultDeadline is given to calls that come without one.
 	DefaultDeadline time.Duration `yaml:"default_deadline"`
-	// DebugListen, when set, serves Go's pprof profiles over HTTP on this
-	// address, for profiling under load. Off by default.
-	DebugListen string `yaml:"debug_listen"`
+	// AdminListen serves the admin HTTP endpoints: /metrics (Prometheus)
+	// and /debug/store, and pprof when Pprof is set. Loopback by default;
+	// empty turns it off.
+	AdminListen string `yaml:"admin_listen"`
+	// Pprof serves Go's profiles under /debug/pprof/ on the admin
+	// listener, which must then be on loopback: profiles are not for the
+	// network.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Default returns the embedded defaults.
@@ -133,6 +138,7 @@ func defaults(getenv func(string) string) Config {
 		PolicyPoll:                 2 * time.Second,
 		ShutdownTimeout:            10 * time.Second,
 		DrainDelay:                 5 * time.Second,
+		AdminListen:                "127.0.0.1:9464",
 		LogOKEvery:                 1,
 		LogSlow:                    500 * time.Millisecond,
 		DecisionReserve:            40 * time.Millisecond,
@@ -270,7 +276,8 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "burst above the per-caller rate")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "calls at once before shedding (0: no limit)")
 	fs.DurationVar(&c.DefaultDeadline, "default-deadline", c.DefaultDeadline, "deadline for calls that come without one")
-	fs.StringVar(&c.DebugListen, "debug-listen", c.DebugListen, "serve pprof on this loopback address (off when empty)")
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin HTTP listener: /metrics, /debug/store, pprof with --pprof (off when empty)")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiles on the admin listener (which must be on loopback)")
 }
 
 func loadFile(path string, c *Config) error {
@@ -344,11 +351,16 @@ func (c Config) Validate() error {
 	if c.DefaultDeadline < 10*time.Millisecond || c.DefaultDeadline > time.Minute {
 		return &FieldError{"default-deadline", fmt.Sprintf("%s must be between 10ms and 1m", c.DefaultDeadline)}
 	}
-	if c.DebugListen != "" {
-		h, _, err := net.SplitHostPort(c.DebugListen)
-		if ip := net.ParseIP(h); err != nil || (h != "localhost" && (ip == nil || !ip.IsLoopback())) {
-			return &FieldError{"debug-listen", "must be a loopback host:port: profiles are not for the network"}
+	if c.AdminListen != "" {
+		h, _, err := net.SplitHostPort(c.AdminListen)
+		if err != nil {
+			return &FieldError{"admin-listen", fmt.Sprintf("%q is not host:port", c.AdminListen)}
 		}
+		if ip := net.ParseIP(h); c.Pprof && h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return &FieldError{"pprof", "needs --admin-listen on a loopback host:port: profiles are not for the network"}
+		}
+	} else if c.Pprof {
+		return &FieldError{"pprof", "needs --admin-listen"}
 	}
 	switch c.Store {
 	case "embedded":

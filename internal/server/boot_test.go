@@ -112,7 +112,10 @@ func boot(t testing.TB, o bootOptions) *booted {
 	if o.wrapStore != nil {
 		inner = o.wrapStore(base)
 	}
-	st := store.Traced(inner, tp.Tracer("store"))
+	st, err := store.Traced(inner, tp.Tracer("store"), mp.Meter("riskd/store"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Default()
 	if o.config != nil {
 		o.config(&cfg)

@@ -16,6 +16,7 @@ import (
 	"buf.build/go/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/riskd/riskd/internal/auth"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -55,10 +56,13 @@ func deadlineInterceptor(d time.Duration) grpc.UnaryServerInterceptor {
 
 // inFlightInterceptor sheds calls beyond max at once with
 // RESOURCE_EXHAUSTED: a queue that grows until deadlines pass helps no one.
-func inFlightInterceptor(max int64, shed *shedder) grpc.UnaryServerInterceptor {
-	var n atomic.Int64
+// n counts the calls in flight, also with no limit: the riskd.server.in_flight
+// gauge reads it when metrics are collected, not on the call's path.
+func inFlightInterceptor(max int64, n *atomic.Int64, shed *shedder) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if max <= 0 {
+			n.Add(1)
+			defer n.Add(-1)
 			return handler(ctx, req)
 		}
 		if n.Add(1) > max {
@@ -68,6 +72,22 @@ func inFlightInterceptor(max int64, shed *shedder) grpc.UnaryServerInterceptor {
 		defer n.Add(-1)
 		return handler(ctx, req)
 	}
+}
+
+// inFlightGauge registers riskd.server.in_flight over the count the
+// in-flight interceptor keeps.
+func inFlightGauge(meter metric.Meter) (*atomic.Int64, error) {
+	n := new(atomic.Int64)
+	if meter == nil {
+		return n, nil
+	}
+	_, err := meter.Int64ObservableGauge("riskd.server.in_flight",
+		metric.WithDescription("Calls being answered now (health probes aside), shed ones excluded."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(n.Load())
+			return nil
+		}))
+	return n, err
 }
 
 // rateInterceptor limits each caller to its share: one noisy client

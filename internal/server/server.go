@@ -137,6 +137,10 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	inFlight, err := inFlightGauge(meter)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{health: health.NewServer(), log: o.Logger, shed: shed}
 
 	s.grpc = grpc.NewServer(
@@ -169,7 +173,7 @@ func New(o Options) (*Server, error) {
 			// 4. A deadline for calls without one; then shed load at once
 			//    rather than queue it: in flight overall, then per caller.
 			deadlineInterceptor(o.DefaultDeadline),
-			selector.UnaryServerInterceptor(inFlightInterceptor(o.MaxInFlight, shed), notHealth),
+			selector.UnaryServerInterceptor(inFlightInterceptor(o.MaxInFlight, inFlight, shed), notHealth),
 			selector.UnaryServerInterceptor(rateInterceptor(o.RatePerCaller, o.RateBurst, shed), notHealth),
 			// 5. Requests checked against their buf.validate rules.
 			validationInterceptor(validator),

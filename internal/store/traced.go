@@ -9,16 +9,53 @@ import (
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // Traced wraps a store so that every call has a span. Attributes name the
-// operation and sizes, never identifiers or their hashes.
-func Traced(s Store, t trace.Tracer) Store { return &traced{s: s, t: t} }
+// operation and sizes, never identifiers or their hashes. With a meter it
+// also records each commit's duration (riskd.store.commit.duration) and,
+// for a store that counts its group commits, the groups and the commits
+// they carried (riskd.store.commit.groups, riskd.store.commits: their
+// rates' ratio is the mean group size), read when metrics are collected.
+func Traced(s Store, t trace.Tracer, m metric.Meter) (Store, error) {
+	ts := &traced{s: s, t: t}
+	if m == nil {
+		return ts, nil
+	}
+	var err error
+	if ts.commitTime, err = m.Float64Histogram("riskd.store.commit.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time a decision waited for its commit, group commit included.")); err != nil {
+		return nil, err
+	}
+	if c, ok := s.(CommitCounter); ok {
+		groups, err := m.Int64ObservableCounter("riskd.store.commit.groups",
+			metric.WithDescription("Group commits: one transaction (one flush) each."))
+		if err != nil {
+			return nil, err
+		}
+		commits, err := m.Int64ObservableCounter("riskd.store.commits",
+			metric.WithDescription("Commits the group commits carried; commits over groups is the mean group size."))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			st := c.CommitStats()
+			o.ObserveInt64(groups, int64(st.Groups))
+			o.ObserveInt64(commits, int64(st.Commits))
+			return nil
+		}, groups, commits); err != nil {
+			return nil, err
+		}
+	}
+	return ts, nil
+}
 
 type traced struct {
-	s Store
-	t trace.Tracer
+	s          Store
+	t          trace.Tracer
+	commitTime metric.Float64Histogram // nil without a meter
 }
 
 // WatchHealth implements HealthWatcher for a store that does.
@@ -49,7 +86,14 @@ func (t *traced) span(ctx context.Context, op string, attrs ...attribute.KeyValu
 
 func (t *traced) Commit(ctx context.Context, c Commit) (*riskv1.Decision, bool, error) {
 	ctx, end := t.span(ctx, "Commit", attribute.Int("riskd.store.events", len(c.Events)), attribute.Int("riskd.store.links", len(c.Links)))
+	var start time.Time
+	if t.commitTime != nil {
+		start = time.Now()
+	}
 	d, fresh, err := t.s.Commit(ctx, c)
+	if t.commitTime != nil && err == nil {
+		t.commitTime.Record(ctx, time.Since(start).Seconds())
+	}
 	trace.SpanFromContext(ctx).SetAttributes(attribute.Bool("riskd.store.fresh", fresh))
 	end(err)
 	return d, fresh, err

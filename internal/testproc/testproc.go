@@ -111,8 +111,9 @@ func Start(t testing.TB, bin string, args []string, readyMsg string) *Process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	// No drain delay: a test that stops riskd waits for no load balancer
-	// (the drain test asks for one with --drain-delay).
-	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=", "RISKD_DRAIN_DELAY=0s")
+	// (the drain test asks for one with --drain-delay); the admin listener
+	// on a free port, since tests run riskds side by side.
+	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=", "RISKD_DRAIN_DELAY=0s", "RISKD_ADMIN_LISTEN=127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -27,9 +27,8 @@ func TestDebugStoreCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
 	l.Close()
-	stop, err := serveDebug(addr, st, slog.New(slog.DiscardHandler))
+	addr, stop, err := serveAdmin(l.Addr().String(), http.NotFoundHandler(), false, st, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
