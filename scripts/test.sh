@@ -11,7 +11,8 @@ cd "$root"
 step() { printf '\n== %s (at %ds)\n' "$*" "$SECONDS"; }
 
 step "tools"
-scripts/tools.sh buf protoc-gen-go protoc-gen-go-grpc
+# grpcurl: cmd/riskd's test calls riskd with it from the protos alone.
+scripts/tools.sh buf protoc-gen-go protoc-gen-go-grpc grpcurl
 scripts/system-deps.sh
 
 step "gofmt"
