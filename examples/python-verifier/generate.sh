@@ -28,20 +28,16 @@ if [ -z "$plugin" ] || [ ! -x "$plugin" ]; then
 fi
 
 mkdir -p "$out"
-# proto/third_party comes first so that validate.proto is known by the name
-# verifier.proto imports it under, buf/validate/validate.proto. Files are
-# named by that import path, not by their place in the repository: named
-# proto/third_party/buf/..., the same file would be compiled a second time as
-# "third_party/buf/validate/validate.proto" and clash with itself.
-# timestamp.proto comes with protoc (/usr/include) and its Python module with
-# the protobuf runtime, so it is not generated here.
+# One include path, proto/, resolves every import (validate.proto is vendored
+# at proto/buf/validate/validate.proto, its import path). Files are named by
+# that import path, as verifier.proto imports them, so that protoc loads each
+# once. timestamp.proto comes with protoc (/usr/include) and its Python module
+# with the protobuf runtime, so it is not generated here.
 "$protoc" \
-	-I "$root/proto/third_party" \
 	-I "$root/proto" \
 	--python_out="$out" \
 	buf/validate/validate.proto
 "$protoc" \
-	-I "$root/proto/third_party" \
 	-I "$root/proto" \
 	--python_out="$out" \
 	--grpc_out="$out" \
