@@ -372,6 +372,11 @@ func TestPostgresGoneRefusesCallsAndReportsNotServing(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return exec.Command(bin, "health", "--addr", p.Addr, "--timeout", "500ms").Run() != nil }) {
 		t.Fatal("health still SERVING with PostgreSQL gone")
 	}
+	// The process is alive all the same: a liveness probe (the Kubernetes
+	// Deployment's) must not restart replicas for the database's outage.
+	if out, err := exec.Command(bin, "health", "--addr", p.Addr, "--service", "liveness").CombinedOutput(); err != nil {
+		t.Fatalf("liveness with PostgreSQL gone: %v %s", err, out)
+	}
 
 	newProxyAt(t, addr, host)
 	if !eventually(10*time.Second, func() bool { return exec.Command(bin, "health", "--addr", p.Addr, "--timeout", "500ms").Run() == nil }) {
