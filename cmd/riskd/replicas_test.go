@@ -38,6 +38,29 @@ var (
 // removed at the end. Unreachable servers fail the test, naming which.
 func sharedBackends(t *testing.T) (schema string) {
 	t.Helper()
+	schema = postgresSchema(t, "riskd_replicas_")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc := redis.NewClient(&redis.Options{Addr: replicaRedis})
+	if err := rc.Ping(ctx).Err(); err != nil {
+		t.Fatalf("Redis at %s is unreachable (start it, or set RISKD_TEST_REDIS_ADDR): %v", replicaRedis, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		iter := rc.Scan(ctx, 0, "riskd:"+schema+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rc.Del(ctx, iter.Val())
+		}
+		rc.Close()
+	})
+	return schema
+}
+
+// postgresSchema names a PostgreSQL schema of the test's own, dropped at
+// the end; riskd creates it. An unreachable server fails the test.
+func postgresSchema(t *testing.T, prefix string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, replicaPG)
@@ -45,13 +68,9 @@ func sharedBackends(t *testing.T) (schema string) {
 		t.Fatalf("PostgreSQL at %s is unreachable (start it, or set RISKD_TEST_POSTGRES_URL): %v", replicaPG, err)
 	}
 	conn.Close(ctx)
-	rc := redis.NewClient(&redis.Options{Addr: replicaRedis})
-	if err := rc.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis at %s is unreachable (start it, or set RISKD_TEST_REDIS_ADDR): %v", replicaRedis, err)
-	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	schema = "riskd_replicas_" + hex.EncodeToString(b)
+	schema := prefix + hex.EncodeToString(b)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -59,11 +78,6 @@ func sharedBackends(t *testing.T) (schema string) {
 			_, _ = conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
 			conn.Close(ctx)
 		}
-		iter := rc.Scan(ctx, 0, "riskd:"+schema+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rc.Del(ctx, iter.Val())
-		}
-		rc.Close()
 	})
 	return schema
 }

@@ -111,6 +111,15 @@ func Start(t testing.TB, bin string, args []string, readyMsg string) *Process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=")
+	return StartCommand(t, cmd, readyMsg)
+}
+
+// StartCommand is Start for a command the test prepared itself: its exact
+// environment (a container's, with nothing of the test's) or the user it
+// runs as. Its stderr must not be set.
+func StartCommand(t testing.TB, cmd *exec.Cmd, readyMsg string) *Process {
+	t.Helper()
+	bin := cmd.Path
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
