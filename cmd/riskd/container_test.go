@@ -509,24 +509,23 @@ func freePort(t *testing.T) string {
 	return port
 }
 
-// environ is the image's ENV with the data directory on dataDir, the
-// listen port replaced by port, and then the run's own variables (docker
-// run -e).
+// environ is the image's ENV under the run's own variables (docker run -e),
+// with the data directory moved to dataDir and the listen port to port.
 func (img *image) environ(t *testing.T, dataDir, port string, extra map[string]string) []string {
 	t.Helper()
 	env := map[string]string{}
 	for k, v := range img.env {
 		env[k] = v
 	}
-	host, _, err := net.SplitHostPort(env["RISKD_LISTEN"])
-	if err != nil {
-		t.Fatalf("the image's RISKD_LISTEN %q: %v", env["RISKD_LISTEN"], err)
-	}
-	env["RISKD_LISTEN"] = net.JoinHostPort(host, port)
-	env["RISKD_DATA_DIR"] = dataDir
 	for k, v := range extra {
 		env[k] = v
 	}
+	host, _, err := net.SplitHostPort(env["RISKD_LISTEN"])
+	if err != nil {
+		t.Fatalf("RISKD_LISTEN %q: %v", env["RISKD_LISTEN"], err)
+	}
+	env["RISKD_LISTEN"] = net.JoinHostPort(host, port)
+	env["RISKD_DATA_DIR"] = dataDir
 	var out []string
 	for k, v := range env {
 		out = append(out, k+"="+v)
