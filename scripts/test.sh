@@ -90,6 +90,10 @@ else
 fi
 
 step "container build step (the Dockerfile's go build, run here)"
+# cmd/riskd/container_test.go runs the Dockerfile's own RUN lines and starts
+# what they build as the image would; this same build first fails a broken
+# image in seconds, and leaves the test a cached build (a cold one takes
+# minutes on two cores, inside the test's package timeout).
 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$tmp/riskd" ./cmd/riskd
 if ldd "$tmp/riskd" >/dev/null 2>&1; then
   echo "riskd is dynamically linked; distroless/static cannot run it"; exit 1

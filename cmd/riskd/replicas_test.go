@@ -38,6 +38,29 @@ var (
 // removed at the end. Unreachable servers fail the test, naming which.
 func sharedBackends(t *testing.T) (schema string) {
 	t.Helper()
+	schema = postgresSchema(t, "riskd_replicas_")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc := redis.NewClient(&redis.Options{Addr: replicaRedis})
+	if err := rc.Ping(ctx).Err(); err != nil {
+		t.Fatalf("Redis at %s is unreachable (start it, or set RISKD_TEST_REDIS_ADDR): %v", replicaRedis, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		iter := rc.Scan(ctx, 0, "riskd:"+schema+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rc.Del(ctx, iter.Val())
+		}
+		rc.Close()
+	})
+	return schema
+}
+
+// postgresSchema names a PostgreSQL schema of the test's own, dropped at
+// the end; riskd creates it. An unreachable server fails the test.
+func postgresSchema(t *testing.T, prefix string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, replicaPG)
@@ -45,13 +68,9 @@ func sharedBackends(t *testing.T) (schema string) {
 		t.Fatalf("PostgreSQL at %s is unreachable (start it, or set RISKD_TEST_POSTGRES_URL): %v", replicaPG, err)
 	}
 	conn.Close(ctx)
-	rc := redis.NewClient(&redis.Options{Addr: replicaRedis})
-	if err := rc.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis at %s is unreachable (start it, or set RISKD_TEST_REDIS_ADDR): %v", replicaRedis, err)
-	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	schema = "riskd_replicas_" + hex.EncodeToString(b)
+	schema := prefix + hex.EncodeToString(b)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -59,11 +78,6 @@ func sharedBackends(t *testing.T) (schema string) {
 			_, _ = conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
 			conn.Close(ctx)
 		}
-		iter := rc.Scan(ctx, 0, "riskd:"+schema+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rc.Del(ctx, iter.Val())
-		}
-		rc.Close()
 	})
 	return schema
 }
@@ -371,6 +385,11 @@ func TestPostgresGoneRefusesCallsAndReportsNotServing(t *testing.T) {
 	bin := binary(t)
 	if !eventually(5*time.Second, func() bool { return exec.Command(bin, "health", "--addr", p.Addr, "--timeout", "500ms").Run() != nil }) {
 		t.Fatal("health still SERVING with PostgreSQL gone")
+	}
+	// The process is alive all the same: a liveness probe (the Kubernetes
+	// Deployment's) must not restart replicas for the database's outage.
+	if out, err := exec.Command(bin, "health", "--addr", p.Addr, "--service", "liveness").CombinedOutput(); err != nil {
+		t.Fatalf("liveness with PostgreSQL gone: %v %s", err, out)
 	}
 
 	newProxyAt(t, addr, host)

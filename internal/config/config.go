@@ -181,14 +181,29 @@ func EnvName(flagName string) string {
 // environment (getenv) and the file named by --config or RISKD_CONFIG.
 // It does not validate; call Validate.
 func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	return LoadCommand("riskd", "Usage: riskd [flags]\n       riskd health [flags]\n       riskd token\n", args, getenv, stderr, nil)
+}
+
+// LoadCommand is Load for riskd or one of its commands that reads the
+// server's configuration (riskd health, which must see exactly what the
+// server it probes was started with). name names the flag set, usage heads
+// its help, and more, when not nil, binds the command's own flags on the
+// same flag set: those are read from the command line only, never from
+// the environment or the file, which configure the server.
+func LoadCommand(name, usage string, args []string, getenv func(string) string, stderr io.Writer, more func(*flag.FlagSet)) (Config, error) {
 	cfg := defaults(getenv)
-	fs := flag.NewFlagSet("riskd", flag.ContinueOnError)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var file string
 	fs.StringVar(&file, "config", "", "optional YAML config file (env RISKD_CONFIG)")
 	bind(fs, &cfg)
+	server := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { server[f.Name] = true })
+	if more != nil {
+		more(fs)
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: riskd [flags]\n       riskd health [--addr ADDR]\n       riskd token\n\nEach flag also reads the environment variable RISKD_<FLAG> (dashes as underscores).\n\n")
+		fmt.Fprintf(stderr, "%s\nEach configuration flag also reads the environment variable RISKD_<FLAG> (dashes as underscores).\n\n", usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -212,7 +227,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	}
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || f.Name == "config" {
+		if err != nil || f.Name == "config" || !server[f.Name] {
 			return
 		}
 		if explicit[f.Name] {

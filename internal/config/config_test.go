@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/riskd/riskd/internal/auth"
 	"os"
@@ -519,5 +520,29 @@ func TestValidateRefusesOpenListenersWithoutCredentials(t *testing.T) {
 	var fe *config.FieldError
 	if err := c.Validate(); !errors.As(err, &fe) || fe.Field != "callers" {
 		t.Errorf("bad token hash: %v, want a callers error", err)
+	}
+}
+
+// A command that reads the server's configuration (riskd health) takes its
+// own flags on the command line only: the environment and the file
+// configure the server, so RISKD_ADDR is nobody's.
+func TestLoadCommandOwnFlags(t *testing.T) {
+	var addr string
+	e := env("RISKD_LISTEN", "0.0.0.0:7000", "RISKD_ADDR", "10.0.0.9:1", "RISKD_TLS_CERT", "/c.pem")
+	var stderr bytes.Buffer
+	cfg, err := config.LoadCommand("riskd health", "usage", nil, e.getenv, &stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&addr, "addr", "", "")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "0.0.0.0:7000" || cfg.TLSCert != "/c.pem" || addr != "" {
+		t.Fatalf("listen %q, tls-cert %q, addr %q: want the server's settings from the environment and no addr", cfg.Listen, cfg.TLSCert, addr)
+	}
+	cfg, err = config.LoadCommand("riskd health", "usage", []string{"--addr", "h:1", "--listen", "127.0.0.1:9"}, e.getenv, &stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&addr, "addr", "", "")
+	})
+	if err != nil || addr != "h:1" || cfg.Listen != "127.0.0.1:9" {
+		t.Fatalf("flags: addr %q, listen %q, %v", addr, cfg.Listen, err)
 	}
 }

@@ -464,7 +464,7 @@ func TestHealthAndReflectionNeedNoCredentials(t *testing.T) {
 	defer cancel()
 
 	hc := healthpb.NewHealthClient(conn)
-	for _, svc := range []string{"", riskv1.RiskService_ServiceDesc.ServiceName} {
+	for _, svc := range []string{"", riskv1.RiskService_ServiceDesc.ServiceName, server.LivenessService} {
 		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 			t.Errorf("health %q without credentials: %v %v", svc, resp, err)

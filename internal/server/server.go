@@ -223,8 +223,16 @@ func creds(c credentials.TransportCredentials) credentials.TransportCredentials 
 	return c
 }
 
+// LivenessService is the health service whose status is the process alone:
+// SERVING from Serve until Shutdown, whatever the shared database does. A
+// liveness probe asks it; one that asked riskd's overall status ("") would
+// have every replica restarted while the database is down, which mends
+// nothing and leaves them starting against a database that is still down.
+const LivenessService = "liveness"
+
 // Serve answers calls on lis until Shutdown. It reports SERVING first.
 func (s *Server) Serve(lis net.Listener) error {
+	s.health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	s.SetServing(!s.depDown.Load())
 	err := s.grpc.Serve(lis)
 	if errors.Is(err, grpc.ErrServerStopped) {

@@ -114,6 +114,15 @@ func Start(t testing.TB, bin string, args []string, readyMsg string) *Process {
 	// (the drain test asks for one with --drain-delay); the admin listener
 	// on a free port, since tests run riskds side by side.
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=", "RISKD_DRAIN_DELAY=0s", "RISKD_ADMIN_LISTEN=127.0.0.1:0")
+	return StartCommand(t, cmd, readyMsg)
+}
+
+// StartCommand is Start for a command the test prepared itself: its exact
+// environment (a container's, with nothing of the test's) or the user it
+// runs as. Its stderr must not be set.
+func StartCommand(t testing.TB, cmd *exec.Cmd, readyMsg string) *Process {
+	t.Helper()
+	bin := cmd.Path
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
