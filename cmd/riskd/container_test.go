@@ -526,6 +526,15 @@ func (img *image) environ(t *testing.T, dataDir, port string, extra map[string]s
 	}
 	env["RISKD_LISTEN"] = net.JoinHostPort(host, port)
 	env["RISKD_DATA_DIR"] = dataDir
+	// The admin listener on a free port too, on the host it was given
+	// (loopback by default): the machine is shared.
+	adminHost := "127.0.0.1"
+	if a := env["RISKD_ADMIN_LISTEN"]; a != "" {
+		if adminHost, _, err = net.SplitHostPort(a); err != nil {
+			t.Fatalf("RISKD_ADMIN_LISTEN %q: %v", a, err)
+		}
+	}
+	env["RISKD_ADMIN_LISTEN"] = net.JoinHostPort(adminHost, "0")
 	var out []string
 	for k, v := range env {
 		out = append(out, k+"="+v)
