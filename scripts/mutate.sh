@@ -147,6 +147,8 @@ elif git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
   tar --exclude=./.bin --exclude=./.git -cf - . | tar -C "$tree" -xf -
 fi
+# The pinned tools, which the copy leaves out: tests run some (.bin/jaeger).
+[ -d "$root/.bin" ] && ln -s "$root/.bin" "$tree/.bin"
 echo "scratch copy: $tree"
 
 # gotest PKGS RUN: runs the tests in the scratch copy; sets out and rc.

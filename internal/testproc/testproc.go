@@ -109,11 +109,23 @@ type Process struct {
 // process is killed when the test ends, if it still runs.
 func Start(t testing.TB, bin string, args []string, readyMsg string) *Process {
 	t.Helper()
+	return StartEnv(t, bin, args, nil, readyMsg)
+}
+
+// StartEnv is Start with env ("KEY=value") added to the process's
+// environment last, so it wins over the test's own and over Start's
+// defaults: a test that exports telemetry sets OTEL_EXPORTER_OTLP_ENDPOINT
+// here, which Start otherwise clears.
+func StartEnv(t testing.TB, bin string, args, env []string, readyMsg string) *Process {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	// No drain delay: a test that stops riskd waits for no load balancer
 	// (the drain test asks for one with --drain-delay); the admin listener
-	// on a free port, since tests run riskds side by side.
+	// on a free port, since tests run riskds side by side. No telemetry
+	// export: a collector the developer runs must not receive the tests'.
+	// (os/exec keeps the last of duplicate keys, so env overrides these.)
 	cmd.Env = append(os.Environ(), "OTEL_EXPORTER_OTLP_ENDPOINT=", "RISKD_CONFIG=", "RISKD_DRAIN_DELAY=0s", "RISKD_ADMIN_LISTEN=127.0.0.1:0")
+	cmd.Env = append(cmd.Env, env...)
 	return StartCommand(t, cmd, readyMsg)
 }
 
