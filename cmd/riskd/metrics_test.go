@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -166,5 +169,29 @@ func TestPprofOnTheAdminListener(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "heap profile") {
 		t.Fatalf("/debug/pprof/heap with --pprof: %s %.80q", resp.Status, b)
+	}
+}
+
+// An exporter that cannot reach its collector is reported in riskd's JSON
+// log, at warn; the SDK's own plain-text line on stderr would break every
+// log pipeline that parses riskd's lines (testproc fails the test on one).
+func TestTelemetryErrorsAreLoggedAsJSON(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close() // nothing listens there now
+	p := startBinaryEnv(t, []string{
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://" + closed, "OTEL_TRACES_SAMPLER=always_on",
+		"OTEL_BSP_SCHEDULE_DELAY=50", "OTEL_EXPORTER_OTLP_TIMEOUT=500",
+	})
+	if _, err := dial(t, p.Addr).CheckSeller(context.Background(), sellerReq(0)); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(15*time.Second, func() bool {
+		return slices.Contains(p.Messages(), "telemetry: the OpenTelemetry SDK reports an error")
+	}) {
+		t.Fatalf("no JSON line reports the failed export; log: %q", p.Messages())
 	}
 }

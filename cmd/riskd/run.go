@@ -69,6 +69,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by the caller
 	log := telemetry.NewLogger(logOut, level)
+	telemetry.LogErrors(log)
 
 	tel, shutdownTelemetry, err := telemetry.Setup(ctx, getenv)
 	if err != nil {

@@ -154,6 +154,15 @@ func Setup(ctx context.Context, getenv func(string) string) (p Providers, shutdo
 	return p, shutdown, nil
 }
 
+// LogErrors sends the OpenTelemetry SDK's own errors (an exporter that
+// cannot reach its collector) to log, at warn. Without it the SDK prints
+// them to stderr as plain text, among riskd's JSON lines.
+func LogErrors(log *slog.Logger) {
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("telemetry: the OpenTelemetry SDK reports an error", "error", err)
+	}))
+}
+
 // on says whether a signal exports: an endpoint is set (general or for this
 // signal) and its exporter is not switched off.
 func on(getenv func(string) string, exporterVar, endpoint, signalEndpointVar string) bool {
