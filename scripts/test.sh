@@ -38,7 +38,7 @@ step "buf lint"
 
 step "generated code is up to date"
 # On any exit: stop the Jaeger build if a failed step left it running.
-tmp=$(mktemp -d); trap 'pkill -P "$jaeger_build" 2>/dev/null; kill "$jaeger_build" 2>/dev/null; rm -rf "$tmp" "$jaeger_log"; printf "\n== done in %ds\n" "$SECONDS"' EXIT
+tmp=$(mktemp -d); trap 'pkill -P "$jaeger_build" 2>/dev/null || true; kill "$jaeger_build" 2>/dev/null || true; rm -rf "$tmp" "$jaeger_log"; printf "\n== done in %ds\n" "$SECONDS"' EXIT
 .bin/buf generate --output "$tmp"
 # proto/buf is protovalidate's vendored source (with its README and
 # LICENSE), not generated: Go code imports validate from the
