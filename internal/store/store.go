@@ -316,6 +316,7 @@ type Store interface {
 	DecisionLog
 	History
 	Outcomes
+	Reviews
 	// Expire deletes what is older than the retention allows at now, at most
 	// limit items per call (so one call holds the writer briefly), and
 	// returns how many it deleted.
