@@ -572,8 +572,9 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 		}
 		// The subject index, each key an item of the decision's own
 		// expiry entry, so that it goes with the decision.
-		var index items
-		for _, sk := range c.SearchKeys() {
+		keys := c.SearchKeys()
+		index := items{b: make([]byte, 0, len(keys)*(2+subjectKeyLen+len(id)))}
+		for _, sk := range keys {
 			b.scratch = appendSubjectKey(b.scratch[:0], sk, decidedAt, d.GetDecisionId())
 			if err := b.Set(b.scratch, nil, nil); err != nil {
 				return nil, err

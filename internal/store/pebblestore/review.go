@@ -44,6 +44,9 @@ const (
 
 var metaFeedSeq = []byte{pMeta, 'f'}
 
+// subjectKeyLen is a subject index key's length before the decision ID.
+const subjectKeyLen = 1 + 1 + store.HashSize + 8
+
 // appendSubjectKey appends the index key of a decision found by id.
 func appendSubjectKey(b []byte, id store.Identifier, at time.Time, decisionID string) []byte {
 	b = append(b, pSubjects, byte(id.Kind))

@@ -382,13 +382,13 @@ const commitSQL = `WITH d AS (
 func commitArgs(c store.Commit, body []byte) ([]any, error) {
 	d := c.Decision
 	n := len(c.Events)
-	series, kinds, hashes, ats := make([]string, n), make([]int16, n), make([][]byte, n), make([]time.Time, n)
+	series, kinds, evHashes, ats := make([]string, n), make([]int16, n), make([][]byte, n), make([]time.Time, n)
 	ids, amounts, quantities, refs := make([]string, n), make([]int64, n), make([]int64, n), make([]string, n)
 	for i, e := range c.Events {
 		if e.ID == "" || e.Series == "" {
 			return nil, errors.New("pgstore: an event needs an id and a series")
 		}
-		series[i], kinds[i], hashes[i], ats[i] = e.Series, int16(e.Key.Kind), e.Key.Hash[:], e.At
+		series[i], kinds[i], evHashes[i], ats[i] = e.Series, int16(e.Key.Kind), e.Key.Hash[:], e.At
 		ids[i], amounts[i], quantities[i], refs[i] = e.ID, e.Amount, e.Quantity, e.Ref
 	}
 	n = len(c.Links)
@@ -398,8 +398,11 @@ func commitArgs(c store.Commit, body []byte) ([]any, error) {
 	}
 	search := c.SearchKeys()
 	searchKinds, searchHashes := make([]int16, len(search)), make([][]byte, len(search))
-	for i, id := range search {
-		searchKinds[i], searchHashes[i] = int16(id.Kind), bytes.Clone(id.Hash[:])
+	hashes := make([]byte, len(search)*store.HashSize) // one copy for all
+	for i := range search {
+		h := hashes[i*store.HashSize : (i+1)*store.HashSize]
+		copy(h, search[i].Hash[:])
+		searchKinds[i], searchHashes[i] = int16(search[i].Kind), h
 	}
 	var due *time.Time
 	var onExpiry int16
@@ -409,7 +412,7 @@ func commitArgs(c store.Commit, body []byte) ([]any, error) {
 	return []any{
 		d.GetDecisionId(), int16(d.GetCheck()), d.GetRequestId(), c.RequestHash[:], d.GetDecidedAt().AsTime(),
 		encodeSubjects(c.Subjects), bytes.Clone(c.Facts), body,
-		series, kinds, hashes, ats, ids, amounts, quantities, refs,
+		series, kinds, evHashes, ats, ids, amounts, quantities, refs,
 		linkKinds, linkHashes, subjects, linkAts,
 		searchKinds, searchHashes, due, onExpiry,
 	}, nil
