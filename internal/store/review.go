@@ -257,7 +257,7 @@ func (e *CaseError) Unwrap() error { return e.Err }
 // the one rule every backend applies inside its write.
 func CheckResolution(c Case, r Resolution) error {
 	switch {
-	case c.State == CaseResolved:
+	case c.State == CaseResolved: // once: whoever comes second is refused
 		return &CaseError{ErrCaseResolved, c}
 	case r.Overdue && (c.State != CaseOpen || c.Due.After(r.At)):
 		return &CaseError{ErrNotDue, c}

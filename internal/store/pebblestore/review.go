@@ -322,7 +322,7 @@ func deleteCase(b *txn, id string) error {
 // writes what it returns.
 func (s *Store) changeCase(ctx context.Context, id string, change func(b *txn, c *caseRecord) (any, error)) (any, error) {
 	return s.write(ctx, func(b *txn) (any, error) {
-		c, err := readCase(b, id)
+		c, err := readCase(b, id) // through the batch: it sees its group's earlier changes
 		if err != nil {
 			return nil, err
 		}

@@ -423,6 +423,23 @@ func testResolveOnce(t *testing.T, s store.Store) {
 		err error
 	}
 	results := make([]result, goroutines)
+	// A long write first, so that a store that commits in groups gathers
+	// the racing resolutions into one group behind it: they must see each
+	// other there too.
+	busy := make(chan struct{})
+	go func() {
+		defer close(busy)
+		batch := make([]store.Batch, 2000)
+		for i := range batch {
+			key := ident(store.KindDevice, fmt.Sprintf("busy-%d", i))
+			batch[i] = store.Batch{EventID: fmt.Sprintf("busy-%d", i), Events: []store.Event{event(fmt.Sprintf("busy-%d", i), seriesGiftCard, key, base, 1)}}
+		}
+		if _, _, err := s.Record(t.Context(), batch); err != nil {
+			t.Errorf("Record: %v", err)
+		}
+	}()
+	time.Sleep(5 * time.Millisecond)
+	defer func() { <-busy }()
 	race(func(i int) {
 		// Half are analysts, half the expiry of a replica, all at once.
 		r := store.Resolution{DecisionID: id, Verdict: store.VerdictConfirmedFraud, Label: fraud, Actor: fmt.Sprintf("analyst-%d", i),
