@@ -749,3 +749,23 @@ func TestWatchIsLoggedWithItsCaller(t *testing.T) {
 		t.Errorf("the stream's line %v, want its caller and service", line)
 	}
 }
+
+// The loop riskd runs (RunCaseExpiry, every --case-expiry-interval)
+// resolves a case soon after its due time without anyone asking, and the
+// caller watching learns it.
+func TestCaseExpiryLoopTellsTheCaller(t *testing.T) {
+	clock := newGCClock(gcBase)
+	h := &deskHarness{harness: start(t, setup{clock: clock.Now}), clock: clock}
+	h.desk = riskv1.NewReviewServiceClient(h.conn)
+	events, _ := watch(t, h.desk, &riskv1.WatchCaseResolutionsRequest{FromNow: true})
+	d := h.hold(t, heldOrder("loop", clock.Now()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.srv.RunCaseExpiry(ctx, 10*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+	nothingMore(t, events)
+	clock.Advance(15 * time.Minute)
+	if ev := next(t, events); ev.GetDecisionId() != d.GetDecisionId() || ev.GetResolution() != riskv1.CaseResolution_CASE_RESOLUTION_EXPIRED_DECLINE {
+		t.Errorf("the loop's expiry: %v", ev)
+	}
+}
