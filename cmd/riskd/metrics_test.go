@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc/codes"
