@@ -27,6 +27,8 @@ type riskService struct {
 	retention store.Retention
 	clock     func() time.Time
 	log       *slog.Logger
+	// review closes a decision's case when its outcome is reported.
+	review *reviewService
 }
 
 var _ riskv1.RiskServiceServer = (*riskService)(nil)
@@ -77,6 +79,10 @@ func (r *riskService) ReportOutcome(ctx context.Context, req *riskv1.ReportOutco
 	}
 	resp := &riskv1.ReportOutcomeResponse{}
 	if resp.Actions, resp.Related, err = outcomeEffects(ctx, r.store, d, req.GetLabel(), now); err != nil {
+		return nil, toStatus(ctx, r.log, err)
+	}
+	// A case still open for the decision is answered by this report.
+	if err := r.review.closeByReport(ctx, d.GetDecisionId(), req.GetLabel(), callerName(ctx), req.GetNote(), now); err != nil {
 		return nil, toStatus(ctx, r.log, err)
 	}
 	r.log.InfoContext(ctx, "outcome reported", "decision_id", req.GetDecisionId(), "label", req.GetLabel().String(),

@@ -282,22 +282,46 @@ func (r *reviewService) ResolveCase(ctx context.Context, req *riskv1.ResolveCase
 	if _, err := r.store.Case(ctx, req.GetDecisionId()); err != nil {
 		return nil, toStatus(ctx, r.log, err)
 	}
-	ev, err := r.resolve(ctx, req.GetDecisionId(), store.Verdict(req.GetResolution()), actor, req.GetNote(), now, false)
+	v := store.Verdict(req.GetResolution())
+	ev, err := r.resolve(ctx, req.GetDecisionId(), v, labelOf(v), actor, req.GetNote(), now, byClaimHolder)
 	if err != nil {
 		return nil, toStatus(ctx, r.log, err)
 	}
 	return &riskv1.ResolveCaseResponse{Event: ev}, nil
 }
 
-// resolve applies a verdict to a case, once: an analyst's, who must hold
-// the case's live claim, or the expiry's, on a case still open and due.
-// It returns the feed entry as the caller sees it.
-func (r *reviewService) resolve(ctx context.Context, id string, v store.Verdict, actor, note string, now time.Time, expired bool) (*riskv1.CaseEvent, error) {
+// labelOf is the label an analyst's verdict records, if any.
+func labelOf(v store.Verdict) riskv1.OutcomeLabel {
+	switch v {
+	case store.VerdictConfirmedFraud:
+		return riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED
+	case store.VerdictLegitimate:
+		return riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE
+	}
+	return riskv1.OutcomeLabel_OUTCOME_LABEL_UNSPECIFIED
+}
+
+// resolvedBy says who resolves a case, and so what it must hold.
+type resolvedBy uint8
+
+const (
+	// byClaimHolder: an analyst, who must hold the case's live claim.
+	byClaimHolder resolvedBy = iota
+	// byExpiry: riskd, on a case still open and due.
+	byExpiry
+	// byReport: the caller, reporting what turned out true about the
+	// decision (ReportOutcome): nobody needs to look any more.
+	byReport
+)
+
+// resolve applies a verdict (and label) to a case, once, and returns the
+// feed entry as the caller sees it.
+func (r *reviewService) resolve(ctx context.Context, id string, v store.Verdict, label riskv1.OutcomeLabel, actor, note string, now time.Time, by resolvedBy) (*riskv1.CaseEvent, error) {
 	d, err := r.store.Decision(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	ev, err := caseEvent(ctx, r.store, d, v, actor, now)
+	ev, err := caseEvent(ctx, r.store, d, v, label, actor, now)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +330,7 @@ func (r *reviewService) resolve(ctx context.Context, id string, v store.Verdict,
 		return nil, err
 	}
 	_, seq, err := r.store.Resolve(ctx, store.Resolution{DecisionID: id, Verdict: v, Label: ev.GetLabel(), Actor: actor, Note: note, At: now,
-		ByClaim: !expired, Overdue: expired, Event: body})
+		ByClaim: by == byClaimHolder, Overdue: by == byExpiry, Event: body})
 	if err != nil {
 		return nil, err
 	}
@@ -317,20 +341,49 @@ func (r *reviewService) resolve(ctx context.Context, id string, v store.Verdict,
 	return ev, nil
 }
 
+// closeByReport resolves a decision's unresolved case when its caller
+// reports what turned out true (ReportOutcome), by that caller and without
+// a claim: nobody needs to look any more, and the case's expiry must not
+// decline an order the caller has confirmed. LEGITIMATE resolves it
+// LEGITIMATE, any other label CONFIRMED_FRAUD; the label recorded is the
+// one reported. A case already resolved (by an analyst a moment before),
+// or none, is left as it is.
+func (r *reviewService) closeByReport(ctx context.Context, id string, label riskv1.OutcomeLabel, actor, note string, now time.Time) error {
+	switch c, err := r.store.Case(ctx, id); {
+	case errors.Is(err, store.ErrNoCase):
+		return nil
+	case err != nil:
+		return err
+	case !c.State.Unresolved():
+		return nil
+	}
+	v := store.VerdictConfirmedFraud
+	if label == riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE {
+		v = store.VerdictLegitimate
+	}
+	_, err := r.resolve(ctx, id, v, label, actor, note, now, byReport)
+	var ce *store.CaseError
+	if errors.As(err, &ce) {
+		return nil
+	}
+	return err
+}
+
 // caseEvent is what a verdict on a decision tells the caller: its outcome
-// after review, what to do, and the label it records. The labels' effects
-// are ReportOutcome's (outcomeEffects).
-func caseEvent(ctx context.Context, st store.Store, d *riskv1.Decision, v store.Verdict, actor string, now time.Time) (*riskv1.CaseEvent, error) {
+// after review, what to do, and the label it records (for a fraud or
+// legitimate verdict). The labels' effects are ReportOutcome's
+// (outcomeEffects).
+func caseEvent(ctx context.Context, st store.Store, d *riskv1.Decision, v store.Verdict, label riskv1.OutcomeLabel, actor string, now time.Time) (*riskv1.CaseEvent, error) {
 	ev := &riskv1.CaseEvent{DecisionId: d.GetDecisionId(), RequestId: d.GetRequestId(), Check: d.GetCheck(),
 		Resolution: riskv1.CaseResolution(v), Actor: actor, ResolvedAt: timestamppb.New(now)}
 	held := holdsCodes(d)
 	var err error
 	switch v {
 	case store.VerdictConfirmedFraud:
-		ev.Outcome, ev.Label = riskv1.Outcome_OUTCOME_DECLINE, riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED
+		ev.Outcome, ev.Label = riskv1.Outcome_OUTCOME_DECLINE, label
 		ev.Actions, ev.Related, err = outcomeEffects(ctx, st, d, ev.Label, now)
 	case store.VerdictLegitimate:
-		ev.Outcome, ev.Label = riskv1.Outcome_OUTCOME_APPROVE, riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE
+		ev.Outcome, ev.Label = riskv1.Outcome_OUTCOME_APPROVE, label
 		ev.Actions, ev.Related, err = outcomeEffects(ctx, st, d, ev.Label, now)
 	case store.VerdictNeedsHolderConfirmation:
 		ev.Outcome, ev.Actions = riskv1.Outcome_OUTCOME_REVIEW, []riskv1.Action{riskv1.Action_ACTION_CONFIRM_WITH_ACCOUNT_HOLDER}
@@ -379,7 +432,7 @@ func (r *reviewService) expireDue(ctx context.Context) (int, error) {
 			return n, err
 		}
 		for _, c := range due {
-			_, err := r.resolve(ctx, c.DecisionID, expiryVerdict(c.OnExpiry), ExpiredActor, "", now, true)
+			_, err := r.resolve(ctx, c.DecisionID, expiryVerdict(c.OnExpiry), 0, ExpiredActor, "", now, byExpiry)
 			var ce *store.CaseError
 			switch {
 			case errors.As(err, &ce), errors.Is(err, store.ErrNoCase), errors.Is(err, store.ErrNotFound):

@@ -769,3 +769,51 @@ func TestCaseExpiryLoopTellsTheCaller(t *testing.T) {
 		t.Errorf("the loop's expiry: %v", ev)
 	}
 }
+
+// The caller may learn the truth before any analyst does (the account
+// holder called back) and report it with ReportOutcome: the report
+// answers the case, by the caller, with the label reported, so nobody
+// works it any more and its expiry cannot decline an order the caller
+// confirmed. A report on a case resolved already changes no case.
+func TestReportOutcomeAnswersTheCaseOnBothStores(t *testing.T) {
+	onBothStores(t, func(t *testing.T, h *deskHarness) {
+		ctx := context.Background()
+		events, _ := watch(t, h.desk, &riskv1.WatchCaseResolutionsRequest{FromNow: true})
+		legit := h.hold(t, heldOrder("reported-legit", h.clock.Now()))
+		resp, err := h.client.ReportOutcome(ctx, &riskv1.ReportOutcomeRequest{DecisionId: legit.GetDecisionId(),
+			Label: riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE, Note: "the holder confirmed the order"})
+		if err != nil || !slices.Equal(resp.GetActions(), []riskv1.Action{riskv1.Action_ACTION_RELEASE_CODE_DELIVERY}) {
+			t.Fatalf("ReportOutcome: %v, %v", resp, err)
+		}
+		ev := next(t, events)
+		if ev.GetDecisionId() != legit.GetDecisionId() || ev.GetResolution() != riskv1.CaseResolution_CASE_RESOLUTION_LEGITIMATE ||
+			ev.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE || ev.GetActor() != "anonymous" ||
+			!slices.Equal(ev.GetActions(), resp.GetActions()) {
+			t.Errorf("the report's resolution: %v, want LEGITIMATE, APPROVE, by the caller, releasing as ReportOutcome answered", ev)
+		}
+		charged := h.hold(t, heldOrder("reported-chargeback", h.clock.Now()))
+		if _, err := h.client.ReportOutcome(ctx, &riskv1.ReportOutcomeRequest{DecisionId: charged.GetDecisionId(),
+			Label: riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK}); err != nil {
+			t.Fatal(err)
+		}
+		if ev := next(t, events); ev.GetResolution() != riskv1.CaseResolution_CASE_RESOLUTION_CONFIRMED_FRAUD ||
+			ev.GetLabel() != riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK || ev.GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE {
+			t.Errorf("a chargeback's resolution: %v, want CONFIRMED_FRAUD with the label CHARGEBACK as reported", ev)
+		}
+		// Reported again, or otherwise: the case is answered already.
+		if _, err := h.client.ReportOutcome(ctx, &riskv1.ReportOutcomeRequest{DecisionId: legit.GetDecisionId(),
+			Label: riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED}); err != nil {
+			t.Fatal(err)
+		}
+		nothingMore(t, events)
+		h.clock.Advance(time.Hour)
+		if n, err := h.srv.ExpireCases(ctx); err != nil || n != 0 {
+			t.Errorf("ExpireCases after the reports: %d, %v; want none left to expire", n, err)
+		}
+		got, err := h.desk.GetCase(ctx, &riskv1.GetCaseRequest{DecisionId: legit.GetDecisionId()})
+		if err != nil || got.GetCase().GetResolvedBy() != "anonymous" || len(got.GetAudit()) != 1 ||
+			got.GetAudit()[0].GetNote() != "the holder confirmed the order" {
+			t.Errorf("the reported case: %v, %v", got, err)
+		}
+	})
+}

@@ -228,11 +228,11 @@ func New(o Options) (*Server, error) {
 			PermitWithoutStream: true,
 		}),
 	)
+	s.review = &reviewService{store: o.Store, keys: o.Keys, clock: o.Clock, log: o.Logger, feed: newFeedSignal(), closing: s.closing}
 	riskv1.RegisterRiskServiceServer(s.grpc, &riskService{
-		engine: o.Engine, store: o.Store, keys: o.Keys, retention: o.Retention, clock: o.Clock, log: o.Logger,
+		engine: o.Engine, store: o.Store, keys: o.Keys, retention: o.Retention, clock: o.Clock, log: o.Logger, review: s.review,
 	})
 	riskv1.RegisterPolicyServiceServer(s.grpc, &policyService{engine: o.Engine, store: o.Store, known: o.Known, clock: o.Clock, log: o.Logger})
-	s.review = &reviewService{store: o.Store, keys: o.Keys, clock: o.Clock, log: o.Logger, feed: newFeedSignal(), closing: s.closing}
 	riskv1.RegisterReviewServiceServer(s.grpc, s.review)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.Reflection {
