@@ -19,8 +19,6 @@ import (
 	"github.com/riskd/riskd/internal/store"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -465,7 +463,7 @@ func (r *reviewService) WatchCaseResolutions(req *riskv1.WatchCaseResolutionsReq
 	for {
 		select {
 		case <-r.closing:
-			return status.Errorf(codes.Unavailable, "riskd is shutting down; resume after sequence %d", cursor)
+			return toStatus(ctx, r.log, &drainingError{cursor})
 		default:
 		}
 		woken := r.feed.wait()
@@ -494,7 +492,7 @@ func (r *reviewService) WatchCaseResolutions(req *riskv1.WatchCaseResolutionsReq
 		case <-ctx.Done():
 			return toStatus(ctx, r.log, ctx.Err())
 		case <-r.closing:
-			return status.Errorf(codes.Unavailable, "riskd is shutting down; resume after sequence %d", cursor)
+			return toStatus(ctx, r.log, &drainingError{cursor})
 		case <-woken:
 		case <-poll.C:
 		}

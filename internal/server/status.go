@@ -69,6 +69,10 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 			return withInfo(codes.FailedPrecondition, "the case is not due", "CASE_NOT_DUE")
 		}
 	}
+	var de *drainingError
+	if errors.As(err, &de) {
+		return withInfo(codes.Unavailable, fmt.Sprintf("riskd is shutting down; resume after sequence %d on another replica", de.after), "SHUTTING_DOWN")
+	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
 		return invalidArgument(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
@@ -121,3 +125,11 @@ type fieldError struct {
 
 func (e *fieldError) Error() string { return e.field + ": " + e.err.Error() }
 func (e *fieldError) Unwrap() error { return e.err }
+
+// drainingError ends a stream because riskd drains or shuts down; after is
+// the last sequence the stream sent, where its consumer resumes.
+type drainingError struct{ after uint64 }
+
+func (e *drainingError) Error() string {
+	return fmt.Sprintf("draining; resume after sequence %d", e.after)
+}
