@@ -120,7 +120,8 @@ type reviewDoc struct {
 type termsDoc struct {
 	Due      string `yaml:"due"`
 	OnExpiry string `yaml:"on_expiry"`
-	line     int
+	// Lines of the due and on_expiry values, for errors.
+	dueLine, expiryLine int
 }
 
 func (r *reviewDoc) UnmarshalYAML(n *yaml.Node) error {
@@ -138,9 +139,9 @@ func (r *reviewDoc) UnmarshalYAML(n *yaml.Node) error {
 				return &lineError{v.Line, fmt.Errorf("review: %s must be a string", k.Value)}
 			}
 			if k.Value == "due" {
-				r.terms.Due = s
+				r.terms.Due, r.terms.dueLine = s, v.Line
 			} else {
-				r.terms.OnExpiry = s
+				r.terms.OnExpiry, r.terms.expiryLine = s, v.Line
 			}
 		case "reasons":
 			if v.Kind != yaml.MappingNode {
@@ -172,7 +173,14 @@ func (t *termsDoc) UnmarshalYAML(n *yaml.Node) error {
 	if err := n.Decode((*plain)(t)); err != nil {
 		return err
 	}
-	t.line = n.Line
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch n.Content[i].Value {
+		case "due":
+			t.dueLine = n.Content[i+1].Line
+		case "on_expiry":
+			t.expiryLine = n.Content[i+1].Line
+		}
+	}
 	return nil
 }
 
@@ -185,8 +193,9 @@ func compileReview(check riskv1.Check, rd *reviewDoc) (ReviewPolicy, *Error) {
 	}
 	out := ReviewPolicy{}
 	var err error
-	if out.ReviewTerms, err = compileTerms(rd.terms, def.ReviewTerms); err != nil {
-		return out, &Error{Line: rd.line, Err: fmt.Errorf("review: %w", err)}
+	var line int
+	if out.ReviewTerms, line, err = compileTerms(rd.terms, def.ReviewTerms); err != nil {
+		return out, &Error{Line: line, Err: fmt.Errorf("review: %w", err)}
 	}
 	codes := make([]string, 0, len(rd.Reasons))
 	for code := range rd.Reasons {
@@ -202,9 +211,9 @@ func compileReview(check riskv1.Check, rd *reviewDoc) (ReviewPolicy, *Error) {
 		if td.Due == "" && td.OnExpiry == "" {
 			return out, &Error{Line: line, Err: fmt.Errorf("review: reasons: %s sets neither due nor on_expiry", code)}
 		}
-		t, err := compileTerms(td, out.ReviewTerms)
+		t, at, err := compileTerms(td, out.ReviewTerms)
 		if err != nil {
-			return out, &Error{Line: line, Err: fmt.Errorf("review: reasons: %s: %w", code, err)}
+			return out, &Error{Line: at, Err: fmt.Errorf("review: reasons: %s: %w", code, err)}
 		}
 		if out.Reasons == nil {
 			out.Reasons = map[string]ReviewTerms{}
@@ -214,22 +223,23 @@ func compileReview(check riskv1.Check, rd *reviewDoc) (ReviewPolicy, *Error) {
 	return out, nil
 }
 
-// compileTerms reads due and on_expiry; what is left out is def's.
-func compileTerms(td termsDoc, def ReviewTerms) (ReviewTerms, error) {
+// compileTerms reads due and on_expiry; what is left out is def's. A
+// refusal comes with the line of the value at fault.
+func compileTerms(td termsDoc, def ReviewTerms) (ReviewTerms, int, error) {
 	t := def
 	if td.Due != "" {
 		d, err := ParseDays(td.Due)
 		if err != nil || d < minDue || d > maxDue {
-			return t, fmt.Errorf("due %q must be a duration between 1m and 30d", td.Due)
+			return t, td.dueLine, fmt.Errorf("due %q must be a duration between 1m and 30d", td.Due)
 		}
 		t.Due = d
 	}
 	if td.OnExpiry != "" {
 		a, ok := store.ParseExpiryAction(td.OnExpiry)
 		if !ok {
-			return t, fmt.Errorf("on_expiry %q must be release, decline or escalate", td.OnExpiry)
+			return t, td.expiryLine, fmt.Errorf("on_expiry %q must be release, decline or escalate", td.OnExpiry)
 		}
 		t.OnExpiry = a
 	}
-	return t, nil
+	return t, 0, nil
 }

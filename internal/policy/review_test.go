@@ -72,6 +72,8 @@ func TestReviewTermsRefusals(t *testing.T) {
 		{"reason not a code", minimalCheck + "\nreview:\n  reasons:\n    new-device: {due: 5m}", 6, `"new-device" must be an upper snake case reason code`},
 		{"reason with nothing", minimalCheck + "\nreview:\n  reasons:\n    NEW_DEVICE: {}", 6, `NEW_DEVICE sets neither due nor on_expiry`},
 		{"reason with a bad due", minimalCheck + "\nreview:\n  due: 1h\n  reasons:\n    NEW_DEVICE: {due: 0m}", 7, `NEW_DEVICE: due "0m"`},
+		{"the line of the value at fault", minimalCheck + "\nreview:\n  due: 1h\n  on_expiry: approve", 6, `on_expiry "approve"`},
+		{"a reason's value on a line of its own", minimalCheck + "\nreview:\n  reasons:\n    NEW_DEVICE:\n      due: 5m\n      on_expiry: maybe", 8, `on_expiry "maybe"`},
 		{"reason with an unknown key", minimalCheck + "\nreview:\n  reasons:\n    NEW_DEVICE: {due: 5m, escalate: true}", 6, `unknown field "escalate"`},
 		{"reasons not a map", minimalCheck + "\nreview:\n  reasons: [NEW_DEVICE]", 5, `reasons must map reason codes`},
 		{"reason twice", minimalCheck + "\nreview:\n  reasons:\n    NEW_DEVICE: {due: 5m}\n    NEW_DEVICE: {due: 6m}", 7, `listed twice`},
@@ -86,7 +88,7 @@ func TestReviewTermsRefusals(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %q, want it to mention %q", err, tc.want)
 			}
-			if pe.Line != tc.line && !strings.Contains(err.Error(), fmt.Sprintf("line %d:", tc.line)) {
+			if pe.Line != tc.line && (pe.Line != 0 || !strings.Contains(err.Error(), fmt.Sprintf("line %d:", tc.line))) {
 				t.Errorf("err = %q (line %d), want line %d\n%s", err, pe.Line, tc.line, numbered(string(doc)))
 			}
 		})
