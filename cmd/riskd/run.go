@@ -155,6 +155,16 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		return err
 	}
 	pols.Attach(eng)
+	// Cases nobody resolved in time are resolved by their expiry action,
+	// by every replica (the store applies each once); stopped before the
+	// store closes.
+	caseCtx, stopCases := context.WithCancel(context.WithoutCancel(ctx))
+	casesDone := make(chan struct{})
+	go func() {
+		defer close(casesDone)
+		srv.RunCaseExpiry(caseCtx, cfg.CaseExpiryInterval)
+	}()
+	defer func() { stopCases(); <-casesDone }()
 	if cfg.Policy != "" {
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		defer stopWatch()

@@ -97,6 +97,9 @@ type Config struct {
 	DecisionRetention time.Duration `yaml:"decision_retention"`
 	// ExpiryInterval is how often expired data is deleted.
 	ExpiryInterval time.Duration `yaml:"expiry_interval"`
+	// CaseExpiryInterval is how often cases past their due time are
+	// resolved by their expiry action: a case expires at most this late.
+	CaseExpiryInterval time.Duration `yaml:"case_expiry_interval"`
 	// TLSCert and TLSKey serve TLS; reloaded when the files change.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
@@ -152,6 +155,7 @@ func defaults(getenv func(string) string) Config {
 		EventRetention:             400 * 24 * time.Hour,
 		DecisionRetention:          400 * 24 * time.Hour,
 		ExpiryInterval:             time.Minute,
+		CaseExpiryInterval:         5 * time.Second,
 		MaxInFlight:                512,
 		RateBurst:                  100,
 		DefaultDeadline:            2 * time.Second,
@@ -284,6 +288,7 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.EventRetention, "event-retention", c.EventRetention, "keep history and counters this long")
 	fs.DurationVar(&c.DecisionRetention, "decision-retention", c.DecisionRetention, "keep decisions, links and outcomes this long")
 	fs.DurationVar(&c.ExpiryInterval, "expiry-interval", c.ExpiryInterval, "delete expired data this often")
+	fs.DurationVar(&c.CaseExpiryInterval, "case-expiry-interval", c.CaseExpiryInterval, "resolve cases past their due time this often")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "server certificate (PEM) for TLS")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "server key (PEM) for TLS")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", c.TLSClientCA, "CA (PEM) verifying client certificates, for mTLS")
@@ -433,6 +438,7 @@ func (c Config) Validate() error {
 		{"event-retention", c.EventRetention, time.Hour, 10 * 366 * 24 * time.Hour},
 		{"decision-retention", c.DecisionRetention, 24 * time.Hour, 10 * 366 * 24 * time.Hour},
 		{"expiry-interval", c.ExpiryInterval, time.Second, 24 * time.Hour},
+		{"case-expiry-interval", c.CaseExpiryInterval, 100 * time.Millisecond, 10 * time.Minute},
 	}
 	for _, d := range durations {
 		if d.v < d.min || d.v > d.max {

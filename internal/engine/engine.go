@@ -214,8 +214,11 @@ func (e *Engine) Decide(ctx context.Context, check riskv1.Check, requestID strin
 	}
 	// Two identical requests racing both get here; the store keeps the
 	// first and hands it to both, so there is one decision and one count.
+	// A decision that waits for a person opens its case in this same
+	// commit, so no held order is lost to a crash between the two.
 	stored, _, err := e.decisions.Commit(ctx, store.Commit{
 		Decision: d, RequestHash: hash, Subjects: entry.Subjects, Events: entry.Events, Links: entry.Links, Facts: factBytes,
+		Indexed: entry.Indexed, Case: decided.Case,
 	})
 	return stored, err
 }
@@ -242,6 +245,9 @@ type Decided struct {
 	// Entry is what the request adds to history, derived once for the
 	// verifiers and the commit; nil if the engine has no Keys.
 	Entry *history.Entry
+	// Case is the case the decision opens for a person, with the due time
+	// and expiry action of the policy that decided; nil for most.
+	Case *store.NewCase
 }
 
 // DecideWithFacts is Decide that also returns the facts and history entry
@@ -330,7 +336,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	}
 	e.metrics.decisions.Add(ctx, 1, e.metrics.outcomeAttrs(check, d.Outcome))
 	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check))
-	return Decided{Decision: d, Facts: facts.Of(req, runs, runSignals, verdict.Fired), Entry: in.Entry}, nil
+	return Decided{Decision: d, Facts: facts.Of(req, runs, runSignals, verdict.Fired), Entry: in.Entry, Case: cp.Case(d, now)}, nil
 }
 
 // runVerifiers runs the check's verifiers concurrently and waits for each

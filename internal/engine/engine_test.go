@@ -1045,3 +1045,66 @@ func TestLookbackLongerThanRetentionRefused(t *testing.T) {
 	// No retention given (an engine without a store): nothing to check.
 	newEngine(t, engine.Options{Policy: long, Verifiers: reg})
 }
+
+// Guards (issue 20, item 2): a decision that waits for a person opens its
+// case in its own commit, due when the policy in force says, with its
+// expiry action; a reason's terms win over the check's; a decision that
+// waits for nobody opens none.
+func TestDecideOpensCases(t *testing.T) {
+	keys, err := pseudonym.New(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{Clock: fixedClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	score := func(code string, n int) verifier.Verifier {
+		return verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) {
+			return verifier.Result{Findings: []verifier.Finding{{Code: code, Score: n, Message: code}}}, nil
+		})
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		v        verifier.Verifier
+		opens    bool
+		due      time.Duration
+		onExpiry store.ExpiryAction
+	}{
+		{"a review", score("SOME", 40), true, 45 * time.Minute, store.ExpireEscalate},
+		{"a review with a reason of its own", score("URGENT", 40), true, 5 * time.Minute, store.ExpireDecline},
+		{"an approval", score("SOME", 0), false, 0, 0},
+		{"a decline", score("SOME", 90), false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := verifier.Registry{"v": tc.v}
+			pol := loadPolicy(t, reg, map[string]string{"refund": checkWith("name: v, budget: 1s, on_failure: review") +
+				"review: {due: 45m, on_expiry: escalate, reasons: {URGENT: {due: 5m, on_expiry: decline}}}\n"})
+			e := newEngine(t, engine.Options{Policy: pol, Verifiers: reg, Keys: keys, Log: st})
+			req := &riskv1.EvaluateRefundRequest{RequestId: "r-" + tc.name, BuyerAccountId: "b", SellerId: "s"}
+			d, err := e.Decide(ctx, riskv1.Check_CHECK_REFUND, req.RequestId, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := st.Case(ctx, d.GetDecisionId())
+			switch {
+			case !tc.opens:
+				if !errors.Is(err, store.ErrNoCase) {
+					t.Errorf("%v decision: case %+v, %v; want none", d.GetOutcome(), c, err)
+				}
+			case err != nil:
+				t.Fatalf("%v decision opened no case: %v", d.GetOutcome(), err)
+			case !c.Due.Equal(clockNow.Add(tc.due)) || c.OnExpiry != tc.onExpiry || c.State != store.CaseOpen:
+				t.Errorf("case %+v, want open, due %s after the decision, %s when it expires", c, tc.due, tc.onExpiry)
+			}
+			// A refund is found by its seller, which no outcome marks.
+			seller, _ := keys.Identifier(store.KindSeller, "s")
+			p, err := st.ListDecisions(ctx, store.DecisionQuery{Subject: &seller, Limit: 10, MaxScan: 10})
+			if err != nil || !slices.ContainsFunc(p.Decisions, func(cd store.CaseDecision) bool { return cd.Decision.GetDecisionId() == d.GetDecisionId() }) {
+				t.Errorf("the refund's seller does not find it: %v", err)
+			}
+		})
+	}
+}

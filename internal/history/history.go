@@ -91,6 +91,10 @@ type Entry struct {
 	Subjects []store.Identifier
 	Events   []store.Event
 	Links    []store.Link
+	// Indexed are identifiers a decision is found by besides its
+	// subjects, which an outcome does not mark: a refund's seller (an
+	// outcome on a refund is about the buyer).
+	Indexed []store.Identifier
 }
 
 // Event returns the entry's own event of a series counted by an
@@ -235,6 +239,9 @@ func (b *builder) refund(r *riskv1.EvaluateRefundRequest) {
 		b.event(SeriesRefund, id, r.GetAmountRequested().GetAmountMinor(), 1, b.k.Ref(r.GetSellerId()))
 	}
 	b.subject(store.KindDevice, r.GetClient().GetDeviceId(), subj)
+	if id, ok := b.k.Identifier(store.KindSeller, r.GetSellerId()); ok {
+		b.e.Indexed = append(b.e.Indexed, id)
+	}
 	if r.GetDestination().GetKind() == riskv1.DestinationKind_DESTINATION_KIND_OTHER {
 		b.subject(store.KindInstrument, r.GetDestination().GetFingerprint(), subj)
 	}

@@ -138,9 +138,12 @@ type checkDoc struct {
 	OnRuleError string `yaml:"on_rule_error"`
 	// HistoryLookback: how far back the check's verifiers read the
 	// history ("400d", "9600h"); empty is DefaultLookback.
-	HistoryLookback string    `yaml:"history_lookback"`
-	Rules           []ruleDoc `yaml:"rules"`
-	line            int
+	HistoryLookback string `yaml:"history_lookback"`
+	// Review: a case's due time and expiry action; empty is the
+	// check's default (DefaultReview).
+	Review *reviewDoc `yaml:"review"`
+	Rules  []ruleDoc  `yaml:"rules"`
+	line   int
 }
 
 type verifierDoc struct {
@@ -179,7 +182,7 @@ type ruleDoc struct {
 // reach into custom unmarshalers, and a misspelt "shadow" must not pass.
 func (c *checkDoc) UnmarshalYAML(n *yaml.Node) error {
 	type plain checkDoc
-	if err := strictKeys(n, "thresholds", "actions", "verifiers", "on_rule_error", "history_lookback", "rules"); err != nil {
+	if err := strictKeys(n, "thresholds", "actions", "verifiers", "on_rule_error", "history_lookback", "review", "rules"); err != nil {
 		return err
 	}
 	if err := n.Decode((*plain)(c)); err != nil {
@@ -468,6 +471,11 @@ func compileCheck(check riskv1.Check, cd checkDoc, known map[string]bool) (*Chec
 		}
 		cp.Lookback = d
 	}
+	review, rerr := compileReview(check, cd.Review)
+	if rerr != nil {
+		return nil, []*Error{rerr}
+	}
+	cp.Review = review
 	seen := map[string]bool{}
 	for _, vd := range cd.Verifiers {
 		if !known[vd.Name] {

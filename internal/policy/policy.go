@@ -156,6 +156,10 @@ type CheckPolicy struct {
 	// history that expiry has already dropped; the engine refuses such a
 	// policy.
 	Lookback time.Duration
+	// Review says when a case the check's decisions open is due, and what
+	// riskd does when nobody resolved it by then (policy key review;
+	// DefaultReview for what it leaves out).
+	Review ReviewPolicy
 	// adapter turns Go values into CEL values, as the rules' environment
 	// does.
 	adapter types.Adapter

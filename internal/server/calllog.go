@@ -48,6 +48,21 @@ func noteInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, hand
 	return handler(context.WithValue(ctx, callNoteKey{}, &callNote{start: time.Now()}), req)
 }
 
+// noteStreamInterceptor is noteInterceptor for streams.
+func noteStreamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, withContext(ss, context.WithValue(ss.Context(), callNoteKey{}, &callNote{start: time.Now()})))
+}
+
+// fillStreamInterceptor is fillInterceptor for streams: the caller.
+func fillStreamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if n, ok := ss.Context().Value(callNoteKey{}).(*callNote); ok {
+		if id, ok := auth.FromContext(ss.Context()); ok {
+			n.caller = id.Name
+		}
+	}
+	return handler(srv, ss)
+}
+
 // decided is every response that carries a decision.
 type decided interface{ GetDecision() *riskv1.Decision }
 

@@ -57,6 +57,10 @@ func TestWireMethodsAreEveryRPC(t *testing.T) {
 		riskv1.RiskService_EvaluateRefund_FullMethodName, riskv1.RiskService_ReportOutcome_FullMethodName,
 		riskv1.RiskService_GetDecision_FullMethodName, riskv1.RiskService_RecordEvents_FullMethodName,
 		riskv1.PolicyService_GetPolicy_FullMethodName, riskv1.PolicyService_ReplayPolicy_FullMethodName,
+		riskv1.ReviewService_ListDecisions_FullMethodName, riskv1.ReviewService_ListCases_FullMethodName,
+		riskv1.ReviewService_GetCase_FullMethodName, riskv1.ReviewService_ClaimCase_FullMethodName,
+		riskv1.ReviewService_ReleaseClaim_FullMethodName, riskv1.ReviewService_ResolveCase_FullMethodName,
+		riskv1.ReviewService_AddCaseNote_FullMethodName,
 	} {
 		if !got[name] {
 			t.Errorf("FuzzWire does not reach %s", name)

@@ -27,6 +27,8 @@ type riskService struct {
 	retention store.Retention
 	clock     func() time.Time
 	log       *slog.Logger
+	// review closes a decision's case when its outcome is reported.
+	review *reviewService
 }
 
 var _ riskv1.RiskServiceServer = (*riskService)(nil)
@@ -76,22 +78,43 @@ func (r *riskService) ReportOutcome(ctx context.Context, req *riskv1.ReportOutco
 		return nil, toStatus(ctx, r.log, err)
 	}
 	resp := &riskv1.ReportOutcomeResponse{}
-	if d.GetCheck() == riskv1.Check_CHECK_GIFT_CARD_PURCHASE {
-		switch req.GetLabel() {
-		case riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK:
-			if resp.Related, err = r.relatedOrders(ctx, d.GetDecisionId(), now); err != nil {
-				return nil, toStatus(ctx, r.log, err)
-			}
-		case riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE:
-			// Only a held order has codes waiting; a declined one issued none.
-			if d.GetOutcome() == riskv1.Outcome_OUTCOME_REVIEW && slices.Contains(d.GetActions(), riskv1.Action_ACTION_HOLD_CODE_DELIVERY) {
-				resp.Actions = []riskv1.Action{riskv1.Action_ACTION_RELEASE_CODE_DELIVERY}
-			}
-		}
+	if resp.Actions, resp.Related, err = outcomeEffects(ctx, r.store, d, req.GetLabel(), now); err != nil {
+		return nil, toStatus(ctx, r.log, err)
+	}
+	// A case still open for the decision is answered by this report.
+	if err := r.review.closeByReport(ctx, d.GetDecisionId(), req.GetLabel(), callerName(ctx), req.GetNote(), now); err != nil {
+		return nil, toStatus(ctx, r.log, err)
 	}
 	r.log.InfoContext(ctx, "outcome reported", "decision_id", req.GetDecisionId(), "label", req.GetLabel().String(),
 		"related_orders", len(resp.Related))
 	return resp, nil
+}
+
+// outcomeEffects is what follows from a label on a decision, for the
+// caller to act on: ReportOutcome's answer, and a case resolution's (one
+// code path). A fraud or chargeback on a gift-card order lists the related
+// orders to freeze; LEGITIMATE on an order whose codes are held releases
+// them.
+func outcomeEffects(ctx context.Context, st store.Store, d *riskv1.Decision, label riskv1.OutcomeLabel, now time.Time) ([]riskv1.Action, []*riskv1.RelatedOrder, error) {
+	if d.GetCheck() != riskv1.Check_CHECK_GIFT_CARD_PURCHASE {
+		return nil, nil, nil
+	}
+	switch label {
+	case riskv1.OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED, riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK:
+		related, err := relatedOrders(ctx, st, d.GetDecisionId(), now)
+		return nil, related, err
+	case riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE:
+		if holdsCodes(d) {
+			return []riskv1.Action{riskv1.Action_ACTION_RELEASE_CODE_DELIVERY}, nil, nil
+		}
+	}
+	return nil, nil, nil
+}
+
+// holdsCodes reports whether a decision has gift-card codes waiting: it
+// held them, and did not decline (a declined order issued none).
+func holdsCodes(d *riskv1.Decision) bool {
+	return d.GetOutcome() != riskv1.Outcome_OUTCOME_DECLINE && slices.Contains(d.GetActions(), riskv1.Action_ACTION_HOLD_CODE_DELIVERY)
 }
 
 // freezeWindow is how far back orders linked to a reported fraud are
@@ -101,14 +124,14 @@ const freezeWindow = 72 * time.Hour
 // relatedOrders lists the gift-card orders of the last 72 hours that share
 // an account, device, instrument or recipient with a reported one and were
 // not declined (a declined order issued no codes).
-func (r *riskService) relatedOrders(ctx context.Context, decisionID string, now time.Time) ([]*riskv1.RelatedOrder, error) {
-	subjects, err := r.store.Subjects(ctx, decisionID)
+func relatedOrders(ctx context.Context, st store.Store, decisionID string, now time.Time) ([]*riskv1.RelatedOrder, error) {
+	subjects, err := st.Subjects(ctx, decisionID)
 	if err != nil {
 		return nil, err
 	}
 	shared := map[string][]string{}
 	for _, id := range subjects {
-		events, err := r.store.Events(ctx, history.SeriesGiftCard, id, now.Add(-freezeWindow), now.Add(time.Second), 0)
+		events, err := st.Events(ctx, history.SeriesGiftCard, id, now.Add(-freezeWindow), now.Add(time.Second), 0)
 		if err != nil {
 			return nil, err
 		}

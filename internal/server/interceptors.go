@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
+	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/riskd/riskd/internal/auth"
 	"go.opentelemetry.io/otel/metric"
@@ -29,16 +30,45 @@ import (
 // granted to it; log gets the warning about a caller's short token.
 func authInterceptor(t *auth.Table, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		ctx, err := t.Authenticate(ctx, log)
+		ctx, err := authorize(ctx, t, log, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
-		id, _ := auth.FromContext(ctx)
-		if !id.Allowed(info.FullMethod) {
-			return nil, status.Errorf(codes.PermissionDenied, "caller %s may not call %s", id.Name, info.FullMethod)
-		}
 		return handler(ctx, req)
 	}
+}
+
+// authStreamInterceptor is authInterceptor for streams: the same caller,
+// the same per-method grants.
+func authStreamInterceptor(t *auth.Table, log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, err := authorize(ss.Context(), t, log, info.FullMethod)
+		if err != nil {
+			return err
+		}
+		return handler(srv, withContext(ss, ctx))
+	}
+}
+
+// authorize authenticates a call's caller and checks fullMethod is
+// granted to it.
+func authorize(ctx context.Context, t *auth.Table, log *slog.Logger, fullMethod string) (context.Context, error) {
+	ctx, err := t.Authenticate(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	id, _ := auth.FromContext(ctx)
+	if !id.Allowed(fullMethod) {
+		return nil, status.Errorf(codes.PermissionDenied, "caller %s may not call %s", id.Name, fullMethod)
+	}
+	return ctx, nil
+}
+
+// withContext is a stream whose context is ctx (one made from its own).
+func withContext(ss grpc.ServerStream, ctx context.Context) grpc.ServerStream {
+	w := middleware.WrapServerStream(ss)
+	w.WrappedContext = ctx
+	return w
 }
 
 // deadlineInterceptor gives a call without a deadline the server's
@@ -90,32 +120,57 @@ func inFlightGauge(meter metric.Meter) (*atomic.Int64, error) {
 	return n, err
 }
 
-// rateInterceptor limits each caller to its share: one noisy client
-// cannot take the capacity the others need.
-func rateInterceptor(perSecond float64, burst int, shed *shedder) grpc.UnaryServerInterceptor {
-	type limit struct {
-		*rate.Limiter
-		shed *shedCaller
+// rateLimits limits each caller to its share: one noisy client cannot
+// take the capacity the others need. A call, or the opening of a stream,
+// counts once against its caller's rate.
+type rateLimits struct {
+	perSecond float64
+	burst     int
+	shed      *shedder
+	mu        sync.Mutex
+	limits    map[string]callerLimit
+}
+
+type callerLimit struct {
+	*rate.Limiter
+	shed *shedCaller
+}
+
+func newRateLimits(perSecond float64, burst int, shed *shedder) *rateLimits {
+	return &rateLimits{perSecond: perSecond, burst: burst, shed: shed, limits: map[string]callerLimit{}}
+}
+
+// allow refuses a call over its caller's rate.
+func (r *rateLimits) allow(ctx context.Context) error {
+	if r.perSecond <= 0 {
+		return nil
 	}
-	var mu sync.Mutex
-	limits := map[string]limit{}
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if perSecond <= 0 {
-			return handler(ctx, req)
-		}
-		name := callerName(ctx)
-		mu.Lock()
-		l, ok := limits[name]
-		if !ok {
-			l = limit{rate.NewLimiter(rate.Limit(perSecond), max(burst, 1)), shed.caller(shedRateLimit, name)}
-			limits[name] = l
-		}
-		mu.Unlock()
-		if !l.Allow() {
-			return nil, l.shed.refuse(ctx)
-		}
-		return handler(ctx, req)
+	name := callerName(ctx)
+	r.mu.Lock()
+	l, ok := r.limits[name]
+	if !ok {
+		l = callerLimit{rate.NewLimiter(rate.Limit(r.perSecond), max(r.burst, 1)), r.shed.caller(shedRateLimit, name)}
+		r.limits[name] = l
 	}
+	r.mu.Unlock()
+	if !l.Allow() {
+		return l.shed.refuse(ctx)
+	}
+	return nil
+}
+
+func (r *rateLimits) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := r.allow(ctx); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (r *rateLimits) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := r.allow(ss.Context()); err != nil {
+		return err
+	}
+	return handler(srv, ss)
 }
 
 // callerName is the authenticated caller's name; "anonymous" before
@@ -133,48 +188,77 @@ func callerName(ctx context.Context) string {
 // fault. Violation messages name the rule, never the value sent.
 func validationInterceptor(v protovalidate.Validator) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		msg, ok := req.(proto.Message)
-		if !ok {
-			return nil, status.Error(codes.Internal, "request is not a protobuf message")
-		}
-		// Bytes that are not a message of this method's type (wireCodec).
-		if why, bad := undecodable(msg); bad {
-			return nil, withInfo(codes.InvalidArgument,
-				"the request body is not a valid "+string(msg.ProtoReflect().Descriptor().FullName())+" message: "+why,
-				"MALFORMED_REQUEST")
-		}
-		if err := v.Validate(msg); err != nil {
-			var verr *protovalidate.ValidationError
-			if !errors.As(err, &verr) {
-				// A rule that does not compile is our bug, not the caller's.
-				return nil, status.Error(codes.Internal, "request validation is misconfigured")
-			}
-			br := &errdetails.BadRequest{}
-			for _, viol := range verr.Violations {
-				field := protovalidate.FieldPathString(viol.Proto.GetField())
-				if field == "" {
-					// A rule on the whole message (two fields that must
-					// agree): name the rule, so the caller still has a
-					// handle on what to fix.
-					field = viol.Proto.GetRuleId()
-				}
-				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
-					Field:       field,
-					Description: viol.Proto.GetMessage(),
-					Reason:      viol.Proto.GetRuleId(),
-				})
-			}
-			return nil, invalidArgument(br)
-		}
-		// Rules across fields that CEL cannot express (consistency.go),
-		// in the same BadRequest shape.
-		if check, ok := consistencyChecks[msg.ProtoReflect().Descriptor().FullName()]; ok {
-			if fvs := check(msg); len(fvs) > 0 {
-				return nil, invalidArgument(&errdetails.BadRequest{FieldViolations: fvs})
-			}
+		if err := validateRequest(v, req); err != nil {
+			return nil, err
 		}
 		return handler(ctx, req)
 	}
+}
+
+// validationStreamInterceptor checks each message a stream receives as
+// validationInterceptor checks a request: a server-streaming call's one
+// request is refused before its handler reads it.
+func validationStreamInterceptor(v protovalidate.Validator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return handler(srv, validatedStream{ss, v})
+	}
+}
+
+type validatedStream struct {
+	grpc.ServerStream
+	v protovalidate.Validator
+}
+
+func (s validatedStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return validateRequest(s.v, m)
+}
+
+// validateRequest is the check both validation interceptors make.
+func validateRequest(v protovalidate.Validator, req any) error {
+	msg, ok := req.(proto.Message)
+	if !ok {
+		return status.Error(codes.Internal, "request is not a protobuf message")
+	}
+	// Bytes that are not a message of this method's type (wireCodec).
+	if why, bad := undecodable(msg); bad {
+		return withInfo(codes.InvalidArgument,
+			"the request body is not a valid "+string(msg.ProtoReflect().Descriptor().FullName())+" message: "+why,
+			"MALFORMED_REQUEST")
+	}
+	if err := v.Validate(msg); err != nil {
+		var verr *protovalidate.ValidationError
+		if !errors.As(err, &verr) {
+			// A rule that does not compile is our bug, not the caller's.
+			return status.Error(codes.Internal, "request validation is misconfigured")
+		}
+		br := &errdetails.BadRequest{}
+		for _, viol := range verr.Violations {
+			field := protovalidate.FieldPathString(viol.Proto.GetField())
+			if field == "" {
+				// A rule on the whole message (two fields that must
+				// agree): name the rule, so the caller still has a
+				// handle on what to fix.
+				field = viol.Proto.GetRuleId()
+			}
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+				Field:       field,
+				Description: viol.Proto.GetMessage(),
+				Reason:      viol.Proto.GetRuleId(),
+			})
+		}
+		return invalidArgument(br)
+	}
+	// Rules across fields that CEL cannot express (consistency.go),
+	// in the same BadRequest shape.
+	if check, ok := consistencyChecks[msg.ProtoReflect().Descriptor().FullName()]; ok {
+		if fvs := check(msg); len(fvs) > 0 {
+			return invalidArgument(&errdetails.BadRequest{FieldViolations: fvs})
+		}
+	}
+	return nil
 }
 
 // recovered turns a panic into INTERNAL. The panic value and stack go to the

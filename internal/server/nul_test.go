@@ -86,6 +86,22 @@ var textRules = map[protoreflect.FullName]string{
 	"risk.v1.EvaluateRefundRequest.buyer_reason":   ruleNoNUL,
 	"risk.v1.ReportOutcomeRequest.note":            ruleNoNUL,
 	"risk.v1.OutcomeEvent.note":                    ruleNoNUL,
+	// The review desk (review.proto): decision IDs, a policy version, a
+	// reason code and page tokens are identifiers; notes are text, and so
+	// is a subject's value, a personal identifier normalised and hashed
+	// before anything keeps it.
+	"risk.v1.ListDecisionsRequest.policy_version": ruleNoControl,
+	"risk.v1.ListDecisionsRequest.reason_code":    ruleNoControl,
+	"risk.v1.ListDecisionsRequest.page_token":     ruleNoControl,
+	"risk.v1.ListCasesRequest.page_token":         ruleNoControl,
+	"risk.v1.GetCaseRequest.decision_id":          ruleNoControl,
+	"risk.v1.ClaimCaseRequest.decision_id":        ruleNoControl,
+	"risk.v1.ReleaseClaimRequest.decision_id":     ruleNoControl,
+	"risk.v1.ResolveCaseRequest.decision_id":      ruleNoControl,
+	"risk.v1.AddCaseNoteRequest.decision_id":      ruleNoControl,
+	"risk.v1.Subject.value":                       ruleNoNUL,
+	"risk.v1.ResolveCaseRequest.note":             ruleNoNUL,
+	"risk.v1.AddCaseNoteRequest.note":             ruleNoNUL,
 	// Closed formats refuse every control character already.
 	"risk.v1.Money.currency":                      ruleClosed,
 	"risk.v1.Contact.email":                       ruleClosed,
@@ -140,11 +156,13 @@ func requestStringFields(fn func(path string, fd protoreflect.FieldDescriptor)) 
 			}
 		}
 	}
-	services := riskv1.File_risk_v1_risk_proto.Services()
-	for i := range services.Len() {
-		methods := services.Get(i).Methods()
-		for j := range methods.Len() {
-			walk(methods.Get(j).Input(), string(methods.Get(j).Input().Name())+".", nil)
+	for _, file := range []protoreflect.FileDescriptor{riskv1.File_risk_v1_risk_proto, riskv1.File_risk_v1_review_proto} {
+		services := file.Services()
+		for i := range services.Len() {
+			methods := services.Get(i).Methods()
+			for j := range methods.Len() {
+				walk(methods.Get(j).Input(), string(methods.Get(j).Input().Name())+".", nil)
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +92,11 @@ type Server struct {
 	// depDown: a dependency (the shared database) does not answer, so
 	// Serve starts NOT_SERVING too.
 	depDown atomic.Bool
+	review  *reviewService
+	// closing is closed when riskd drains or shuts down: it ends the
+	// streams, whose consumers resume on another replica.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds the server. The interceptor chain is written here once and
@@ -141,7 +147,13 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{health: health.NewServer(), log: o.Logger, shed: shed}
+	s := &Server{health: health.NewServer(), log: o.Logger, shed: shed, closing: make(chan struct{})}
+	rates := newRateLimits(o.RatePerCaller, o.RateBurst, shed)
+	callLog := callLogger(o.Logger, o.CallLog)
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(codeToLevel), logging.WithErrorFields(shedErrorFields)}
+	// Streams that are tools' (health watches, reflection) pass through
+	// unlogged and unauthenticated, as their unary calls do.
+	riskdStream := needsAuth
 
 	s.grpc = grpc.NewServer(
 		// 0. Requests decoded without unknown fields; undecodable bytes
@@ -161,12 +173,7 @@ func New(o Options) (*Server, error) {
 			//    sampled as configured, calls shed in 4. counted and
 			//    logged sampled there.
 			selector.UnaryServerInterceptor(grpc.UnaryServerInterceptor(noteInterceptor), notHealth),
-			selector.UnaryServerInterceptor(
-				logging.UnaryServerInterceptor(callLogger(o.Logger, o.CallLog),
-					logging.WithLogOnEvents(logging.FinishCall),
-					logging.WithLevels(codeToLevel),
-					logging.WithErrorFields(shedErrorFields)),
-				notHealth),
+			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(callLog, logOpts...), notHealth),
 			// 3. Who is calling, and may they call this.
 			selector.UnaryServerInterceptor(authInterceptor(o.Auth, o.Logger), needsAuth),
 			selector.UnaryServerInterceptor(grpc.UnaryServerInterceptor(fillInterceptor), notHealth),
@@ -174,12 +181,31 @@ func New(o Options) (*Server, error) {
 			//    rather than queue it: in flight overall, then per caller.
 			deadlineInterceptor(o.DefaultDeadline),
 			selector.UnaryServerInterceptor(inFlightInterceptor(o.MaxInFlight, inFlight, shed), notHealth),
-			selector.UnaryServerInterceptor(rateInterceptor(o.RatePerCaller, o.RateBurst, shed), notHealth),
+			selector.UnaryServerInterceptor(rates.unary, notHealth),
 			// 5. Requests checked against their buf.validate rules.
 			validationInterceptor(validator),
 			// 6. A panic becomes INTERNAL with a generic message; the
 			//    cause is logged here, once.
 			recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
+		),
+		// The same chain for streams (WatchCaseResolutions), step for
+		// step, with two differences: a stream gets no default deadline
+		// (it lasts as long as its consumer listens) and is not counted
+		// in flight (it would hold a slot for hours); opening one counts
+		// against its caller's rate.
+		grpc.ChainStreamInterceptor(
+			// 2. One log line per stream, when it ends.
+			selector.StreamServerInterceptor(noteStreamInterceptor, riskdStream),
+			selector.StreamServerInterceptor(logging.StreamServerInterceptor(callLog, logOpts...), riskdStream),
+			// 3. Who is calling, and may they call this.
+			selector.StreamServerInterceptor(authStreamInterceptor(o.Auth, o.Logger), riskdStream),
+			selector.StreamServerInterceptor(fillStreamInterceptor, riskdStream),
+			// 4. The caller's rate.
+			selector.StreamServerInterceptor(rates.stream, riskdStream),
+			// 5. The request checked against its buf.validate rules.
+			selector.StreamServerInterceptor(validationStreamInterceptor(validator), riskdStream),
+			// 6. A panic becomes INTERNAL; the cause is logged, once.
+			recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
 		),
 		grpc.Creds(creds(o.Creds)),
 		// Calls run on a pool of goroutines whose stacks have already
@@ -202,10 +228,12 @@ func New(o Options) (*Server, error) {
 			PermitWithoutStream: true,
 		}),
 	)
+	s.review = &reviewService{store: o.Store, keys: o.Keys, clock: o.Clock, log: o.Logger, feed: newFeedSignal(), closing: s.closing}
 	riskv1.RegisterRiskServiceServer(s.grpc, &riskService{
-		engine: o.Engine, store: o.Store, keys: o.Keys, retention: o.Retention, clock: o.Clock, log: o.Logger,
+		engine: o.Engine, store: o.Store, keys: o.Keys, retention: o.Retention, clock: o.Clock, log: o.Logger, review: s.review,
 	})
 	riskv1.RegisterPolicyServiceServer(s.grpc, &policyService{engine: o.Engine, store: o.Store, known: o.Known, clock: o.Clock, log: o.Logger})
+	riskv1.RegisterReviewServiceServer(s.grpc, s.review)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.Reflection {
 		reflection.Register(s.grpc)
@@ -251,17 +279,52 @@ func (s *Server) SetServing(ok bool) {
 	}
 	s.health.SetServingStatus("", st)
 	s.health.SetServingStatus(riskv1.RiskService_ServiceDesc.ServiceName, st)
+	s.health.SetServingStatus(riskv1.ReviewService_ServiceDesc.ServiceName, st)
+}
+
+// endStreams ends the streams (WatchCaseResolutions) with UNAVAILABLE and
+// refuses new ones: they would hold a graceful stop for as long as their
+// consumers listen.
+func (s *Server) endStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// ExpireCases resolves every open case due by now with its expiry action,
+// once across replicas, and returns how many it resolved.
+func (s *Server) ExpireCases(ctx context.Context) (int, error) { return s.review.expireDue(ctx) }
+
+// RunCaseExpiry runs ExpireCases every interval until ctx ends, as
+// store.RunExpiry runs the retention's expiry.
+func (s *Server) RunCaseExpiry(ctx context.Context, every time.Duration) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		n, err := s.ExpireCases(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("case expiry failed; will retry", "error", err, "next_in", every.String())
+		case n > 0:
+			s.log.Info("cases nobody resolved in time were resolved by their expiry action", "cases", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Drain reports NOT_SERVING, for good, and goes on serving: a load
 // balancer learns it at its next probe and sends calls until then.
-func (s *Server) Drain() { s.health.Shutdown() }
+func (s *Server) Drain() {
+	s.health.Shutdown()
+	s.endStreams()
+}
 
 // Shutdown stops in the order a load balancer needs: report NOT_SERVING so
 // no new calls are sent, let calls in flight finish until ctx ends, then cut
 // whatever is left.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.health.Shutdown() // every service NOT_SERVING, and stays so
+	s.endStreams()
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

@@ -6,7 +6,9 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/riskd/riskd/internal/engine"
 	"github.com/riskd/riskd/internal/store"
@@ -46,6 +48,36 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return withInfo(codes.Unavailable, "the decision store is unreachable; try again", "STORE_UNAVAILABLE")
 	case errors.Is(err, engine.ErrNoCheck):
 		return withInfo(codes.FailedPrecondition, "the policy in force does not define this check", "NO_POLICY_FOR_CHECK")
+	case errors.Is(err, store.ErrNoCase):
+		return withInfo(codes.NotFound, "no case for this decision: it waits for nobody, or riskd does not keep it", "CASE_NOT_FOUND")
+	}
+	// A change to a case that its state refuses: the loser of a race, a
+	// second click, a lapsed claim. The message says how the case stands.
+	var ce *store.CaseError
+	if errors.As(err, &ce) {
+		c := ce.Case
+		switch {
+		case errors.Is(err, store.ErrCaseResolved):
+			return withInfo(codes.FailedPrecondition, fmt.Sprintf("the case was resolved already (%s by %s at %s)",
+				resolutionOf(c.Verdict), c.ResolvedBy, c.ResolvedAt.Format(time.RFC3339)), "CASE_RESOLVED")
+		case errors.Is(err, store.ErrCaseClaimed):
+			return withInfo(codes.FailedPrecondition, fmt.Sprintf("the case is claimed by %s until %s",
+				c.Holder, c.ClaimedUntil.Format(time.RFC3339)), "CASE_CLAIMED")
+		case errors.Is(err, store.ErrNotClaimed):
+			return withInfo(codes.FailedPrecondition, "claim the case first: only the holder of a live claim may resolve it or release it", "CLAIM_REQUIRED")
+		case errors.Is(err, store.ErrNotDue):
+			return withInfo(codes.FailedPrecondition, "the case is not due", "CASE_NOT_DUE")
+		}
+	}
+	var de *drainingError
+	if errors.As(err, &de) {
+		return withInfo(codes.Unavailable, fmt.Sprintf("riskd is shutting down; resume after sequence %d on another replica", de.after), "SHUTTING_DOWN")
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return invalidArgument(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+			{Field: fe.field, Description: fe.err.Error(), Reason: fe.reason},
+		}})
 	}
 	log.ErrorContext(ctx, "internal error", "error", err)
 	return status.Error(codes.Internal, "internal error; see the server log under this call's trace_id")
@@ -81,4 +113,23 @@ func badRequestSummary(br *errdetails.BadRequest) string {
 		msg += sep + fv.Field + ": " + fv.Description
 	}
 	return msg
+}
+
+// fieldError is a request that passed its validation rules but that riskd
+// cannot take, for a reason about one field: a page token it did not
+// make, an identifier that normalises to nothing.
+type fieldError struct {
+	field, reason string
+	err           error
+}
+
+func (e *fieldError) Error() string { return e.field + ": " + e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// drainingError ends a stream because riskd drains or shuts down; after is
+// the last sequence the stream sent, where its consumer resumes.
+type drainingError struct{ after uint64 }
+
+func (e *drainingError) Error() string {
+	return fmt.Sprintf("draining; resume after sequence %d", e.after)
 }

@@ -16,6 +16,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
@@ -155,6 +156,27 @@ type Commit struct {
 	// Facts is what a replay needs of the decision's inputs (an encoded
 	// riskv1.DecisionFacts, holding no raw personal data); may be nil.
 	Facts []byte
+	// Indexed are identifiers the decision is found by (ListDecisions)
+	// besides its Subjects, which a reported outcome does not mark (a
+	// refund's seller).
+	Indexed []Identifier
+	// Case, if set, is the case the decision opens for a person.
+	Case *NewCase
+}
+
+// SearchKeys are the identifiers a commit's decision is found by: its
+// subjects and its indexed identifiers, each once.
+func (c Commit) SearchKeys() []Identifier {
+	if len(c.Indexed) == 0 {
+		return c.Subjects
+	}
+	out := make([]Identifier, 0, len(c.Subjects)+len(c.Indexed))
+	for _, id := range append(c.Subjects[:len(c.Subjects):len(c.Subjects)], c.Indexed...) {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Outcome is what later turned out true about a decision.
@@ -294,6 +316,7 @@ type Store interface {
 	DecisionLog
 	History
 	Outcomes
+	Reviews
 	// Expire deletes what is older than the retention allows at now, at most
 	// limit items per call (so one call holds the writer briefly), and
 	// returns how many it deleted.

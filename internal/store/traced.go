@@ -224,3 +224,80 @@ func RunExpiry(ctx context.Context, s Store, r Retention, every time.Duration, l
 		}
 	}
 }
+
+func (t *traced) ListDecisions(ctx context.Context, q DecisionQuery) (DecisionPage, error) {
+	ctx, end := t.span(ctx, "ListDecisions", attribute.Int("riskd.store.limit", q.Limit))
+	p, err := t.s.ListDecisions(ctx, q)
+	end(err)
+	return p, err
+}
+
+func (t *traced) Case(ctx context.Context, id string) (Case, error) {
+	ctx, end := t.span(ctx, "Case")
+	c, err := t.s.Case(ctx, id)
+	end(err)
+	return c, err
+}
+
+func (t *traced) CaseAudit(ctx context.Context, id string) ([]AuditEntry, error) {
+	ctx, end := t.span(ctx, "CaseAudit")
+	a, err := t.s.CaseAudit(ctx, id)
+	end(err)
+	return a, err
+}
+
+func (t *traced) ListCases(ctx context.Context, q CaseQuery) (CasePage, error) {
+	ctx, end := t.span(ctx, "ListCases", attribute.Int("riskd.store.limit", q.Limit))
+	p, err := t.s.ListCases(ctx, q)
+	end(err)
+	return p, err
+}
+
+func (t *traced) ClaimCase(ctx context.Context, cl Claim) (Case, error) {
+	ctx, end := t.span(ctx, "ClaimCase")
+	c, err := t.s.ClaimCase(ctx, cl)
+	end(err)
+	return c, err
+}
+
+func (t *traced) ReleaseClaim(ctx context.Context, id, actor string, at time.Time) (Case, error) {
+	ctx, end := t.span(ctx, "ReleaseClaim")
+	c, err := t.s.ReleaseClaim(ctx, id, actor, at)
+	end(err)
+	return c, err
+}
+
+func (t *traced) AddCaseNote(ctx context.Context, id, actor, note string, at time.Time) error {
+	ctx, end := t.span(ctx, "AddCaseNote")
+	err := t.s.AddCaseNote(ctx, id, actor, note, at)
+	end(err)
+	return err
+}
+
+func (t *traced) Resolve(ctx context.Context, r Resolution) (Case, uint64, error) {
+	ctx, end := t.span(ctx, "Resolve", attribute.Int("riskd.store.verdict", int(r.Verdict)))
+	c, seq, err := t.s.Resolve(ctx, r)
+	end(err)
+	return c, seq, err
+}
+
+func (t *traced) DueCases(ctx context.Context, now time.Time, limit int) ([]Case, error) {
+	ctx, end := t.span(ctx, "DueCases")
+	cs, err := t.s.DueCases(ctx, now, limit)
+	end(err)
+	return cs, err
+}
+
+func (t *traced) Feed(ctx context.Context, after uint64, limit int) ([]FeedEntry, error) {
+	ctx, end := t.span(ctx, "Feed")
+	f, err := t.s.Feed(ctx, after, limit)
+	end(err)
+	return f, err
+}
+
+func (t *traced) FeedHead(ctx context.Context) (uint64, error) {
+	ctx, end := t.span(ctx, "FeedHead")
+	h, err := t.s.FeedHead(ctx)
+	end(err)
+	return h, err
+}

@@ -85,7 +85,9 @@ const (
 	tagGroup      = 'g' // an entry whose value lists its items
 )
 
-const schemaVersion = 1
+// schemaVersion 2 added the review desk: the subject index, cases, their
+// audit and the feed (review.go).
+const schemaVersion = 2
 
 var (
 	metaSchema   = []byte{pMeta, 's'}
@@ -232,7 +234,12 @@ func Open(dir string, o Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	if err := s.prepare(o.KeyCheck); err != nil {
+	logIndexed := func(n int) {
+		if o.Logger != nil {
+			o.Logger.Info("store: decisions made before the subject index were indexed by subject", "decisions", n)
+		}
+	}
+	if err := s.prepare(o.KeyCheck, logIndexed); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -284,7 +291,7 @@ func isLocked(err error) bool {
 }
 
 // prepare checks the schema version and the identifier key.
-func (s *Store) prepare(keyCheck []byte) error {
+func (s *Store) prepare(keyCheck []byte, logIndexed func(n int)) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	v, err := s.get(metaSchema)
@@ -293,6 +300,11 @@ func (s *Store) prepare(keyCheck []byte) error {
 	}
 	if v != nil && binary.BigEndian.Uint32(v) > schemaVersion {
 		return fmt.Errorf("pebblestore: data has schema version %d, newer than this riskd's %d", binary.BigEndian.Uint32(v), schemaVersion)
+	}
+	if v == nil || binary.BigEndian.Uint32(v) < 2 {
+		if err := s.indexEarlierDecisions(logIndexed); err != nil {
+			return fmt.Errorf("pebblestore: indexing earlier decisions by subject: %w", err)
+		}
 	}
 	if err := b.Set(metaSchema, binary.BigEndian.AppendUint32(nil, schemaVersion), nil); err != nil {
 		return err
@@ -558,8 +570,24 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision, b
 		if err := b.Set(reqKey, id, nil); err != nil {
 			return nil, err
 		}
-		if err := b.Set(expKey(pExpDecisions, decidedAt, tagDecision, id), nil, nil); err != nil {
+		// The subject index, each key an item of the decision's own
+		// expiry entry, so that it goes with the decision.
+		keys := c.SearchKeys()
+		index := items{b: make([]byte, 0, len(keys)*(2+subjectKeyLen+len(id)))}
+		for _, sk := range keys {
+			b.scratch = appendSubjectKey(b.scratch[:0], sk, decidedAt, d.GetDecisionId())
+			if err := b.Set(b.scratch, nil, nil); err != nil {
+				return nil, err
+			}
+			index.add(tagSubject, b.scratch[1:])
+		}
+		if err := b.Set(expKey(pExpDecisions, decidedAt, tagDecision, id), index.b, nil); err != nil {
 			return nil, err
+		}
+		if c.Case != nil {
+			if err := openCase(b, d.GetDecisionId(), c.Case, d.GetCheck(), decidedAt); err != nil {
+				return nil, err
+			}
 		}
 		evItems, linkItems := groups{}, groups{}
 		// A new decision's events carry its new ID, so they cannot be
@@ -1222,11 +1250,16 @@ func expireItem(b *txn, tag byte, k []byte) error {
 		return b.Delete(key(pOutcomes, k), nil)
 	case tagDecision:
 		return deleteDecision(b, k)
+	case tagSubject:
+		return b.Delete(key(pSubjects, k), nil)
 	}
 	return nil
 }
 
 func deleteDecision(b *txn, id []byte) error {
+	if err := deleteCase(b, string(id)); err != nil {
+		return err
+	}
 	dk := key(pDecisions, id)
 	v, err := getCopy(b, dk)
 	if err != nil {

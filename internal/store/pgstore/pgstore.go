@@ -99,6 +99,8 @@ var migrations = []string{
 	CREATE INDEX batches_at ON batches (at);`,
 	// A recorded order's identifiers, for outcomes reported about it later.
 	`ALTER TABLE batches ADD COLUMN subjects bytea;`,
+	// The review desk: the subject index, cases, their audit and the feed.
+	reviewMigration,
 }
 
 // ErrKeyMismatch means the database was written under another identifier key.
@@ -362,6 +364,15 @@ const commitSQL = `WITH d AS (
 		SELECT * FROM unnest($17::smallint[], $18::bytea[], $19::text[], $20::timestamptz[])
 		WHERE EXISTS (SELECT 1 FROM d)
 		ON CONFLICT DO NOTHING
+	), s AS (
+		INSERT INTO decision_subjects (kind, hash, decided_at, decision_id)
+		SELECT k, h, $5, $1 FROM unnest($21::smallint[], $22::bytea[]) AS t (k, h)
+		WHERE EXISTS (SELECT 1 FROM d)
+		ON CONFLICT DO NOTHING
+	), c AS (
+		INSERT INTO cases (decision_id, check_kind, decided_at, due_at, on_expiry, state)
+		SELECT $1, $2, $5, $23, $24, 1
+		WHERE EXISTS (SELECT 1 FROM d) AND $23::timestamptz IS NOT NULL
 	)
 	SELECT EXISTS (SELECT 1 FROM d)`
 
@@ -371,13 +382,13 @@ const commitSQL = `WITH d AS (
 func commitArgs(c store.Commit, body []byte) ([]any, error) {
 	d := c.Decision
 	n := len(c.Events)
-	series, kinds, hashes, ats := make([]string, n), make([]int16, n), make([][]byte, n), make([]time.Time, n)
+	series, kinds, evHashes, ats := make([]string, n), make([]int16, n), make([][]byte, n), make([]time.Time, n)
 	ids, amounts, quantities, refs := make([]string, n), make([]int64, n), make([]int64, n), make([]string, n)
 	for i, e := range c.Events {
 		if e.ID == "" || e.Series == "" {
 			return nil, errors.New("pgstore: an event needs an id and a series")
 		}
-		series[i], kinds[i], hashes[i], ats[i] = e.Series, int16(e.Key.Kind), e.Key.Hash[:], e.At
+		series[i], kinds[i], evHashes[i], ats[i] = e.Series, int16(e.Key.Kind), e.Key.Hash[:], e.At
 		ids[i], amounts[i], quantities[i], refs[i] = e.ID, e.Amount, e.Quantity, e.Ref
 	}
 	n = len(c.Links)
@@ -385,11 +396,25 @@ func commitArgs(c store.Commit, body []byte) ([]any, error) {
 	for i, l := range c.Links {
 		linkKinds[i], linkHashes[i], subjects[i], linkAts[i] = int16(l.ID.Kind), l.ID.Hash[:], l.Subject, l.At
 	}
+	search := c.SearchKeys()
+	searchKinds, searchHashes := make([]int16, len(search)), make([][]byte, len(search))
+	hashes := make([]byte, len(search)*store.HashSize) // one copy for all
+	for i := range search {
+		h := hashes[i*store.HashSize : (i+1)*store.HashSize]
+		copy(h, search[i].Hash[:])
+		searchKinds[i], searchHashes[i] = int16(search[i].Kind), h
+	}
+	var due *time.Time
+	var onExpiry int16
+	if c.Case != nil {
+		due, onExpiry = &c.Case.Due, int16(c.Case.OnExpiry)
+	}
 	return []any{
 		d.GetDecisionId(), int16(d.GetCheck()), d.GetRequestId(), c.RequestHash[:], d.GetDecidedAt().AsTime(),
 		encodeSubjects(c.Subjects), bytes.Clone(c.Facts), body,
-		series, kinds, hashes, ats, ids, amounts, quantities, refs,
+		series, kinds, evHashes, ats, ids, amounts, quantities, refs,
 		linkKinds, linkHashes, subjects, linkAts,
+		searchKinds, searchHashes, due, onExpiry,
 	}, nil
 }
 
@@ -792,6 +817,15 @@ func (s *Store) reportOutcome(ctx context.Context, o store.Outcome) error {
 		return err
 	}
 	defer tx.Rollback(ctx)
+	if err := reportOutcomeTx(ctx, tx, o); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// reportOutcomeTx stores an outcome and marks the decision's subjects in
+// tx: ReportOutcome's, and a case's resolution's, one code path.
+func reportOutcomeTx(ctx context.Context, tx pgx.Tx, o store.Outcome) error {
 	var b []byte
 	if err := tx.QueryRow(ctx, `SELECT subjects FROM decisions WHERE id = $1`, o.DecisionID).Scan(&b); err != nil {
 		return notFound(err)
@@ -806,14 +840,14 @@ func (s *Store) reportOutcome(ctx context.Context, o store.Outcome) error {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return tx.Commit(ctx) // reported before: nothing changes
+		return nil // reported before: nothing changes
 	}
 	for _, id := range subjects {
 		if err := insertMark(ctx, tx, id, store.Mark{Label: o.Label, DecisionID: o.DecisionID, At: o.At}); err != nil {
 			return err
 		}
 	}
-	return tx.Commit(ctx)
+	return nil
 }
 
 // Marks implements store.Outcomes.
@@ -889,6 +923,9 @@ type expiry struct {
 var expiries = []expiry{
 	{"events", "at", true}, {"batches", "at", true},
 	{"decisions", "decided_at", false}, {"links", "at", false}, {"marks", "at", false}, {"outcomes", "at", false},
+	// The review desk's rows go with their decision.
+	{"decision_subjects", "decided_at", false}, {"cases", "decided_at", false},
+	{"case_audit", "decided_at", false}, {"case_feed", "decided_at", false},
 }
 
 // Expire implements store.Store, deleting at most limit rows in all.

@@ -24,6 +24,7 @@ var durabilityTests = []struct {
 }{
 	{"everything committed, recorded and reported survives a reopen", testDurable},
 	{"hostile text survives a reopen byte for byte", testDurableText},
+	{"cases, claims, the audit, the subject index and the feed survive a reopen", testDurableReview},
 }
 
 // call is one store method, made with ctx.
@@ -45,7 +46,47 @@ func calls(t *testing.T, s store.Store) []call {
 		RequestHash: contentHash("seller-S2"),
 		Events:      []store.Event{event("evt-1", seriesGiftCard, subject, base, 100)},
 	}
+	held := openCase(t, s, "calls-held", base, base.Add(time.Hour), store.ExpireDecline, subject).Decision.GetDecisionId()
 	return []call{
+		{"ListDecisions", func(ctx context.Context, s store.Store) error {
+			_, err := s.ListDecisions(ctx, store.DecisionQuery{Subject: &subject, Limit: 10, MaxScan: 10})
+			return err
+		}},
+		{"Case", func(ctx context.Context, s store.Store) error {
+			_, err := s.Case(ctx, held)
+			return err
+		}},
+		{"CaseAudit", func(ctx context.Context, s store.Store) error {
+			_, err := s.CaseAudit(ctx, held)
+			return err
+		}},
+		{"ListCases", func(ctx context.Context, s store.Store) error {
+			_, err := s.ListCases(ctx, store.CaseQuery{Now: base, Limit: 10, MaxScan: 10})
+			return err
+		}},
+		{"ClaimCase", func(ctx context.Context, s store.Store) error {
+			_, err := s.ClaimCase(ctx, store.Claim{DecisionID: held, Actor: "ana", At: base, Until: base.Add(time.Minute)})
+			return err
+		}},
+		{"AddCaseNote", func(ctx context.Context, s store.Store) error {
+			return s.AddCaseNote(ctx, held, "ana", "note", base)
+		}},
+		{"Resolve", func(ctx context.Context, s store.Store) error {
+			_, _, err := s.Resolve(ctx, store.Resolution{DecisionID: held, Verdict: store.VerdictLegitimate, Actor: "ana", At: base})
+			return err
+		}},
+		{"DueCases", func(ctx context.Context, s store.Store) error {
+			_, err := s.DueCases(ctx, base.Add(day), 10)
+			return err
+		}},
+		{"Feed", func(ctx context.Context, s store.Store) error {
+			_, err := s.Feed(ctx, 0, 10)
+			return err
+		}},
+		{"FeedHead", func(ctx context.Context, s store.Store) error {
+			_, err := s.FeedHead(ctx)
+			return err
+		}},
 		{"Commit", func(ctx context.Context, s store.Store) error {
 			_, _, err := s.Commit(ctx, next)
 			return err

@@ -72,6 +72,8 @@ type memDecision struct {
 	hash     [store.HashSize]byte
 	subjects []store.Identifier
 	facts    []byte
+	// search are the identifiers the decision is found by.
+	search []store.Identifier
 }
 
 type memMark struct {
@@ -88,6 +90,12 @@ type memData struct {
 	marks     []memMark
 	outcomes  map[outcomeKey]store.Outcome
 	batches   map[string][]store.Identifier // event ID -> subjects
+	// The review desk (memreview_test.go).
+	cases map[string]store.Case
+	audit map[string][]store.AuditEntry
+	feed  []store.FeedEntry
+	// feedSeq is the last sequence given: expiry never makes one reused.
+	feedSeq uint64
 }
 
 func newMemData() *memData {
@@ -98,6 +106,8 @@ func newMemData() *memData {
 		links:     map[linkKey]store.Link{},
 		outcomes:  map[outcomeKey]store.Outcome{},
 		batches:   map[string][]store.Identifier{},
+		cases:     map[string]store.Case{},
+		audit:     map[string][]store.AuditEntry{},
 	}
 }
 
@@ -132,8 +142,13 @@ func (s *memStore) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision
 		return clone(old.d), false, nil
 	}
 	d := clone(c.Decision)
-	m.decisions[d.GetDecisionId()] = memDecision{d: d, hash: c.RequestHash, subjects: append([]store.Identifier(nil), c.Subjects...), facts: append([]byte(nil), c.Facts...)}
+	m.decisions[d.GetDecisionId()] = memDecision{d: d, hash: c.RequestHash, subjects: append([]store.Identifier(nil), c.Subjects...), facts: append([]byte(nil), c.Facts...),
+		search: slices.Clone(c.SearchKeys())}
 	m.requests[rk] = d.GetDecisionId()
+	if c.Case != nil {
+		m.cases[d.GetDecisionId()] = store.Case{DecisionID: d.GetDecisionId(), Check: d.GetCheck(), DecidedAt: d.GetDecidedAt().AsTime(),
+			Due: c.Case.Due, OnExpiry: c.Case.OnExpiry, State: store.CaseOpen}
+	}
 	m.putEvents(c.Events)
 	m.putLinks(c.Links)
 	return clone(d), true, nil
@@ -404,6 +419,7 @@ func (s *memStore) Expire(ctx context.Context, now time.Time, r store.Retention,
 					delete(m.outcomes, k)
 				}
 			}
+			m.forgetCase(id)
 			n++
 		}
 	}

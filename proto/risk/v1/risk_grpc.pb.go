@@ -49,7 +49,11 @@ type RiskServiceClient interface {
 	ScoreGiftCardPurchase(ctx context.Context, in *ScoreGiftCardPurchaseRequest, opts ...grpc.CallOption) (*ScoreGiftCardPurchaseResponse, error)
 	// EvaluateRefund decides whether a refund may be paid, and to where.
 	EvaluateRefund(ctx context.Context, in *EvaluateRefundRequest, opts ...grpc.CallOption) (*EvaluateRefundResponse, error)
-	// ReportOutcome records what later turned out true about a decision.
+	// ReportOutcome records what later turned out true about a decision. A
+	// review case the decision still has open is resolved by the report,
+	// by the reporting caller (ReviewService: LEGITIMATE for that label,
+	// CONFIRMED_FRAUD for any other, with the label reported), and the
+	// resolution goes to WatchCaseResolutions.
 	ReportOutcome(ctx context.Context, in *ReportOutcomeRequest, opts ...grpc.CallOption) (*ReportOutcomeResponse, error)
 	// GetDecision returns a stored decision with the same content the caller got.
 	GetDecision(ctx context.Context, in *GetDecisionRequest, opts ...grpc.CallOption) (*GetDecisionResponse, error)
@@ -148,7 +152,11 @@ type RiskServiceServer interface {
 	ScoreGiftCardPurchase(context.Context, *ScoreGiftCardPurchaseRequest) (*ScoreGiftCardPurchaseResponse, error)
 	// EvaluateRefund decides whether a refund may be paid, and to where.
 	EvaluateRefund(context.Context, *EvaluateRefundRequest) (*EvaluateRefundResponse, error)
-	// ReportOutcome records what later turned out true about a decision.
+	// ReportOutcome records what later turned out true about a decision. A
+	// review case the decision still has open is resolved by the report,
+	// by the reporting caller (ReviewService: LEGITIMATE for that label,
+	// CONFIRMED_FRAUD for any other, with the label reported), and the
+	// resolution goes to WatchCaseResolutions.
 	ReportOutcome(context.Context, *ReportOutcomeRequest) (*ReportOutcomeResponse, error)
 	// GetDecision returns a stored decision with the same content the caller got.
 	GetDecision(context.Context, *GetDecisionRequest) (*GetDecisionResponse, error)
