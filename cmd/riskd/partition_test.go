@@ -69,13 +69,19 @@ func TestPostgresPartitionFailsFastAndRecovers(t *testing.T) {
 			t.Fatalf("%s while PostgreSQL is known unreachable: %v, want UNAVAILABLE", name, err)
 		}
 	}
-	// The log says why each was refused: the known state, not a spent budget.
+	// The log says why each was refused: the known state, not a spent
+	// budget. (The lines reach the test through a pipe, maybe after the
+	// answers: wait for them.)
 	atOnce := 0
-	for _, l := range p.Logs() {
-		if l["msg"] == "decision store unreachable; call refused" && strings.Contains(l["error"].(string), "fail at once") {
-			atOnce++
+	eventually(5*time.Second, func() bool {
+		atOnce = 0
+		for _, l := range p.Logs() {
+			if l["msg"] == "decision store unreachable; call refused" && strings.Contains(l["error"].(string), "fail at once") {
+				atOnce++
+			}
 		}
-	}
+		return atOnce >= len(calls)
+	})
 	if atOnce < len(calls) {
 		t.Fatalf("%d calls refused at once for a known outage, want %d; log:\n%s", atOnce, len(calls), strings.Join(p.Messages(), "\n"))
 	}
