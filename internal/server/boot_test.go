@@ -45,6 +45,9 @@ type bootOptions struct {
 	// quiet logs nothing below error and samples no trace: load tests
 	// measure riskd, not the formatting of log lines.
 	quiet bool
+	// infoLogs, with quiet, still logs at info: a benchmark of what a call
+	// costs as riskd runs by default (no trace exported, a line per call).
+	infoLogs bool
 	// logs, when set, gets the server's log lines (JSON, info and up
 	// unless quiet); else they are discarded.
 	logs    io.Writer
@@ -89,6 +92,9 @@ func boot(t testing.TB, o bootOptions) *booted {
 	level := slog.LevelInfo
 	if o.quiet {
 		sampler, level = sdktrace.NeverSample(), slog.LevelError+1
+		if o.infoLogs {
+			level = slog.LevelInfo
+		}
 	}
 	logs := o.logs
 	if logs == nil {

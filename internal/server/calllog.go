@@ -85,6 +85,10 @@ func fillInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, hand
 // the note's fields. It drops the line of a shed call (shedErrorFields):
 // the shedder logs those, sampled. Successful calls are sampled as
 // CallLog says, unless slow.
+//
+// The line is built as slog attributes, not as the interceptor's
+// key-value `any`s: a string or a number in an `any` is an allocation, in
+// a slog.Value it is none, and this runs on every call.
 func callLogger(l *slog.Logger, o CallLog) logging.Logger {
 	var ok atomic.Uint64
 	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
@@ -94,28 +98,38 @@ func callLogger(l *slog.Logger, o CallLog) logging.Logger {
 			}
 		}
 		n, _ := ctx.Value(callNoteKey{}).(*callNote)
+		slow := false
 		if lvl == logging.LevelInfo {
-			slow := n != nil && o.Slow > 0 && time.Since(n.start) >= o.Slow
+			slow = n != nil && o.Slow > 0 && time.Since(n.start) >= o.Slow
 			switch {
 			case slow:
 				lvl = logging.LevelWarn
-				fields = append(fields, "slow", true)
 			case o.OKEvery <= 0:
 				return
 			case o.OKEvery > 1 && (ok.Add(1)-1)%uint64(o.OKEvery) != 0:
 				return
 			}
 		}
-		if n != nil {
-			if n.caller != "" {
-				fields = append(fields, "caller", n.caller)
-			}
-			if d := n.decision; d != nil {
-				fields = append(fields, "check", d.GetCheck().String(), "outcome", d.GetOutcome().String(),
-					"score", d.GetScore(), "reasons", reasonCodes(d), "decision_id", d.GetDecisionId())
+		var buf [24]slog.Attr
+		attrs := buf[:0]
+		for i := 0; i+1 < len(fields); i += 2 {
+			if k, isString := fields[i].(string); isString {
+				attrs = append(attrs, slog.Any(k, fields[i+1]))
 			}
 		}
-		l.Log(ctx, slog.Level(lvl), msg, fields...)
+		if slow {
+			attrs = append(attrs, slog.Bool("slow", true))
+		}
+		if n != nil {
+			if n.caller != "" {
+				attrs = append(attrs, slog.String("caller", n.caller))
+			}
+			if d := n.decision; d != nil {
+				attrs = append(attrs, slog.String("check", d.GetCheck().String()), slog.String("outcome", d.GetOutcome().String()),
+					slog.Int("score", int(d.GetScore())), slog.Any("reasons", reasonCodes(d)), slog.String("decision_id", d.GetDecisionId()))
+			}
+		}
+		l.LogAttrs(ctx, slog.Level(lvl), msg, attrs...)
 	})
 }
 
