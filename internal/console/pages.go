@@ -1,0 +1,228 @@
+package console
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// page is what every template gets.
+type page struct {
+	Lang   string
+	Path   string
+	User   string
+	CSRF   string
+	Error  string
+	Cases  []*riskv1.QueuedCase
+	Case   *riskv1.GetCaseResponse
+	Event  *riskv1.CaseEvent
+	Trace  string
+	Now    time.Time
+	Can    map[string]bool
+	Denied bool
+}
+
+const reviewService = "/risk.v1.ReviewService/"
+
+// can says which of the review methods the user's grants allow; the
+// server checks again on each call.
+func (c *Console) can(s *session) map[string]bool {
+	can := map[string]bool{}
+	id := c.identity(s.token)
+	for _, m := range []string{"ListCases", "GetCase", "ClaimCase", "ReleaseClaim", "ResolveCase", "AddCaseNote"} {
+		can[m] = id != nil && id.Allowed(reviewService+m)
+	}
+	return can
+}
+
+func (c *Console) newPage(r *http.Request, s *session) *page {
+	p := &page{Now: c.opts.Now(), Path: r.URL.Path}
+	if s != nil {
+		p.User, p.CSRF, p.Can = s.user, s.csrf, c.can(s)
+	}
+	return p
+}
+
+func (c *Console) listCases(r *http.Request, s *session) ([]*riskv1.QueuedCase, error) {
+	ctx, cancel := callCtx(r, s)
+	defer cancel()
+	resp, err := c.desk.ListCases(ctx, &riskv1.ListCasesRequest{PageSize: 100})
+	return resp.GetCases(), err
+}
+
+func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *session) {
+	p := c.newPage(r, s)
+	cases, err := c.listCases(r, s)
+	if err != nil {
+		c.fail(w, r, s, 0, "", err)
+		return
+	}
+	p.Cases = cases
+	c.render(w, r, http.StatusOK, "queue", p)
+}
+
+// queueRows is the queue's table body alone, which the page's script
+// fetches every second so a new held order shows without a reload.
+func (c *Console) queueRows(w http.ResponseWriter, r *http.Request, s *session) {
+	p := c.newPage(r, s)
+	cases, err := c.listCases(r, s)
+	if err != nil {
+		c.fail(w, r, s, 0, "", err)
+		return
+	}
+	p.Cases = cases
+	c.render(w, r, http.StatusOK, "rows", p)
+}
+
+func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	ctx, cancel := callCtx(r, s)
+	defer cancel()
+	resp, err := c.desk.GetCase(ctx, &riskv1.GetCaseRequest{DecisionId: id})
+	if err != nil {
+		c.fail(w, r, s, 0, "", err)
+		return
+	}
+	p := c.newPage(r, s)
+	p.Case = resp
+	c.mu.Lock()
+	p.Event = s.resolved[id]
+	c.mu.Unlock()
+	if tid := resp.GetDecision().GetTraceId(); tid != "" && c.opts.TraceURL != "" {
+		p.Trace = strings.ReplaceAll(c.opts.TraceURL, "{trace_id}", url.PathEscape(tid))
+	}
+	c.render(w, r, http.StatusOK, "case", p)
+}
+
+var resolutions = map[string]riskv1.CaseResolution{
+	"confirmed_fraud":           riskv1.CaseResolution_CASE_RESOLUTION_CONFIRMED_FRAUD,
+	"legitimate":                riskv1.CaseResolution_CASE_RESOLUTION_LEGITIMATE,
+	"needs_holder_confirmation": riskv1.CaseResolution_CASE_RESOLUTION_NEEDS_HOLDER_CONFIRMATION,
+}
+
+func (c *Console) caseAction(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	ctx, cancel := callCtx(r, s)
+	defer cancel()
+	note := strings.TrimSpace(r.PostFormValue("note"))
+	var err error
+	switch r.PathValue("action") {
+	case "claim":
+		_, err = c.desk.ClaimCase(ctx, &riskv1.ClaimCaseRequest{DecisionId: id})
+	case "release":
+		_, err = c.desk.ReleaseClaim(ctx, &riskv1.ReleaseClaimRequest{DecisionId: id})
+	case "note":
+		_, err = c.desk.AddCaseNote(ctx, &riskv1.AddCaseNoteRequest{DecisionId: id, Note: note})
+	case "resolve":
+		res, ok := resolutions[r.PostFormValue("resolution")]
+		if !ok {
+			c.fail(w, r, s, http.StatusBadRequest, "err_bad_request")
+			return
+		}
+		var resp *riskv1.ResolveCaseResponse
+		resp, err = c.desk.ResolveCase(ctx, &riskv1.ResolveCaseRequest{DecisionId: id, Resolution: res, Note: note})
+		if err == nil {
+			c.mu.Lock()
+			s.resolved[id] = resp.GetEvent()
+			c.mu.Unlock()
+		}
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		c.fail(w, r, s, 0, "", err)
+		return
+	}
+	// Post, redirect, get: a reload does not post the action again.
+	http.Redirect(w, r, Prefix+"case/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+// httpStatus maps the service's errors to HTTP statuses and to the message
+// shown: the one place where domain errors meet HTTP.
+func httpStatus(err error) (int, string) {
+	st, _ := status.FromError(err)
+	reason := ""
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			reason = info.GetReason()
+		}
+	}
+	switch reason {
+	case "CASE_RESOLVED":
+		return http.StatusConflict, "err_case_resolved"
+	case "CASE_CLAIMED":
+		return http.StatusConflict, "err_case_claimed"
+	case "CLAIM_REQUIRED":
+		return http.StatusConflict, "err_claim_required"
+	}
+	switch st.Code() {
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized, "err_signed_out"
+	case codes.PermissionDenied:
+		return http.StatusForbidden, "err_not_granted"
+	case codes.NotFound:
+		return http.StatusNotFound, "err_not_found"
+	case codes.InvalidArgument:
+		return http.StatusBadRequest, "err_bad_request"
+	case codes.FailedPrecondition:
+		return http.StatusConflict, "err_bad_request"
+	case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded:
+		return http.StatusServiceUnavailable, "err_unavailable"
+	}
+	return http.StatusInternalServerError, "err_internal"
+}
+
+// fail answers with an error page: the given status and message, or the
+// ones err maps to.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, code int, key string, err ...error) {
+	if len(err) > 0 && err[0] != nil {
+		code, key = httpStatus(err[0])
+		if code >= 500 {
+			// The error's code and status only: messages can carry
+			// request values.
+			st, _ := status.FromError(err[0])
+			c.opts.Logger.Warn("console call failed", "code", st.Code().String(), "path", r.URL.Path)
+		}
+	}
+	p := c.newPage(r, s)
+	p.Error = key
+	c.render(w, r, code, "error", p)
+}
+
+func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name string, p *page) {
+	p.Lang = langOf(r)
+	var buf bytes.Buffer
+	if err := c.pages.ExecuteTemplate(&buf, name, p); err != nil {
+		c.opts.Logger.Error("console template", "page", name, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// parsePages parses every page into one set: the pages share the layout,
+// and the queue includes its rows.
+func parsePages() (*template.Template, error) {
+	t, err := template.New("console").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"signin", "queue", "rows", "case", "error"} {
+		if t.Lookup(name) == nil {
+			return nil, fmt.Errorf("console: no template %q", name)
+		}
+	}
+	return t, nil
+}
