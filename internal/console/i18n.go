@@ -111,7 +111,8 @@ var funcs = template.FuncMap{
 	"open": func(c *riskv1.Case) bool { return c.GetState() != riskv1.CaseState_CASE_STATE_RESOLVED },
 }
 
-// amount is the order's total when the decision's signals carry it.
+// amount is the order's total when the decision's signals carry it
+// (today's checks do not put it in the decision: then it is empty).
 func amount(d *riskv1.Decision) string {
 	var minor int64 = -1
 	cur := ""
@@ -124,7 +125,7 @@ func amount(d *riskv1.Decision) string {
 		}
 	}
 	if minor < 0 {
-		return "—"
+		return ""
 	}
 	return fmt.Sprintf("%s %s.%02d", cur, strconv.FormatInt(minor/100, 10), minor%100)
 }
