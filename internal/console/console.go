@@ -154,15 +154,21 @@ func (c *Console) session(r *http.Request) *session {
 	if err != nil {
 		return nil
 	}
+	return c.sessionByID(ck.Value)
+}
+
+// sessionByID is the live session with this ID, touched; an expired one
+// is dropped, with its token.
+func (c *Console) sessionByID(id string) *session {
 	now := c.opts.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := c.sessions[ck.Value]
+	s := c.sessions[id]
 	if s == nil {
 		return nil
 	}
 	if now.Sub(s.used) > idleTimeout || now.Sub(s.created) > maxAge {
-		delete(c.sessions, ck.Value)
+		delete(c.sessions, id)
 		return nil
 	}
 	s.used = now

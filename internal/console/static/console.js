@@ -16,8 +16,13 @@
   function poll() {
     var rows = document.getElementById("queue-rows");
     if (!rows) { return; }
-    fetch(rows.dataset.src, {credentials: "same-origin", headers: {"Accept": "text/html"}})
-      .then(function (r) { return r.ok ? r.text() : null; })
+    // A session that ended answers with a redirect to sign in: reload the
+    // page to follow it, rather than put the sign-in form in the table.
+    fetch(rows.dataset.src, {credentials: "same-origin", redirect: "manual", headers: {"Accept": "text/html"}})
+      .then(function (r) {
+        if (r.type === "opaqueredirect") { location.reload(); return null; }
+        return r.ok ? r.text() : null;
+      })
       .then(function (html) { if (html !== null) { rows.innerHTML = html; tick(); } })
       .catch(function () {});
   }
