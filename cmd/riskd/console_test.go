@@ -251,12 +251,28 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 	if strings.Contains(done, `id="actions"`) {
 		t.Error("a resolved case still offers actions")
 	}
+	// A note on the resolved case goes into its audit trail.
+	if code, pg := a.do("POST", "case/"+held+"/note", url.Values{"csrf": {csrf}, "note": {"codes of the earlier order frozen"}}); code != http.StatusOK || !strings.Contains(pg, "codes of the earlier order frozen") {
+		t.Errorf("adding a note: %d", code)
+	}
 	// The second analyst, too late, is told it was resolved.
 	if code, pg := b.do("POST", "case/"+held+"/claim", url.Values{"csrf": {csrfOf(t, other)}}); code != http.StatusConflict || !strings.Contains(pg, "already been resolved") {
 		t.Errorf("claiming a resolved case: %d, want 409 (resolved)", code)
 	}
 	if _, q := a.do("GET", "queue/rows", nil); strings.Contains(q, held) {
 		t.Error("the resolved case is still in the queue")
+	}
+	// The search finds both orders on the device, by the device ID riskd
+	// pseudonymises as at decision time; the form is posted, so the
+	// identifier is in no URL.
+	_, form := a.do("GET", "search", nil)
+	code, found := a.do("POST", "search", url.Values{"csrf": {csrfOf(t, form)}, "check": {"CHECK_GIFT_CARD_PURCHASE"},
+		"subject_kind": {"SUBJECT_KIND_DEVICE"}, "subject": {"dev-victim"}})
+	if n := strings.Count(found, `class="result"`); code != http.StatusOK || n != 2 || !strings.Contains(found, `href="/console/case/`+held+`"`) {
+		t.Errorf("search by device: %d, %d results, want 2 with the held order's case linked:\n%s", code, n, found)
+	}
+	if _, none := a.do("POST", "search", url.Values{"csrf": {csrfOf(t, form)}, "subject_kind": {"SUBJECT_KIND_DEVICE"}, "subject": {"dev-other"}}); strings.Contains(none, `class="result"`) {
+		t.Error("search by another device found decisions")
 	}
 	// Signed out, the session is gone.
 	_, q := a.do("GET", "queue", nil)
@@ -283,6 +299,9 @@ func TestConsoleReaderCannotAct(t *testing.T) {
 		}
 	}
 	csrf := csrfOf(t, pg)
+	if code, _ := r.do("POST", "search", url.Values{"csrf": {csrf}}); code != http.StatusForbidden {
+		t.Errorf("the reader's search (not granted ListDecisions): %d, want 403", code)
+	}
 	for _, action := range []string{"claim", "resolve"} {
 		code, out := r.do("POST", "case/"+held+"/"+action, url.Values{"csrf": {csrf}, "resolution": {"confirmed_fraud"}})
 		if code != http.StatusForbidden || !strings.Contains(out, "Your grants do not allow this") {

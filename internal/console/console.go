@@ -118,6 +118,8 @@ func New(opts Options) (*Console, error) {
 	m.HandleFunc("GET "+Prefix+"queue", c.withSession(c.queue))
 	m.HandleFunc("GET "+Prefix+"queue/rows", c.withSession(c.queueRows))
 	m.HandleFunc("GET "+Prefix+"case/{id}", c.withSession(c.casePage))
+	m.HandleFunc("GET "+Prefix+"search", c.withSession(c.search))
+	m.HandleFunc("POST "+Prefix+"search", c.withSession(c.search))
 	m.HandleFunc("POST "+Prefix+"case/{id}/{action}", c.withSession(c.caseAction))
 	c.mux = m
 	return c, nil

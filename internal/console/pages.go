@@ -28,7 +28,16 @@ type page struct {
 	Trace  string
 	Now    time.Time
 	Can    map[string]bool
-	Denied bool
+	Search *searchForm
+}
+
+// searchForm is the search page's filters, as posted, and its results.
+type searchForm struct {
+	Check, Outcome, CaseFilter, Reason, SubjectKind, Subject string
+	Results                                                  []*riskv1.ListedDecision
+	Next                                                     string
+	Searched                                                 bool
+	Checks, Outcomes, CaseFilters, SubjectKinds              []string
 }
 
 const reviewService = "/risk.v1.ReviewService/"
@@ -101,6 +110,56 @@ func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) {
 		p.Trace = strings.ReplaceAll(c.opts.TraceURL, "{trace_id}", url.PathEscape(tid))
 	}
 	c.render(w, r, http.StatusOK, "case", p)
+}
+
+// search is the search page over ListDecisions. The form is posted, not
+// sent in the URL: a subject is a phone number, an e-mail address or an ID
+// number, which must not land in browser history or proxies' logs. riskd
+// pseudonymises it as at decision time and stores no raw value.
+func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
+	p := c.newPage(r, s)
+	f := &searchForm{Checks: enumNames(riskv1.Check_name), Outcomes: enumNames(riskv1.Outcome_name),
+		CaseFilters: enumNames(riskv1.CaseFilter_name), SubjectKinds: enumNames(riskv1.SubjectKind_name)}
+	p.Search = f
+	if r.Method != http.MethodPost {
+		c.render(w, r, http.StatusOK, "search", p)
+		return
+	}
+	f.Searched = true
+	f.Check, f.Outcome, f.CaseFilter = r.PostFormValue("check"), r.PostFormValue("outcome"), r.PostFormValue("case_filter")
+	f.Reason, f.SubjectKind, f.Subject = strings.TrimSpace(r.PostFormValue("reason")), r.PostFormValue("subject_kind"), strings.TrimSpace(r.PostFormValue("subject"))
+	req := &riskv1.ListDecisionsRequest{ReasonCode: f.Reason, PageSize: 50, PageToken: r.PostFormValue("page_token")}
+	if v, ok := riskv1.Check_value[f.Check]; ok && v != 0 {
+		req.Checks = []riskv1.Check{riskv1.Check(v)}
+	}
+	if v, ok := riskv1.Outcome_value[f.Outcome]; ok && v != 0 {
+		req.Outcomes = []riskv1.Outcome{riskv1.Outcome(v)}
+	}
+	req.CaseFilter = riskv1.CaseFilter(riskv1.CaseFilter_value[f.CaseFilter])
+	if k := riskv1.SubjectKind_value[f.SubjectKind]; k != 0 && f.Subject != "" {
+		req.Subject = &riskv1.Subject{Kind: riskv1.SubjectKind(k), Value: f.Subject}
+	}
+	ctx, cancel := callCtx(r, s)
+	defer cancel()
+	resp, err := c.desk.ListDecisions(ctx, req)
+	if err != nil {
+		c.fail(w, r, s, 0, "", err)
+		return
+	}
+	f.Results, f.Next = resp.GetDecisions(), resp.GetNextPageToken()
+	c.render(w, r, http.StatusOK, "search", p)
+}
+
+// enumNames are an enum's value names but the unspecified one, in number
+// order, for a form's choices.
+func enumNames(names map[int32]string) []string {
+	out := make([]string, 0, len(names))
+	for i := int32(1); i < int32(len(names))+1; i++ {
+		if n, ok := names[i]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 var resolutions = map[string]riskv1.CaseResolution{
@@ -219,7 +278,7 @@ func parsePages() (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"signin", "queue", "rows", "case", "error"} {
+	for _, name := range []string{"signin", "queue", "rows", "case", "search", "error"} {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("console: no template %q", name)
 		}
