@@ -54,7 +54,12 @@ func (c *Console) can(s *session) map[string]bool {
 }
 
 func (c *Console) newPage(r *http.Request, s *session) *page {
+	// The language switch comes back to this page: only a page one can
+	// GET (the answer to a POST is not one).
 	p := &page{Now: c.opts.Now(), Path: r.URL.Path}
+	if r.Method != http.MethodGet {
+		p.Path = Prefix + "queue"
+	}
 	if s != nil {
 		p.User, p.CSRF, p.Can = s.user, s.csrf, c.can(s)
 	}
@@ -72,7 +77,7 @@ func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *session) {
 	p := c.newPage(r, s)
 	cases, err := c.listCases(r, s)
 	if err != nil {
-		c.fail(w, r, s, 0, "", err)
+		c.failCall(w, r, s, err)
 		return
 	}
 	p.Cases = cases
@@ -85,7 +90,7 @@ func (c *Console) queueRows(w http.ResponseWriter, r *http.Request, s *session) 
 	p := c.newPage(r, s)
 	cases, err := c.listCases(r, s)
 	if err != nil {
-		c.fail(w, r, s, 0, "", err)
+		c.failCall(w, r, s, err)
 		return
 	}
 	p.Cases = cases
@@ -98,7 +103,7 @@ func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) {
 	defer cancel()
 	resp, err := c.desk.GetCase(ctx, &riskv1.GetCaseRequest{DecisionId: id})
 	if err != nil {
-		c.fail(w, r, s, 0, "", err)
+		c.failCall(w, r, s, err)
 		return
 	}
 	p := c.newPage(r, s)
@@ -143,7 +148,7 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
 	defer cancel()
 	resp, err := c.desk.ListDecisions(ctx, req)
 	if err != nil {
-		c.fail(w, r, s, 0, "", err)
+		c.failCall(w, r, s, err)
 		return
 	}
 	f.Results, f.Next = resp.GetDecisions(), resp.GetNextPageToken()
@@ -199,7 +204,7 @@ func (c *Console) caseAction(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	if err != nil {
-		c.fail(w, r, s, 0, "", err)
+		c.failCall(w, r, s, err)
 		return
 	}
 	// Post, redirect, get: a reload does not post the action again.
@@ -241,21 +246,21 @@ func httpStatus(err error) (int, string) {
 	return http.StatusInternalServerError, "err_internal"
 }
 
-// fail answers with an error page: the given status and message, or the
-// ones err maps to.
-func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, code int, key string, err ...error) {
-	if len(err) > 0 && err[0] != nil {
-		code, key = httpStatus(err[0])
-		if code >= 500 {
-			// The error's code and status only: messages can carry
-			// request values.
-			st, _ := status.FromError(err[0])
-			c.opts.Logger.Warn("console call failed", "code", st.Code().String(), "path", r.URL.Path)
-		}
-	}
+// fail answers with an error page: the status and the message's key.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, code int, key string) {
 	p := c.newPage(r, s)
 	p.Error = key
 	c.render(w, r, code, "error", p)
+}
+
+// failCall answers with the error page for a failed ReviewService call.
+func (c *Console) failCall(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	code, key := httpStatus(err)
+	if code >= 500 {
+		// The code and path only: a status message can carry request values.
+		c.opts.Logger.Warn("console call failed", "code", status.Code(err).String(), "path", r.URL.Path)
+	}
+	c.fail(w, r, s, code, key)
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name string, p *page) {
