@@ -28,6 +28,14 @@ func newConsole(cfg config.Config, grpcAddr net.Addr, callers *auth.Table, log *
 			target = net.JoinHostPort("::1", fmt.Sprint(tcp.Port))
 		}
 	}
+	if h, _, err := net.SplitHostPort(cfg.AdminListen); err == nil {
+		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			// As riskd warns of tokens over gRPC without TLS: the console's
+			// sign-in carries a token, and the admin listener is plain HTTP.
+			log.Warn("the review console is served on a non-loopback admin listener in plain HTTP: sign-in tokens travel in the clear; reach it through a TLS proxy or a port-forward",
+				"admin_listen", cfg.AdminListen, "path", console.Prefix)
+		}
+	}
 	creds := insecure.NewCredentials()
 	if cfg.TLSCert != "" {
 		tc, err := trustServerFile(cfg.TLSCert)

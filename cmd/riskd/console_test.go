@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +332,19 @@ func TestConsoleInChinese(t *testing.T) {
 	_, pg := c.do("GET", "case/"+held, nil)
 	if !strings.Contains(pg, "认领") || !strings.Contains(pg, "审计记录") {
 		t.Error("zh-CN case page not in Chinese")
+	}
+}
+
+// The console on a non-loopback admin listener (the Kubernetes manifest's,
+// for Prometheus) is served, with a warning that its tokens travel in the
+// clear.
+func TestConsoleOffLoopbackIsWarned(t *testing.T) {
+	p := startBinary(t, "--admin-listen", "0.0.0.0:0")
+	if !slices.ContainsFunc(p.Messages(), func(m string) bool { return strings.HasPrefix(m, "the review console is served on a non-loopback") }) {
+		t.Errorf("no warning of the console off loopback in %q", p.Messages())
+	}
+	q := startBinary(t, "--admin-listen", "127.0.0.1:0")
+	if slices.ContainsFunc(q.Messages(), func(m string) bool { return strings.HasPrefix(m, "the review console is served on a non-loopback") }) {
+		t.Error("the console on loopback is warned of")
 	}
 }
