@@ -275,6 +275,15 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 	if _, none := a.do("POST", "search", url.Values{"csrf": {csrfOf(t, form)}, "subject_kind": {"SUBJECT_KIND_DEVICE"}, "subject": {"dev-other"}}); strings.Contains(none, `class="result"`) {
 		t.Error("search by another device found decisions")
 	}
+	// The rule page counts the hit and, the case being answered as
+	// fraud, its precision; the case page links to it.
+	if !strings.Contains(done, `href="/console/rule/ACTIVE_CALL"`) {
+		t.Error("the case page does not link its reasons' rules")
+	}
+	if code, rule := a.do("GET", "rule/ACTIVE_CALL", nil); code != http.StatusOK || !strings.Contains(rule, `<dd id="hits">1</dd>`) ||
+		!strings.Contains(rule, `<dd id="precision">100%</dd>`) || !strings.Contains(rule, held) {
+		t.Errorf("rule page: %d\n%s", code, rule)
+	}
 	// Signed out, the session is gone.
 	_, q := a.do("GET", "queue", nil)
 	a.do("POST", "signout", url.Values{"csrf": {csrfOf(t, q)}})

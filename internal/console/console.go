@@ -119,6 +119,7 @@ func New(opts Options) (*Console, error) {
 	m.HandleFunc("GET "+Prefix+"queue/rows", c.withSession(c.queueRows))
 	m.HandleFunc("GET "+Prefix+"case/{id}", c.withSession(c.casePage))
 	m.HandleFunc("GET "+Prefix+"search", c.withSession(c.search))
+	m.HandleFunc("GET "+Prefix+"rule/{code}", c.withSession(c.rulePage))
 	m.HandleFunc("POST "+Prefix+"search", c.withSession(c.search))
 	m.HandleFunc("POST "+Prefix+"case/{id}/{action}", c.withSession(c.caseAction))
 	c.mux = m

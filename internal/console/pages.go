@@ -29,6 +29,18 @@ type page struct {
 	Now    time.Time
 	Can    map[string]bool
 	Search *searchForm
+	Rule   *ruleStats
+}
+
+// ruleStats are a reason code's latest hits and, among those whose case a
+// person or the caller answered, how many were fraud.
+type ruleStats struct {
+	Code               string
+	Hits               []*riskv1.ListedDecision
+	Counted            int
+	More               bool
+	Fraud, Legit, Open int
+	Precision          string
 }
 
 // searchForm is the search page's filters, as posted, and its results.
@@ -153,6 +165,55 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	f.Results, f.Next = resp.GetDecisions(), resp.GetNextPageToken()
 	c.render(w, r, http.StatusOK, "search", p)
+}
+
+// ruleHitsMax bounds the hits a rule page reads: four pages of 500.
+const ruleHitsMax = 2000
+
+// rulePage is a reason code's hits, newest first, and its precision over
+// the answered cases among them: confirmed fraud / (fraud + legitimate).
+// Decisions without a case, and cases still open or expired, are not
+// counted: nobody said whether they were fraud.
+func (c *Console) rulePage(w http.ResponseWriter, r *http.Request, s *session) {
+	code := r.PathValue("code")
+	st := &ruleStats{Code: code}
+	ctx, cancel := callCtx(r, s)
+	defer cancel()
+	token := ""
+	for {
+		resp, err := c.desk.ListDecisions(ctx, &riskv1.ListDecisionsRequest{ReasonCode: code, PageSize: 500, PageToken: token})
+		if err != nil {
+			c.failCall(w, r, s, err)
+			return
+		}
+		for _, d := range resp.GetDecisions() {
+			st.Counted++
+			if len(st.Hits) < 50 {
+				st.Hits = append(st.Hits, d)
+			}
+			switch d.GetCase().GetResolution() {
+			case riskv1.CaseResolution_CASE_RESOLUTION_CONFIRMED_FRAUD:
+				st.Fraud++
+			case riskv1.CaseResolution_CASE_RESOLUTION_LEGITIMATE:
+				st.Legit++
+			case riskv1.CaseResolution_CASE_RESOLUTION_UNSPECIFIED:
+				if d.GetCase() != nil {
+					st.Open++
+				}
+			}
+		}
+		token = resp.GetNextPageToken()
+		if token == "" || st.Counted >= ruleHitsMax {
+			st.More = token != ""
+			break
+		}
+	}
+	if n := st.Fraud + st.Legit; n > 0 {
+		st.Precision = fmt.Sprintf("%.0f%%", 100*float64(st.Fraud)/float64(n))
+	}
+	p := c.newPage(r, s)
+	p.Rule = st
+	c.render(w, r, http.StatusOK, "rule", p)
 }
 
 // enumNames are an enum's value names but the unspecified one, in number
@@ -283,7 +344,7 @@ func parsePages() (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"signin", "queue", "rows", "case", "search", "error"} {
+	for _, name := range []string{"signin", "queue", "rows", "case", "search", "rule", "error"} {
 		if t.Lookup(name) == nil {
 			return nil, fmt.Errorf("console: no template %q", name)
 		}
