@@ -267,6 +267,9 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 	// pseudonymises as at decision time; the form is posted, so the
 	// identifier is in no URL.
 	_, form := a.do("GET", "search", nil)
+	if !strings.Contains(form, `id="search-nav"`) {
+		t.Error("the analyst is not offered the search")
+	}
 	code, found := a.do("POST", "search", url.Values{"csrf": {csrfOf(t, form)}, "check": {"CHECK_GIFT_CARD_PURCHASE"},
 		"subject_kind": {"SUBJECT_KIND_DEVICE"}, "subject": {"dev-victim"}})
 	if n := strings.Count(found, `class="result"`); code != http.StatusOK || n != 2 || !strings.Contains(found, `href="/console/case/`+held+`"`) {
@@ -309,6 +312,9 @@ func TestConsoleReaderCannotAct(t *testing.T) {
 		}
 	}
 	csrf := csrfOf(t, pg)
+	if strings.Contains(pg, `id="search-nav"`) {
+		t.Error("the reader is offered the search, which needs ListDecisions")
+	}
 	if code, _ := r.do("POST", "search", url.Values{"csrf": {csrf}}); code != http.StatusForbidden {
 		t.Errorf("the reader's search (not granted ListDecisions): %d, want 403", code)
 	}

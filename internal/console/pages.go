@@ -59,7 +59,7 @@ const reviewService = "/risk.v1.ReviewService/"
 func (c *Console) can(s *session) map[string]bool {
 	can := map[string]bool{}
 	id := c.identity(s.token)
-	for _, m := range []string{"ListCases", "GetCase", "ClaimCase", "ReleaseClaim", "ResolveCase", "AddCaseNote"} {
+	for _, m := range []string{"ListDecisions", "ListCases", "GetCase", "ClaimCase", "ReleaseClaim", "ResolveCase", "AddCaseNote"} {
 		can[m] = id != nil && id.Allowed(reviewService+m)
 	}
 	return can
