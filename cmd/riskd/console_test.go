@@ -229,6 +229,14 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 		t.Fatalf("after claiming: %d\n%s", code, casePage)
 	}
 
+	// Released, the case can be claimed again (by anyone); claimed back.
+	if code, pg := a.do("POST", "case/"+held+"/release", url.Values{"csrf": {csrf}}); code != http.StatusOK || !strings.Contains(pg, `id="claim"`) {
+		t.Fatalf("after releasing: %d, want the claim offered again", code)
+	}
+	if code, _ := a.do("POST", "case/"+held+"/claim", url.Values{"csrf": {csrf}}); code != http.StatusOK {
+		t.Fatalf("claiming again: %d", code)
+	}
+
 	// A second analyst sees the claim and cannot take or resolve the case.
 	b := newBrowser(t, base)
 	b.signIn(analyst2Token)
