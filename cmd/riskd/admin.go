@@ -20,10 +20,14 @@ import (
 // benchmark's batch sizes), and Go's profiles under /debug/pprof/ when
 // pprof is on. The handlers are mounted on a mux of our own, never on
 // http.DefaultServeMux, so nothing else can add to it. It returns the
-// address it listens on (the port may have been 0).
-func serveAdmin(addr string, metrics http.Handler, pprofOn bool, st store.Store, log *slog.Logger) (bound string, stop func(), err error) {
+// address it listens on (the port may have been 0). console, when not
+// nil, is the review console, mounted under /console/.
+func serveAdmin(addr string, metrics http.Handler, pprofOn bool, st store.Store, console http.Handler, log *slog.Logger) (bound string, stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", metrics)
+	if console != nil {
+		mux.Handle("/console/", console)
+	}
 	mux.HandleFunc("/debug/store", func(w http.ResponseWriter, _ *http.Request) {
 		var stats store.CommitStats
 		if c, ok := st.(store.CommitCounter); ok {

@@ -28,7 +28,7 @@ func TestDebugStoreCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	addr, stop, err := serveAdmin(l.Addr().String(), http.NotFoundHandler(), false, st, slog.New(slog.DiscardHandler))
+	addr, stop, err := serveAdmin(l.Addr().String(), http.NotFoundHandler(), false, st, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

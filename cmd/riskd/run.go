@@ -177,8 +177,13 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 
 	adminAddr := ""
 	if cfg.AdminListen != "" {
+		desk, closeDesk, err := newConsole(cfg, lis.Addr(), callers, log)
+		if err != nil {
+			return err
+		}
+		defer closeDesk()
 		var stopAdmin func()
-		adminAddr, stopAdmin, err = serveAdmin(cfg.AdminListen, tel.Metrics, cfg.Pprof, base, log)
+		adminAddr, stopAdmin, err = serveAdmin(cfg.AdminListen, tel.Metrics, cfg.Pprof, base, desk, log)
 		if err != nil {
 			return err
 		}

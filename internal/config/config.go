@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -124,6 +125,9 @@ type Config struct {
 	// listener, which must then be on loopback: profiles are not for the
 	// network.
 	Pprof bool `yaml:"pprof"`
+	// ConsoleTraceURL links a case in the review console to its trace: a
+	// URL template with {trace_id} (Jaeger, Grafana...). Empty: no link.
+	ConsoleTraceURL string `yaml:"console_trace_url"`
 }
 
 // Default returns the embedded defaults.
@@ -298,6 +302,7 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.DurationVar(&c.DefaultDeadline, "default-deadline", c.DefaultDeadline, "deadline for calls that come without one")
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin HTTP listener: /metrics, /debug/store, pprof with --pprof (off when empty)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiles on the admin listener (which must be on loopback)")
+	fs.StringVar(&c.ConsoleTraceURL, "console-trace-url", c.ConsoleTraceURL, "review console's trace link: an http(s) URL template with {trace_id}")
 }
 
 func loadFile(path string, c *Config) error {
@@ -381,6 +386,12 @@ func (c Config) Validate() error {
 		}
 	} else if c.Pprof {
 		return &FieldError{"pprof", "needs --admin-listen"}
+	}
+	if c.ConsoleTraceURL != "" {
+		u, err := url.Parse(strings.ReplaceAll(c.ConsoleTraceURL, "{trace_id}", "x"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.Contains(c.ConsoleTraceURL, "{trace_id}") {
+			return &FieldError{"console-trace-url", fmt.Sprintf("%q must be an http or https URL with {trace_id} in it", c.ConsoleTraceURL)}
+		}
 	}
 	switch c.Store {
 	case "embedded":

@@ -462,6 +462,13 @@ func TestValidate(t *testing.T) {
 		{"identifier key not hex", func(c *config.Config) { c.IdentifierKey = strings.Repeat("zz", 32) }, "identifier-key"},
 		{"identifier key 31 bytes", func(c *config.Config) { c.IdentifierKey = strings.Repeat("ab", 31) }, "identifier-key"},
 		{"no concurrent streams", func(c *config.Config) { c.MaxConcurrentStreams = 0 }, "max-concurrent-streams"},
+		{"console trace url jaeger", func(c *config.Config) { c.ConsoleTraceURL = "http://jaeger:16686/trace/{trace_id}" }, ""},
+		{"console trace url grafana", func(c *config.Config) {
+			c.ConsoleTraceURL = "https://grafana.example/explore?left={%22queries%22:[{%22query%22:%22{trace_id}%22}]}"
+		}, ""},
+		{"console trace url without placeholder", func(c *config.Config) { c.ConsoleTraceURL = "https://jaeger/trace/" }, "console-trace-url"},
+		{"console trace url javascript", func(c *config.Config) { c.ConsoleTraceURL = "javascript:alert({trace_id})" }, "console-trace-url"},
+		{"console trace url relative", func(c *config.Config) { c.ConsoleTraceURL = "/trace/{trace_id}" }, "console-trace-url"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
