@@ -104,7 +104,15 @@ func TestScrapeMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := adminAddr(t, p.Logs())
-	fams := scrape(t, addr)
+	// otelgrpc records a call when the server's stream ends, which may be
+	// just after the client has its answer: scrape until the four calls
+	// are in.
+	var fams map[string]*dto.MetricFamily
+	eventually(5*time.Second, func() bool {
+		fams = scrape(t, addr)
+		_, ok := fams["rpc_server_call_duration_seconds"]
+		return ok && value(t, fams, "rpc_server_call_duration_seconds", nil) >= 4
+	})
 
 	for outcome, n := range outcomes {
 		if got := value(t, fams, "riskd_decisions_total", map[string]string{"check": "CHECK_SELLER", "outcome": outcome}); got != n {
