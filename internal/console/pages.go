@@ -85,28 +85,20 @@ func (c *Console) listCases(r *http.Request, s *session) ([]*riskv1.QueuedCase, 
 	return resp.GetCases(), err
 }
 
-func (c *Console) queue(w http.ResponseWriter, r *http.Request, s *session) {
-	p := c.newPage(r, s)
-	cases, err := c.listCases(r, s)
-	if err != nil {
-		c.failCall(w, r, s, err)
-		return
+// queue renders the open cases with template tmpl: "queue", the page, or
+// "rows", its table body alone, which the page's script fetches every
+// second so a new held order shows without a reload.
+func (c *Console) queue(tmpl string) func(http.ResponseWriter, *http.Request, *session) {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		p := c.newPage(r, s)
+		cases, err := c.listCases(r, s)
+		if err != nil {
+			c.failCall(w, r, s, err)
+			return
+		}
+		p.Cases = cases
+		c.render(w, r, http.StatusOK, tmpl, p)
 	}
-	p.Cases = cases
-	c.render(w, r, http.StatusOK, "queue", p)
-}
-
-// queueRows is the queue's table body alone, which the page's script
-// fetches every second so a new held order shows without a reload.
-func (c *Console) queueRows(w http.ResponseWriter, r *http.Request, s *session) {
-	p := c.newPage(r, s)
-	cases, err := c.listCases(r, s)
-	if err != nil {
-		c.failCall(w, r, s, err)
-		return
-	}
-	p.Cases = cases
-	c.render(w, r, http.StatusOK, "rows", p)
 }
 
 func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) {

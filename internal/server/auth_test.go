@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -607,38 +606,6 @@ func TestClientCertificateNotFromTheClientCA(t *testing.T) {
 	}
 }
 
-// logBuffer collects a server's JSON log lines; the server writes from
-// its call goroutines while the test reads.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines decodes every line logged so far.
-func (b *logBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, l := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
-		if len(l) == 0 {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(l, &m); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // TestShortTokenWarnsOncePerCaller: riskd keeps only token hashes, so a
 // token shorter than 128 bits can only be seen when a caller uses it. The
 // call is allowed (refusing it would break a running deployment) and the
@@ -676,7 +643,8 @@ func TestShortTokenWarnsOncePerCaller(t *testing.T) {
 	wg.Wait()
 
 	warned := map[string]int{}
-	for _, l := range logs.lines(t) {
+	for _, ln := range logs.lines(t) {
+		l := ln.attr
 		raw, _ := json.Marshal(l)
 		for _, secret := range []string{shortToken, longToken, auth.HashToken(shortToken), auth.HashToken(longToken)} {
 			if strings.Contains(string(raw), secret) {

@@ -8,12 +8,15 @@ package server_test
 // its two faces.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,4 +193,42 @@ func openStore(t testing.TB, postgres bool, keys *pseudonym.Keyer) (store.Store,
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return pgstore.Open(ctx, pgstore.Options{URL: pgtest.URL(), Schema: pgtest.Schema(t), MaxConns: 8, KeyCheck: keys.Check()})
+}
+
+// logBuffer is a server's log as a test reads it while the server writes
+// (from its call goroutines, and the shedder's timers from theirs).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// logLine is one JSON line logged.
+type logLine struct {
+	raw  int // bytes, with the newline
+	attr map[string]any
+}
+
+// lines decodes every line logged so far.
+func (l *logBuffer) lines(t *testing.T) []logLine {
+	t.Helper()
+	l.mu.Lock()
+	data := bytes.Clone(l.buf.Bytes())
+	l.mu.Unlock()
+	var out []logLine
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, logLine{raw: len(sc.Bytes()) + 1, attr: m})
+	}
+	return out
 }

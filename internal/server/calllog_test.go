@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // callLines are the "finished call" lines of the log, by method.
-func callLines(t *testing.T, logs *shedLog, method string) []map[string]any {
+func callLines(t *testing.T, logs *logBuffer, method string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range logs.lines(t) {
@@ -24,7 +25,7 @@ func callLines(t *testing.T, logs *shedLog, method string) []map[string]any {
 	return out
 }
 
-func bootLogging(t *testing.T, logs *shedLog, okEvery int, slow time.Duration) riskv1.RiskServiceClient {
+func bootLogging(t *testing.T, logs *logBuffer, okEvery int, slow time.Duration) riskv1.RiskServiceClient {
 	t.Helper()
 	b := boot(t, bootOptions{logs: logs, config: func(c *config.Config) {
 		c.LogOKEvery, c.LogSlow = okEvery, slow
@@ -36,7 +37,7 @@ func bootLogging(t *testing.T, logs *shedLog, okEvery int, slow time.Duration) r
 // called, what was decided and why, under the call's trace; and nothing a
 // person could be found by.
 func TestCallLogLineSaysWhatWasDecided(t *testing.T) {
-	var logs shedLog
+	var logs logBuffer
 	c := bootLogging(t, &logs, 1, time.Minute)
 	req := cleanSeller()
 	resp, err := c.CheckSeller(context.Background(), req)
@@ -63,7 +64,7 @@ func TestCallLogLineSaysWhatWasDecided(t *testing.T) {
 		}
 	}
 	got, _ := l["reasons"].([]any)
-	if !slices.Equal(got, reasons) && len(reasons) > 0 {
+	if !slices.Equal(got, reasons) {
 		t.Errorf("reasons = %v, want %v", got, reasons)
 	}
 	if _, ok := l["trace_id"].(string); !ok {
@@ -72,7 +73,7 @@ func TestCallLogLineSaysWhatWasDecided(t *testing.T) {
 	for _, raw := range []string{req.GetIdentity().GetNumber(), req.GetContact().GetMobile(), req.GetContact().GetEmail(),
 		req.GetIdentity().GetFullName(), req.GetPayout().GetAccountNumber()} {
 		for k, v := range l {
-			if s, ok := v.(string); ok && raw != "" && s == raw {
+			if s, ok := v.(string); ok && raw != "" && strings.Contains(s, raw) {
 				t.Errorf("field %s holds a raw identifier from the request", k)
 			}
 		}
@@ -87,7 +88,7 @@ func TestCallLogSamplesSuccessButNeverRefusals(t *testing.T) {
 		{every: 3, calls: 9, want: 3},
 		{every: 1, calls: 4, want: 4},
 	} {
-		var logs shedLog
+		var logs logBuffer
 		c := bootLogging(t, &logs, tc.every, 0)
 		for i := range tc.calls {
 			req := cleanSeller()
@@ -114,7 +115,7 @@ func TestCallLogSamplesSuccessButNeverRefusals(t *testing.T) {
 }
 
 func TestCallLogAlwaysLogsSlowCalls(t *testing.T) {
-	var logs shedLog
+	var logs logBuffer
 	// Every call takes longer than a nanosecond: this one is slow.
 	c := bootLogging(t, &logs, 0, time.Nanosecond)
 	if _, err := c.CheckSeller(context.Background(), cleanSeller()); err != nil {

@@ -726,7 +726,7 @@ func TestReviewGrants(t *testing.T) {
 // The stream's calls are logged like unary calls: one line when the
 // stream ends, with the caller.
 func TestWatchIsLoggedWithItsCaller(t *testing.T) {
-	var logs shedLog
+	var logs logBuffer
 	b := boot(t, bootOptions{logs: &logs})
 	desk := riskv1.NewReviewServiceClient(b.dial(t))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,10 +1,7 @@
 package server_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -21,42 +18,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// shedLog is the server's log as the test reads it while the server
-// writes (the shedder's timers write on their own goroutines).
-type shedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *shedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-type shedLine struct {
-	raw  int // bytes, with the newline
-	attr map[string]any
-}
-
-func (l *shedLog) lines(t *testing.T) []shedLine {
-	t.Helper()
-	l.mu.Lock()
-	data := bytes.Clone(l.buf.Bytes())
-	l.mu.Unlock()
-	var out []shedLine
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, shedLine{raw: len(sc.Bytes()) + 1, attr: m})
-	}
-	return out
-}
-
 // shedSummary is what the log says was shed: the "calls shed" lines by
 // caller and reason, and their bytes. A per-call line for a shed call
 // (the call log's "finished call" with RESOURCE_EXHAUSTED) fails the test.
@@ -66,7 +27,7 @@ type shedSummary struct {
 	bytes int
 }
 
-func (l *shedLog) shed(t *testing.T) shedSummary {
+func (l *logBuffer) shed(t *testing.T) shedSummary {
 	t.Helper()
 	s := shedSummary{lines: map[string]int{}, count: map[string]int64{}}
 	for _, ln := range l.lines(t) {
@@ -131,7 +92,7 @@ func TestShedInFlightIsCountedAndLoggedSampled(t *testing.T) {
 	})
 	clock := newGCClock(time.Now())
 	reader := sdkmetric.NewManualReader()
-	var logs shedLog
+	var logs logBuffer
 	h := startSecure(t, withMaxInFlight(maxInFlight), withPolicy(floodPolicy, verifier.Registry{"slow": hold}),
 		withLogs(&logs), withClock(clock.Now), withMetrics(reader))
 	client := riskv1.NewRiskServiceClient(h.dial(t, nil))
@@ -247,7 +208,7 @@ func TestShedRateLimitIsCountedAndLoggedSampled(t *testing.T) {
 	)
 	clock := newGCClock(time.Now())
 	reader := sdkmetric.NewManualReader()
-	var logs shedLog
+	var logs logBuffer
 	h := startSecure(t, withCallers(secCallers()...), withRate(rate, burst),
 		withLogs(&logs), withClock(clock.Now), withMetrics(reader))
 	client := riskv1.NewRiskServiceClient(h.dial(t, nil))
