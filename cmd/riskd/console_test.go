@@ -211,6 +211,12 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 			t.Errorf("case page lacks %q", want)
 		}
 	}
+	// The earlier order on the same device is a related decision, and
+	// the case page says what they share.
+	if m := regexp.MustCompile(`(?s)<tr class="related-decision">.*?</tr>`).FindAllString(casePage, -1); len(m) != 1 ||
+		!strings.Contains(m[0], earlier) || !strings.Contains(m[0], ">Device<") {
+		t.Errorf("related decisions on the case page: %q, want the earlier order, sharing the device", m)
+	}
 	csrf := csrfOf(t, casePage)
 
 	// CSRF: missing and wrong tokens are refused, and nothing happens.
@@ -320,6 +326,9 @@ func TestConsoleReaderCannotAct(t *testing.T) {
 		}
 	}
 	csrf := csrfOf(t, pg)
+	if strings.Contains(pg, `id="related-decisions"`) {
+		t.Error("the reader is shown related decisions, which need ListRelatedDecisions")
+	}
 	if strings.Contains(pg, `id="search-nav"`) {
 		t.Error("the reader is offered the search, which needs ListDecisions")
 	}

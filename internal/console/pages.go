@@ -24,6 +24,9 @@ type page struct {
 	Error  string
 	Cases  []*riskv1.QueuedCase
 	Case   *riskv1.GetCaseResponse
+	// Related is the case's related decisions (nil when the user may not
+	// list them).
+	Related *riskv1.ListRelatedDecisionsResponse
 	Event  *riskv1.CaseEvent
 	Trace  string
 	Now    time.Time
@@ -59,7 +62,7 @@ const reviewService = "/risk.v1.ReviewService/"
 func (c *Console) can(s *session) map[string]bool {
 	can := map[string]bool{}
 	id := c.identity(s.token)
-	for _, m := range []string{"ListDecisions", "ListCases", "GetCase", "ClaimCase", "ReleaseClaim", "ResolveCase", "AddCaseNote"} {
+	for _, m := range []string{"ListDecisions", "ListCases", "GetCase", "ClaimCase", "ReleaseClaim", "ResolveCase", "AddCaseNote", "ListRelatedDecisions"} {
 		can[m] = id != nil && id.Allowed(reviewService+m)
 	}
 	return can
@@ -112,6 +115,14 @@ func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	p := c.newPage(r, s)
 	p.Case = resp
+	if p.Can["ListRelatedDecisions"] {
+		// The decisions sharing a device, instrument, recipient or payout
+		// account with this one: what an analyst checks first.
+		if p.Related, err = c.desk.ListRelatedDecisions(ctx, &riskv1.ListRelatedDecisionsRequest{DecisionId: id, PageSize: 20}); err != nil {
+			c.failCall(w, r, s, err)
+			return
+		}
+	}
 	c.mu.Lock()
 	p.Event = s.resolved[id]
 	c.mu.Unlock()

@@ -1063,6 +1063,192 @@ func (x *ListCasesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ListRelatedDecisionsRequest names the decision whose neighbours to list.
+type ListRelatedDecisionsRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// Only decisions sharing an identifier of these kinds; every kind when
+	// empty.
+	Kinds []SubjectKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=risk.v1.SubjectKind" json:"kinds,omitempty"`
+	// The most decisions returned: 1 to 200; 0 means 50. At most that many
+	// are read per shared identifier too, so an identifier shared by
+	// thousands (an office landline) cannot make the call slow; truncated
+	// then says so.
+	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRelatedDecisionsRequest) Reset() {
+	*x = ListRelatedDecisionsRequest{}
+	mi := &file_risk_v1_review_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRelatedDecisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRelatedDecisionsRequest) ProtoMessage() {}
+
+func (x *ListRelatedDecisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_review_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRelatedDecisionsRequest.ProtoReflect.Descriptor instead.
+func (*ListRelatedDecisionsRequest) Descriptor() ([]byte, []int) {
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListRelatedDecisionsRequest) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *ListRelatedDecisionsRequest) GetKinds() []SubjectKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *ListRelatedDecisionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ListRelatedDecisionsResponse is the related decisions, newest first.
+type ListRelatedDecisionsResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Decisions []*RelatedDecision     `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	// Some identifier had more related decisions than were read, or more
+	// matched than page_size: the list is the newest, not all.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRelatedDecisionsResponse) Reset() {
+	*x = ListRelatedDecisionsResponse{}
+	mi := &file_risk_v1_review_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRelatedDecisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRelatedDecisionsResponse) ProtoMessage() {}
+
+func (x *ListRelatedDecisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_review_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRelatedDecisionsResponse.ProtoReflect.Descriptor instead.
+func (*ListRelatedDecisionsResponse) Descriptor() ([]byte, []int) {
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListRelatedDecisionsResponse) GetDecisions() []*RelatedDecision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *ListRelatedDecisionsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// RelatedDecision is a decision that shares identifiers with the one asked
+// about.
+type RelatedDecision struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Decision *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	// Its case, if it opened one.
+	Case *Case `protobuf:"bytes,2,opt,name=case,proto3" json:"case,omitempty"`
+	// The kinds of identifier it shares, each once, in kind order.
+	Shared        []SubjectKind `protobuf:"varint,3,rep,packed,name=shared,proto3,enum=risk.v1.SubjectKind" json:"shared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelatedDecision) Reset() {
+	*x = RelatedDecision{}
+	mi := &file_risk_v1_review_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelatedDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelatedDecision) ProtoMessage() {}
+
+func (x *RelatedDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_review_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelatedDecision.ProtoReflect.Descriptor instead.
+func (*RelatedDecision) Descriptor() ([]byte, []int) {
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RelatedDecision) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+func (x *RelatedDecision) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
+func (x *RelatedDecision) GetShared() []SubjectKind {
+	if x != nil {
+		return x.Shared
+	}
+	return nil
+}
+
 // QueuedCase is a case with its decision.
 type QueuedCase struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1074,7 +1260,7 @@ type QueuedCase struct {
 
 func (x *QueuedCase) Reset() {
 	*x = QueuedCase{}
-	mi := &file_risk_v1_review_proto_msgTypes[7]
+	mi := &file_risk_v1_review_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1272,7 @@ func (x *QueuedCase) String() string {
 func (*QueuedCase) ProtoMessage() {}
 
 func (x *QueuedCase) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[7]
+	mi := &file_risk_v1_review_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1285,7 @@ func (x *QueuedCase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueuedCase.ProtoReflect.Descriptor instead.
 func (*QueuedCase) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{7}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *QueuedCase) GetCase() *Case {
@@ -1126,7 +1312,7 @@ type GetCaseRequest struct {
 
 func (x *GetCaseRequest) Reset() {
 	*x = GetCaseRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[8]
+	mi := &file_risk_v1_review_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1324,7 @@ func (x *GetCaseRequest) String() string {
 func (*GetCaseRequest) ProtoMessage() {}
 
 func (x *GetCaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[8]
+	mi := &file_risk_v1_review_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1337,7 @@ func (x *GetCaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCaseRequest.ProtoReflect.Descriptor instead.
 func (*GetCaseRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{8}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetCaseRequest) GetDecisionId() string {
@@ -1182,7 +1368,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_risk_v1_review_proto_msgTypes[9]
+	mi := &file_risk_v1_review_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1380,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[9]
+	mi := &file_risk_v1_review_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1393,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{9}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AuditEntry) GetSequence() int32 {
@@ -1273,7 +1459,7 @@ type GetCaseResponse struct {
 
 func (x *GetCaseResponse) Reset() {
 	*x = GetCaseResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[10]
+	mi := &file_risk_v1_review_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1471,7 @@ func (x *GetCaseResponse) String() string {
 func (*GetCaseResponse) ProtoMessage() {}
 
 func (x *GetCaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[10]
+	mi := &file_risk_v1_review_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1484,7 @@ func (x *GetCaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCaseResponse.ProtoReflect.Descriptor instead.
 func (*GetCaseResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{10}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetCaseResponse) GetCase() *Case {
@@ -1332,7 +1518,7 @@ type ClaimCaseRequest struct {
 
 func (x *ClaimCaseRequest) Reset() {
 	*x = ClaimCaseRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[11]
+	mi := &file_risk_v1_review_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1530,7 @@ func (x *ClaimCaseRequest) String() string {
 func (*ClaimCaseRequest) ProtoMessage() {}
 
 func (x *ClaimCaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[11]
+	mi := &file_risk_v1_review_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1543,7 @@ func (x *ClaimCaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimCaseRequest.ProtoReflect.Descriptor instead.
 func (*ClaimCaseRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{11}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ClaimCaseRequest) GetDecisionId() string {
@@ -1377,7 +1563,7 @@ type ClaimCaseResponse struct {
 
 func (x *ClaimCaseResponse) Reset() {
 	*x = ClaimCaseResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[12]
+	mi := &file_risk_v1_review_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1575,7 @@ func (x *ClaimCaseResponse) String() string {
 func (*ClaimCaseResponse) ProtoMessage() {}
 
 func (x *ClaimCaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[12]
+	mi := &file_risk_v1_review_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1588,7 @@ func (x *ClaimCaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimCaseResponse.ProtoReflect.Descriptor instead.
 func (*ClaimCaseResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{12}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClaimCaseResponse) GetCase() *Case {
@@ -1422,7 +1608,7 @@ type ReleaseClaimRequest struct {
 
 func (x *ReleaseClaimRequest) Reset() {
 	*x = ReleaseClaimRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[13]
+	mi := &file_risk_v1_review_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1620,7 @@ func (x *ReleaseClaimRequest) String() string {
 func (*ReleaseClaimRequest) ProtoMessage() {}
 
 func (x *ReleaseClaimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[13]
+	mi := &file_risk_v1_review_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1633,7 @@ func (x *ReleaseClaimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseClaimRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseClaimRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{13}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReleaseClaimRequest) GetDecisionId() string {
@@ -1467,7 +1653,7 @@ type ReleaseClaimResponse struct {
 
 func (x *ReleaseClaimResponse) Reset() {
 	*x = ReleaseClaimResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[14]
+	mi := &file_risk_v1_review_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1665,7 @@ func (x *ReleaseClaimResponse) String() string {
 func (*ReleaseClaimResponse) ProtoMessage() {}
 
 func (x *ReleaseClaimResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[14]
+	mi := &file_risk_v1_review_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1678,7 @@ func (x *ReleaseClaimResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseClaimResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseClaimResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{14}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReleaseClaimResponse) GetCase() *Case {
@@ -1520,7 +1706,7 @@ type ResolveCaseRequest struct {
 
 func (x *ResolveCaseRequest) Reset() {
 	*x = ResolveCaseRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[15]
+	mi := &file_risk_v1_review_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1718,7 @@ func (x *ResolveCaseRequest) String() string {
 func (*ResolveCaseRequest) ProtoMessage() {}
 
 func (x *ResolveCaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[15]
+	mi := &file_risk_v1_review_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1731,7 @@ func (x *ResolveCaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveCaseRequest.ProtoReflect.Descriptor instead.
 func (*ResolveCaseRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{15}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResolveCaseRequest) GetDecisionId() string {
@@ -1579,7 +1765,7 @@ type ResolveCaseResponse struct {
 
 func (x *ResolveCaseResponse) Reset() {
 	*x = ResolveCaseResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[16]
+	mi := &file_risk_v1_review_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1777,7 @@ func (x *ResolveCaseResponse) String() string {
 func (*ResolveCaseResponse) ProtoMessage() {}
 
 func (x *ResolveCaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[16]
+	mi := &file_risk_v1_review_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1790,7 @@ func (x *ResolveCaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveCaseResponse.ProtoReflect.Descriptor instead.
 func (*ResolveCaseResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{16}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResolveCaseResponse) GetEvent() *CaseEvent {
@@ -1627,7 +1813,7 @@ type AddCaseNoteRequest struct {
 
 func (x *AddCaseNoteRequest) Reset() {
 	*x = AddCaseNoteRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[17]
+	mi := &file_risk_v1_review_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1825,7 @@ func (x *AddCaseNoteRequest) String() string {
 func (*AddCaseNoteRequest) ProtoMessage() {}
 
 func (x *AddCaseNoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[17]
+	mi := &file_risk_v1_review_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1838,7 @@ func (x *AddCaseNoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCaseNoteRequest.ProtoReflect.Descriptor instead.
 func (*AddCaseNoteRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{17}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddCaseNoteRequest) GetDecisionId() string {
@@ -1678,7 +1864,7 @@ type AddCaseNoteResponse struct {
 
 func (x *AddCaseNoteResponse) Reset() {
 	*x = AddCaseNoteResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[18]
+	mi := &file_risk_v1_review_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1876,7 @@ func (x *AddCaseNoteResponse) String() string {
 func (*AddCaseNoteResponse) ProtoMessage() {}
 
 func (x *AddCaseNoteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[18]
+	mi := &file_risk_v1_review_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1889,7 @@ func (x *AddCaseNoteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCaseNoteResponse.ProtoReflect.Descriptor instead.
 func (*AddCaseNoteResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{18}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{21}
 }
 
 // WatchCaseResolutionsRequest says where to start.
@@ -1723,7 +1909,7 @@ type WatchCaseResolutionsRequest struct {
 
 func (x *WatchCaseResolutionsRequest) Reset() {
 	*x = WatchCaseResolutionsRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[19]
+	mi := &file_risk_v1_review_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1921,7 @@ func (x *WatchCaseResolutionsRequest) String() string {
 func (*WatchCaseResolutionsRequest) ProtoMessage() {}
 
 func (x *WatchCaseResolutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[19]
+	mi := &file_risk_v1_review_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1934,7 @@ func (x *WatchCaseResolutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCaseResolutionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchCaseResolutionsRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{19}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchCaseResolutionsRequest) GetAfterSequence() uint64 {
@@ -1782,7 +1968,7 @@ type WatchCaseResolutionsResponse struct {
 
 func (x *WatchCaseResolutionsResponse) Reset() {
 	*x = WatchCaseResolutionsResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[20]
+	mi := &file_risk_v1_review_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1980,7 @@ func (x *WatchCaseResolutionsResponse) String() string {
 func (*WatchCaseResolutionsResponse) ProtoMessage() {}
 
 func (x *WatchCaseResolutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[20]
+	mi := &file_risk_v1_review_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1993,7 @@ func (x *WatchCaseResolutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCaseResolutionsResponse.ProtoReflect.Descriptor instead.
 func (*WatchCaseResolutionsResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{20}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchCaseResolutionsResponse) GetEvent() *CaseEvent {
@@ -1854,7 +2040,7 @@ type CaseEvent struct {
 
 func (x *CaseEvent) Reset() {
 	*x = CaseEvent{}
-	mi := &file_risk_v1_review_proto_msgTypes[21]
+	mi := &file_risk_v1_review_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2052,7 @@ func (x *CaseEvent) String() string {
 func (*CaseEvent) ProtoMessage() {}
 
 func (x *CaseEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[21]
+	mi := &file_risk_v1_review_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2065,7 @@ func (x *CaseEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseEvent.ProtoReflect.Descriptor instead.
 func (*CaseEvent) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{21}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CaseEvent) GetSequence() uint64 {
@@ -2023,7 +2209,20 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tB\x1d\xbaH\x1ar\x18\x90d\x01\x18\x80\x042\x10^[A-Za-z0-9_-]*$R\tpageToken\"f\n" +
 	"\x11ListCasesResponse\x12)\n" +
 	"\x05cases\x18\x01 \x03(\v2\x13.risk.v1.QueuedCaseR\x05cases\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"^\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb6\x01\n" +
+	"\x1bListRelatedDecisionsRequest\x12-\n" +
+	"\vdecision_id\x18\x01 \x01(\tB\f\xbaH\tr\a\x90d\x01\x10\x01\x18@R\n" +
+	"decisionId\x12?\n" +
+	"\x05kinds\x18\x02 \x03(\x0e2\x14.risk.v1.SubjectKindB\x13\xbaH\x10\x92\x01\r\x10\x14\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05kinds\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xc8\x01(\x00R\bpageSize\"t\n" +
+	"\x1cListRelatedDecisionsResponse\x126\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x18.risk.v1.RelatedDecisionR\tdecisions\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\x91\x01\n" +
+	"\x0fRelatedDecision\x12-\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\x12!\n" +
+	"\x04case\x18\x02 \x01(\v2\r.risk.v1.CaseR\x04case\x12,\n" +
+	"\x06shared\x18\x03 \x03(\x0e2\x14.risk.v1.SubjectKindR\x06shared\"^\n" +
 	"\n" +
 	"QueuedCase\x12!\n" +
 	"\x04case\x18\x01 \x01(\v2\r.risk.v1.CaseR\x04case\x12-\n" +
@@ -2147,7 +2346,7 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"\x15AUDIT_ACTION_RESOLVED\x10\x04\x12\x18\n" +
 	"\x14AUDIT_ACTION_EXPIRED\x10\x05\x12\x1a\n" +
 	"\x16AUDIT_ACTION_ESCALATED\x10\x06\x12\x16\n" +
-	"\x12AUDIT_ACTION_NOTED\x10\a2\xed\x04\n" +
+	"\x12AUDIT_ACTION_NOTED\x10\a2\xd2\x05\n" +
 	"\rReviewService\x12N\n" +
 	"\rListDecisions\x12\x1d.risk.v1.ListDecisionsRequest\x1a\x1e.risk.v1.ListDecisionsResponse\x12B\n" +
 	"\tListCases\x12\x19.risk.v1.ListCasesRequest\x1a\x1a.risk.v1.ListCasesResponse\x12<\n" +
@@ -2156,7 +2355,8 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"\fReleaseClaim\x12\x1c.risk.v1.ReleaseClaimRequest\x1a\x1d.risk.v1.ReleaseClaimResponse\x12H\n" +
 	"\vResolveCase\x12\x1b.risk.v1.ResolveCaseRequest\x1a\x1c.risk.v1.ResolveCaseResponse\x12H\n" +
 	"\vAddCaseNote\x12\x1b.risk.v1.AddCaseNoteRequest\x1a\x1c.risk.v1.AddCaseNoteResponse\x12e\n" +
-	"\x14WatchCaseResolutions\x12$.risk.v1.WatchCaseResolutionsRequest\x1a%.risk.v1.WatchCaseResolutionsResponse0\x01B-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\x06proto3"
+	"\x14WatchCaseResolutions\x12$.risk.v1.WatchCaseResolutionsRequest\x1a%.risk.v1.WatchCaseResolutionsResponse0\x01\x12c\n" +
+	"\x14ListRelatedDecisions\x12$.risk.v1.ListRelatedDecisionsRequest\x1a%.risk.v1.ListRelatedDecisionsResponseB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\x06proto3"
 
 var (
 	file_risk_v1_review_proto_rawDescOnce sync.Once
@@ -2171,7 +2371,7 @@ func file_risk_v1_review_proto_rawDescGZIP() []byte {
 }
 
 var file_risk_v1_review_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_risk_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_risk_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_risk_v1_review_proto_goTypes = []any{
 	(SubjectKind)(0),                     // 0: risk.v1.SubjectKind
 	(CaseFilter)(0),                      // 1: risk.v1.CaseFilter
@@ -2187,96 +2387,106 @@ var file_risk_v1_review_proto_goTypes = []any{
 	(*Case)(nil),                         // 11: risk.v1.Case
 	(*ListCasesRequest)(nil),             // 12: risk.v1.ListCasesRequest
 	(*ListCasesResponse)(nil),            // 13: risk.v1.ListCasesResponse
-	(*QueuedCase)(nil),                   // 14: risk.v1.QueuedCase
-	(*GetCaseRequest)(nil),               // 15: risk.v1.GetCaseRequest
-	(*AuditEntry)(nil),                   // 16: risk.v1.AuditEntry
-	(*GetCaseResponse)(nil),              // 17: risk.v1.GetCaseResponse
-	(*ClaimCaseRequest)(nil),             // 18: risk.v1.ClaimCaseRequest
-	(*ClaimCaseResponse)(nil),            // 19: risk.v1.ClaimCaseResponse
-	(*ReleaseClaimRequest)(nil),          // 20: risk.v1.ReleaseClaimRequest
-	(*ReleaseClaimResponse)(nil),         // 21: risk.v1.ReleaseClaimResponse
-	(*ResolveCaseRequest)(nil),           // 22: risk.v1.ResolveCaseRequest
-	(*ResolveCaseResponse)(nil),          // 23: risk.v1.ResolveCaseResponse
-	(*AddCaseNoteRequest)(nil),           // 24: risk.v1.AddCaseNoteRequest
-	(*AddCaseNoteResponse)(nil),          // 25: risk.v1.AddCaseNoteResponse
-	(*WatchCaseResolutionsRequest)(nil),  // 26: risk.v1.WatchCaseResolutionsRequest
-	(*WatchCaseResolutionsResponse)(nil), // 27: risk.v1.WatchCaseResolutionsResponse
-	(*CaseEvent)(nil),                    // 28: risk.v1.CaseEvent
-	(Check)(0),                           // 29: risk.v1.Check
-	(Outcome)(0),                         // 30: risk.v1.Outcome
-	(Action)(0),                          // 31: risk.v1.Action
-	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
-	(*Decision)(nil),                     // 33: risk.v1.Decision
-	(*RelatedOrder)(nil),                 // 34: risk.v1.RelatedOrder
-	(OutcomeLabel)(0),                    // 35: risk.v1.OutcomeLabel
+	(*ListRelatedDecisionsRequest)(nil),  // 14: risk.v1.ListRelatedDecisionsRequest
+	(*ListRelatedDecisionsResponse)(nil), // 15: risk.v1.ListRelatedDecisionsResponse
+	(*RelatedDecision)(nil),              // 16: risk.v1.RelatedDecision
+	(*QueuedCase)(nil),                   // 17: risk.v1.QueuedCase
+	(*GetCaseRequest)(nil),               // 18: risk.v1.GetCaseRequest
+	(*AuditEntry)(nil),                   // 19: risk.v1.AuditEntry
+	(*GetCaseResponse)(nil),              // 20: risk.v1.GetCaseResponse
+	(*ClaimCaseRequest)(nil),             // 21: risk.v1.ClaimCaseRequest
+	(*ClaimCaseResponse)(nil),            // 22: risk.v1.ClaimCaseResponse
+	(*ReleaseClaimRequest)(nil),          // 23: risk.v1.ReleaseClaimRequest
+	(*ReleaseClaimResponse)(nil),         // 24: risk.v1.ReleaseClaimResponse
+	(*ResolveCaseRequest)(nil),           // 25: risk.v1.ResolveCaseRequest
+	(*ResolveCaseResponse)(nil),          // 26: risk.v1.ResolveCaseResponse
+	(*AddCaseNoteRequest)(nil),           // 27: risk.v1.AddCaseNoteRequest
+	(*AddCaseNoteResponse)(nil),          // 28: risk.v1.AddCaseNoteResponse
+	(*WatchCaseResolutionsRequest)(nil),  // 29: risk.v1.WatchCaseResolutionsRequest
+	(*WatchCaseResolutionsResponse)(nil), // 30: risk.v1.WatchCaseResolutionsResponse
+	(*CaseEvent)(nil),                    // 31: risk.v1.CaseEvent
+	(Check)(0),                           // 32: risk.v1.Check
+	(Outcome)(0),                         // 33: risk.v1.Outcome
+	(Action)(0),                          // 34: risk.v1.Action
+	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
+	(*Decision)(nil),                     // 36: risk.v1.Decision
+	(*RelatedOrder)(nil),                 // 37: risk.v1.RelatedOrder
+	(OutcomeLabel)(0),                    // 38: risk.v1.OutcomeLabel
 }
 var file_risk_v1_review_proto_depIdxs = []int32{
 	0,  // 0: risk.v1.Subject.kind:type_name -> risk.v1.SubjectKind
-	29, // 1: risk.v1.ListDecisionsRequest.checks:type_name -> risk.v1.Check
-	30, // 2: risk.v1.ListDecisionsRequest.outcomes:type_name -> risk.v1.Outcome
-	31, // 3: risk.v1.ListDecisionsRequest.actions:type_name -> risk.v1.Action
+	32, // 1: risk.v1.ListDecisionsRequest.checks:type_name -> risk.v1.Check
+	33, // 2: risk.v1.ListDecisionsRequest.outcomes:type_name -> risk.v1.Outcome
+	34, // 3: risk.v1.ListDecisionsRequest.actions:type_name -> risk.v1.Action
 	1,  // 4: risk.v1.ListDecisionsRequest.case_filter:type_name -> risk.v1.CaseFilter
-	32, // 5: risk.v1.ListDecisionsRequest.decided_after:type_name -> google.protobuf.Timestamp
-	32, // 6: risk.v1.ListDecisionsRequest.decided_before:type_name -> google.protobuf.Timestamp
+	35, // 5: risk.v1.ListDecisionsRequest.decided_after:type_name -> google.protobuf.Timestamp
+	35, // 6: risk.v1.ListDecisionsRequest.decided_before:type_name -> google.protobuf.Timestamp
 	7,  // 7: risk.v1.ListDecisionsRequest.subject:type_name -> risk.v1.Subject
 	10, // 8: risk.v1.ListDecisionsResponse.decisions:type_name -> risk.v1.ListedDecision
-	33, // 9: risk.v1.ListedDecision.decision:type_name -> risk.v1.Decision
+	36, // 9: risk.v1.ListedDecision.decision:type_name -> risk.v1.Decision
 	11, // 10: risk.v1.ListedDecision.case:type_name -> risk.v1.Case
-	29, // 11: risk.v1.Case.check:type_name -> risk.v1.Check
+	32, // 11: risk.v1.Case.check:type_name -> risk.v1.Check
 	2,  // 12: risk.v1.Case.state:type_name -> risk.v1.CaseState
-	32, // 13: risk.v1.Case.opened_at:type_name -> google.protobuf.Timestamp
-	32, // 14: risk.v1.Case.due_at:type_name -> google.protobuf.Timestamp
+	35, // 13: risk.v1.Case.opened_at:type_name -> google.protobuf.Timestamp
+	35, // 14: risk.v1.Case.due_at:type_name -> google.protobuf.Timestamp
 	3,  // 15: risk.v1.Case.on_expiry:type_name -> risk.v1.ExpiryAction
-	32, // 16: risk.v1.Case.claimed_until:type_name -> google.protobuf.Timestamp
+	35, // 16: risk.v1.Case.claimed_until:type_name -> google.protobuf.Timestamp
 	4,  // 17: risk.v1.Case.resolution:type_name -> risk.v1.CaseResolution
-	32, // 18: risk.v1.Case.resolved_at:type_name -> google.protobuf.Timestamp
-	29, // 19: risk.v1.ListCasesRequest.checks:type_name -> risk.v1.Check
+	35, // 18: risk.v1.Case.resolved_at:type_name -> google.protobuf.Timestamp
+	32, // 19: risk.v1.ListCasesRequest.checks:type_name -> risk.v1.Check
 	2,  // 20: risk.v1.ListCasesRequest.states:type_name -> risk.v1.CaseState
 	5,  // 21: risk.v1.ListCasesRequest.claim:type_name -> risk.v1.ClaimFilter
-	14, // 22: risk.v1.ListCasesResponse.cases:type_name -> risk.v1.QueuedCase
-	11, // 23: risk.v1.QueuedCase.case:type_name -> risk.v1.Case
-	33, // 24: risk.v1.QueuedCase.decision:type_name -> risk.v1.Decision
-	32, // 25: risk.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	6,  // 26: risk.v1.AuditEntry.action:type_name -> risk.v1.AuditAction
-	4,  // 27: risk.v1.AuditEntry.resolution:type_name -> risk.v1.CaseResolution
-	32, // 28: risk.v1.AuditEntry.claimed_until:type_name -> google.protobuf.Timestamp
-	11, // 29: risk.v1.GetCaseResponse.case:type_name -> risk.v1.Case
-	33, // 30: risk.v1.GetCaseResponse.decision:type_name -> risk.v1.Decision
-	16, // 31: risk.v1.GetCaseResponse.audit:type_name -> risk.v1.AuditEntry
-	11, // 32: risk.v1.ClaimCaseResponse.case:type_name -> risk.v1.Case
-	11, // 33: risk.v1.ReleaseClaimResponse.case:type_name -> risk.v1.Case
-	4,  // 34: risk.v1.ResolveCaseRequest.resolution:type_name -> risk.v1.CaseResolution
-	28, // 35: risk.v1.ResolveCaseResponse.event:type_name -> risk.v1.CaseEvent
-	29, // 36: risk.v1.WatchCaseResolutionsRequest.checks:type_name -> risk.v1.Check
-	28, // 37: risk.v1.WatchCaseResolutionsResponse.event:type_name -> risk.v1.CaseEvent
-	29, // 38: risk.v1.CaseEvent.check:type_name -> risk.v1.Check
-	4,  // 39: risk.v1.CaseEvent.resolution:type_name -> risk.v1.CaseResolution
-	30, // 40: risk.v1.CaseEvent.outcome:type_name -> risk.v1.Outcome
-	31, // 41: risk.v1.CaseEvent.actions:type_name -> risk.v1.Action
-	34, // 42: risk.v1.CaseEvent.related:type_name -> risk.v1.RelatedOrder
-	35, // 43: risk.v1.CaseEvent.label:type_name -> risk.v1.OutcomeLabel
-	32, // 44: risk.v1.CaseEvent.resolved_at:type_name -> google.protobuf.Timestamp
-	8,  // 45: risk.v1.ReviewService.ListDecisions:input_type -> risk.v1.ListDecisionsRequest
-	12, // 46: risk.v1.ReviewService.ListCases:input_type -> risk.v1.ListCasesRequest
-	15, // 47: risk.v1.ReviewService.GetCase:input_type -> risk.v1.GetCaseRequest
-	18, // 48: risk.v1.ReviewService.ClaimCase:input_type -> risk.v1.ClaimCaseRequest
-	20, // 49: risk.v1.ReviewService.ReleaseClaim:input_type -> risk.v1.ReleaseClaimRequest
-	22, // 50: risk.v1.ReviewService.ResolveCase:input_type -> risk.v1.ResolveCaseRequest
-	24, // 51: risk.v1.ReviewService.AddCaseNote:input_type -> risk.v1.AddCaseNoteRequest
-	26, // 52: risk.v1.ReviewService.WatchCaseResolutions:input_type -> risk.v1.WatchCaseResolutionsRequest
-	9,  // 53: risk.v1.ReviewService.ListDecisions:output_type -> risk.v1.ListDecisionsResponse
-	13, // 54: risk.v1.ReviewService.ListCases:output_type -> risk.v1.ListCasesResponse
-	17, // 55: risk.v1.ReviewService.GetCase:output_type -> risk.v1.GetCaseResponse
-	19, // 56: risk.v1.ReviewService.ClaimCase:output_type -> risk.v1.ClaimCaseResponse
-	21, // 57: risk.v1.ReviewService.ReleaseClaim:output_type -> risk.v1.ReleaseClaimResponse
-	23, // 58: risk.v1.ReviewService.ResolveCase:output_type -> risk.v1.ResolveCaseResponse
-	25, // 59: risk.v1.ReviewService.AddCaseNote:output_type -> risk.v1.AddCaseNoteResponse
-	27, // 60: risk.v1.ReviewService.WatchCaseResolutions:output_type -> risk.v1.WatchCaseResolutionsResponse
-	53, // [53:61] is the sub-list for method output_type
-	45, // [45:53] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	17, // 22: risk.v1.ListCasesResponse.cases:type_name -> risk.v1.QueuedCase
+	0,  // 23: risk.v1.ListRelatedDecisionsRequest.kinds:type_name -> risk.v1.SubjectKind
+	16, // 24: risk.v1.ListRelatedDecisionsResponse.decisions:type_name -> risk.v1.RelatedDecision
+	36, // 25: risk.v1.RelatedDecision.decision:type_name -> risk.v1.Decision
+	11, // 26: risk.v1.RelatedDecision.case:type_name -> risk.v1.Case
+	0,  // 27: risk.v1.RelatedDecision.shared:type_name -> risk.v1.SubjectKind
+	11, // 28: risk.v1.QueuedCase.case:type_name -> risk.v1.Case
+	36, // 29: risk.v1.QueuedCase.decision:type_name -> risk.v1.Decision
+	35, // 30: risk.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	6,  // 31: risk.v1.AuditEntry.action:type_name -> risk.v1.AuditAction
+	4,  // 32: risk.v1.AuditEntry.resolution:type_name -> risk.v1.CaseResolution
+	35, // 33: risk.v1.AuditEntry.claimed_until:type_name -> google.protobuf.Timestamp
+	11, // 34: risk.v1.GetCaseResponse.case:type_name -> risk.v1.Case
+	36, // 35: risk.v1.GetCaseResponse.decision:type_name -> risk.v1.Decision
+	19, // 36: risk.v1.GetCaseResponse.audit:type_name -> risk.v1.AuditEntry
+	11, // 37: risk.v1.ClaimCaseResponse.case:type_name -> risk.v1.Case
+	11, // 38: risk.v1.ReleaseClaimResponse.case:type_name -> risk.v1.Case
+	4,  // 39: risk.v1.ResolveCaseRequest.resolution:type_name -> risk.v1.CaseResolution
+	31, // 40: risk.v1.ResolveCaseResponse.event:type_name -> risk.v1.CaseEvent
+	32, // 41: risk.v1.WatchCaseResolutionsRequest.checks:type_name -> risk.v1.Check
+	31, // 42: risk.v1.WatchCaseResolutionsResponse.event:type_name -> risk.v1.CaseEvent
+	32, // 43: risk.v1.CaseEvent.check:type_name -> risk.v1.Check
+	4,  // 44: risk.v1.CaseEvent.resolution:type_name -> risk.v1.CaseResolution
+	33, // 45: risk.v1.CaseEvent.outcome:type_name -> risk.v1.Outcome
+	34, // 46: risk.v1.CaseEvent.actions:type_name -> risk.v1.Action
+	37, // 47: risk.v1.CaseEvent.related:type_name -> risk.v1.RelatedOrder
+	38, // 48: risk.v1.CaseEvent.label:type_name -> risk.v1.OutcomeLabel
+	35, // 49: risk.v1.CaseEvent.resolved_at:type_name -> google.protobuf.Timestamp
+	8,  // 50: risk.v1.ReviewService.ListDecisions:input_type -> risk.v1.ListDecisionsRequest
+	12, // 51: risk.v1.ReviewService.ListCases:input_type -> risk.v1.ListCasesRequest
+	18, // 52: risk.v1.ReviewService.GetCase:input_type -> risk.v1.GetCaseRequest
+	21, // 53: risk.v1.ReviewService.ClaimCase:input_type -> risk.v1.ClaimCaseRequest
+	23, // 54: risk.v1.ReviewService.ReleaseClaim:input_type -> risk.v1.ReleaseClaimRequest
+	25, // 55: risk.v1.ReviewService.ResolveCase:input_type -> risk.v1.ResolveCaseRequest
+	27, // 56: risk.v1.ReviewService.AddCaseNote:input_type -> risk.v1.AddCaseNoteRequest
+	29, // 57: risk.v1.ReviewService.WatchCaseResolutions:input_type -> risk.v1.WatchCaseResolutionsRequest
+	14, // 58: risk.v1.ReviewService.ListRelatedDecisions:input_type -> risk.v1.ListRelatedDecisionsRequest
+	9,  // 59: risk.v1.ReviewService.ListDecisions:output_type -> risk.v1.ListDecisionsResponse
+	13, // 60: risk.v1.ReviewService.ListCases:output_type -> risk.v1.ListCasesResponse
+	20, // 61: risk.v1.ReviewService.GetCase:output_type -> risk.v1.GetCaseResponse
+	22, // 62: risk.v1.ReviewService.ClaimCase:output_type -> risk.v1.ClaimCaseResponse
+	24, // 63: risk.v1.ReviewService.ReleaseClaim:output_type -> risk.v1.ReleaseClaimResponse
+	26, // 64: risk.v1.ReviewService.ResolveCase:output_type -> risk.v1.ResolveCaseResponse
+	28, // 65: risk.v1.ReviewService.AddCaseNote:output_type -> risk.v1.AddCaseNoteResponse
+	30, // 66: risk.v1.ReviewService.WatchCaseResolutions:output_type -> risk.v1.WatchCaseResolutionsResponse
+	15, // 67: risk.v1.ReviewService.ListRelatedDecisions:output_type -> risk.v1.ListRelatedDecisionsResponse
+	59, // [59:68] is the sub-list for method output_type
+	50, // [50:59] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_risk_v1_review_proto_init() }
@@ -2292,7 +2502,7 @@ func file_risk_v1_review_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_risk_v1_review_proto_rawDesc), len(file_risk_v1_review_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
