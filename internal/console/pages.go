@@ -17,22 +17,22 @@ import (
 
 // page is what every template gets.
 type page struct {
-	Lang   string
-	Path   string
-	User   string
-	CSRF   string
-	Error  string
-	Cases  []*riskv1.QueuedCase
-	Case   *riskv1.GetCaseResponse
+	Lang  string
+	Path  string
+	User  string
+	CSRF  string
+	Error string
+	Cases []*riskv1.QueuedCase
+	Case  *riskv1.GetCaseResponse
 	// Related is the case's related decisions (nil when the user may not
 	// list them).
 	Related *riskv1.ListRelatedDecisionsResponse
-	Event  *riskv1.CaseEvent
-	Trace  string
-	Now    time.Time
-	Can    map[string]bool
-	Search *searchForm
-	Rule   *ruleStats
+	Event   *riskv1.CaseEvent
+	Trace   string
+	Now     time.Time
+	Can     map[string]bool
+	Search  *searchForm
+	Rule    *ruleStats
 }
 
 // ruleStats are a reason code's latest hits and, among those whose case a
