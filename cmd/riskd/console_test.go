@@ -201,8 +201,8 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 		t.Fatalf("the queue does not show the held order %s:\n%s", held, queue)
 	}
 	_, rows := a.do("GET", "queue/rows", nil)
-	if !strings.Contains(rows, held) || strings.Contains(rows, "<html") {
-		t.Errorf("queue/rows is not the rows fragment with the case:\n%s", rows)
+	if !strings.Contains(rows, held) || strings.Contains(rows, "<html") || !strings.Contains(rows, `<td class="amount">CNY 200.00</td>`) {
+		t.Errorf("queue/rows is not the rows fragment with the case and its amount:\n%s", rows)
 	}
 
 	_, casePage := a.do("GET", "case/"+held, nil)

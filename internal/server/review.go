@@ -101,6 +101,9 @@ func caseProto(c *store.Case, now time.Time) *riskv1.Case {
 	if !c.ResolvedAt.IsZero() {
 		out.ResolvedAt = timestamppb.New(c.ResolvedAt)
 	}
+	if c.Amount.Currency != "" {
+		out.Amount = &riskv1.Money{AmountMinor: c.Amount.Minor, Currency: c.Amount.Currency}
+	}
 	return out
 }
 

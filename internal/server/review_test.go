@@ -170,6 +170,9 @@ func TestHeldOrderFromDecisionToCallerOnBothStores(t *testing.T) {
 			!c.GetDueAt().AsTime().Equal(d.GetDecidedAt().AsTime().Add(15*time.Minute)) || c.GetOnExpiry() != riskv1.ExpiryAction_EXPIRY_ACTION_DECLINE {
 			t.Errorf("the case %v, want open, due 15 minutes after the decision (the coached pattern), declined on expiry", c)
 		}
+		if !proto.Equal(c.GetAmount(), order.GetTotal()) {
+			t.Errorf("the case's amount: %v, want the order's total %v", c.GetAmount(), order.GetTotal())
+		}
 		if !proto.Equal(queue.GetCases()[0].GetDecision(), d) {
 			t.Errorf("the queue's decision differs from the one answered")
 		}
@@ -414,6 +417,9 @@ func TestExpiryResolvesOverdueCasesOnceOnBothStores(t *testing.T) {
 		if ev.GetDecisionId() != rresp.GetDecision().GetDecisionId() || ev.GetResolution() != riskv1.CaseResolution_CASE_RESOLUTION_ESCALATED ||
 			ev.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW || !slices.Equal(ev.GetActions(), []riskv1.Action{riskv1.Action_ACTION_MANUAL_REVIEW}) {
 			t.Errorf("the refund's expiry %v, want ESCALATED, still REVIEW, MANUAL_REVIEW", ev)
+		}
+		if got, err := h.desk.GetCase(ctx, &riskv1.GetCaseRequest{DecisionId: ev.GetDecisionId()}); err != nil || !proto.Equal(got.GetCase().GetAmount(), refund.GetAmountRequested()) {
+			t.Errorf("the escalated refund's amount: %v, %v; want the refund asked for, %v", got.GetCase().GetAmount(), err, refund.GetAmountRequested())
 		}
 		// Escalated, it waits for a person, due no more.
 		h.clock.Advance(72 * time.Hour)

@@ -811,8 +811,11 @@ type Case struct {
 	// How it was resolved (or escalated); unspecified while open.
 	Resolution CaseResolution `protobuf:"varint,9,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
 	// Who resolved it: a caller's configured name, or "riskd (expired)".
-	ResolvedBy    string                 `protobuf:"bytes,10,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
-	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	ResolvedBy string                 `protobuf:"bytes,10,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	ResolvedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	// What is at stake: a gift-card order's total, or the refund asked for;
+	// absent for a seller, and for cases opened before riskd kept it.
+	Amount        *Money `protobuf:"bytes,12,opt,name=amount,proto3" json:"amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -920,6 +923,13 @@ func (x *Case) GetResolvedBy() string {
 func (x *Case) GetResolvedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ResolvedAt
+	}
+	return nil
+}
+
+func (x *Case) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
 	}
 	return nil
 }
@@ -2180,7 +2190,7 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"b\n" +
 	"\x0eListedDecision\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\x12!\n" +
-	"\x04case\x18\x02 \x01(\v2\r.risk.v1.CaseR\x04case\"\x87\x04\n" +
+	"\x04case\x18\x02 \x01(\v2\r.risk.v1.CaseR\x04case\"\xaf\x04\n" +
 	"\x04Case\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12$\n" +
@@ -2198,7 +2208,8 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	" \x01(\tR\n" +
 	"resolvedBy\x12;\n" +
 	"\vresolved_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"resolvedAt\"\xad\x02\n" +
+	"resolvedAt\x12&\n" +
+	"\x06amount\x18\f \x01(\v2\x0e.risk.v1.MoneyR\x06amount\"\xad\x02\n" +
 	"\x10ListCasesRequest\x12;\n" +
 	"\x06checks\x18\x01 \x03(\x0e2\x0e.risk.v1.CheckB\x13\xbaH\x10\x92\x01\r\x10\x03\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x06checks\x12?\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x12.risk.v1.CaseStateB\x13\xbaH\x10\x92\x01\r\x10\x02\x18\x01\"\a\x82\x01\x04\x18\x01\x18\x02R\x06states\x124\n" +
@@ -2410,8 +2421,9 @@ var file_risk_v1_review_proto_goTypes = []any{
 	(Action)(0),                          // 34: risk.v1.Action
 	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
 	(*Decision)(nil),                     // 36: risk.v1.Decision
-	(*RelatedOrder)(nil),                 // 37: risk.v1.RelatedOrder
-	(OutcomeLabel)(0),                    // 38: risk.v1.OutcomeLabel
+	(*Money)(nil),                        // 37: risk.v1.Money
+	(*RelatedOrder)(nil),                 // 38: risk.v1.RelatedOrder
+	(OutcomeLabel)(0),                    // 39: risk.v1.OutcomeLabel
 }
 var file_risk_v1_review_proto_depIdxs = []int32{
 	0,  // 0: risk.v1.Subject.kind:type_name -> risk.v1.SubjectKind
@@ -2433,60 +2445,61 @@ var file_risk_v1_review_proto_depIdxs = []int32{
 	35, // 16: risk.v1.Case.claimed_until:type_name -> google.protobuf.Timestamp
 	4,  // 17: risk.v1.Case.resolution:type_name -> risk.v1.CaseResolution
 	35, // 18: risk.v1.Case.resolved_at:type_name -> google.protobuf.Timestamp
-	32, // 19: risk.v1.ListCasesRequest.checks:type_name -> risk.v1.Check
-	2,  // 20: risk.v1.ListCasesRequest.states:type_name -> risk.v1.CaseState
-	5,  // 21: risk.v1.ListCasesRequest.claim:type_name -> risk.v1.ClaimFilter
-	17, // 22: risk.v1.ListCasesResponse.cases:type_name -> risk.v1.QueuedCase
-	0,  // 23: risk.v1.ListRelatedDecisionsRequest.kinds:type_name -> risk.v1.SubjectKind
-	16, // 24: risk.v1.ListRelatedDecisionsResponse.decisions:type_name -> risk.v1.RelatedDecision
-	36, // 25: risk.v1.RelatedDecision.decision:type_name -> risk.v1.Decision
-	11, // 26: risk.v1.RelatedDecision.case:type_name -> risk.v1.Case
-	0,  // 27: risk.v1.RelatedDecision.shared:type_name -> risk.v1.SubjectKind
-	11, // 28: risk.v1.QueuedCase.case:type_name -> risk.v1.Case
-	36, // 29: risk.v1.QueuedCase.decision:type_name -> risk.v1.Decision
-	35, // 30: risk.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	6,  // 31: risk.v1.AuditEntry.action:type_name -> risk.v1.AuditAction
-	4,  // 32: risk.v1.AuditEntry.resolution:type_name -> risk.v1.CaseResolution
-	35, // 33: risk.v1.AuditEntry.claimed_until:type_name -> google.protobuf.Timestamp
-	11, // 34: risk.v1.GetCaseResponse.case:type_name -> risk.v1.Case
-	36, // 35: risk.v1.GetCaseResponse.decision:type_name -> risk.v1.Decision
-	19, // 36: risk.v1.GetCaseResponse.audit:type_name -> risk.v1.AuditEntry
-	11, // 37: risk.v1.ClaimCaseResponse.case:type_name -> risk.v1.Case
-	11, // 38: risk.v1.ReleaseClaimResponse.case:type_name -> risk.v1.Case
-	4,  // 39: risk.v1.ResolveCaseRequest.resolution:type_name -> risk.v1.CaseResolution
-	31, // 40: risk.v1.ResolveCaseResponse.event:type_name -> risk.v1.CaseEvent
-	32, // 41: risk.v1.WatchCaseResolutionsRequest.checks:type_name -> risk.v1.Check
-	31, // 42: risk.v1.WatchCaseResolutionsResponse.event:type_name -> risk.v1.CaseEvent
-	32, // 43: risk.v1.CaseEvent.check:type_name -> risk.v1.Check
-	4,  // 44: risk.v1.CaseEvent.resolution:type_name -> risk.v1.CaseResolution
-	33, // 45: risk.v1.CaseEvent.outcome:type_name -> risk.v1.Outcome
-	34, // 46: risk.v1.CaseEvent.actions:type_name -> risk.v1.Action
-	37, // 47: risk.v1.CaseEvent.related:type_name -> risk.v1.RelatedOrder
-	38, // 48: risk.v1.CaseEvent.label:type_name -> risk.v1.OutcomeLabel
-	35, // 49: risk.v1.CaseEvent.resolved_at:type_name -> google.protobuf.Timestamp
-	8,  // 50: risk.v1.ReviewService.ListDecisions:input_type -> risk.v1.ListDecisionsRequest
-	12, // 51: risk.v1.ReviewService.ListCases:input_type -> risk.v1.ListCasesRequest
-	18, // 52: risk.v1.ReviewService.GetCase:input_type -> risk.v1.GetCaseRequest
-	21, // 53: risk.v1.ReviewService.ClaimCase:input_type -> risk.v1.ClaimCaseRequest
-	23, // 54: risk.v1.ReviewService.ReleaseClaim:input_type -> risk.v1.ReleaseClaimRequest
-	25, // 55: risk.v1.ReviewService.ResolveCase:input_type -> risk.v1.ResolveCaseRequest
-	27, // 56: risk.v1.ReviewService.AddCaseNote:input_type -> risk.v1.AddCaseNoteRequest
-	29, // 57: risk.v1.ReviewService.WatchCaseResolutions:input_type -> risk.v1.WatchCaseResolutionsRequest
-	14, // 58: risk.v1.ReviewService.ListRelatedDecisions:input_type -> risk.v1.ListRelatedDecisionsRequest
-	9,  // 59: risk.v1.ReviewService.ListDecisions:output_type -> risk.v1.ListDecisionsResponse
-	13, // 60: risk.v1.ReviewService.ListCases:output_type -> risk.v1.ListCasesResponse
-	20, // 61: risk.v1.ReviewService.GetCase:output_type -> risk.v1.GetCaseResponse
-	22, // 62: risk.v1.ReviewService.ClaimCase:output_type -> risk.v1.ClaimCaseResponse
-	24, // 63: risk.v1.ReviewService.ReleaseClaim:output_type -> risk.v1.ReleaseClaimResponse
-	26, // 64: risk.v1.ReviewService.ResolveCase:output_type -> risk.v1.ResolveCaseResponse
-	28, // 65: risk.v1.ReviewService.AddCaseNote:output_type -> risk.v1.AddCaseNoteResponse
-	30, // 66: risk.v1.ReviewService.WatchCaseResolutions:output_type -> risk.v1.WatchCaseResolutionsResponse
-	15, // 67: risk.v1.ReviewService.ListRelatedDecisions:output_type -> risk.v1.ListRelatedDecisionsResponse
-	59, // [59:68] is the sub-list for method output_type
-	50, // [50:59] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	37, // 19: risk.v1.Case.amount:type_name -> risk.v1.Money
+	32, // 20: risk.v1.ListCasesRequest.checks:type_name -> risk.v1.Check
+	2,  // 21: risk.v1.ListCasesRequest.states:type_name -> risk.v1.CaseState
+	5,  // 22: risk.v1.ListCasesRequest.claim:type_name -> risk.v1.ClaimFilter
+	17, // 23: risk.v1.ListCasesResponse.cases:type_name -> risk.v1.QueuedCase
+	0,  // 24: risk.v1.ListRelatedDecisionsRequest.kinds:type_name -> risk.v1.SubjectKind
+	16, // 25: risk.v1.ListRelatedDecisionsResponse.decisions:type_name -> risk.v1.RelatedDecision
+	36, // 26: risk.v1.RelatedDecision.decision:type_name -> risk.v1.Decision
+	11, // 27: risk.v1.RelatedDecision.case:type_name -> risk.v1.Case
+	0,  // 28: risk.v1.RelatedDecision.shared:type_name -> risk.v1.SubjectKind
+	11, // 29: risk.v1.QueuedCase.case:type_name -> risk.v1.Case
+	36, // 30: risk.v1.QueuedCase.decision:type_name -> risk.v1.Decision
+	35, // 31: risk.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	6,  // 32: risk.v1.AuditEntry.action:type_name -> risk.v1.AuditAction
+	4,  // 33: risk.v1.AuditEntry.resolution:type_name -> risk.v1.CaseResolution
+	35, // 34: risk.v1.AuditEntry.claimed_until:type_name -> google.protobuf.Timestamp
+	11, // 35: risk.v1.GetCaseResponse.case:type_name -> risk.v1.Case
+	36, // 36: risk.v1.GetCaseResponse.decision:type_name -> risk.v1.Decision
+	19, // 37: risk.v1.GetCaseResponse.audit:type_name -> risk.v1.AuditEntry
+	11, // 38: risk.v1.ClaimCaseResponse.case:type_name -> risk.v1.Case
+	11, // 39: risk.v1.ReleaseClaimResponse.case:type_name -> risk.v1.Case
+	4,  // 40: risk.v1.ResolveCaseRequest.resolution:type_name -> risk.v1.CaseResolution
+	31, // 41: risk.v1.ResolveCaseResponse.event:type_name -> risk.v1.CaseEvent
+	32, // 42: risk.v1.WatchCaseResolutionsRequest.checks:type_name -> risk.v1.Check
+	31, // 43: risk.v1.WatchCaseResolutionsResponse.event:type_name -> risk.v1.CaseEvent
+	32, // 44: risk.v1.CaseEvent.check:type_name -> risk.v1.Check
+	4,  // 45: risk.v1.CaseEvent.resolution:type_name -> risk.v1.CaseResolution
+	33, // 46: risk.v1.CaseEvent.outcome:type_name -> risk.v1.Outcome
+	34, // 47: risk.v1.CaseEvent.actions:type_name -> risk.v1.Action
+	38, // 48: risk.v1.CaseEvent.related:type_name -> risk.v1.RelatedOrder
+	39, // 49: risk.v1.CaseEvent.label:type_name -> risk.v1.OutcomeLabel
+	35, // 50: risk.v1.CaseEvent.resolved_at:type_name -> google.protobuf.Timestamp
+	8,  // 51: risk.v1.ReviewService.ListDecisions:input_type -> risk.v1.ListDecisionsRequest
+	12, // 52: risk.v1.ReviewService.ListCases:input_type -> risk.v1.ListCasesRequest
+	18, // 53: risk.v1.ReviewService.GetCase:input_type -> risk.v1.GetCaseRequest
+	21, // 54: risk.v1.ReviewService.ClaimCase:input_type -> risk.v1.ClaimCaseRequest
+	23, // 55: risk.v1.ReviewService.ReleaseClaim:input_type -> risk.v1.ReleaseClaimRequest
+	25, // 56: risk.v1.ReviewService.ResolveCase:input_type -> risk.v1.ResolveCaseRequest
+	27, // 57: risk.v1.ReviewService.AddCaseNote:input_type -> risk.v1.AddCaseNoteRequest
+	29, // 58: risk.v1.ReviewService.WatchCaseResolutions:input_type -> risk.v1.WatchCaseResolutionsRequest
+	14, // 59: risk.v1.ReviewService.ListRelatedDecisions:input_type -> risk.v1.ListRelatedDecisionsRequest
+	9,  // 60: risk.v1.ReviewService.ListDecisions:output_type -> risk.v1.ListDecisionsResponse
+	13, // 61: risk.v1.ReviewService.ListCases:output_type -> risk.v1.ListCasesResponse
+	20, // 62: risk.v1.ReviewService.GetCase:output_type -> risk.v1.GetCaseResponse
+	22, // 63: risk.v1.ReviewService.ClaimCase:output_type -> risk.v1.ClaimCaseResponse
+	24, // 64: risk.v1.ReviewService.ReleaseClaim:output_type -> risk.v1.ReleaseClaimResponse
+	26, // 65: risk.v1.ReviewService.ResolveCase:output_type -> risk.v1.ResolveCaseResponse
+	28, // 66: risk.v1.ReviewService.AddCaseNote:output_type -> risk.v1.AddCaseNoteResponse
+	30, // 67: risk.v1.ReviewService.WatchCaseResolutions:output_type -> risk.v1.WatchCaseResolutionsResponse
+	15, // 68: risk.v1.ReviewService.ListRelatedDecisions:output_type -> risk.v1.ListRelatedDecisionsResponse
+	60, // [60:69] is the sub-list for method output_type
+	51, // [51:60] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_risk_v1_review_proto_init() }
