@@ -18,6 +18,7 @@ import (
 	"github.com/riskd/riskd/internal/testproc"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -75,7 +76,13 @@ func deskRiskd(t *testing.T) (*testproc.Process, string) {
 // held decision's ID.
 func holdCoachedOrder(t *testing.T, addr string) (held, earlier string) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return holdCoachedOrderOver(t, addr, insecure.NewCredentials())
+}
+
+// holdCoachedOrderOver is holdCoachedOrder over the given transport.
+func holdCoachedOrderOver(t *testing.T, addr string, creds credentials.TransportCredentials) (held, earlier string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +135,8 @@ type browser struct {
 	base string
 	c    *http.Client
 	lang string
+	// header is sent with every request (a proxy's certificate header).
+	header http.Header
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -150,6 +159,9 @@ func (b *browser) do(method, path string, form url.Values) (int, string) {
 	}
 	if b.lang != "" {
 		req.Header.Set("Accept-Language", b.lang)
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"context"
 	"errors"
 	"flag"
@@ -134,12 +135,14 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		return err
 	}
 	var tlsCreds credentials.TransportCredentials
+	var clientCAs func() *x509.CertPool
 	if cfg.TLSCert != "" {
 		c, err := newCerts(cfg, log)
 		if err != nil {
 			return err
 		}
 		tlsCreds = c.credentials()
+		clientCAs = func() *x509.CertPool { _, pool := c.current(); return pool }
 	}
 	if callers.Empty() {
 		log.Warn("no callers configured: every call is allowed, so riskd listens on loopback only", "listen", cfg.Listen)
@@ -177,7 +180,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 
 	adminAddr := ""
 	if cfg.AdminListen != "" {
-		desk, closeDesk, err := newConsole(cfg, lis.Addr(), callers, log)
+		desk, closeDesk, err := newConsole(cfg, lis.Addr(), callers, clientCAs, log)
 		if err != nil {
 			return err
 		}
