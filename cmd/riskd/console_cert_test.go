@@ -145,7 +145,7 @@ func TestConsoleSignsInWithAProxysCertificate(t *testing.T) {
 		return b, code, out
 	}
 	for name, certPEM := range map[string]string{
-		"a certificate from another CA": stranger.clientCert(t, "ana.desk.test"),
+		"a certificate from another CA":  stranger.clientCert(t, "ana.desk.test"),
 		"a certificate naming no caller": ca.clientCert(t, "mallory.desk.test"),
 		"no certificate":                 "",
 	} {
