@@ -428,7 +428,9 @@ func scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) string {
 		case *durationpb.Duration:
 			return msg.AsDuration().String()
 		default:
-			return fmt.Sprint(msg)
+			// Not fmt.Sprint: prototext varies its spacing on purpose,
+			// and the page must be the same bytes on every run.
+			return "{" + strings.Join(ruleList(v.Message(), "", false), ", ") + "}"
 		}
 	}
 	return fmt.Sprint(v.Interface())
