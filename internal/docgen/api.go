@@ -144,7 +144,7 @@ func APIReference(files []protoreflect.FileDescriptor) []byte {
 		"the `.proto` files under [`proto/risk`](../proto/risk). The **Rules** column shows the\n" +
 		"[protovalidate](https://github.com/bufbuild/protovalidate) rules the server enforces on a\n" +
 		"field: a request that breaks one is refused with `INVALID_ARGUMENT`, naming the field and\n" +
-		"the rule (see [Errors](errors.md)). The reason codes a decision carries are in\n" +
+		"the rule (see [Errors](reason-codes.md#errors)). The reason codes a decision carries are in\n" +
 		"[reason codes](reason-codes.md); what may change in this API is in\n" +
 		"[API stability](api-stability.md).\n\n")
 	for _, f := range files {

@@ -19,7 +19,17 @@ func Pages(set []byte, root string) ([]Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	reasons, err := ReasonCodes(root)
+	if err != nil {
+		return nil, err
+	}
+	configuration, err := ConfigReference(root)
+	if err != nil {
+		return nil, err
+	}
 	return []Page{
 		{Name: "docs/api.md", Content: APIReference(files)},
+		{Name: "docs/reason-codes.md", Content: reasons},
+		{Name: "docs/configuration.md", Content: configuration},
 	}, nil
 }
