@@ -64,7 +64,7 @@ func LoadDescriptors(set []byte) ([]protoreflect.FileDescriptor, error) {
 // comment is d's leading comment, each line trimmed of the one space after
 // the slashes; "" when it has none.
 func comment(d protoreflect.Descriptor) string {
-	return unindent(d.ParentFile().SourceLocations().ByDescriptor(d).LeadingComments)
+	return escape.Replace(unindent(d.ParentFile().SourceLocations().ByDescriptor(d).LeadingComments))
 }
 
 // Uncommented names every service, method, message, field, enum, enum
@@ -191,11 +191,15 @@ func fileComment(f protoreflect.FileDescriptor) string {
 	// the edition.
 	for _, p := range []protoreflect.SourcePath{{12}, {14}} {
 		if c := f.SourceLocations().ByPath(p).LeadingComments; c != "" {
-			return unindent(c)
+			return escape.Replace(unindent(c))
 		}
 	}
 	return ""
 }
+
+// escape keeps a comment's text as text in Markdown: "<verifier>" would
+// otherwise be taken for an HTML tag and vanish from the page.
+var escape = strings.NewReplacer("<", "&lt;", ">", "&gt;")
 
 func unindent(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n "), "\n")
@@ -286,7 +290,7 @@ func link(name protoreflect.FullName, ours map[protoreflect.FullName]bool) strin
 
 func typeName(f protoreflect.FieldDescriptor, ours map[protoreflect.FullName]bool) string {
 	if f.IsMap() {
-		return fmt.Sprintf("map<%s, %s>", typeName(f.MapKey(), ours), typeName(f.MapValue(), ours))
+		return fmt.Sprintf("map&lt;%s, %s&gt;", typeName(f.MapKey(), ours), typeName(f.MapValue(), ours))
 	}
 	var t string
 	switch f.Kind() {

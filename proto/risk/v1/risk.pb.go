@@ -1054,7 +1054,9 @@ func (*Signal_TimeValue) isSignal_Value() {}
 // Money is an amount in minor units (fen for CNY) of an ISO 4217 currency.
 type Money struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Bounded so that sums over many orders cannot overflow an int64.
+	// The amount in minor units of currency (fen for CNY: 12.34 yuan is 1234), 0
+	// to 10^15; a negative or larger amount is INVALID_ARGUMENT. Bounded so that
+	// sums over many orders cannot overflow an int64.
 	AmountMinor int64 `protobuf:"varint,1,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
 	// An active ISO 4217 code that has a minor unit (amounts are in minor
 	// units, so XAU, XDR, XXX and the other codes without one cannot be
@@ -1113,10 +1115,14 @@ func (x *Money) GetCurrency() string {
 // Client is where the call to the caller came from.
 type Client struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The caller's device ID for the end user's device.
+	// The caller's ID for the end user's device, 1 to 128 characters without
+	// control characters. Hashed before it is stored; it links orders, sellers
+	// and accounts that share a device.
 	DeviceId string `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	// The ip rule accepts an IPv6 zone (fe80::1%eth0) of any characters,
-	// NUL included: no_control keeps control characters out of it.
+	// The end user's IP address, IPv4 or IPv6; required: an empty or malformed
+	// address is INVALID_ARGUMENT. The ip rule accepts an IPv6 zone
+	// (fe80::1%eth0) of any characters, NUL included: no_control keeps control
+	// characters out of it.
 	IpAddress     string `protobuf:"bytes,2,opt,name=ip_address,json=ipAddress,proto3" json:"ip_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1188,7 +1194,9 @@ type SessionFacts struct {
 	NewDevice bool `protobuf:"varint,3,opt,name=new_device,json=newDevice,proto3" json:"new_device,omitempty"`
 	// The login came from a location new for this account.
 	NewLocation bool `protobuf:"varint,4,opt,name=new_location,json=newLocation,proto3" json:"new_location,omitempty"`
-	// Time spent at checkout.
+	// Time the buyer spent at checkout, 0 to 24 hours (INVALID_ARGUMENT
+	// outside); absent when unknown. Under 5 seconds is faster than a person
+	// types (CHECKOUT_TOO_FAST in the default policy).
 	CheckoutDuration *durationpb.Duration `protobuf:"bytes,5,opt,name=checkout_duration,json=checkoutDuration,proto3" json:"checkout_duration,omitempty"`
 	// When the account's password was last changed; absent when unknown or
 	// never. A recent change is a sign of a taken-over account.
@@ -2437,7 +2445,8 @@ type EvaluateRefundRequest struct {
 	// The buyer's own words for the refund, up to 2,000 characters; NUL is
 	// refused.
 	BuyerReason string `protobuf:"bytes,14,opt,name=buyer_reason,json=buyerReason,proto3" json:"buyer_reason,omitempty"`
-	// The buyer's order count over the last 90 days, as the caller knows it.
+	// The buyer's order count over the last 90 days, as the caller knows it; 0
+	// to 10,000,000, 0 when unknown.
 	BuyerOrders_90D int32 `protobuf:"varint,15,opt,name=buyer_orders_90d,json=buyerOrders90d,proto3" json:"buyer_orders_90d,omitempty"`
 	// What the caller's app knows of the session; absent when it knows nothing.
 	Session *SessionFacts `protobuf:"bytes,16,opt,name=session,proto3" json:"session,omitempty"`
@@ -2946,7 +2955,9 @@ type HistoryEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Caller-chosen ID; an event ID already recorded is skipped.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// When it happened: not in the future, not older than the retention period.
+	// When it happened; required. Not in the future and not older than --event-
+	// retention, or the batch is INVALID_ARGUMENT naming the event
+	// (events[i].occurred_at).
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	// Types that are valid to be assigned to Event:
 	//
@@ -3370,9 +3381,10 @@ type ReplayPolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The candidate policy document (YAML).
 	Policy []byte `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
-	// Decisions decided in the last `since`.
+	// Replay the decisions made in this last span of time: above 0 and at most
+	// 400 days (34,560,000 s); INVALID_ARGUMENT otherwise.
 	Since *durationpb.Duration `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
-	// How many decision IDs to sample per change.
+	// How many decision IDs to return per change, 0 to 100.
 	Sample        int32 `protobuf:"varint,3,opt,name=sample,proto3" json:"sample,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

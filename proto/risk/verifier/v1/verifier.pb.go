@@ -346,7 +346,8 @@ type Finding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stable upper snake case code, such as LICENSE_REVOKED.
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	// What it adds to the decision's score.
+	// What it adds to the decision's score, -100 to 100; a response with a score
+	// out of range counts as a failed verifier.
 	Score int32 `protobuf:"varint,2,opt,name=score,proto3" json:"score,omitempty"`
 	// A sentence a support agent can read out. No personal data.
 	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
