@@ -748,7 +748,11 @@ func (x *Decision) GetSignals() []*Signal {
 // Reason is one finding or rule that shaped a decision.
 type Reason struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Stable upper snake case code, such as ID_NUMBER_INVALID.
+	// Stable upper snake case code, such as ID_NUMBER_INVALID. Every code riskd
+	// itself gives is listed, with its default score and its en and zh-CN
+	// sentences, in docs/reason-codes.md, generated from the code; a remote
+	// verifier's codes are its own. New codes may appear in any release: act on
+	// the decision's outcome, not on a code's absence.
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// A sentence a support agent can read to the customer.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
