@@ -431,11 +431,15 @@ func ReasonCodes(root string) ([]byte, error) {
 		return nil, err
 	}
 	all := append(append(vs, es...), ps...)
-	slices.SortStableFunc(all, func(a, b Reason) int {
-		if c := strings.Compare(a.Code, b.Code); c != 0 {
-			return c
+	// A total order: the files of a package come from a map, so rows that
+	// tied on code and source would otherwise change places between runs.
+	slices.SortFunc(all, func(a, b Reason) int {
+		for _, c := range [][2]string{{a.Code, b.Code}, {a.Source, b.Source}, {a.Score, b.Score}, {a.Action, b.Action}, {a.EN, b.EN}, {a.ZH, b.ZH}} {
+			if d := strings.Compare(c[0], c[1]); d != 0 {
+				return d
+			}
 		}
-		return strings.Compare(a.Source, b.Source)
+		return 0
 	})
 	all = slices.Compact(all)
 	var b bytes.Buffer
