@@ -1962,10 +1962,14 @@ type PurchaseHistory struct {
 	// to 10,000,000. With none here and none in riskd's own history, the order
 	// carries FIRST_GIFT_CARD_PURCHASE.
 	PastGiftCardOrders int32 `protobuf:"varint,1,opt,name=past_gift_card_orders,json=pastGiftCardOrders,proto3" json:"past_gift_card_orders,omitempty"`
-	// What those orders came to, in minor units; absent when unknown.
+	// What those orders came to, in minor units; absent when unknown. The built-
+	// in verifiers do not read it; a policy's rules may
+	// (request.caller_history).
 	PastGiftCardValue *Money `protobuf:"bytes,2,opt,name=past_gift_card_value,json=pastGiftCardValue,proto3" json:"past_gift_card_value,omitempty"`
 	// What one of the account's orders usually comes to (any goods); absent when
-	// unknown.
+	// unknown. When riskd holds no gift-card order of the account, five times
+	// this is the yardstick: an order above it (and above a minimum amount)
+	// carries AMOUNT_ABOVE_HISTORY.
 	TypicalOrderValue *Money `protobuf:"bytes,3,opt,name=typical_order_value,json=typicalOrderValue,proto3" json:"typical_order_value,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -2029,14 +2033,15 @@ type ScoreGiftCardPurchaseRequest struct {
 	// same content returns the decision already made; with other content it is
 	// ALREADY_EXISTS (REQUEST_ID_REUSED).
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// The caller's order ID, 1 to 128 characters; kept with the decision and
-	// named in RelatedOrder answers.
+	// The caller's order ID, 1 to 128 characters. Not stored (the decision keeps
+	// only that it was set): find the decision again by its decision_id, or by
+	// retrying with the same request_id.
 	OrderId string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	// Stored in clear: the marketplace's opaque reference, never personal
 	// data such as a phone number or a name (README, Storage).
 	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	// When the buying account was opened; required. A young account is one of
-	// the signs of a taken-over or throwaway account.
+	// When the buying account was opened; required. Rules of a policy may read
+	// it (request.account_created_at); the default policy does not.
 	AccountCreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=account_created_at,json=accountCreatedAt,proto3" json:"account_created_at,omitempty"`
 	// The device and address the order came from; required.
 	Client *Client `protobuf:"bytes,5,opt,name=client,proto3" json:"client,omitempty"`
