@@ -28,6 +28,7 @@ const (
 type SubjectKind int32
 
 const (
+	// No kind; a Subject with it is INVALID_ARGUMENT.
 	SubjectKind_SUBJECT_KIND_UNSPECIFIED SubjectKind = 0
 	// A seller's identity number, or a passport's machine-readable zone.
 	SubjectKind_SUBJECT_KIND_ID_NUMBER SubjectKind = 1
@@ -177,6 +178,7 @@ func (CaseFilter) EnumDescriptor() ([]byte, []int) {
 type CaseState int32
 
 const (
+	// Never sent by riskd; refused in a filter.
 	CaseState_CASE_STATE_UNSPECIFIED CaseState = 0
 	// Waiting for a person, until its due time.
 	CaseState_CASE_STATE_OPEN CaseState = 1
@@ -234,6 +236,7 @@ func (CaseState) EnumDescriptor() ([]byte, []int) {
 type ExpiryAction int32
 
 const (
+	// Never sent by riskd.
 	ExpiryAction_EXPIRY_ACTION_UNSPECIFIED ExpiryAction = 0
 	// The decision goes through: held codes are released.
 	ExpiryAction_EXPIRY_ACTION_RELEASE ExpiryAction = 1
@@ -290,6 +293,7 @@ func (ExpiryAction) EnumDescriptor() ([]byte, []int) {
 type CaseResolution int32
 
 const (
+	// Not resolved yet; refused in ResolveCaseRequest.
 	CaseResolution_CASE_RESOLUTION_UNSPECIFIED CaseResolution = 0
 	// An analyst confirmed fraud: label FRAUD_CONFIRMED is recorded.
 	CaseResolution_CASE_RESOLUTION_CONFIRMED_FRAUD CaseResolution = 1
@@ -414,10 +418,13 @@ func (ClaimFilter) EnumDescriptor() ([]byte, []int) {
 type AuditAction int32
 
 const (
+	// Never sent by riskd.
 	AuditAction_AUDIT_ACTION_UNSPECIFIED AuditAction = 0
-	AuditAction_AUDIT_ACTION_CLAIMED     AuditAction = 1
+	// An analyst claimed the case.
+	AuditAction_AUDIT_ACTION_CLAIMED AuditAction = 1
 	// The holder claimed the case again before its lease ended.
-	AuditAction_AUDIT_ACTION_RENEWED  AuditAction = 2
+	AuditAction_AUDIT_ACTION_RENEWED AuditAction = 2
+	// The holder gave the case back before the lease ended.
 	AuditAction_AUDIT_ACTION_RELEASED AuditAction = 3
 	// An analyst resolved the case.
 	AuditAction_AUDIT_ACTION_RESOLVED AuditAction = 4
@@ -425,7 +432,8 @@ const (
 	AuditAction_AUDIT_ACTION_EXPIRED AuditAction = 5
 	// riskd escalated the case at its due time.
 	AuditAction_AUDIT_ACTION_ESCALATED AuditAction = 6
-	AuditAction_AUDIT_ACTION_NOTED     AuditAction = 7
+	// Someone added a note (AddCaseNote).
+	AuditAction_AUDIT_ACTION_NOTED AuditAction = 7
 )
 
 // Enum value maps for AuditAction.
@@ -482,7 +490,8 @@ func (AuditAction) EnumDescriptor() ([]byte, []int) {
 // Subject is an identifier to search decisions by.
 type Subject struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  SubjectKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.SubjectKind" json:"kind,omitempty"`
+	// What kind of identifier value is; required.
+	Kind SubjectKind `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.SubjectKind" json:"kind,omitempty"`
 	// The identifier as a request would carry it. riskd normalises and
 	// hashes it under the identifier key exactly as at decision time (a
 	// phone typed "+86 138 0013 8000" finds "13800138000"), and keeps and
@@ -686,8 +695,10 @@ func (x *ListDecisionsRequest) GetPageToken() string {
 
 // ListDecisionsResponse is one page of decisions, newest first.
 type ListDecisionsResponse struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Decisions []*ListedDecision      `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decisions of this page, newest first; possibly none while
+	// next_page_token is set.
+	Decisions []*ListedDecision `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
 	// The token for the next page; empty when there is no more.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -740,8 +751,9 @@ func (x *ListDecisionsResponse) GetNextPageToken() string {
 
 // ListedDecision is a decision with its case, if it opened one.
 type ListedDecision struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Decision *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision, as the caller got it.
+	Decision *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
 	// Absent when the decision opened no case.
 	Case          *Case `protobuf:"bytes,2,opt,name=case,proto3" json:"case,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -795,15 +807,20 @@ func (x *ListedDecision) GetCase() *Case {
 // Case is a decision waiting for, or answered by, a person. Its ID is its
 // decision's.
 type Case struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
-	Check      Check                  `protobuf:"varint,2,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
-	State      CaseState              `protobuf:"varint,3,opt,name=state,proto3,enum=risk.v1.CaseState" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision that opened the case; also the case's ID.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// The check of that decision.
+	Check Check `protobuf:"varint,2,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	// Where the case stands.
+	State CaseState `protobuf:"varint,3,opt,name=state,proto3,enum=risk.v1.CaseState" json:"state,omitempty"`
 	// When the decision opened it.
 	OpenedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
 	// When it must be resolved by; past it, riskd applies on_expiry.
-	DueAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
-	OnExpiry ExpiryAction           `protobuf:"varint,6,opt,name=on_expiry,json=onExpiry,proto3,enum=risk.v1.ExpiryAction" json:"on_expiry,omitempty"`
+	DueAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// What riskd does at due_at if nobody resolved it, as the policy in force
+	// when the decision was made said.
+	OnExpiry ExpiryAction `protobuf:"varint,6,opt,name=on_expiry,json=onExpiry,proto3,enum=risk.v1.ExpiryAction" json:"on_expiry,omitempty"`
 	// Who holds a live claim on it; empty when nobody does.
 	Holder string `protobuf:"bytes,7,opt,name=holder,proto3" json:"holder,omitempty"`
 	// When the holder's lease ends; absent when nobody holds it.
@@ -811,7 +828,8 @@ type Case struct {
 	// How it was resolved (or escalated); unspecified while open.
 	Resolution CaseResolution `protobuf:"varint,9,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
 	// Who resolved it: a caller's configured name, or "riskd (expired)".
-	ResolvedBy string                 `protobuf:"bytes,10,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	ResolvedBy string `protobuf:"bytes,10,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	// When it was resolved (or escalated); absent while open.
 	ResolvedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
 	// What is at stake: a gift-card order's total, or the refund asked for;
 	// absent for a seller, and for cases opened before riskd kept it.
@@ -1022,7 +1040,9 @@ func (x *ListCasesRequest) GetPageToken() string {
 // ListCasesResponse is one page of the queue, soonest due first.
 type ListCasesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Cases []*QueuedCase          `protobuf:"bytes,1,rep,name=cases,proto3" json:"cases,omitempty"`
+	// The cases of this page, soonest due first; possibly none while
+	// next_page_token is set.
+	Cases []*QueuedCase `protobuf:"bytes,1,rep,name=cases,proto3" json:"cases,omitempty"`
 	// The token for the next page; empty when there is no more.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1075,8 +1095,11 @@ func (x *ListCasesResponse) GetNextPageToken() string {
 
 // ListRelatedDecisionsRequest names the decision whose neighbours to list.
 type ListRelatedDecisionsRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision whose neighbours to list, as riskd answered it. Required:
+	// 1 to 64 characters, no control characters (INVALID_ARGUMENT otherwise);
+	// NOT_FOUND when riskd keeps no such decision.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// Only decisions sharing an identifier of these kinds; every kind when
 	// empty.
 	Kinds []SubjectKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=risk.v1.SubjectKind" json:"kinds,omitempty"`
@@ -1142,8 +1165,10 @@ func (x *ListRelatedDecisionsRequest) GetPageSize() int32 {
 
 // ListRelatedDecisionsResponse is the related decisions, newest first.
 type ListRelatedDecisionsResponse struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Decisions []*RelatedDecision     `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The related decisions, newest first, the asked-about one left out; at
+	// most page_size.
+	Decisions []*RelatedDecision `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
 	// Some identifier had more related decisions than were read, or more
 	// matched than page_size: the list is the newest, not all.
 	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
@@ -1198,8 +1223,9 @@ func (x *ListRelatedDecisionsResponse) GetTruncated() bool {
 // RelatedDecision is a decision that shares identifiers with the one asked
 // about.
 type RelatedDecision struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Decision *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The related decision, as its caller got it.
+	Decision *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
 	// Its case, if it opened one.
 	Case *Case `protobuf:"bytes,2,opt,name=case,proto3" json:"case,omitempty"`
 	// The kinds of identifier it shares, each once, in kind order.
@@ -1261,9 +1287,11 @@ func (x *RelatedDecision) GetShared() []SubjectKind {
 
 // QueuedCase is a case with its decision.
 type QueuedCase struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
-	Decision      *Decision              `protobuf:"bytes,2,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case.
+	Case *Case `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	// Its decision, as the caller got it.
+	Decision      *Decision `protobuf:"bytes,2,opt,name=decision,proto3" json:"decision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1314,8 +1342,11 @@ func (x *QueuedCase) GetDecision() *Decision {
 
 // GetCaseRequest names a case by its decision.
 type GetCaseRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId    string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1361,10 +1392,12 @@ func (x *GetCaseRequest) GetDecisionId() string {
 type AuditEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entry's place in the case's trail, from 1.
-	Sequence int32                  `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	At       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Sequence int32 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// When it happened, by riskd's clock.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
 	// A caller's configured name, or "riskd (expired)".
-	Actor  string      `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// What happened.
 	Action AuditAction `protobuf:"varint,4,opt,name=action,proto3,enum=risk.v1.AuditAction" json:"action,omitempty"`
 	// For a resolution, expiry or escalation: how.
 	Resolution CaseResolution `protobuf:"varint,5,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
@@ -1458,7 +1491,8 @@ func (x *AuditEntry) GetNote() string {
 // GetCaseResponse is a case with everything about it.
 type GetCaseResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Case  *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	// The case.
+	Case *Case `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
 	// The decision, as the caller got it.
 	Decision *Decision `protobuf:"bytes,2,opt,name=decision,proto3" json:"decision,omitempty"`
 	// Every change to the case, oldest first.
@@ -1520,8 +1554,11 @@ func (x *GetCaseResponse) GetAudit() []*AuditEntry {
 
 // ClaimCaseRequest asks for a case.
 type ClaimCaseRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId    string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1565,8 +1602,9 @@ func (x *ClaimCaseRequest) GetDecisionId() string {
 
 // ClaimCaseResponse is the case, claimed by the caller.
 type ClaimCaseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case, with the caller as holder and the lease's end in claimed_until.
+	Case          *Case `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1610,8 +1648,11 @@ func (x *ClaimCaseResponse) GetCase() *Case {
 
 // ReleaseClaimRequest gives a case back.
 type ReleaseClaimRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId    string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1655,8 +1696,9 @@ func (x *ReleaseClaimRequest) GetDecisionId() string {
 
 // ReleaseClaimResponse is the case, claimed by nobody.
 type ReleaseClaimResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case, with no holder.
+	Case          *Case `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1700,8 +1742,11 @@ func (x *ReleaseClaimResponse) GetCase() *Case {
 
 // ResolveCaseRequest is an analyst's answer.
 type ResolveCaseRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// CONFIRMED_FRAUD, LEGITIMATE or NEEDS_HOLDER_CONFIRMATION; the others
 	// are riskd's own.
 	Resolution CaseResolution `protobuf:"varint,2,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
@@ -1767,8 +1812,10 @@ func (x *ResolveCaseRequest) GetNote() string {
 
 // ResolveCaseResponse is the resolution as WatchCaseResolutions carries it.
 type ResolveCaseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *CaseEvent             `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resolution, with what the caller must do; the same event
+	// WatchCaseResolutions delivers.
+	Event         *CaseEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1812,8 +1859,11 @@ func (x *ResolveCaseResponse) GetEvent() *CaseEvent {
 
 // AddCaseNoteRequest is a note about a case.
 type AddCaseNoteRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// Free text kept in the audit trail as sent: say what happened, never
 	// who.
 	Note          string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
@@ -1970,8 +2020,9 @@ func (x *WatchCaseResolutionsRequest) GetChecks() []Check {
 
 // WatchCaseResolutionsResponse carries one resolution.
 type WatchCaseResolutionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *CaseEvent             `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next resolution.
+	Event         *CaseEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2018,11 +2069,14 @@ type CaseEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The resolution's place in the feed: from 1, without gaps, in commit
 	// order. Resume after it.
-	Sequence   uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The decision the case was opened by.
 	DecisionId string `protobuf:"bytes,2,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// The caller's request_id the decision answered.
-	RequestId  string         `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Check      Check          `protobuf:"varint,4,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The check of that decision.
+	Check Check `protobuf:"varint,4,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	// How the case was resolved.
 	Resolution CaseResolution `protobuf:"varint,5,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
 	// The decision's outcome after review: APPROVE (go ahead: release held
 	// codes, pay, open the shop), DECLINE (do not; held codes are never
@@ -2042,7 +2096,8 @@ type CaseEvent struct {
 	// The label recorded, if any (FRAUD_CONFIRMED, LEGITIMATE).
 	Label OutcomeLabel `protobuf:"varint,9,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
 	// Who resolved it: a caller's configured name, or "riskd (expired)".
-	Actor         string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
+	// When it was resolved, by riskd's clock.
 	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
