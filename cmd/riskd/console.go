@@ -10,6 +10,7 @@ import (
 	"github.com/riskd/riskd/internal/auth"
 	"github.com/riskd/riskd/internal/config"
 	"github.com/riskd/riskd/internal/console"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -23,7 +24,10 @@ import (
 //
 // clientCAs, with --console-cert-header, verifies the certificates a
 // trusted proxy passes (the client CA of --tls-client-ca, as reloaded).
-func newConsole(cfg config.Config, grpcAddr net.Addr, callers *auth.Table, clientCAs func() *x509.CertPool, log *slog.Logger) (http.Handler, func(), error) {
+//
+// sentence is a rule's sentence under the policy in force (the engine's).
+func newConsole(cfg config.Config, grpcAddr net.Addr, callers *auth.Table, clientCAs func() *x509.CertPool,
+	sentence func(check riskv1.Check, rule, locale string) (string, bool), log *slog.Logger) (http.Handler, func(), error) {
 	target := grpcAddr.String()
 	if tcp, ok := grpcAddr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		// Listening on every interface: loopback is one of them.
@@ -52,7 +56,7 @@ func newConsole(cfg config.Config, grpcAddr net.Addr, callers *auth.Table, clien
 	if err != nil {
 		return nil, nil, fmt.Errorf("console: %w", err)
 	}
-	opts := console.Options{Conn: conn, Auth: callers, TraceURL: cfg.ConsoleTraceURL, Logger: log}
+	opts := console.Options{Conn: conn, Auth: callers, TraceURL: cfg.ConsoleTraceURL, Logger: log, Sentence: sentence}
 	if cfg.ConsoleCertHeader != "" {
 		// Validated with the config: the proxies parse, a client CA is set.
 		proxies, err := config.ParseProxies(cfg.ConsoleTrustedProxies)

@@ -361,10 +361,15 @@ func TestConsoleInChinese(t *testing.T) {
 	c := newBrowser(t, base)
 	c.lang = "zh-CN,zh;q=0.9"
 	q := c.signIn(analystToken)
-	for _, want := range []string{`<html lang="zh-CN">`, "待处理案件", "礼品卡购买", "未认领"} {
+	// The order was scored without a locale, so its reasons are stored
+	// in English; the rules' sentences come in the reader's language.
+	for _, want := range []string{`<html lang="zh-CN">`, "待处理案件", "礼品卡购买", "未认领", "下单时买家正在通话中。"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("zh-CN queue lacks %q", want)
 		}
+	}
+	if strings.Contains(q, "The buyer was in a phone call during checkout.") {
+		t.Error("the zh-CN queue shows the rule's English sentence")
 	}
 	// The switch wins over the browser's language, and is kept.
 	if _, pg := c.do("GET", "lang/en?back=/console/case/"+held, nil); !strings.Contains(pg, `<html lang="en">`) || !strings.Contains(pg, "Claim") {
@@ -374,8 +379,8 @@ func TestConsoleInChinese(t *testing.T) {
 		t.Error("the switch did not go back to the queue for a foreign back URL")
 	}
 	_, pg := c.do("GET", "case/"+held, nil)
-	if !strings.Contains(pg, "认领") || !strings.Contains(pg, "审计记录") {
-		t.Error("zh-CN case page not in Chinese")
+	if !strings.Contains(pg, "认领") || !strings.Contains(pg, "审计记录") || !strings.Contains(pg, "下单时正在运行屏幕共享或远程控制软件。") {
+		t.Error("zh-CN case page not in Chinese, or its rules' sentences not")
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/riskd/riskd/internal/telemetry"
 	"github.com/riskd/riskd/internal/verifier/builtin"
 	"github.com/riskd/riskd/internal/verifier/remote"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -180,7 +181,9 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 
 	adminAddr := ""
 	if cfg.AdminListen != "" {
-		desk, closeDesk, err := newConsole(cfg, lis.Addr(), callers, clientCAs, log)
+		desk, closeDesk, err := newConsole(cfg, lis.Addr(), callers, clientCAs, func(check riskv1.Check, rule, locale string) (string, bool) {
+			return eng.Policy().Sentence(check, rule, locale)
+		}, log)
 		if err != nil {
 			return err
 		}

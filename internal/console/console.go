@@ -75,6 +75,10 @@ type Options struct {
 	CertHeader     string
 	TrustedProxies []netip.Prefix
 	ClientCAs      func() *x509.CertPool
+	// Sentence, if set, is a rule's sentence in a locale under the policy
+	// in force (policy.Policy.Sentence), so reasons read in the user's
+	// language, not only the scored request's.
+	Sentence func(check riskv1.Check, rule, locale string) (string, bool)
 }
 
 type session struct {

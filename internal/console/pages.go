@@ -36,6 +36,22 @@ type page struct {
 	// CertSignin offers sign-in with a client certificate (the sign-in
 	// page).
 	CertSignin bool
+	// sentence is Options.Sentence.
+	sentence func(check riskv1.Check, rule, locale string) (string, bool)
+}
+
+// Reason is a decision's reason as a sentence in the page's language: a
+// rule's own sentence from the policy in force when it has one in that
+// language; otherwise the sentence stored with the decision, which is in
+// the language of the request that was scored (a verifier's finding is
+// worded when it is found).
+func (p *page) Reason(d *riskv1.Decision, r *riskv1.Reason) string {
+	if rule, ok := strings.CutPrefix(r.GetSource(), "rule:"); ok && p.sentence != nil {
+		if m, ok := p.sentence(d.GetCheck(), rule, p.Lang); ok {
+			return m
+		}
+	}
+	return r.GetMessage()
 }
 
 // ruleStats are a reason code's latest hits and, among those whose case a
@@ -74,7 +90,7 @@ func (c *Console) can(s *session) map[string]bool {
 func (c *Console) newPage(r *http.Request, s *session) *page {
 	// The language switch comes back to this page: only a page one can
 	// GET (the answer to a POST is not one).
-	p := &page{Now: c.opts.Now(), Path: r.URL.Path}
+	p := &page{Now: c.opts.Now(), Path: r.URL.Path, sentence: c.opts.Sentence}
 	if r.Method != http.MethodGet {
 		p.Path = Prefix + "queue"
 	}

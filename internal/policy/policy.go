@@ -255,6 +255,26 @@ type Rule struct {
 	program cel.Program
 }
 
+// Sentence is the sentence the check's rule gives in locale, for showing
+// a stored decision's reason in a reader's language (the review console):
+// false when the policy has no such rule or it has no sentence of its own
+// in that locale (an escalation shows its finding's sentence, which only
+// the decision holds).
+func (p *Policy) Sentence(check riskv1.Check, rule, locale string) (string, bool) {
+	cp := p.Check(check)
+	if cp == nil {
+		return "", false
+	}
+	for _, r := range cp.Rules {
+		if r.Name != rule {
+			continue
+		}
+		m, ok := r.Messages[locale]
+		return m, ok && m != ""
+	}
+	return "", false
+}
+
 // message is the rule's sentence in locale, or in English.
 func (r *Rule) message(locale string) string {
 	if m, ok := r.Messages[locale]; ok {
