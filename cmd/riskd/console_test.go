@@ -92,20 +92,7 @@ func holdCoachedOrderOver(t *testing.T, addr string, creds credentials.Transport
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+checkoutToken)
 	risk := riskv1.NewRiskServiceClient(conn)
 	now := time.Now()
-	order := func(name string) *riskv1.ScoreGiftCardPurchaseRequest {
-		return &riskv1.ScoreGiftCardPurchaseRequest{
-			RequestId: "req-" + name, OrderId: "order-" + name, AccountId: "acct-" + name,
-			AccountCreatedAt: timestamppb.New(now.AddDate(-3, 0, 0)),
-			Client:           &riskv1.Client{DeviceId: "dev-victim", IpAddress: "198.51.100.20"},
-			Total:            &riskv1.Money{AmountMinor: 20000, Currency: "CNY"},
-			Cards:            []*riskv1.GiftCardLine{{FaceValueMinor: 20000, Quantity: 1}},
-			Payment:          &riskv1.PaymentInstrument{Fingerprint: "fp-" + name, Kind: riskv1.InstrumentKind_INSTRUMENT_KIND_DEBIT_CARD},
-			Recipient:        &riskv1.Recipient{Email: name + "@example.com", OwnedByAccount: true, AddedAt: timestamppb.New(now.AddDate(-3, 0, 0))},
-			Session: &riskv1.SessionFacts{CheckoutDuration: durationpb.New(45 * time.Second),
-				DeviceFirstSeenAt: timestamppb.New(now.AddDate(-1, 0, 0))},
-			Brand: "dangdang",
-		}
-	}
+	order := func(name string) *riskv1.ScoreGiftCardPurchaseRequest { return giftOrder(name, now) }
 	// An ordinary order on the same device: the one to freeze once the
 	// coached order is confirmed as fraud.
 	r0, err := risk.ScoreGiftCardPurchase(ctx, order("earlier"))
@@ -127,6 +114,53 @@ func holdCoachedOrderOver(t *testing.T, addr string, creds credentials.Transport
 		t.Fatalf("coached order: %v %v, want REVIEW holding the codes", d.GetOutcome(), d.GetActions())
 	}
 	return d.GetDecisionId(), r0.GetDecision().GetDecisionId()
+}
+
+// giftOrder is an ordinary gift-card order on the device "dev-victim".
+func giftOrder(name string, now time.Time) *riskv1.ScoreGiftCardPurchaseRequest {
+	return &riskv1.ScoreGiftCardPurchaseRequest{
+		RequestId: "req-" + name, OrderId: "order-" + name, AccountId: "acct-" + name,
+		AccountCreatedAt: timestamppb.New(now.AddDate(-3, 0, 0)),
+		Client:           &riskv1.Client{DeviceId: "dev-victim", IpAddress: "198.51.100.20"},
+		Total:            &riskv1.Money{AmountMinor: 20000, Currency: "CNY"},
+		Cards:            []*riskv1.GiftCardLine{{FaceValueMinor: 20000, Quantity: 1}},
+		Payment:          &riskv1.PaymentInstrument{Fingerprint: "fp-" + name, Kind: riskv1.InstrumentKind_INSTRUMENT_KIND_DEBIT_CARD},
+		Recipient:        &riskv1.Recipient{Email: name + "@example.com", OwnedByAccount: true, AddedAt: timestamppb.New(now.AddDate(-3, 0, 0))},
+		Session: &riskv1.SessionFacts{CheckoutDuration: durationpb.New(45 * time.Second),
+			DeviceFirstSeenAt: timestamppb.New(now.AddDate(-1, 0, 0))},
+		Brand: "dangdang",
+	}
+}
+
+// approvedOnCallReportedLegitimate scores an order placed during a phone
+// call by a regular buyer, on a device of its own, which the policy
+// approves (ACTIVE_CALL alone opens no case), and reports it LEGITIMATE with ReportOutcome.
+func approvedOnCallReportedLegitimate(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+checkoutToken)
+	risk := riskv1.NewRiskServiceClient(conn)
+	req := giftOrder("on-call", time.Now())
+	req.Client.DeviceId, req.Client.IpAddress = "dev-on-call", "203.0.113.9"
+	req.Session.ActiveCall = true
+	// A regular buyer: a call alone stays under the review threshold.
+	req.CallerHistory = &riskv1.PurchaseHistory{PastGiftCardOrders: 9,
+		PastGiftCardValue: &riskv1.Money{AmountMinor: 9 * 30000, Currency: "CNY"},
+		TypicalOrderValue: &riskv1.Money{AmountMinor: 30000, Currency: "CNY"}}
+	resp, err := risk.ScoreGiftCardPurchase(ctx, req)
+	if err != nil || resp.GetDecision().GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE {
+		t.Fatalf("the order on a call: %v, %v; want APPROVE", resp.GetDecision(), err)
+	}
+	id := resp.GetDecision().GetDecisionId()
+	if _, err := risk.ReportOutcome(ctx, &riskv1.ReportOutcomeRequest{DecisionId: id, Label: riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // browser is an HTTP client with its own cookies: one signed-in user.
@@ -312,6 +346,13 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 	if code, rule := a.do("GET", "rule/ACTIVE_CALL", nil); code != http.StatusOK || !strings.Contains(rule, `<dd id="hits">1</dd>`) ||
 		!strings.Contains(rule, `<dd id="precision">100%</dd>`) || !strings.Contains(rule, held) {
 		t.Errorf("rule page: %d\n%s", code, rule)
+	}
+	// An order on a call that was approved and later reported legitimate
+	// (ReportOutcome, no case) counts too: one fraud of two answered.
+	approvedOnCallReportedLegitimate(t, p.Addr)
+	if code, rule := a.do("GET", "rule/ACTIVE_CALL", nil); code != http.StatusOK || !strings.Contains(rule, `<dd id="hits">2</dd>`) ||
+		!strings.Contains(rule, `<dd id="precision">50%</dd>`) || !strings.Contains(rule, "Legitimate 1") {
+		t.Errorf("rule page after a reported outcome: %d\n%s", code, rule)
 	}
 	// Signed out, the session is gone.
 	_, q := a.do("GET", "queue", nil)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riskd/riskd/internal/quality"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -52,6 +53,23 @@ func (p *page) Reason(d *riskv1.Decision, r *riskv1.Reason) string {
 		}
 	}
 	return r.GetMessage()
+}
+
+// answerOf is what turned out true about a listed decision, as the
+// quality report reads outcome labels (quality.LabelOf): fraud if any
+// label says fraud (a chargeback after a "legitimate" answer is still
+// fraud), genuine if one says legitimate, "" while nothing is known.
+func answerOf(d *riskv1.ListedDecision) quality.Label {
+	var out quality.Label
+	for _, l := range d.GetLabels() {
+		switch got, ok := quality.LabelOf(l); {
+		case ok && got == quality.Fraud:
+			return quality.Fraud
+		case ok:
+			out = got
+		}
+	}
+	return out
 }
 
 // ruleStats are a reason code's latest hits and, among those whose case a
@@ -213,13 +231,13 @@ func (c *Console) rulePage(w http.ResponseWriter, r *http.Request, s *session) {
 			if len(st.Hits) < 50 {
 				st.Hits = append(st.Hits, d)
 			}
-			switch d.GetCase().GetResolution() {
-			case riskv1.CaseResolution_CASE_RESOLUTION_CONFIRMED_FRAUD:
+			switch answerOf(d) {
+			case quality.Fraud:
 				st.Fraud++
-			case riskv1.CaseResolution_CASE_RESOLUTION_LEGITIMATE:
+			case quality.Genuine:
 				st.Legit++
-			case riskv1.CaseResolution_CASE_RESOLUTION_UNSPECIFIED:
-				if d.GetCase() != nil {
+			default:
+				if d.GetCase().GetState() != riskv1.CaseState_CASE_STATE_UNSPECIFIED && d.GetCase().GetState() != riskv1.CaseState_CASE_STATE_RESOLVED {
 					st.Open++
 				}
 			}

@@ -176,7 +176,7 @@ func (r *reviewService) ListDecisions(ctx context.Context, req *riskv1.ListDecis
 	now := r.clock()
 	resp := &riskv1.ListDecisionsResponse{Decisions: make([]*riskv1.ListedDecision, len(page.Decisions))}
 	for i, d := range page.Decisions {
-		resp.Decisions[i] = &riskv1.ListedDecision{Decision: d.Decision, Case: caseProto(d.Case, now)}
+		resp.Decisions[i] = &riskv1.ListedDecision{Decision: d.Decision, Case: caseProto(d.Case, now), Labels: d.Labels}
 	}
 	if n := page.Next; n != nil {
 		resp.NextPageToken = makePageToken(r.keys, tokenDecision, query, pagePosition{At: n.DecidedAt, ID: n.DecisionID})

@@ -421,6 +421,10 @@ type DecisionQuery struct {
 type CaseDecision struct {
 	Decision *riskv1.Decision
 	Case     *Case
+	// Labels are the outcomes reported about the decision (ReportOutcome,
+	// or a case's resolution), each once, in label order; filled by
+	// ListDecisions only.
+	Labels []riskv1.OutcomeLabel
 }
 
 // DecisionPage is one page of a listing.

@@ -680,9 +680,28 @@ func (s *Store) ListDecisions(ctx context.Context, q store.DecisionQuery) (store
 			return page, err
 		}
 		if q.Filter.Match(d, cp) {
-			page.Decisions = append(page.Decisions, store.CaseDecision{Decision: d, Case: cp})
+			labels, err := s.labels(ctx, id)
+			if err != nil {
+				return page, err
+			}
+			page.Decisions = append(page.Decisions, store.CaseDecision{Decision: d, Case: cp, Labels: labels})
 		}
 	}
+}
+
+// labels are the outcomes reported about a decision, in label order (the
+// order of their keys).
+func (s *Store) labels(ctx context.Context, id string) ([]riskv1.OutcomeLabel, error) {
+	var out []riskv1.OutcomeLabel
+	prefix := key(pOutcomes, []byte(id), []byte{0})
+	err := s.iterate(ctx, prefix, upperBound(prefix), func(k, _ []byte) (bool, error) {
+		if len(k) != len(prefix)+1 {
+			return false, fmt.Errorf("%w: outcome of %s", errCorrupt, id)
+		}
+		out = append(out, riskv1.OutcomeLabel(k[len(prefix)]))
+		return true, nil
+	})
+	return out, err
 }
 
 // indexEarlierDecisions puts the decisions of a store written before the

@@ -91,6 +91,10 @@ const reviewMigration = `
 	CREATE TABLE feed_seq (id integer PRIMARY KEY, seq bigint NOT NULL);
 	INSERT INTO feed_seq (id, seq) VALUES (1, 0);`
 
+// labelsColumn is a listed decision's reported outcome labels, in label
+// order (NULL for none).
+const labelsColumn = `(SELECT array_agg(o.label ORDER BY o.label) FROM outcomes o WHERE o.decision_id = d.id)`
+
 // caseColumns are a case's columns, as scanCase reads them.
 const caseColumns = `c.decision_id, c.check_kind, c.decided_at, c.due_at, c.on_expiry, c.state, c.holder, c.claimed_until,
 	c.verdict, c.resolved_by, c.resolved_at, c.amount_minor, c.currency`
@@ -424,12 +428,12 @@ func (s *Store) ListDecisions(ctx context.Context, q store.DecisionQuery) (_ sto
 		n := min(listChunk, q.MaxScan-scanned)
 		var rows pgx.Rows
 		if q.Subject == nil {
-			rows, err = s.pool.Query(ctx, `SELECT d.decided_at, d.id, d.decision, `+caseColumns+`
+			rows, err = s.pool.Query(ctx, `SELECT d.decided_at, d.id, d.decision, `+labelsColumn+`, `+caseColumns+`
 				FROM decisions d LEFT JOIN cases c ON c.decision_id = d.id
 				WHERE d.decided_at >= $1 AND (d.decided_at, d.id) < ($2, $3)
 				ORDER BY d.decided_at DESC, d.id DESC LIMIT $4`, from, cur.DecidedAt, cur.DecisionID, n)
 		} else {
-			rows, err = s.pool.Query(ctx, `SELECT s.decided_at, s.decision_id, d.decision, `+caseColumns+`
+			rows, err = s.pool.Query(ctx, `SELECT s.decided_at, s.decision_id, d.decision, `+labelsColumn+`, `+caseColumns+`
 				FROM decision_subjects s JOIN decisions d ON d.id = s.decision_id LEFT JOIN cases c ON c.decision_id = s.decision_id
 				WHERE s.kind = $5 AND s.hash = $6 AND s.decided_at >= $1 AND (s.decided_at, s.decision_id) < ($2, $3)
 				ORDER BY s.decided_at DESC, s.decision_id DESC LIMIT $4`, from, cur.DecidedAt, cur.DecisionID, n,
@@ -443,8 +447,9 @@ func (s *Store) ListDecisions(ctx context.Context, q store.DecisionQuery) (_ sto
 			var at time.Time
 			var id string
 			var body []byte
+			var labels []int16
 			var r caseRow
-			if err := rows.Scan(append([]any{&at, &id, &body}, r.dest()...)...); err != nil {
+			if err := rows.Scan(append([]any{&at, &id, &body, &labels}, r.dest()...)...); err != nil {
 				rows.Close()
 				return page, err
 			}
@@ -462,7 +467,11 @@ func (s *Store) ListDecisions(ctx context.Context, q store.DecisionQuery) (_ sto
 				return page, err
 			}
 			if c := r.get(); q.Filter.Match(d, c) {
-				page.Decisions = append(page.Decisions, store.CaseDecision{Decision: d, Case: c})
+				cd := store.CaseDecision{Decision: d, Case: c}
+				for _, l := range labels {
+					cd.Labels = append(cd.Labels, riskv1.OutcomeLabel(l))
+				}
+				page.Decisions = append(page.Decisions, cd)
 			}
 		}
 		rows.Close()

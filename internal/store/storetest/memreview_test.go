@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/riskd/riskd/internal/store"
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 )
 
 // The review desk of the map store: the simplest reading of store.Reviews,
@@ -58,7 +59,14 @@ func (s *memStore) ListDecisions(ctx context.Context, q store.DecisionQuery) (st
 			c = &mc
 		}
 		if q.Filter.Match(d.d, c) {
-			page.Decisions = append(page.Decisions, store.CaseDecision{Decision: clone(d.d), Case: c})
+			var labels []riskv1.OutcomeLabel
+			for k := range s.data.outcomes {
+				if k.decisionID == d.d.GetDecisionId() {
+					labels = append(labels, k.label)
+				}
+			}
+			slices.Sort(labels)
+			page.Decisions = append(page.Decisions, store.CaseDecision{Decision: clone(d.d), Case: c, Labels: labels})
 		}
 	}
 	return page, nil

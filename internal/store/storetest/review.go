@@ -21,6 +21,7 @@ var listTests = []test{
 	{"a time range is half-open and bounds a subject's listing too", testListRange},
 	{"filters select by check, outcome, action, policy version, reason and case state", testListFilters},
 	{"MaxScan bounds the work of a call, and the next page goes on where it stopped", testListMaxScan},
+	{"a listed decision carries the outcomes reported about it, from ReportOutcome or a case, each once", testListLabels},
 }
 
 var caseTests = []test{
@@ -835,5 +836,50 @@ func testDurableReview(t *testing.T, s store.Store, reopen func(t *testing.T, s 
 	wantCaseErr(t, "ben's claim on ana's after a reopen", err, store.ErrCaseClaimed)
 	if _, seq, err := s.Resolve(t.Context(), store.Resolution{DecisionID: ida, Verdict: store.VerdictLegitimate, Actor: "ana", At: base.Add(3 * time.Minute), ByClaim: true}); err != nil || seq != 2 {
 		t.Errorf("resolving after a reopen: seq %d, %v; want 2", seq, err)
+	}
+}
+
+func testListLabels(t *testing.T, s store.Store) {
+	device := ident(store.KindDevice, "dev-labels")
+	on := func(c *store.Commit) { c.Subjects = []store.Identifier{device} }
+	none := commitDecision(t, s, riskv1.Check_CHECK_REFUND, "labels-none", base, on)
+	reported := commitDecision(t, s, riskv1.Check_CHECK_REFUND, "labels-reported", base.Add(time.Minute), on)
+	held := openCase(t, s, "labels-case", base.Add(2*time.Minute), base.Add(time.Hour), store.ExpireDecline, device)
+	// Reported twice with one label, then with another: each label once,
+	// in label order whatever the order of the reports.
+	mustReport(t, s, store.Outcome{DecisionID: reported.Decision.GetDecisionId(), Label: riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK, At: base.Add(time.Hour)})
+	mustReport(t, s, store.Outcome{DecisionID: reported.Decision.GetDecisionId(), Label: riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK, At: base.Add(2 * time.Hour)})
+	mustReport(t, s, store.Outcome{DecisionID: reported.Decision.GetDecisionId(), Label: fraud, At: base.Add(3 * time.Hour)})
+	if _, _, err := s.Resolve(t.Context(), store.Resolution{DecisionID: held.Decision.GetDecisionId(), Verdict: store.VerdictLegitimate,
+		Label: riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE, Actor: "ana", At: base.Add(10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]riskv1.OutcomeLabel{
+		none.Decision.GetDecisionId():     nil,
+		reported.Decision.GetDecisionId(): {fraud, riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK},
+		held.Decision.GetDecisionId():     {riskv1.OutcomeLabel_OUTCOME_LABEL_LEGITIMATE},
+	}
+	for name, q := range map[string]store.DecisionQuery{
+		"all":       {Limit: 10, MaxScan: 100},
+		"by device": {Subject: &device, Limit: 10, MaxScan: 100},
+	} {
+		p, err := s.ListDecisions(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, d := range p.Decisions {
+			w, ok := want[d.Decision.GetDecisionId()]
+			if !ok {
+				continue
+			}
+			seen++
+			if !slices.Equal(d.Labels, w) {
+				t.Errorf("%s: %s has labels %v, want %v", name, d.Decision.GetRequestId(), d.Labels, w)
+			}
+		}
+		if seen != len(want) {
+			t.Errorf("%s: listed %d of the %d decisions", name, seen, len(want))
+		}
 	}
 }

@@ -755,7 +755,11 @@ type ListedDecision struct {
 	// The decision, as the caller got it.
 	Decision *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
 	// Absent when the decision opened no case.
-	Case          *Case `protobuf:"bytes,2,opt,name=case,proto3" json:"case,omitempty"`
+	Case *Case `protobuf:"bytes,2,opt,name=case,proto3" json:"case,omitempty"`
+	// The outcomes reported about the decision (RiskService.ReportOutcome, or
+	// its case's resolution), each label once, in label order; empty while
+	// nothing is known.
+	Labels        []OutcomeLabel `protobuf:"varint,3,rep,packed,name=labels,proto3,enum=risk.v1.OutcomeLabel" json:"labels,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -800,6 +804,13 @@ func (x *ListedDecision) GetDecision() *Decision {
 func (x *ListedDecision) GetCase() *Case {
 	if x != nil {
 		return x.Case
+	}
+	return nil
+}
+
+func (x *ListedDecision) GetLabels() []OutcomeLabel {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -2242,10 +2253,11 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"\x0flist.time_range\x12+decided_after must be before decided_before\x1aa!has(this.decided_after) || !has(this.decided_before) || this.decided_after < this.decided_before\"v\n" +
 	"\x15ListDecisionsResponse\x125\n" +
 	"\tdecisions\x18\x01 \x03(\v2\x17.risk.v1.ListedDecisionR\tdecisions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"b\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x91\x01\n" +
 	"\x0eListedDecision\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\x12!\n" +
-	"\x04case\x18\x02 \x01(\v2\r.risk.v1.CaseR\x04case\"\xaf\x04\n" +
+	"\x04case\x18\x02 \x01(\v2\r.risk.v1.CaseR\x04case\x12-\n" +
+	"\x06labels\x18\x03 \x03(\x0e2\x15.risk.v1.OutcomeLabelR\x06labels\"\xaf\x04\n" +
 	"\x04Case\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12$\n" +
@@ -2476,9 +2488,9 @@ var file_risk_v1_review_proto_goTypes = []any{
 	(Action)(0),                          // 34: risk.v1.Action
 	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
 	(*Decision)(nil),                     // 36: risk.v1.Decision
-	(*Money)(nil),                        // 37: risk.v1.Money
-	(*RelatedOrder)(nil),                 // 38: risk.v1.RelatedOrder
-	(OutcomeLabel)(0),                    // 39: risk.v1.OutcomeLabel
+	(OutcomeLabel)(0),                    // 37: risk.v1.OutcomeLabel
+	(*Money)(nil),                        // 38: risk.v1.Money
+	(*RelatedOrder)(nil),                 // 39: risk.v1.RelatedOrder
 }
 var file_risk_v1_review_proto_depIdxs = []int32{
 	0,  // 0: risk.v1.Subject.kind:type_name -> risk.v1.SubjectKind
@@ -2492,69 +2504,70 @@ var file_risk_v1_review_proto_depIdxs = []int32{
 	10, // 8: risk.v1.ListDecisionsResponse.decisions:type_name -> risk.v1.ListedDecision
 	36, // 9: risk.v1.ListedDecision.decision:type_name -> risk.v1.Decision
 	11, // 10: risk.v1.ListedDecision.case:type_name -> risk.v1.Case
-	32, // 11: risk.v1.Case.check:type_name -> risk.v1.Check
-	2,  // 12: risk.v1.Case.state:type_name -> risk.v1.CaseState
-	35, // 13: risk.v1.Case.opened_at:type_name -> google.protobuf.Timestamp
-	35, // 14: risk.v1.Case.due_at:type_name -> google.protobuf.Timestamp
-	3,  // 15: risk.v1.Case.on_expiry:type_name -> risk.v1.ExpiryAction
-	35, // 16: risk.v1.Case.claimed_until:type_name -> google.protobuf.Timestamp
-	4,  // 17: risk.v1.Case.resolution:type_name -> risk.v1.CaseResolution
-	35, // 18: risk.v1.Case.resolved_at:type_name -> google.protobuf.Timestamp
-	37, // 19: risk.v1.Case.amount:type_name -> risk.v1.Money
-	32, // 20: risk.v1.ListCasesRequest.checks:type_name -> risk.v1.Check
-	2,  // 21: risk.v1.ListCasesRequest.states:type_name -> risk.v1.CaseState
-	5,  // 22: risk.v1.ListCasesRequest.claim:type_name -> risk.v1.ClaimFilter
-	17, // 23: risk.v1.ListCasesResponse.cases:type_name -> risk.v1.QueuedCase
-	0,  // 24: risk.v1.ListRelatedDecisionsRequest.kinds:type_name -> risk.v1.SubjectKind
-	16, // 25: risk.v1.ListRelatedDecisionsResponse.decisions:type_name -> risk.v1.RelatedDecision
-	36, // 26: risk.v1.RelatedDecision.decision:type_name -> risk.v1.Decision
-	11, // 27: risk.v1.RelatedDecision.case:type_name -> risk.v1.Case
-	0,  // 28: risk.v1.RelatedDecision.shared:type_name -> risk.v1.SubjectKind
-	11, // 29: risk.v1.QueuedCase.case:type_name -> risk.v1.Case
-	36, // 30: risk.v1.QueuedCase.decision:type_name -> risk.v1.Decision
-	35, // 31: risk.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	6,  // 32: risk.v1.AuditEntry.action:type_name -> risk.v1.AuditAction
-	4,  // 33: risk.v1.AuditEntry.resolution:type_name -> risk.v1.CaseResolution
-	35, // 34: risk.v1.AuditEntry.claimed_until:type_name -> google.protobuf.Timestamp
-	11, // 35: risk.v1.GetCaseResponse.case:type_name -> risk.v1.Case
-	36, // 36: risk.v1.GetCaseResponse.decision:type_name -> risk.v1.Decision
-	19, // 37: risk.v1.GetCaseResponse.audit:type_name -> risk.v1.AuditEntry
-	11, // 38: risk.v1.ClaimCaseResponse.case:type_name -> risk.v1.Case
-	11, // 39: risk.v1.ReleaseClaimResponse.case:type_name -> risk.v1.Case
-	4,  // 40: risk.v1.ResolveCaseRequest.resolution:type_name -> risk.v1.CaseResolution
-	31, // 41: risk.v1.ResolveCaseResponse.event:type_name -> risk.v1.CaseEvent
-	32, // 42: risk.v1.WatchCaseResolutionsRequest.checks:type_name -> risk.v1.Check
-	31, // 43: risk.v1.WatchCaseResolutionsResponse.event:type_name -> risk.v1.CaseEvent
-	32, // 44: risk.v1.CaseEvent.check:type_name -> risk.v1.Check
-	4,  // 45: risk.v1.CaseEvent.resolution:type_name -> risk.v1.CaseResolution
-	33, // 46: risk.v1.CaseEvent.outcome:type_name -> risk.v1.Outcome
-	34, // 47: risk.v1.CaseEvent.actions:type_name -> risk.v1.Action
-	38, // 48: risk.v1.CaseEvent.related:type_name -> risk.v1.RelatedOrder
-	39, // 49: risk.v1.CaseEvent.label:type_name -> risk.v1.OutcomeLabel
-	35, // 50: risk.v1.CaseEvent.resolved_at:type_name -> google.protobuf.Timestamp
-	8,  // 51: risk.v1.ReviewService.ListDecisions:input_type -> risk.v1.ListDecisionsRequest
-	12, // 52: risk.v1.ReviewService.ListCases:input_type -> risk.v1.ListCasesRequest
-	18, // 53: risk.v1.ReviewService.GetCase:input_type -> risk.v1.GetCaseRequest
-	21, // 54: risk.v1.ReviewService.ClaimCase:input_type -> risk.v1.ClaimCaseRequest
-	23, // 55: risk.v1.ReviewService.ReleaseClaim:input_type -> risk.v1.ReleaseClaimRequest
-	25, // 56: risk.v1.ReviewService.ResolveCase:input_type -> risk.v1.ResolveCaseRequest
-	27, // 57: risk.v1.ReviewService.AddCaseNote:input_type -> risk.v1.AddCaseNoteRequest
-	29, // 58: risk.v1.ReviewService.WatchCaseResolutions:input_type -> risk.v1.WatchCaseResolutionsRequest
-	14, // 59: risk.v1.ReviewService.ListRelatedDecisions:input_type -> risk.v1.ListRelatedDecisionsRequest
-	9,  // 60: risk.v1.ReviewService.ListDecisions:output_type -> risk.v1.ListDecisionsResponse
-	13, // 61: risk.v1.ReviewService.ListCases:output_type -> risk.v1.ListCasesResponse
-	20, // 62: risk.v1.ReviewService.GetCase:output_type -> risk.v1.GetCaseResponse
-	22, // 63: risk.v1.ReviewService.ClaimCase:output_type -> risk.v1.ClaimCaseResponse
-	24, // 64: risk.v1.ReviewService.ReleaseClaim:output_type -> risk.v1.ReleaseClaimResponse
-	26, // 65: risk.v1.ReviewService.ResolveCase:output_type -> risk.v1.ResolveCaseResponse
-	28, // 66: risk.v1.ReviewService.AddCaseNote:output_type -> risk.v1.AddCaseNoteResponse
-	30, // 67: risk.v1.ReviewService.WatchCaseResolutions:output_type -> risk.v1.WatchCaseResolutionsResponse
-	15, // 68: risk.v1.ReviewService.ListRelatedDecisions:output_type -> risk.v1.ListRelatedDecisionsResponse
-	60, // [60:69] is the sub-list for method output_type
-	51, // [51:60] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	37, // 11: risk.v1.ListedDecision.labels:type_name -> risk.v1.OutcomeLabel
+	32, // 12: risk.v1.Case.check:type_name -> risk.v1.Check
+	2,  // 13: risk.v1.Case.state:type_name -> risk.v1.CaseState
+	35, // 14: risk.v1.Case.opened_at:type_name -> google.protobuf.Timestamp
+	35, // 15: risk.v1.Case.due_at:type_name -> google.protobuf.Timestamp
+	3,  // 16: risk.v1.Case.on_expiry:type_name -> risk.v1.ExpiryAction
+	35, // 17: risk.v1.Case.claimed_until:type_name -> google.protobuf.Timestamp
+	4,  // 18: risk.v1.Case.resolution:type_name -> risk.v1.CaseResolution
+	35, // 19: risk.v1.Case.resolved_at:type_name -> google.protobuf.Timestamp
+	38, // 20: risk.v1.Case.amount:type_name -> risk.v1.Money
+	32, // 21: risk.v1.ListCasesRequest.checks:type_name -> risk.v1.Check
+	2,  // 22: risk.v1.ListCasesRequest.states:type_name -> risk.v1.CaseState
+	5,  // 23: risk.v1.ListCasesRequest.claim:type_name -> risk.v1.ClaimFilter
+	17, // 24: risk.v1.ListCasesResponse.cases:type_name -> risk.v1.QueuedCase
+	0,  // 25: risk.v1.ListRelatedDecisionsRequest.kinds:type_name -> risk.v1.SubjectKind
+	16, // 26: risk.v1.ListRelatedDecisionsResponse.decisions:type_name -> risk.v1.RelatedDecision
+	36, // 27: risk.v1.RelatedDecision.decision:type_name -> risk.v1.Decision
+	11, // 28: risk.v1.RelatedDecision.case:type_name -> risk.v1.Case
+	0,  // 29: risk.v1.RelatedDecision.shared:type_name -> risk.v1.SubjectKind
+	11, // 30: risk.v1.QueuedCase.case:type_name -> risk.v1.Case
+	36, // 31: risk.v1.QueuedCase.decision:type_name -> risk.v1.Decision
+	35, // 32: risk.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	6,  // 33: risk.v1.AuditEntry.action:type_name -> risk.v1.AuditAction
+	4,  // 34: risk.v1.AuditEntry.resolution:type_name -> risk.v1.CaseResolution
+	35, // 35: risk.v1.AuditEntry.claimed_until:type_name -> google.protobuf.Timestamp
+	11, // 36: risk.v1.GetCaseResponse.case:type_name -> risk.v1.Case
+	36, // 37: risk.v1.GetCaseResponse.decision:type_name -> risk.v1.Decision
+	19, // 38: risk.v1.GetCaseResponse.audit:type_name -> risk.v1.AuditEntry
+	11, // 39: risk.v1.ClaimCaseResponse.case:type_name -> risk.v1.Case
+	11, // 40: risk.v1.ReleaseClaimResponse.case:type_name -> risk.v1.Case
+	4,  // 41: risk.v1.ResolveCaseRequest.resolution:type_name -> risk.v1.CaseResolution
+	31, // 42: risk.v1.ResolveCaseResponse.event:type_name -> risk.v1.CaseEvent
+	32, // 43: risk.v1.WatchCaseResolutionsRequest.checks:type_name -> risk.v1.Check
+	31, // 44: risk.v1.WatchCaseResolutionsResponse.event:type_name -> risk.v1.CaseEvent
+	32, // 45: risk.v1.CaseEvent.check:type_name -> risk.v1.Check
+	4,  // 46: risk.v1.CaseEvent.resolution:type_name -> risk.v1.CaseResolution
+	33, // 47: risk.v1.CaseEvent.outcome:type_name -> risk.v1.Outcome
+	34, // 48: risk.v1.CaseEvent.actions:type_name -> risk.v1.Action
+	39, // 49: risk.v1.CaseEvent.related:type_name -> risk.v1.RelatedOrder
+	37, // 50: risk.v1.CaseEvent.label:type_name -> risk.v1.OutcomeLabel
+	35, // 51: risk.v1.CaseEvent.resolved_at:type_name -> google.protobuf.Timestamp
+	8,  // 52: risk.v1.ReviewService.ListDecisions:input_type -> risk.v1.ListDecisionsRequest
+	12, // 53: risk.v1.ReviewService.ListCases:input_type -> risk.v1.ListCasesRequest
+	18, // 54: risk.v1.ReviewService.GetCase:input_type -> risk.v1.GetCaseRequest
+	21, // 55: risk.v1.ReviewService.ClaimCase:input_type -> risk.v1.ClaimCaseRequest
+	23, // 56: risk.v1.ReviewService.ReleaseClaim:input_type -> risk.v1.ReleaseClaimRequest
+	25, // 57: risk.v1.ReviewService.ResolveCase:input_type -> risk.v1.ResolveCaseRequest
+	27, // 58: risk.v1.ReviewService.AddCaseNote:input_type -> risk.v1.AddCaseNoteRequest
+	29, // 59: risk.v1.ReviewService.WatchCaseResolutions:input_type -> risk.v1.WatchCaseResolutionsRequest
+	14, // 60: risk.v1.ReviewService.ListRelatedDecisions:input_type -> risk.v1.ListRelatedDecisionsRequest
+	9,  // 61: risk.v1.ReviewService.ListDecisions:output_type -> risk.v1.ListDecisionsResponse
+	13, // 62: risk.v1.ReviewService.ListCases:output_type -> risk.v1.ListCasesResponse
+	20, // 63: risk.v1.ReviewService.GetCase:output_type -> risk.v1.GetCaseResponse
+	22, // 64: risk.v1.ReviewService.ClaimCase:output_type -> risk.v1.ClaimCaseResponse
+	24, // 65: risk.v1.ReviewService.ReleaseClaim:output_type -> risk.v1.ReleaseClaimResponse
+	26, // 66: risk.v1.ReviewService.ResolveCase:output_type -> risk.v1.ResolveCaseResponse
+	28, // 67: risk.v1.ReviewService.AddCaseNote:output_type -> risk.v1.AddCaseNoteResponse
+	30, // 68: risk.v1.ReviewService.WatchCaseResolutions:output_type -> risk.v1.WatchCaseResolutionsResponse
+	15, // 69: risk.v1.ReviewService.ListRelatedDecisions:output_type -> risk.v1.ListRelatedDecisionsResponse
+	61, // [61:70] is the sub-list for method output_type
+	52, // [52:61] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_risk_v1_review_proto_init() }
