@@ -47,7 +47,7 @@ type Options struct {
 	// Lifecycle keeps the engine on the shared policy state and changes
 	// it (PolicyService); required.
 	Lifecycle *engine.Lifecycle
-	Store  store.Store
+	Store     store.Store
 	// Keys hashes identifiers and request content.
 	Keys *pseudonym.Keyer
 	// Known are the built-in verifier names a candidate policy may use.
