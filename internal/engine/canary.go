@@ -45,10 +45,13 @@ func Bucket(seed uint64, id string) uint32 {
 		h *= fnvPrime
 	}
 	// FNV's low bits mix poorly for short, similar keys ("acct-1",
-	// "acct-2"): fold the high half in before taking the remainder.
-	h ^= h >> 32
-	h *= fnvPrime
-	h ^= h >> 29
+	// "acct-2"): MurmurHash3's 64-bit finaliser spreads every input bit
+	// over the whole word before the remainder is taken.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
 	return uint32(h % CanaryBuckets)
 }
 

@@ -119,7 +119,9 @@ func ruleFields(cp *CheckPolicy) map[string][]field {
 	for _, r := range cp.Rules {
 		msgs := make([]string, 0, len(r.Messages))
 		for l, m := range r.Messages {
-			msgs = append(msgs, l+"="+m)
+			if m != r.Message { // the default locale's repeats message
+				msgs = append(msgs, l+"="+m)
+			}
 		}
 		sort.Strings(msgs)
 		actions := make([]string, 0, len(r.Actions))
