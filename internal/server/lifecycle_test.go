@@ -21,11 +21,11 @@ import (
 	"github.com/riskd/riskd/internal/config"
 	"github.com/riskd/riskd/internal/policy"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // lcHarness is a booted server with clients of both services.
@@ -454,8 +454,11 @@ func TestPolicyChangesNeedTheirGrant(t *testing.T) {
 			_, err := c.PromotePolicy(ctx, &riskv1.PromotePolicyRequest{Version: pub.GetVersion().GetVersion()})
 			return err
 		},
-		"RollbackPolicy": func(ctx context.Context) error { _, err := c.RollbackPolicy(ctx, &riskv1.RollbackPolicyRequest{}); return err },
-		"StopCanary":     func(ctx context.Context) error { _, err := c.StopCanary(ctx, &riskv1.StopCanaryRequest{}); return err },
+		"RollbackPolicy": func(ctx context.Context) error {
+			_, err := c.RollbackPolicy(ctx, &riskv1.RollbackPolicyRequest{})
+			return err
+		},
+		"StopCanary": func(ctx context.Context) error { _, err := c.StopCanary(ctx, &riskv1.StopCanaryRequest{}); return err },
 		"GetPolicyVersion": func(ctx context.Context) error {
 			_, err := c.GetPolicyVersion(ctx, &riskv1.GetPolicyVersionRequest{Version: pub.GetVersion().GetVersion()})
 			return err
