@@ -179,6 +179,18 @@ func (l *Lifecycle) Start(ctx context.Context, first *policy.Policy) error {
 	if _, err := l.keep(ctx, first.Document(), first.Source, FileBy, "policy file "+first.Source); err != nil {
 		return err
 	}
+	// Replicas starting together race for the first state: the loser
+	// decides again on the winner's.
+	for range 3 {
+		err := l.start(ctx, first)
+		if !errors.Is(err, store.ErrPolicyRaced) {
+			return err
+		}
+	}
+	return store.ErrPolicyRaced
+}
+
+func (l *Lifecycle) start(ctx context.Context, first *policy.Policy) error {
 	st, err := l.o.Store.PolicyState(ctx)
 	if err != nil {
 		return err
