@@ -308,7 +308,7 @@ func (l *Lifecycle) syncLocked(ctx context.Context) error {
 	if st.Candidate != "" {
 		l.canaries.Record(ctx, int64(st.Percent), metric.WithAttributes(versionAttr(st.Candidate)))
 	}
-	l.o.Logger.InfoContext(ctx, "policy in force", "policy_version", st.Active, "canary_version", st.Candidate,
+	l.o.Logger.InfoContext(ctx, "policy state in force", "policy_version", st.Active, "canary_version", st.Candidate,
 		"canary_percent", st.Percent, "state_seq", st.Seq)
 	// Versions no longer deciding close their remote verifiers once the
 	// requests still using them have finished.

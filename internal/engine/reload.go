@@ -171,7 +171,7 @@ func (p *Reloader) reloadThroughLifecycle(ctx context.Context, why string, force
 	p.doc = b
 	p.seen.Store(&b)
 	p.loaded.Record(ctx, time.Now().Unix(), metric.WithAttributes(attribute.String("version", version)))
-	p.log.InfoContext(ctx, "policy file taken", "policy_version", version, "policy_source", p.path, "trigger", why)
+	p.log.InfoContext(ctx, "policy in force", "policy_version", version, "policy_source", p.path, "trigger", why)
 }
 
 // Reload puts the file's current content in force if it changed and is
