@@ -78,6 +78,7 @@ type Lifecycle struct {
 	o        LifecycleOptions
 	stopped  metric.Int64Counter
 	canaries metric.Int64Gauge
+	loaded   metric.Int64Gauge
 
 	mu       sync.Mutex // one sync or change at a time in this process
 	compiled map[string]*compiled
@@ -109,6 +110,13 @@ func NewLifecycle(o LifecycleOptions) (*Lifecycle, error) {
 	var err error
 	if l.stopped, err = o.Meter.Int64Counter("riskd.policy.canary_stopped",
 		metric.WithDescription("Canaries stopped by a guard rail.")); err != nil {
+		return nil, err
+	}
+	// The reloader's instrument too (same name, scope and description):
+	// a version put in force through the API is in force as much as one
+	// from the file.
+	if l.loaded, err = o.Meter.Int64Gauge("riskd.policy.loaded",
+		metric.WithDescription("Unix time the policy in force was loaded, by version.")); err != nil {
 		return nil, err
 	}
 	if l.canaries, err = o.Meter.Int64Gauge("riskd.policy.canary_percent",
@@ -308,6 +316,7 @@ func (l *Lifecycle) syncLocked(ctx context.Context) error {
 	if st.Candidate != "" {
 		l.canaries.Record(ctx, int64(st.Percent), metric.WithAttributes(versionAttr(st.Candidate)))
 	}
+	l.loaded.Record(ctx, time.Now().Unix(), metric.WithAttributes(versionAttr(st.Active)))
 	l.o.Logger.InfoContext(ctx, "policy state in force", "policy_version", st.Active, "canary_version", st.Candidate,
 		"canary_percent", st.Percent, "state_seq", st.Seq)
 	// Versions no longer deciding close their remote verifiers once the
