@@ -39,7 +39,7 @@ var (
 	// ErrFilePending: the policy file changed on disk and the watcher has
 	// not taken the change yet; an API change now would race with it.
 	ErrFilePending = errors.New("the policy file changed on disk and is not taken yet")
-	// ErrNoCanary: there is no candidate to stop or promote.
+	// ErrNoCanary: there is no candidate to promote.
 	ErrNoCanary = errors.New("no canary is running")
 	// ErrAlreadyInForce: the version named is the one in force.
 	ErrAlreadyInForce = errors.New("that version is the one in force")
@@ -449,6 +449,11 @@ func (l *Lifecycle) Apply(ctx context.Context, ch Change) (store.PolicyState, er
 		st, err := l.o.Store.PolicyState(ctx)
 		if err != nil {
 			return store.PolicyState{}, err
+		}
+		if ch.Kind == ChangeStop && st.Candidate == "" {
+			// Stopping is "no canary, please": already so, nothing to
+			// write, and a second click or a retry is not an error.
+			return st, l.syncLocked(ctx)
 		}
 		next, entry, err := l.plan(ctx, st, ch)
 		if err != nil {

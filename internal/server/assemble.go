@@ -100,7 +100,9 @@ func Assemble(a Assembly) (*Server, *engine.Engine, error) {
 		Store: a.Store, Engine: eng, Known: a.Known(),
 		Remote: remote.Options{Tracer: a.Tracer, Meter: a.Meter, Propagators: a.Propagators, Logger: a.Logger},
 		Guard:  engine.Guard{MinDecisions: int64(c.CanaryMinDecisions), MaxShift: c.CanaryMaxShift},
-		Logger: a.Logger, Meter: a.Meter.Meter("riskd/policy"), Clock: a.Clock,
+		// The wall clock, not the decisions' (which tests set): a change's
+		// time is when a person made it.
+		Logger: a.Logger, Meter: a.Meter.Meter("riskd/policy"),
 	})
 	if err != nil {
 		return nil, nil, err

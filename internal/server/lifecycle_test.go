@@ -356,8 +356,13 @@ func TestCanaryDecidesAStickyTenPercent(t *testing.T) {
 			t.Fatalf("after stop: canary %v, version %s", d.GetCanary(), d.GetPolicyVersion())
 		}
 	}
-	_, err = h.pol.StopCanary(ctx, &riskv1.StopCanaryRequest{})
-	wantCode(t, "stopping no canary", err, codes.FailedPrecondition, "NO_CANARY")
+	// Stopping again changes nothing and is no error (a second click, a retry).
+	again2, err := h.pol.StopCanary(ctx, &riskv1.StopCanaryRequest{})
+	if err != nil || again2.GetState().GetCandidateVersion() != "" {
+		t.Fatalf("stopping no canary: %v, %v", again2.GetState(), err)
+	}
+	_, err = h.pol.PromotePolicy(ctx, &riskv1.PromotePolicyRequest{})
+	wantCode(t, "promoting without a canary", err, codes.FailedPrecondition, "NO_CANARY")
 }
 
 func TestGuardRailStopsACanaryThatDeclinesEverything(t *testing.T) {
