@@ -80,7 +80,10 @@ type Lifecycle struct {
 	canaries metric.Int64Gauge
 	loaded   metric.Int64Gauge
 
-	mu       sync.Mutex // one sync or change at a time in this process
+	mu sync.Mutex // one sync or change at a time in this process
+	// cmu guards compiled alone, so that publishing (a compile, slow for a
+	// large policy) waits for no change and no change waits for it.
+	cmu      sync.Mutex
 	compiled map[string]*compiled
 	// pending reports whether the policy file has a change the watcher
 	// has not taken; nil without a file.
@@ -141,7 +144,7 @@ func (l *Lifecycle) compile(doc []byte, source string) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := l.compiled[pol.Version]; ok {
+	if c := l.cached(pol.Version); c != nil {
 		return c, nil
 	}
 	c := &compiled{inst: Installed{Policy: pol, Extra: verifier.Registry{}}}
@@ -160,13 +163,25 @@ func (l *Lifecycle) compile(doc []byte, source string) (*compiled, error) {
 		closeAll(c.remotes)
 		return nil, &policy.Error{Source: source, Err: err}
 	}
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	if prev, ok := l.compiled[pol.Version]; ok {
+		closeAll(c.remotes) // compiled twice at once: keep the first
+		return prev, nil
+	}
 	l.compiled[pol.Version] = c
 	return c, nil
 }
 
+func (l *Lifecycle) cached(v string) *compiled {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	return l.compiled[v]
+}
+
 // version returns a kept version compiled.
 func (l *Lifecycle) version(ctx context.Context, v string) (*compiled, error) {
-	if c, ok := l.compiled[v]; ok {
+	if c := l.cached(v); c != nil {
 		return c, nil
 	}
 	pv, err := l.o.Store.PolicyVersion(ctx, v)
@@ -321,6 +336,8 @@ func (l *Lifecycle) syncLocked(ctx context.Context) error {
 		"canary_percent", st.Percent, "state_seq", st.Seq)
 	// Versions no longer deciding close their remote verifiers once the
 	// requests still using them have finished.
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
 	for v, c := range l.compiled {
 		if v != st.Active && v != st.Candidate {
 			delete(l.compiled, v)
@@ -412,8 +429,7 @@ func abs(f float64) float64 {
 // as a candidate; nothing decides with it yet. A bad one is a
 // *policy.Error naming its line.
 func (l *Lifecycle) Publish(ctx context.Context, doc []byte, by, msg string) (store.PolicyVersion, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	// Not under mu: keeping a version changes no state.
 	return l.keep(ctx, doc, "api", by, msg)
 }
 
@@ -554,8 +570,8 @@ func (l *Lifecycle) previous(ctx context.Context, active string) (string, error)
 
 // Close closes the remote verifiers of every version compiled.
 func (l *Lifecycle) Close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
 	for v, c := range l.compiled {
 		closeAll(c.remotes)
 		delete(l.compiled, v)

@@ -243,7 +243,11 @@ func stringsBases(t *testing.T) []stringsBase {
 		if h == nil {
 			return fmt.Sprintf("sha256:%x", sha256.Sum256(doc))
 		}
-		resp, err := riskv1.NewPolicyServiceClient(h.conn).PublishPolicy(context.Background(), &riskv1.PublishPolicyRequest{Policy: doc})
+		// Compiling a policy under the race detector, eight at a time,
+		// outlasts the default deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := riskv1.NewPolicyServiceClient(h.conn).PublishPolicy(ctx, &riskv1.PublishPolicyRequest{Policy: doc})
 		if err != nil {
 			t.Errorf("a policy version to refer to: %v", err)
 		}
