@@ -206,7 +206,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	log.Info("riskd ready", "addr", lis.Addr().String(), "admin_addr", adminAddr, "pprof", cfg.Pprof, "data_dir", cfg.DataDir, "policy_version", eng.Policy().Version,
-		"policy_source", pol.Source, "otlp_export", tel.Exporting)
+		"policy_source", eng.Policy().Source, "otlp_export", tel.Exporting)
 	if ready != nil {
 		ready(lis.Addr().String())
 	}
