@@ -21,10 +21,16 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// policyCommand is `riskd policy check FILE...` and `riskd policy replay`.
+// policyCommand is `riskd policy check FILE...`, `riskd policy replay`
+// and the lifecycle's commands (policylife.go).
 func policyCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const usage = `usage: riskd policy check FILE... | riskd policy replay --policy FILE [--since 24h] [--addr ADDR]
+  riskd policy history | show VERSION | show --decision ID | diff FROM TO
+  riskd policy publish FILE -m WHY | canary --percent N VERSION -m WHY | stop -m WHY
+  riskd policy promote [VERSION] -m WHY | rollback [VERSION] -m WHY | status
+  (the lifecycle commands take --addr, --tls, --tls-ca; the token comes from RISKD_TOKEN)`
 	if len(args) == 0 {
-		return errors.New("usage: riskd policy check FILE... | riskd policy replay --policy FILE [--since 24h] [--addr ADDR]")
+		return errors.New(usage)
 	}
 	switch args[0] {
 	case "check":
@@ -32,7 +38,10 @@ func policyCommand(ctx context.Context, args []string, getenv func(string) strin
 	case "replay":
 		return policyReplay(ctx, args[1:], getenv, stdout, stderr)
 	}
-	return fmt.Errorf("unknown policy command %q (want check or replay)", args[0])
+	if _, ok := lifecycleCommands[args[0]]; ok {
+		return policyLifecycle(ctx, args[0], args[1:], getenv, stdout, stderr)
+	}
+	return fmt.Errorf("unknown policy command %q\n%s", args[0], usage)
 }
 
 // policyCheck compiles each file as riskd would at start or reload and

@@ -201,5 +201,9 @@ func qualityFromLog(ctx context.Context, args []string, getenv func(string) stri
 	fmt.Fprintf(stdout, "riskd quality --from-log: outcomes reported in the last %s: %d, on %d decisions still in the log (%d expired)\n\n",
 		since, stats.Outcomes, stats.Decisions, stats.Expired)
 	quality.Build(items).Write(stdout)
+	// The same, split by the policy version that decided and whether it
+	// was a canary: a candidate measured against the version in force.
+	fmt.Fprintf(stdout, "\nby policy version:\n")
+	quality.WriteVersions(stdout, quality.ByVersion(items))
 	return nil
 }

@@ -107,7 +107,8 @@ func TestQualityFromLog(t *testing.T) {
 	if err := qualityCommand(t.Context(), []string{"--from-log", "--since", "1h", "--data-dir", dataDir}, func(string) string { return "" }, &out, &errOut); err != nil {
 		t.Fatalf("quality --from-log: %v\n%s", err, errOut.String())
 	}
-	for _, want := range []string{"outcomes reported in the last 1h0m0s: 2, on 2 decisions", "refund                   2        1      1", "rule:refund-over-paid"} {
+	for _, want := range []string{"outcomes reported in the last 1h0m0s: 2, on 2 decisions", "refund                   2        1      1", "rule:refund-over-paid",
+		"by policy version:\npolicy version", "false           2"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -159,6 +159,19 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		return err
 	}
 	pols.Attach(eng)
+	// The policy file's changes go through the lifecycle, which keeps
+	// every version and puts it in force on every replica; each replica
+	// follows the shared state (and applies the canary's guard rails).
+	life := srv.Policies()
+	defer life.Close()
+	pols.AttachLifecycle(life)
+	policyCtx, stopPolicies := context.WithCancel(context.WithoutCancel(ctx))
+	policiesDone := make(chan struct{})
+	go func() {
+		defer close(policiesDone)
+		srv.RunPolicies(policyCtx, cfg.PolicySync)
+	}()
+	defer func() { stopPolicies(); <-policiesDone }()
 	// Cases nobody resolved in time are resolved by their expiry action,
 	// by every replica (the store applies each once); stopped before the
 	// store closes.
@@ -198,8 +211,8 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	log.Info("riskd ready", "addr", lis.Addr().String(), "admin_addr", adminAddr, "pprof", cfg.Pprof, "data_dir", cfg.DataDir, "policy_version", pol.Version,
-		"policy_source", pol.Source, "otlp_export", tel.Exporting)
+	log.Info("riskd ready", "addr", lis.Addr().String(), "admin_addr", adminAddr, "pprof", cfg.Pprof, "data_dir", cfg.DataDir, "policy_version", eng.Policy().Version,
+		"policy_source", eng.Policy().Source, "otlp_export", tel.Exporting)
 	if ready != nil {
 		ready(lis.Addr().String())
 	}

@@ -52,6 +52,17 @@ type Config struct {
 	// PolicyPoll is how often the policy file is checked for changes;
 	// SIGHUP reloads at once.
 	PolicyPoll time.Duration `yaml:"policy_poll"`
+	// PolicySync is how often a replica reads the shared policy state
+	// (version in force, canary) and follows it: a rollback made on
+	// another replica is in force here within this.
+	PolicySync time.Duration `yaml:"policy_sync"`
+	// CanaryMinDecisions and CanaryMaxShift are the canary's guard rails:
+	// once the candidate and the version in force have each made
+	// CanaryMinDecisions decisions on a replica, a decline or review rate
+	// differing by more than CanaryMaxShift (a fraction: 0.05 is 5
+	// points) stops the canary. 0 switches them off.
+	CanaryMinDecisions int     `yaml:"canary_min_decisions"`
+	CanaryMaxShift     float64 `yaml:"canary_max_shift"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM; calls still
@@ -154,6 +165,9 @@ func defaults(getenv func(string) string) Config {
 		PostgresTimeout:            2 * time.Second,
 		LogLevel:                   "info",
 		PolicyPoll:                 2 * time.Second,
+		PolicySync:                 time.Second,
+		CanaryMinDecisions:         200,
+		CanaryMaxShift:             0.05,
 		ShutdownTimeout:            10 * time.Second,
 		DrainDelay:                 5 * time.Second,
 		AdminListen:                "127.0.0.1:9464",
@@ -279,6 +293,9 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis for velocity counters, with --store postgres (optional)")
 	fs.StringVar(&c.Policy, "policy", c.Policy, "policy file replacing the embedded default")
 	fs.DurationVar(&c.PolicyPoll, "policy-poll", c.PolicyPoll, "check the policy file for changes this often")
+	fs.DurationVar(&c.PolicySync, "policy-sync", c.PolicySync, "follow the shared policy state (version in force, canary) this often")
+	fs.IntVar(&c.CanaryMinDecisions, "canary-min-decisions", c.CanaryMinDecisions, "decisions each side of a canary makes before its guard rails judge it")
+	fs.Float64Var(&c.CanaryMaxShift, "canary-max-shift", c.CanaryMaxShift, "stop a canary whose decline or review rate differs from the version in force's by more than this fraction (0: never)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "bound on the graceful drain at shutdown")
 	fs.IntVar(&c.LogOKEvery, "log-ok-every", c.LogOKEvery, "log one successful call in this many (1: all, 0: none); refused, failed and slow calls always log")
@@ -457,6 +474,7 @@ func (c Config) Validate() error {
 		{"drain-delay", c.DrainDelay, 0, 10 * time.Minute},
 		{"log-slow", c.LogSlow, 0, time.Hour},
 		{"policy-poll", c.PolicyPoll, 100 * time.Millisecond, time.Hour},
+		{"policy-sync", c.PolicySync, 10 * time.Millisecond, time.Minute},
 		{"decision-reserve", c.DecisionReserve, time.Millisecond, time.Second},
 		{"keepalive-time", c.KeepaliveTime, time.Second, 24 * time.Hour},
 		{"keepalive-timeout", c.KeepaliveTimeout, time.Second, time.Hour},
@@ -471,6 +489,12 @@ func (c Config) Validate() error {
 		if d.v < d.min || d.v > d.max {
 			return &FieldError{d.name, fmt.Sprintf("%s must be between %s and %s", d.v, d.min, d.max)}
 		}
+	}
+	if c.CanaryMinDecisions < 0 || c.CanaryMinDecisions > 1_000_000_000 {
+		return &FieldError{"canary-min-decisions", fmt.Sprintf("%d must be between 0 and 1000000000", c.CanaryMinDecisions)}
+	}
+	if !(c.CanaryMaxShift >= 0 && c.CanaryMaxShift <= 1) {
+		return &FieldError{"canary-max-shift", fmt.Sprintf("%v must be between 0 and 1 (a fraction: 0.05 is 5 points)", c.CanaryMaxShift)}
 	}
 	if c.MaxMessageBytes < 1<<10 || c.MaxMessageBytes > 64<<20 {
 		return &FieldError{"max-message-bytes", fmt.Sprintf("%d must be between 1 KiB and 64 MiB", c.MaxMessageBytes)}

@@ -125,13 +125,41 @@ func New(o Options) (*Engine, error) {
 type state struct {
 	policy    *policy.Policy
 	verifiers verifier.Registry
+	// tally counts this version's decisions since it was installed, for
+	// the canary's guard rails.
+	tally *Tally
+	// canary, when set, is the candidate deciding for the accounts and
+	// sellers whose sticky bucket is below share (of canaryBuckets).
+	canary *state
+	share  uint32
+	// seed is the candidate's own hash seed: each candidate tries a
+	// different slice of customers, while one candidate always the same.
+	seed uint64
+	// isCanary marks the candidate's own state.
+	isCanary bool
+	// seq is the shared policy state's seq this state follows (0 for a
+	// policy put in force without one).
+	seq uint64
 }
 
 // Install puts a new policy in force with extra verifiers (its remote
-// ones) besides the engine's own, for the requests that start after it.
+// ones) besides the engine's own, for the requests that start after it,
+// and stops any canary.
 func (e *Engine) Install(p *policy.Policy, extra verifier.Registry) error {
+	st, err := e.prepare(p, extra)
+	if err != nil {
+		return err
+	}
+	e.state.Store(st)
+	e.loadedAt.Store(time.Now().UnixNano())
+	return nil
+}
+
+// prepare checks a policy against the engine's verifiers and retention
+// and builds the state that decides with it.
+func (e *Engine) prepare(p *policy.Policy, extra verifier.Registry) (*state, error) {
 	if p == nil {
-		return errors.New("engine: no policy")
+		return nil, errors.New("engine: no policy")
 	}
 	reg := make(verifier.Registry, len(e.verifiers)+len(extra))
 	for n, v := range e.verifiers {
@@ -148,17 +176,15 @@ func (e *Engine) Install(p *policy.Policy, extra verifier.Registry) error {
 		}
 		for _, spec := range cp.Verifiers {
 			if _, ok := reg[spec.Name]; !ok {
-				return fmt.Errorf("policy %s names verifier %q, which is not registered", p.Version, spec.Name)
+				return nil, fmt.Errorf("policy %s names verifier %q, which is not registered", p.Version, spec.Name)
 			}
 		}
 		if e.retention > 0 && cp.Lookback > e.retention {
-			return fmt.Errorf("policy %s: %s reads %s of history (history_lookback), longer than the %s event retention: raise --event-retention to at least %[3]s, or shorten the look-back",
+			return nil, fmt.Errorf("policy %s: %s reads %s of history (history_lookback), longer than the %s event retention: raise --event-retention to at least %[3]s, or shorten the look-back",
 				p.Version, check, cp.Lookback, e.retention)
 		}
 	}
-	e.state.Store(&state{policy: p, verifiers: reg})
-	e.loadedAt.Store(time.Now().UnixNano())
-	return nil
+	return &state{policy: p, verifiers: reg, tally: &Tally{}}, nil
 }
 
 // Commits reports whether Decide commits its decisions (the engine has a
@@ -255,6 +281,9 @@ type Decided struct {
 func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, requestID string, req proto.Message) (Decided, error) {
 	start := time.Now()
 	st := e.state.Load()
+	if c := st.canary; c != nil && InCanary(c.seed, st.share, StickyID(req)) {
+		st = c
+	}
 	pol := st.policy
 	cp := pol.Check(check)
 	if cp == nil {
@@ -311,6 +340,7 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 		PolicyVersion:   pol.Version,
 		DecidedAt:       timestamppb.New(now),
 		Signals:         facts.Merge(runs, runSignals),
+		Canary:          st.isCanary,
 	}
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		d.TraceId = sc.TraceID().String()
@@ -331,11 +361,12 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 			attribute.String("riskd.policy_version", pol.Version),
 		)
 	}
+	st.tally.count(d.Outcome)
 	for _, f := range verdict.Fired {
-		e.metrics.ruleHits.Add(ctx, 1, e.metrics.ruleHitAttrs(f.Name, check, d.Outcome, f.Shadow))
+		e.metrics.ruleHits.Add(ctx, 1, e.metrics.ruleHitAttrs(f.Name, check, d.Outcome, f.Shadow, pol.Version, d.Canary))
 	}
-	e.metrics.decisions.Add(ctx, 1, e.metrics.outcomeAttrs(check, d.Outcome))
-	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check))
+	e.metrics.decisions.Add(ctx, 1, e.metrics.outcomeAttrs(check, d.Outcome, pol.Version, d.Canary))
+	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check, pol.Version, d.Canary))
 	c := cp.Case(d, now)
 	if c != nil {
 		c.Amount = amountOf(req)

@@ -671,10 +671,10 @@ rules:
 		got  any
 		want any
 	}{
-		{"riskd.decisions", sums(t, rm, "riskd.decisions", "check", "outcome"), map[string]int64{
-			"CHECK_SELLER OUTCOME_APPROVE":            2,
-			"CHECK_GIFT_CARD_PURCHASE OUTCOME_REVIEW": 1,
-			"CHECK_REFUND OUTCOME_DECLINE":            1,
+		{"riskd.decisions", sums(t, rm, "riskd.decisions", "check", "outcome", "policy_version", "canary"), map[string]int64{
+			"CHECK_SELLER OUTCOME_APPROVE " + pol.Version + " false":            2,
+			"CHECK_GIFT_CARD_PURCHASE OUTCOME_REVIEW " + pol.Version + " false": 1,
+			"CHECK_REFUND OUTCOME_DECLINE " + pol.Version + " false":            1,
 		}},
 		{"riskd.verifier.failures", sums(t, rm, "riskd.verifier.failures", "verifier", "status"), map[string]int64{
 			"slow timed_out": 1,
@@ -683,10 +683,10 @@ rules:
 			"v ok":           2,
 			"slow timed_out": 1,
 		}},
-		{"riskd.decision.duration", counts(t, rm, "riskd.decision.duration", "check"), map[string]uint64{
-			"CHECK_SELLER":             2,
-			"CHECK_GIFT_CARD_PURCHASE": 1,
-			"CHECK_REFUND":             1,
+		{"riskd.decision.duration", counts(t, rm, "riskd.decision.duration", "check", "policy_version", "canary"), map[string]uint64{
+			"CHECK_SELLER " + pol.Version + " false":             2,
+			"CHECK_GIFT_CARD_PURCHASE " + pol.Version + " false": 1,
+			"CHECK_REFUND " + pol.Version + " false":             1,
 		}},
 	}
 	for _, tc := range tests {
@@ -728,10 +728,11 @@ rules:
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)
 	}
-	got := sums(t, rm, "riskd.policy.rule_hits", "rule", "check", "outcome", "shadow")
+	// Split by the version that decided, and whether it was a canary.
+	got := sums(t, rm, "riskd.policy.rule_hits", "rule", "check", "outcome", "shadow", "policy_version", "canary")
 	want := map[string]int64{
-		"trial CHECK_REFUND OUTCOME_REVIEW true":   1,
-		"always CHECK_REFUND OUTCOME_REVIEW false": 1,
+		"trial CHECK_REFUND OUTCOME_REVIEW true " + pol.Version + " false":   1,
+		"always CHECK_REFUND OUTCOME_REVIEW false " + pol.Version + " false": 1,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("riskd.policy.rule_hits = %v, want %v", got, want)

@@ -32,6 +32,9 @@ type attrKey struct {
 	check   riskv1.Check
 	outcome riskv1.Outcome
 	flag    bool
+	// version and canary split decisions by the policy that decided.
+	version string
+	canary  bool
 }
 
 func (m *metrics) option(k attrKey, build func() []attribute.KeyValue) metric.MeasurementOption {
@@ -49,22 +52,25 @@ func (m *metrics) verifierAttrs(name string, status policy.Status) metric.Measur
 	})
 }
 
-func (m *metrics) checkAttrs(check riskv1.Check) metric.MeasurementOption {
-	return m.option(attrKey{kind: 'c', check: check}, func() []attribute.KeyValue {
-		return []attribute.KeyValue{attribute.String("check", check.String())}
+func (m *metrics) checkAttrs(check riskv1.Check, version string, canary bool) metric.MeasurementOption {
+	return m.option(attrKey{kind: 'c', check: check, version: version, canary: canary}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("check", check.String()),
+			attribute.String("policy_version", version), attribute.Bool("canary", canary)}
 	})
 }
 
-func (m *metrics) outcomeAttrs(check riskv1.Check, outcome riskv1.Outcome) metric.MeasurementOption {
-	return m.option(attrKey{kind: 'o', check: check, outcome: outcome}, func() []attribute.KeyValue {
-		return []attribute.KeyValue{attribute.String("check", check.String()), attribute.String("outcome", outcome.String())}
+func (m *metrics) outcomeAttrs(check riskv1.Check, outcome riskv1.Outcome, version string, canary bool) metric.MeasurementOption {
+	return m.option(attrKey{kind: 'o', check: check, outcome: outcome, version: version, canary: canary}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("check", check.String()), attribute.String("outcome", outcome.String()),
+			attribute.String("policy_version", version), attribute.Bool("canary", canary)}
 	})
 }
 
-func (m *metrics) ruleHitAttrs(rule string, check riskv1.Check, outcome riskv1.Outcome, shadow bool) metric.MeasurementOption {
-	return m.option(attrKey{kind: 'r', a: rule, check: check, outcome: outcome, flag: shadow}, func() []attribute.KeyValue {
+func (m *metrics) ruleHitAttrs(rule string, check riskv1.Check, outcome riskv1.Outcome, shadow bool, version string, canary bool) metric.MeasurementOption {
+	return m.option(attrKey{kind: 'r', a: rule, check: check, outcome: outcome, flag: shadow, version: version, canary: canary}, func() []attribute.KeyValue {
 		return []attribute.KeyValue{attribute.String("rule", rule), attribute.String("check", check.String()),
-			attribute.String("outcome", outcome.String()), attribute.Bool("shadow", shadow)}
+			attribute.String("outcome", outcome.String()), attribute.Bool("shadow", shadow),
+			attribute.String("policy_version", version), attribute.Bool("canary", canary)}
 	})
 }
 

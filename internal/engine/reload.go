@@ -3,11 +3,13 @@ package engine
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +41,12 @@ type Reloader struct {
 	mu      sync.Mutex
 	doc     []byte
 	remotes []*remote.Verifier
+	// life, once attached, takes every new file content: it keeps it and
+	// puts it in force on every replica through the shared state.
+	life *Lifecycle
+	// seen is the file content last taken or refused, read by Pending
+	// without mu (the lifecycle asks while a reload may wait on it).
+	seen atomic.Pointer[[]byte]
 }
 
 // NewReloader prepares a Reloader of the policy file at path (the embedded
@@ -105,11 +113,78 @@ func (p *Reloader) Attach(e *Engine) {
 	p.engine = e
 }
 
+// AttachLifecycle hands later reloads to the policy lifecycle: a new
+// file content is kept and put in force on every replica, and the API's
+// changes are refused while the file holds a change not taken yet.
+func (p *Reloader) AttachLifecycle(l *Lifecycle) {
+	p.mu.Lock()
+	p.life = l
+	doc := p.doc
+	p.seen.Store(&doc)
+	p.mu.Unlock()
+	l.WatchFile(p.Pending)
+}
+
+// Pending reports whether the policy file holds content that the watcher
+// has neither taken nor refused yet.
+func (p *Reloader) Pending() bool {
+	if p.path == "" {
+		return false
+	}
+	b, err := os.ReadFile(p.path)
+	if err != nil {
+		return false // nothing to take
+	}
+	seen := p.seen.Load()
+	return seen == nil || !bytes.Equal(b, *seen)
+}
+
+// reloadThroughLifecycle is Reload with a lifecycle: the file's new
+// content (or, with force, its content even unchanged) goes in force on
+// every replica; a bad one is refused as before.
+func (p *Reloader) reloadThroughLifecycle(ctx context.Context, why string, force bool) {
+	b, err := os.ReadFile(p.path)
+	if err == nil && !force && bytes.Equal(b, p.doc) {
+		return // unchanged
+	}
+	var version string
+	if err == nil {
+		_, err = policy.Load(b, p.path, p.known)
+		if err == nil {
+			version, err = p.life.FileChanged(ctx, b, p.path, force)
+		}
+	}
+	if err != nil {
+		p.refused.Add(ctx, 1)
+		p.log.ErrorContext(ctx, "policy refused; the old version stays in force",
+			"source", p.path, "trigger", why, "problem", err.Error(), "policy_version", p.engine.Policy().Version)
+		var pe *policy.Error
+		if errors.As(err, &pe) {
+			// The same bad file is not logged again every tick; any
+			// change to it is tried. Other failures (the store) are
+			// tried again on the next tick.
+			p.doc = b
+			p.seen.Store(&b)
+		}
+		return
+	}
+	p.doc = b
+	p.seen.Store(&b)
+	p.loaded.Record(ctx, time.Now().Unix(), metric.WithAttributes(attribute.String("version", version)))
+	p.log.InfoContext(ctx, "policy in force", "policy_version", version, "policy_source", p.path, "trigger", why)
+}
+
 // Reload puts the file's current content in force if it changed and is
 // good; otherwise the old policy stays. why is logged as the trigger.
 func (p *Reloader) Reload(ctx context.Context, why string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.life != nil {
+		if p.path != "" {
+			p.reloadThroughLifecycle(ctx, why, why == "SIGHUP")
+		}
+		return
+	}
 	if p.path != "" {
 		if b, err := os.ReadFile(p.path); err == nil && bytes.Equal(b, p.doc) {
 			return // unchanged

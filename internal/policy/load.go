@@ -357,7 +357,7 @@ func Load(doc []byte, source string, known map[string]bool) (*Policy, error) {
 		return nil, &Error{Source: source, Err: errors.New("policy has no checks")}
 	}
 	keyLines := checkKeyLines(doc)
-	p := &Policy{Version: version(doc), Source: source, checks: map[riskv1.Check]*CheckPolicy{}}
+	p := &Policy{Version: version(doc), Source: source, doc: bytes.Clone(doc), checks: map[riskv1.Check]*CheckPolicy{}}
 	remoteLines := map[string]int{}
 	if len(d.RemoteVerifiers) > 0 {
 		// Remote verifiers are named here and used by checks like

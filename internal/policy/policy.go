@@ -131,7 +131,13 @@ type Policy struct {
 	// puts the policy in force dials them and registers them by name.
 	Remotes []remote.Spec
 	checks  map[riskv1.Check]*CheckPolicy
+	// doc is the document it was compiled from, kept so that the version
+	// in force can be stored and shown exactly.
+	doc []byte
 }
+
+// Document returns the policy's document as it was loaded: do not change it.
+func (p *Policy) Document() []byte { return p.doc }
 
 // Check returns the policy for one check, or nil when the policy has none.
 func (p *Policy) Check(c riskv1.Check) *CheckPolicy { return p.checks[c] }

@@ -134,3 +134,50 @@ func TestGates(t *testing.T) {
 		}
 	}
 }
+
+// The quality report split by version (issue 22): a canary's labelled
+// decisions are counted apart from the version in force's.
+func TestByVersion(t *testing.T) {
+	gc := riskv1.Check_CHECK_GIFT_CARD_PURCHASE
+	rule := &riskv1.Reason{Code: "NEW_DEVICE_REVIEW", Source: "rule:new-device-review"}
+	in := func(id string, o riskv1.Outcome, canary bool, rs ...*riskv1.Reason) *riskv1.Decision {
+		d := decision(id, gc, o, rs...)
+		d.PolicyVersion, d.Canary = "sha256:old", false
+		if canary {
+			d.PolicyVersion, d.Canary = "sha256:new", true
+		}
+		return d
+	}
+	items := []quality.Item{
+		{Name: "1", Check: "gift_card_purchase", Label: quality.Genuine, Decision: in("1", riskv1.Outcome_OUTCOME_APPROVE, false)},
+		{Name: "2", Check: "gift_card_purchase", Label: quality.Genuine, Decision: in("2", riskv1.Outcome_OUTCOME_APPROVE, false)},
+		{Name: "3", Check: "gift_card_purchase", Label: quality.Fraud, Decision: in("3", riskv1.Outcome_OUTCOME_APPROVE, false)},
+		{Name: "4", Check: "gift_card_purchase", Label: quality.Genuine, Decision: in("4", riskv1.Outcome_OUTCOME_REVIEW, true, rule)},
+		{Name: "5", Check: "gift_card_purchase", Label: quality.Fraud, Decision: in("5", riskv1.Outcome_OUTCOME_REVIEW, true, rule)},
+	}
+	vs := quality.ByVersion(items)
+	if len(vs) != 2 {
+		t.Fatalf("%d versions, want 2", len(vs))
+	}
+	old, cand := vs[0], vs[1]
+	if old.Version != "sha256:old" || old.Canary || old.Decisions != 3 || old.Approved != 3 || old.Reviewed != 0 {
+		t.Errorf("in force: %+v", *old)
+	}
+	if cand.Version != "sha256:new" || !cand.Canary || cand.Decisions != 2 || cand.Reviewed != 2 || cand.Approved != 0 {
+		t.Errorf("canary: %+v", *cand)
+	}
+	rs := cand.Report.Checks[1].Rules["rule:new-device-review"]
+	if cand.Report.Checks[1].Check != "gift_card_purchase" || rs == nil || rs.Hits != 2 || rs.Fraud != 1 {
+		t.Errorf("the canary's rule hits: %+v", rs)
+	}
+	if _, ok := old.Report.Checks[1].Rules["rule:new-device-review"]; ok {
+		t.Error("the canary's rule is counted for the version in force")
+	}
+	var b strings.Builder
+	quality.WriteVersions(&b, vs)
+	for _, want := range []string{"sha256:old              false           3   100.0%     0.0%     0.0%", "sha256:new              true            2     0.0%   100.0%     0.0%", "== sha256:new (canary): 2 labelled decisions"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+}

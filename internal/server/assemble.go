@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/riskd/riskd/internal/store"
 	"github.com/riskd/riskd/internal/verifier"
 	"github.com/riskd/riskd/internal/verifier/builtin"
+	"github.com/riskd/riskd/internal/verifier/remote"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -91,7 +94,27 @@ func Assemble(a Assembly) (*Server, *engine.Engine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The policy lifecycle: the shared state (version in force, canary)
+	// is put in force before the first call is served.
+	life, err := engine.NewLifecycle(engine.LifecycleOptions{
+		Store: a.Store, Engine: eng, Known: a.Known(),
+		Remote: remote.Options{Tracer: a.Tracer, Meter: a.Meter, Propagators: a.Propagators, Logger: a.Logger},
+		Guard:  engine.Guard{MinDecisions: int64(c.CanaryMinDecisions), MaxShift: c.CanaryMaxShift},
+		// The wall clock, not the decisions' (which tests set): a change's
+		// time is when a person made it.
+		Logger: a.Logger, Meter: a.Meter.Meter("riskd/policy"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := life.Start(sctx, a.Policy); err != nil {
+		life.Close()
+		return nil, nil, fmt.Errorf("policy state: %w", err)
+	}
 	srv, err := New(Options{
+		Lifecycle:                  life,
 		Auth:                       a.Auth,
 		Creds:                      a.Creds,
 		RatePerCaller:              c.RatePerCaller,

@@ -309,6 +309,40 @@ var secEveryRPC = []struct {
 			Policy: policy.DefaultBytes(), Since: durationpb.New(time.Hour)})
 		return err
 	}},
+	// The policy lifecycle: a version nobody kept is NOT_FOUND once granted;
+	// publishing the default keeps nothing new.
+	{"/risk.v1.PolicyService/ListPolicyVersions", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).ListPolicyVersions(ctx, &riskv1.ListPolicyVersionsRequest{})
+		return err
+	}},
+	{"/risk.v1.PolicyService/GetPolicyVersion", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).GetPolicyVersion(ctx, &riskv1.GetPolicyVersionRequest{Version: secNoVersion})
+		return err
+	}},
+	{"/risk.v1.PolicyService/DiffPolicyVersions", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).DiffPolicyVersions(ctx, &riskv1.DiffPolicyVersionsRequest{From: secNoVersion, To: secNoVersion})
+		return err
+	}},
+	{"/risk.v1.PolicyService/PublishPolicy", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).PublishPolicy(ctx, &riskv1.PublishPolicyRequest{Policy: policy.DefaultBytes()})
+		return err
+	}},
+	{"/risk.v1.PolicyService/StartCanary", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).StartCanary(ctx, &riskv1.StartCanaryRequest{Version: secNoVersion, Percent: 5})
+		return err
+	}},
+	{"/risk.v1.PolicyService/StopCanary", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).StopCanary(ctx, &riskv1.StopCanaryRequest{})
+		return err
+	}},
+	{"/risk.v1.PolicyService/PromotePolicy", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).PromotePolicy(ctx, &riskv1.PromotePolicyRequest{Version: secNoVersion})
+		return err
+	}},
+	{"/risk.v1.PolicyService/RollbackPolicy", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPolicyServiceClient(conn).RollbackPolicy(ctx, &riskv1.RollbackPolicyRequest{Version: secNoVersion})
+		return err
+	}},
 	// The seed decision opened no case: a granted call on it is NOT_FOUND.
 	{"/risk.v1.ReviewService/ListDecisions", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
 		_, err := riskv1.NewReviewServiceClient(conn).ListDecisions(ctx, &riskv1.ListDecisionsRequest{})
@@ -354,6 +388,9 @@ var secEveryRPC = []struct {
 		return err
 	}},
 }
+
+// secNoVersion is a policy version nobody kept.
+var secNoVersion = "sha256:" + strings.Repeat("0", 64)
 
 // TestEveryMethodIsCoveredByTheAuthMatrix keeps secEveryRPC in step with the
 // services: a method added to the proto must be added to the matrix.
@@ -432,6 +469,14 @@ func TestAuthMatrix(t *testing.T) {
 		"/risk.v1.RiskService/RecordEvents":          {U, U, D, D, G, G, G},
 		"/risk.v1.PolicyService/GetPolicy":           {U, U, D, D, G, G, G},
 		"/risk.v1.PolicyService/ReplayPolicy":        {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/ListPolicyVersions":  {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/GetPolicyVersion":    {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/DiffPolicyVersions":  {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/PublishPolicy":       {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/StartCanary":         {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/StopCanary":          {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/PromotePolicy":       {U, U, D, D, G, G, G},
+		"/risk.v1.PolicyService/RollbackPolicy":      {U, U, D, D, G, G, G},
 		// A reader of the desk may list and read, never change a case.
 		"/risk.v1.ReviewService/ListDecisions":        {U, U, D, G, D, G, G},
 		"/risk.v1.ReviewService/ListCases":            {U, U, D, G, D, G, G},

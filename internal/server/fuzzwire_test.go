@@ -106,7 +106,9 @@ func FuzzWire(f *testing.F) {
 		defer cancel()
 		err := h.conn.Invoke(ctx, m.name, &body, m.resp.New().Interface(), forceRaw)
 		switch status.Code(err) {
-		case codes.OK, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists:
+		// FAILED_PRECONDITION: a policy change the state refuses (no canary
+		// to promote, no earlier version to roll back to).
+		case codes.OK, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition:
 		default:
 			t.Fatalf("%s with %d bytes %q: %v", m.name, len(body), body, err)
 		}

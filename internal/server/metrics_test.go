@@ -91,6 +91,7 @@ func TestPolicyMetricsCountRuleHitsAndErrors(t *testing.T) {
 		t.Fatalf("refund: %s %v, want APPROVE with the shadow WOULD_DECLINE", d.GetOutcome(), codes_(d))
 	}
 
+	v := resp.GetDecision().GetPolicyVersion() // every decision here is by the one version
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)
@@ -100,14 +101,14 @@ func TestPolicyMetricsCountRuleHitsAndErrors(t *testing.T) {
 		keys   []attribute.Key
 		want   map[string]int64
 	}{
-		{"riskd.policy.rule_hits", []attribute.Key{"rule", "check", "outcome", "shadow"}, map[string]int64{
-			"has-mobile CHECK_SELLER OUTCOME_APPROVE true":           1,
-			"no-landline CHECK_SELLER OUTCOME_REVIEW false":          2,
-			"has-mobile CHECK_SELLER OUTCOME_REVIEW true":            2,
-			"no-landline CHECK_SELLER OUTCOME_DECLINE false":         1,
-			"has-mobile CHECK_SELLER OUTCOME_DECLINE true":           1,
-			"banned-seller CHECK_SELLER OUTCOME_DECLINE false":       1,
-			"decline-every-refund CHECK_REFUND OUTCOME_APPROVE true": 1,
+		{"riskd.policy.rule_hits", []attribute.Key{"rule", "check", "outcome", "shadow", "policy_version", "canary"}, map[string]int64{
+			"has-mobile CHECK_SELLER OUTCOME_APPROVE true " + v + " false":           1,
+			"no-landline CHECK_SELLER OUTCOME_REVIEW false " + v + " false":          2,
+			"has-mobile CHECK_SELLER OUTCOME_REVIEW true " + v + " false":            2,
+			"no-landline CHECK_SELLER OUTCOME_DECLINE false " + v + " false":         1,
+			"has-mobile CHECK_SELLER OUTCOME_DECLINE true " + v + " false":           1,
+			"banned-seller CHECK_SELLER OUTCOME_DECLINE false " + v + " false":       1,
+			"decline-every-refund CHECK_REFUND OUTCOME_APPROVE true " + v + " false": 1,
 		}},
 		{"riskd.policy.rule_errors", []attribute.Key{"rule"}, map[string]int64{
 			"divides-by-zero": 4,

@@ -102,6 +102,20 @@ var textRules = map[protoreflect.FullName]string{
 	"risk.v1.Subject.value":                       ruleNoNUL,
 	"risk.v1.ResolveCaseRequest.note":             ruleNoNUL,
 	"risk.v1.AddCaseNoteRequest.note":             ruleNoNUL,
+	// The policy lifecycle: versions and IDs are looked up; messages are
+	// people's words, kept with the version or the change.
+	"risk.v1.GetPolicyVersionRequest.version":     ruleNoControl,
+	"risk.v1.GetPolicyVersionRequest.decision_id": ruleNoControl,
+	"risk.v1.DiffPolicyVersionsRequest.from":      ruleNoControl,
+	"risk.v1.DiffPolicyVersionsRequest.to":        ruleNoControl,
+	"risk.v1.PublishPolicyRequest.message":        ruleNoNUL,
+	"risk.v1.StartCanaryRequest.version":          ruleNoControl,
+	"risk.v1.StartCanaryRequest.message":          ruleNoNUL,
+	"risk.v1.StopCanaryRequest.message":           ruleNoNUL,
+	"risk.v1.PromotePolicyRequest.version":        ruleNoControl,
+	"risk.v1.PromotePolicyRequest.message":        ruleNoNUL,
+	"risk.v1.RollbackPolicyRequest.version":       ruleNoControl,
+	"risk.v1.RollbackPolicyRequest.message":       ruleNoNUL,
 	// Closed formats refuse every control character already.
 	"risk.v1.Money.currency":                      ruleClosed,
 	"risk.v1.Contact.email":                       ruleClosed,

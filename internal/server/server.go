@@ -44,7 +44,10 @@ import (
 // Options configure a Server.
 type Options struct {
 	Engine *engine.Engine
-	Store  store.Store
+	// Lifecycle keeps the engine on the shared policy state and changes
+	// it (PolicyService); required.
+	Lifecycle *engine.Lifecycle
+	Store     store.Store
 	// Keys hashes identifiers and request content.
 	Keys *pseudonym.Keyer
 	// Known are the built-in verifier names a candidate policy may use.
@@ -93,6 +96,7 @@ type Server struct {
 	// Serve starts NOT_SERVING too.
 	depDown atomic.Bool
 	review  *reviewService
+	life    *engine.Lifecycle
 	// closing is closed when riskd drains or shuts down: it ends the
 	// streams, whose consumers resume on another replica.
 	closing   chan struct{}
@@ -102,8 +106,8 @@ type Server struct {
 // New builds the server. The interceptor chain is written here once and
 // reads in the order a call meets it.
 func New(o Options) (*Server, error) {
-	if o.Engine == nil || o.Logger == nil || o.Store == nil || o.Keys == nil {
-		return nil, errors.New("server: engine, store, keys and logger are required")
+	if o.Engine == nil || o.Lifecycle == nil || o.Logger == nil || o.Store == nil || o.Keys == nil {
+		return nil, errors.New("server: engine, lifecycle, store, keys and logger are required")
 	}
 	if !o.Engine.Commits() {
 		// The engine commits the decisions it answers; one that does not
@@ -232,7 +236,8 @@ func New(o Options) (*Server, error) {
 	riskv1.RegisterRiskServiceServer(s.grpc, &riskService{
 		engine: o.Engine, store: o.Store, keys: o.Keys, retention: o.Retention, clock: o.Clock, log: o.Logger, review: s.review,
 	})
-	riskv1.RegisterPolicyServiceServer(s.grpc, &policyService{engine: o.Engine, store: o.Store, known: o.Known, clock: o.Clock, log: o.Logger})
+	s.life = o.Lifecycle
+	riskv1.RegisterPolicyServiceServer(s.grpc, &policyService{engine: o.Engine, life: o.Lifecycle, store: o.Store, known: o.Known, clock: o.Clock, log: o.Logger})
 	riskv1.RegisterReviewServiceServer(s.grpc, s.review)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.Reflection {
@@ -290,6 +295,14 @@ func (s *Server) endStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 // ExpireCases resolves every open case due by now with its expiry action,
 // once across replicas, and returns how many it resolved.
 func (s *Server) ExpireCases(ctx context.Context) (int, error) { return s.review.expireDue(ctx) }
+
+// Policies is the policy lifecycle the server changes: riskd hands it
+// the policy file's changes.
+func (s *Server) Policies() *engine.Lifecycle { return s.life }
+
+// RunPolicies follows the shared policy state and applies the canary's
+// guard rails every interval until ctx ends.
+func (s *Server) RunPolicies(ctx context.Context, every time.Duration) { s.life.Run(ctx, every) }
 
 // RunCaseExpiry runs ExpireCases every interval until ctx ends, as
 // store.RunExpiry runs the retention's expiry.

@@ -48,6 +48,18 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return withInfo(codes.Unavailable, "the decision store is unreachable; try again", "STORE_UNAVAILABLE")
 	case errors.Is(err, engine.ErrNoCheck):
 		return withInfo(codes.FailedPrecondition, "the policy in force does not define this check", "NO_POLICY_FOR_CHECK")
+	case errors.Is(err, store.ErrNoPolicyVersion):
+		return withInfo(codes.NotFound, "no such policy version: riskd keeps every version in force or published (see ListPolicyVersions)", "POLICY_VERSION_NOT_FOUND")
+	case errors.Is(err, store.ErrPolicyRaced):
+		return withInfo(codes.Aborted, "the policy state changed meanwhile, again and again; look at it and try again", "POLICY_STATE_RACED")
+	case errors.Is(err, engine.ErrFilePending):
+		return withInfo(codes.FailedPrecondition, "the policy file changed on disk and riskd has not taken it yet: a change through the API now would race with it; wait for the file to load (or revert it) and try again", "POLICY_FILE_PENDING")
+	case errors.Is(err, engine.ErrNoCanary):
+		return withInfo(codes.FailedPrecondition, "no canary is running", "NO_CANARY")
+	case errors.Is(err, engine.ErrAlreadyInForce):
+		return withInfo(codes.FailedPrecondition, "that version is the one in force", "POLICY_ALREADY_IN_FORCE")
+	case errors.Is(err, engine.ErrNoEarlierVersion):
+		return withInfo(codes.FailedPrecondition, "no earlier version was in force: name the version to put back", "NO_EARLIER_POLICY")
 	case errors.Is(err, store.ErrNoCase):
 		return withInfo(codes.NotFound, "no case for this decision: it waits for nobody, or riskd does not keep it", "CASE_NOT_FOUND")
 	}

@@ -14,6 +14,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"unicode"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"github.com/riskd/riskd/internal/policy"
 	"github.com/riskd/riskd/internal/store"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -232,7 +234,49 @@ func stringsBases(t *testing.T) []stringsBase {
 		}
 		return resp.GetDecision().GetDecisionId()
 	}
-	return []stringsBase{
+	pol := riskv1.File_risk_v1_risk_proto.Services().ByName("PolicyService")
+	defVersion := fmt.Sprintf("sha256:%x", sha256.Sum256(policy.DefaultBytes()))
+	// publish keeps a version of the case's own to refer to (without a
+	// server, its version is all the walk needs).
+	publish := func(t *testing.T, h *harness, name string) string {
+		doc := fmt.Appendf(policy.DefaultBytes(), "\n# %s\n", name)
+		if h == nil {
+			return fmt.Sprintf("sha256:%x", sha256.Sum256(doc))
+		}
+		// Compiling a policy under the race detector, eight at a time,
+		// outlasts the default deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		resp, err := riskv1.NewPolicyServiceClient(h.conn).PublishPolicy(ctx, &riskv1.PublishPolicyRequest{Policy: doc})
+		if err != nil {
+			t.Errorf("a policy version to refer to: %v", err)
+		}
+		return resp.GetVersion().GetVersion()
+	}
+	policyBases := []stringsBase{
+		{method: method(pol, "GetPolicyVersion"), lookup: []string{"version", "decision_id"}, build: func(*testing.T, *harness, int) proto.Message {
+			return &riskv1.GetPolicyVersionRequest{Version: defVersion}
+		}},
+		{method: method(pol, "DiffPolicyVersions"), lookup: []string{"from", "to"}, build: func(*testing.T, *harness, int) proto.Message {
+			return &riskv1.DiffPolicyVersionsRequest{From: defVersion, To: defVersion}
+		}},
+		{method: method(pol, "PublishPolicy"), build: func(_ *testing.T, _ *harness, i int) proto.Message {
+			return &riskv1.PublishPolicyRequest{Policy: fmt.Appendf(policy.DefaultBytes(), "\n# str-publish-%d\n", i), Message: "why"}
+		}},
+		{method: method(pol, "StartCanary"), lookup: []string{"version"}, build: func(t *testing.T, h *harness, i int) proto.Message {
+			return &riskv1.StartCanaryRequest{Version: publish(t, h, fmt.Sprintf("str-canary-%d", i)), Percent: 5, Message: "try"}
+		}},
+		{method: method(pol, "StopCanary"), build: func(*testing.T, *harness, int) proto.Message {
+			return &riskv1.StopCanaryRequest{Message: "enough"}
+		}},
+		{method: method(pol, "PromotePolicy"), lookup: []string{"version"}, build: func(t *testing.T, h *harness, i int) proto.Message {
+			return &riskv1.PromotePolicyRequest{Version: publish(t, h, fmt.Sprintf("str-promote-%d", i)), Message: "ship"}
+		}},
+		{method: method(pol, "RollbackPolicy"), lookup: []string{"version"}, build: func(t *testing.T, h *harness, i int) proto.Message {
+			return &riskv1.RollbackPolicyRequest{Version: publish(t, h, fmt.Sprintf("str-rollback-%d", i)), Message: "back"}
+		}},
+	}
+	return append(policyBases, []stringsBase{
 		{method: method(risk, "CheckSeller"), build: func(_ *testing.T, _ *harness, i int) proto.Message {
 			r := cleanSeller()
 			r.RequestId = fmt.Sprintf("str-seller-%d", i)
@@ -269,7 +313,7 @@ func stringsBases(t *testing.T) []stringsBase {
 						Label: riskv1.OutcomeLabel_OUTCOME_LABEL_CHARGEBACK, Note: "complaint"}}},
 			}}
 		}},
-	}
+	}...)
 }
 
 // stringsCase is one field with one value (or invalid UTF-8 on the wire).
@@ -455,6 +499,11 @@ func readBack(t *testing.T, h *harness, c stringsCase, req, resp proto.Message) 
 		again, err := h.client.RecordEvents(ctx, req.(*riskv1.RecordEventsRequest))
 		if err != nil || again.GetRecorded() != 0 || int(again.GetDuplicates()) != n {
 			t.Errorf("%s: the same batch again: %v (%v), want %d duplicates", c.name, again, err, n)
+		}
+	case *riskv1.PublishPolicyResponse:
+		kept, err := riskv1.NewPolicyServiceClient(h.conn).GetPolicyVersion(ctx, &riskv1.GetPolicyVersionRequest{Version: r.GetVersion().GetVersion()})
+		if want := req.(*riskv1.PublishPolicyRequest).GetMessage(); err != nil || kept.GetVersion().GetMessage() != want {
+			t.Errorf("%s: the version's message reads back as %q (%v), want %q", c.name, kept.GetVersion().GetMessage(), err, want)
 		}
 	case *riskv1.ReportOutcomeResponse:
 		o := req.(*riskv1.ReportOutcomeRequest)

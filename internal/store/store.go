@@ -317,6 +317,7 @@ type Store interface {
 	History
 	Outcomes
 	Reviews
+	Policies
 	// Expire deletes what is older than the retention allows at now, at most
 	// limit items per call (so one call holds the writer briefly), and
 	// returns how many it deleted.

@@ -103,6 +103,8 @@ var migrations = []string{
 	reviewMigration,
 	// A case's amount, shown in the queue.
 	`ALTER TABLE cases ADD COLUMN amount_minor bigint NOT NULL DEFAULT 0, ADD COLUMN currency text NOT NULL DEFAULT '';`,
+	// The policy lifecycle: versions, their history and the shared state.
+	policiesMigration,
 }
 
 // ErrKeyMismatch means the database was written under another identifier key.

@@ -25,6 +25,7 @@ var durabilityTests = []struct {
 	{"everything committed, recorded and reported survives a reopen", testDurable},
 	{"hostile text survives a reopen byte for byte", testDurableText},
 	{"cases, claims, the audit, the subject index and the feed survive a reopen", testDurableReview},
+	{"policy versions, the policy state and its history survive a reopen", testDurablePolicies},
 }
 
 // call is one store method, made with ctx.

@@ -96,6 +96,8 @@ type memData struct {
 	feed  []store.FeedEntry
 	// feedSeq is the last sequence given: expiry never makes one reused.
 	feedSeq uint64
+	// The policy lifecycle (mempolicies_test.go).
+	pol memPolicies
 }
 
 func newMemData() *memData {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"List", listTests},
 		{"Cases", caseTests},
 		{"Feed", feedTests},
+		{"Policies", policyTests},
 		{"Text", textTests},
 		{"Context", contextTests},
 		{"Close", closeTests},

@@ -626,7 +626,10 @@ type Decision struct {
 	TraceId string `protobuf:"bytes,11,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	// Facts the verifiers derived, for callers that show or use them. Never
 	// raw personal data.
-	Signals       []*Signal `protobuf:"bytes,12,rep,name=signals,proto3" json:"signals,omitempty"`
+	Signals []*Signal `protobuf:"bytes,12,rep,name=signals,proto3" json:"signals,omitempty"`
+	// True when a canary candidate decided (policy_version is the
+	// candidate's): the account or seller is in its share of traffic.
+	Canary        bool `protobuf:"varint,13,opt,name=canary,proto3" json:"canary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -743,6 +746,13 @@ func (x *Decision) GetSignals() []*Signal {
 		return x.Signals
 	}
 	return nil
+}
+
+func (x *Decision) GetCanary() bool {
+	if x != nil {
+		return x.Canary
+	}
+	return false
 }
 
 // Reason is one finding or rule that shaped a decision.
@@ -3329,7 +3339,13 @@ type GetPolicyResponse struct {
 	// Where it came from: a file path or the embedded default.
 	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	// When this replica put it in force.
-	LoadedAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	LoadedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	// The candidate this replica lets decide canary_percent percent of
+	// traffic, if any.
+	CanaryVersion string `protobuf:"bytes,4,opt,name=canary_version,json=canaryVersion,proto3" json:"canary_version,omitempty"`
+	CanaryPercent int32  `protobuf:"varint,5,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
+	// The shared policy state's seq this replica follows.
+	StateSeq      uint64 `protobuf:"varint,6,opt,name=state_seq,json=stateSeq,proto3" json:"state_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3383,6 +3399,27 @@ func (x *GetPolicyResponse) GetLoadedAt() *timestamppb.Timestamp {
 		return x.LoadedAt
 	}
 	return nil
+}
+
+func (x *GetPolicyResponse) GetCanaryVersion() string {
+	if x != nil {
+		return x.CanaryVersion
+	}
+	return ""
+}
+
+func (x *GetPolicyResponse) GetCanaryPercent() int32 {
+	if x != nil {
+		return x.CanaryPercent
+	}
+	return 0
+}
+
+func (x *GetPolicyResponse) GetStateSeq() uint64 {
+	if x != nil {
+		return x.StateSeq
+	}
+	return 0
 }
 
 // ReplayPolicyRequest is a candidate policy and a window of the log.
@@ -3768,7 +3805,7 @@ var File_risk_v1_risk_proto protoreflect.FileDescriptor
 
 const file_risk_v1_risk_proto_rawDesc = "" +
 	"\n" +
-	"\x12risk/v1/risk.proto\x12\arisk.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13risk/v1/rules.proto\"\xf4\x03\n" +
+	"\x12risk/v1/risk.proto\x12\arisk.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14risk/v1/policy.proto\x1a\x13risk/v1/rules.proto\"\x8c\x04\n" +
 	"\bDecision\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1d\n" +
@@ -3785,7 +3822,8 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"decided_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12\x19\n" +
 	"\btrace_id\x18\v \x01(\tR\atraceId\x12)\n" +
-	"\asignals\x18\f \x03(\v2\x0f.risk.v1.SignalR\asignals\"|\n" +
+	"\asignals\x18\f \x03(\v2\x0f.risk.v1.SignalR\asignals\x12\x16\n" +
+	"\x06canary\x18\r \x01(\bR\x06canary\"|\n" +
 	"\x06Reason\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -4015,11 +4053,14 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x02 \x01(\x05R\n" +
 	"duplicates\"\x12\n" +
-	"\x10GetPolicyRequest\"~\n" +
+	"\x10GetPolicyRequest\"\xe9\x01\n" +
 	"\x11GetPolicyResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x127\n" +
-	"\tloaded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"\x9f\x01\n" +
+	"\tloaded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\x12%\n" +
+	"\x0ecanary_version\x18\x04 \x01(\tR\rcanaryVersion\x12%\n" +
+	"\x0ecanary_percent\x18\x05 \x01(\x05R\rcanaryPercent\x12\x1b\n" +
+	"\tstate_seq\x18\x06 \x01(\x04R\bstateSeq\"\x9f\x01\n" +
 	"\x13ReplayPolicyRequest\x12#\n" +
 	"\x06policy\x18\x01 \x01(\fB\v\xbaH\bz\x06\x10\x01\x18\x80\x80@R\x06policy\x12@\n" +
 	"\x05since\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\xb0\xbd\x10*\x00R\x05since\x12!\n" +
@@ -4111,10 +4152,19 @@ const file_risk_v1_risk_proto_rawDesc = "" +
 	"\x0eEvaluateRefund\x12\x1e.risk.v1.EvaluateRefundRequest\x1a\x1f.risk.v1.EvaluateRefundResponse\x12N\n" +
 	"\rReportOutcome\x12\x1d.risk.v1.ReportOutcomeRequest\x1a\x1e.risk.v1.ReportOutcomeResponse\x12H\n" +
 	"\vGetDecision\x12\x1b.risk.v1.GetDecisionRequest\x1a\x1c.risk.v1.GetDecisionResponse\x12K\n" +
-	"\fRecordEvents\x12\x1c.risk.v1.RecordEventsRequest\x1a\x1d.risk.v1.RecordEventsResponse2\xa0\x01\n" +
+	"\fRecordEvents\x12\x1c.risk.v1.RecordEventsRequest\x1a\x1d.risk.v1.RecordEventsResponse2\xbb\x06\n" +
 	"\rPolicyService\x12B\n" +
 	"\tGetPolicy\x12\x19.risk.v1.GetPolicyRequest\x1a\x1a.risk.v1.GetPolicyResponse\x12K\n" +
-	"\fReplayPolicy\x12\x1c.risk.v1.ReplayPolicyRequest\x1a\x1d.risk.v1.ReplayPolicyResponseB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\x06proto3"
+	"\fReplayPolicy\x12\x1c.risk.v1.ReplayPolicyRequest\x1a\x1d.risk.v1.ReplayPolicyResponse\x12]\n" +
+	"\x12ListPolicyVersions\x12\".risk.v1.ListPolicyVersionsRequest\x1a#.risk.v1.ListPolicyVersionsResponse\x12W\n" +
+	"\x10GetPolicyVersion\x12 .risk.v1.GetPolicyVersionRequest\x1a!.risk.v1.GetPolicyVersionResponse\x12]\n" +
+	"\x12DiffPolicyVersions\x12\".risk.v1.DiffPolicyVersionsRequest\x1a#.risk.v1.DiffPolicyVersionsResponse\x12N\n" +
+	"\rPublishPolicy\x12\x1d.risk.v1.PublishPolicyRequest\x1a\x1e.risk.v1.PublishPolicyResponse\x12H\n" +
+	"\vStartCanary\x12\x1b.risk.v1.StartCanaryRequest\x1a\x1c.risk.v1.StartCanaryResponse\x12E\n" +
+	"\n" +
+	"StopCanary\x12\x1a.risk.v1.StopCanaryRequest\x1a\x1b.risk.v1.StopCanaryResponse\x12N\n" +
+	"\rPromotePolicy\x12\x1d.risk.v1.PromotePolicyRequest\x1a\x1e.risk.v1.PromotePolicyResponse\x12Q\n" +
+	"\x0eRollbackPolicy\x12\x1e.risk.v1.RollbackPolicyRequest\x1a\x1f.risk.v1.RollbackPolicyResponseB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\x06proto3"
 
 var (
 	file_risk_v1_risk_proto_rawDescOnce sync.Once
@@ -4184,6 +4234,22 @@ var file_risk_v1_risk_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),         // 50: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),           // 51: google.protobuf.Duration
 	(*anypb.Any)(nil),                     // 52: google.protobuf.Any
+	(*ListPolicyVersionsRequest)(nil),     // 53: risk.v1.ListPolicyVersionsRequest
+	(*GetPolicyVersionRequest)(nil),       // 54: risk.v1.GetPolicyVersionRequest
+	(*DiffPolicyVersionsRequest)(nil),     // 55: risk.v1.DiffPolicyVersionsRequest
+	(*PublishPolicyRequest)(nil),          // 56: risk.v1.PublishPolicyRequest
+	(*StartCanaryRequest)(nil),            // 57: risk.v1.StartCanaryRequest
+	(*StopCanaryRequest)(nil),             // 58: risk.v1.StopCanaryRequest
+	(*PromotePolicyRequest)(nil),          // 59: risk.v1.PromotePolicyRequest
+	(*RollbackPolicyRequest)(nil),         // 60: risk.v1.RollbackPolicyRequest
+	(*ListPolicyVersionsResponse)(nil),    // 61: risk.v1.ListPolicyVersionsResponse
+	(*GetPolicyVersionResponse)(nil),      // 62: risk.v1.GetPolicyVersionResponse
+	(*DiffPolicyVersionsResponse)(nil),    // 63: risk.v1.DiffPolicyVersionsResponse
+	(*PublishPolicyResponse)(nil),         // 64: risk.v1.PublishPolicyResponse
+	(*StartCanaryResponse)(nil),           // 65: risk.v1.StartCanaryResponse
+	(*StopCanaryResponse)(nil),            // 66: risk.v1.StopCanaryResponse
+	(*PromotePolicyResponse)(nil),         // 67: risk.v1.PromotePolicyResponse
+	(*RollbackPolicyResponse)(nil),        // 68: risk.v1.RollbackPolicyResponse
 }
 var file_risk_v1_risk_proto_depIdxs = []int32{
 	1,  // 0: risk.v1.Decision.check:type_name -> risk.v1.Check
@@ -4265,16 +4331,32 @@ var file_risk_v1_risk_proto_depIdxs = []int32{
 	40, // 76: risk.v1.RiskService.RecordEvents:input_type -> risk.v1.RecordEventsRequest
 	42, // 77: risk.v1.PolicyService.GetPolicy:input_type -> risk.v1.GetPolicyRequest
 	44, // 78: risk.v1.PolicyService.ReplayPolicy:input_type -> risk.v1.ReplayPolicyRequest
-	21, // 79: risk.v1.RiskService.CheckSeller:output_type -> risk.v1.CheckSellerResponse
-	27, // 80: risk.v1.RiskService.ScoreGiftCardPurchase:output_type -> risk.v1.ScoreGiftCardPurchaseResponse
-	32, // 81: risk.v1.RiskService.EvaluateRefund:output_type -> risk.v1.EvaluateRefundResponse
-	34, // 82: risk.v1.RiskService.ReportOutcome:output_type -> risk.v1.ReportOutcomeResponse
-	37, // 83: risk.v1.RiskService.GetDecision:output_type -> risk.v1.GetDecisionResponse
-	41, // 84: risk.v1.RiskService.RecordEvents:output_type -> risk.v1.RecordEventsResponse
-	43, // 85: risk.v1.PolicyService.GetPolicy:output_type -> risk.v1.GetPolicyResponse
-	45, // 86: risk.v1.PolicyService.ReplayPolicy:output_type -> risk.v1.ReplayPolicyResponse
-	79, // [79:87] is the sub-list for method output_type
-	71, // [71:79] is the sub-list for method input_type
+	53, // 79: risk.v1.PolicyService.ListPolicyVersions:input_type -> risk.v1.ListPolicyVersionsRequest
+	54, // 80: risk.v1.PolicyService.GetPolicyVersion:input_type -> risk.v1.GetPolicyVersionRequest
+	55, // 81: risk.v1.PolicyService.DiffPolicyVersions:input_type -> risk.v1.DiffPolicyVersionsRequest
+	56, // 82: risk.v1.PolicyService.PublishPolicy:input_type -> risk.v1.PublishPolicyRequest
+	57, // 83: risk.v1.PolicyService.StartCanary:input_type -> risk.v1.StartCanaryRequest
+	58, // 84: risk.v1.PolicyService.StopCanary:input_type -> risk.v1.StopCanaryRequest
+	59, // 85: risk.v1.PolicyService.PromotePolicy:input_type -> risk.v1.PromotePolicyRequest
+	60, // 86: risk.v1.PolicyService.RollbackPolicy:input_type -> risk.v1.RollbackPolicyRequest
+	21, // 87: risk.v1.RiskService.CheckSeller:output_type -> risk.v1.CheckSellerResponse
+	27, // 88: risk.v1.RiskService.ScoreGiftCardPurchase:output_type -> risk.v1.ScoreGiftCardPurchaseResponse
+	32, // 89: risk.v1.RiskService.EvaluateRefund:output_type -> risk.v1.EvaluateRefundResponse
+	34, // 90: risk.v1.RiskService.ReportOutcome:output_type -> risk.v1.ReportOutcomeResponse
+	37, // 91: risk.v1.RiskService.GetDecision:output_type -> risk.v1.GetDecisionResponse
+	41, // 92: risk.v1.RiskService.RecordEvents:output_type -> risk.v1.RecordEventsResponse
+	43, // 93: risk.v1.PolicyService.GetPolicy:output_type -> risk.v1.GetPolicyResponse
+	45, // 94: risk.v1.PolicyService.ReplayPolicy:output_type -> risk.v1.ReplayPolicyResponse
+	61, // 95: risk.v1.PolicyService.ListPolicyVersions:output_type -> risk.v1.ListPolicyVersionsResponse
+	62, // 96: risk.v1.PolicyService.GetPolicyVersion:output_type -> risk.v1.GetPolicyVersionResponse
+	63, // 97: risk.v1.PolicyService.DiffPolicyVersions:output_type -> risk.v1.DiffPolicyVersionsResponse
+	64, // 98: risk.v1.PolicyService.PublishPolicy:output_type -> risk.v1.PublishPolicyResponse
+	65, // 99: risk.v1.PolicyService.StartCanary:output_type -> risk.v1.StartCanaryResponse
+	66, // 100: risk.v1.PolicyService.StopCanary:output_type -> risk.v1.StopCanaryResponse
+	67, // 101: risk.v1.PolicyService.PromotePolicy:output_type -> risk.v1.PromotePolicyResponse
+	68, // 102: risk.v1.PolicyService.RollbackPolicy:output_type -> risk.v1.RollbackPolicyResponse
+	87, // [87:103] is the sub-list for method output_type
+	71, // [71:87] is the sub-list for method input_type
 	71, // [71:71] is the sub-list for extension type_name
 	71, // [71:71] is the sub-list for extension extendee
 	0,  // [0:71] is the sub-list for field type_name
@@ -4285,6 +4367,7 @@ func file_risk_v1_risk_proto_init() {
 	if File_risk_v1_risk_proto != nil {
 		return
 	}
+	file_risk_v1_policy_proto_init()
 	file_risk_v1_rules_proto_init()
 	file_risk_v1_risk_proto_msgTypes[3].OneofWrappers = []any{
 		(*Signal_BoolValue)(nil),

@@ -357,8 +357,16 @@ var RiskService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	PolicyService_GetPolicy_FullMethodName    = "/risk.v1.PolicyService/GetPolicy"
-	PolicyService_ReplayPolicy_FullMethodName = "/risk.v1.PolicyService/ReplayPolicy"
+	PolicyService_GetPolicy_FullMethodName          = "/risk.v1.PolicyService/GetPolicy"
+	PolicyService_ReplayPolicy_FullMethodName       = "/risk.v1.PolicyService/ReplayPolicy"
+	PolicyService_ListPolicyVersions_FullMethodName = "/risk.v1.PolicyService/ListPolicyVersions"
+	PolicyService_GetPolicyVersion_FullMethodName   = "/risk.v1.PolicyService/GetPolicyVersion"
+	PolicyService_DiffPolicyVersions_FullMethodName = "/risk.v1.PolicyService/DiffPolicyVersions"
+	PolicyService_PublishPolicy_FullMethodName      = "/risk.v1.PolicyService/PublishPolicy"
+	PolicyService_StartCanary_FullMethodName        = "/risk.v1.PolicyService/StartCanary"
+	PolicyService_StopCanary_FullMethodName         = "/risk.v1.PolicyService/StopCanary"
+	PolicyService_PromotePolicy_FullMethodName      = "/risk.v1.PolicyService/PromotePolicy"
+	PolicyService_RollbackPolicy_FullMethodName     = "/risk.v1.PolicyService/RollbackPolicy"
 )
 
 // PolicyServiceClient is the client API for PolicyService service.
@@ -374,6 +382,29 @@ type PolicyServiceClient interface {
 	// reports which decisions it would change. It reads only what the log
 	// keeps (no raw personal data) and calls no verifier.
 	ReplayPolicy(ctx context.Context, in *ReplayPolicyRequest, opts ...grpc.CallOption) (*ReplayPolicyResponse, error)
+	// ListPolicyVersions lists the kept versions and the history of which
+	// version was in force and which was tried, the newest first.
+	ListPolicyVersions(ctx context.Context, in *ListPolicyVersionsRequest, opts ...grpc.CallOption) (*ListPolicyVersionsResponse, error)
+	// GetPolicyVersion returns a kept version's document: by version, or the
+	// one that decided a decision.
+	GetPolicyVersion(ctx context.Context, in *GetPolicyVersionRequest, opts ...grpc.CallOption) (*GetPolicyVersionResponse, error)
+	// DiffPolicyVersions says what differs between two kept versions: checks,
+	// rules, verifiers and thresholds added, removed or changed.
+	DiffPolicyVersions(ctx context.Context, in *DiffPolicyVersionsRequest, opts ...grpc.CallOption) (*DiffPolicyVersionsResponse, error)
+	// PublishPolicy checks a policy document (INVALID_ARGUMENT with its line
+	// and problem) and keeps it as a candidate; nothing decides with it yet.
+	PublishPolicy(ctx context.Context, in *PublishPolicyRequest, opts ...grpc.CallOption) (*PublishPolicyResponse, error)
+	// StartCanary lets a kept version decide a share of traffic, chosen by a
+	// sticky hash of the account or seller, on every replica.
+	StartCanary(ctx context.Context, in *StartCanaryRequest, opts ...grpc.CallOption) (*StartCanaryResponse, error)
+	// StopCanary puts all traffic back on the version in force.
+	StopCanary(ctx context.Context, in *StopCanaryRequest, opts ...grpc.CallOption) (*StopCanaryResponse, error)
+	// PromotePolicy puts a kept version (the candidate by default) in force
+	// for all traffic, on every replica.
+	PromotePolicy(ctx context.Context, in *PromotePolicyRequest, opts ...grpc.CallOption) (*PromotePolicyResponse, error)
+	// RollbackPolicy puts a version back in force (the one before the
+	// current by default) and stops any canary, on every replica.
+	RollbackPolicy(ctx context.Context, in *RollbackPolicyRequest, opts ...grpc.CallOption) (*RollbackPolicyResponse, error)
 }
 
 type policyServiceClient struct {
@@ -404,6 +435,86 @@ func (c *policyServiceClient) ReplayPolicy(ctx context.Context, in *ReplayPolicy
 	return out, nil
 }
 
+func (c *policyServiceClient) ListPolicyVersions(ctx context.Context, in *ListPolicyVersionsRequest, opts ...grpc.CallOption) (*ListPolicyVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPolicyVersionsResponse)
+	err := c.cc.Invoke(ctx, PolicyService_ListPolicyVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) GetPolicyVersion(ctx context.Context, in *GetPolicyVersionRequest, opts ...grpc.CallOption) (*GetPolicyVersionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPolicyVersionResponse)
+	err := c.cc.Invoke(ctx, PolicyService_GetPolicyVersion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) DiffPolicyVersions(ctx context.Context, in *DiffPolicyVersionsRequest, opts ...grpc.CallOption) (*DiffPolicyVersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiffPolicyVersionsResponse)
+	err := c.cc.Invoke(ctx, PolicyService_DiffPolicyVersions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) PublishPolicy(ctx context.Context, in *PublishPolicyRequest, opts ...grpc.CallOption) (*PublishPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishPolicyResponse)
+	err := c.cc.Invoke(ctx, PolicyService_PublishPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) StartCanary(ctx context.Context, in *StartCanaryRequest, opts ...grpc.CallOption) (*StartCanaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartCanaryResponse)
+	err := c.cc.Invoke(ctx, PolicyService_StartCanary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) StopCanary(ctx context.Context, in *StopCanaryRequest, opts ...grpc.CallOption) (*StopCanaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopCanaryResponse)
+	err := c.cc.Invoke(ctx, PolicyService_StopCanary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) PromotePolicy(ctx context.Context, in *PromotePolicyRequest, opts ...grpc.CallOption) (*PromotePolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PromotePolicyResponse)
+	err := c.cc.Invoke(ctx, PolicyService_PromotePolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *policyServiceClient) RollbackPolicy(ctx context.Context, in *RollbackPolicyRequest, opts ...grpc.CallOption) (*RollbackPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackPolicyResponse)
+	err := c.cc.Invoke(ctx, PolicyService_RollbackPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PolicyServiceServer is the server API for PolicyService service.
 // All implementations must embed UnimplementedPolicyServiceServer
 // for forward compatibility.
@@ -417,6 +528,29 @@ type PolicyServiceServer interface {
 	// reports which decisions it would change. It reads only what the log
 	// keeps (no raw personal data) and calls no verifier.
 	ReplayPolicy(context.Context, *ReplayPolicyRequest) (*ReplayPolicyResponse, error)
+	// ListPolicyVersions lists the kept versions and the history of which
+	// version was in force and which was tried, the newest first.
+	ListPolicyVersions(context.Context, *ListPolicyVersionsRequest) (*ListPolicyVersionsResponse, error)
+	// GetPolicyVersion returns a kept version's document: by version, or the
+	// one that decided a decision.
+	GetPolicyVersion(context.Context, *GetPolicyVersionRequest) (*GetPolicyVersionResponse, error)
+	// DiffPolicyVersions says what differs between two kept versions: checks,
+	// rules, verifiers and thresholds added, removed or changed.
+	DiffPolicyVersions(context.Context, *DiffPolicyVersionsRequest) (*DiffPolicyVersionsResponse, error)
+	// PublishPolicy checks a policy document (INVALID_ARGUMENT with its line
+	// and problem) and keeps it as a candidate; nothing decides with it yet.
+	PublishPolicy(context.Context, *PublishPolicyRequest) (*PublishPolicyResponse, error)
+	// StartCanary lets a kept version decide a share of traffic, chosen by a
+	// sticky hash of the account or seller, on every replica.
+	StartCanary(context.Context, *StartCanaryRequest) (*StartCanaryResponse, error)
+	// StopCanary puts all traffic back on the version in force.
+	StopCanary(context.Context, *StopCanaryRequest) (*StopCanaryResponse, error)
+	// PromotePolicy puts a kept version (the candidate by default) in force
+	// for all traffic, on every replica.
+	PromotePolicy(context.Context, *PromotePolicyRequest) (*PromotePolicyResponse, error)
+	// RollbackPolicy puts a version back in force (the one before the
+	// current by default) and stops any canary, on every replica.
+	RollbackPolicy(context.Context, *RollbackPolicyRequest) (*RollbackPolicyResponse, error)
 	mustEmbedUnimplementedPolicyServiceServer()
 }
 
@@ -432,6 +566,30 @@ func (UnimplementedPolicyServiceServer) GetPolicy(context.Context, *GetPolicyReq
 }
 func (UnimplementedPolicyServiceServer) ReplayPolicy(context.Context, *ReplayPolicyRequest) (*ReplayPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReplayPolicy not implemented")
+}
+func (UnimplementedPolicyServiceServer) ListPolicyVersions(context.Context, *ListPolicyVersionsRequest) (*ListPolicyVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPolicyVersions not implemented")
+}
+func (UnimplementedPolicyServiceServer) GetPolicyVersion(context.Context, *GetPolicyVersionRequest) (*GetPolicyVersionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPolicyVersion not implemented")
+}
+func (UnimplementedPolicyServiceServer) DiffPolicyVersions(context.Context, *DiffPolicyVersionsRequest) (*DiffPolicyVersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DiffPolicyVersions not implemented")
+}
+func (UnimplementedPolicyServiceServer) PublishPolicy(context.Context, *PublishPolicyRequest) (*PublishPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishPolicy not implemented")
+}
+func (UnimplementedPolicyServiceServer) StartCanary(context.Context, *StartCanaryRequest) (*StartCanaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartCanary not implemented")
+}
+func (UnimplementedPolicyServiceServer) StopCanary(context.Context, *StopCanaryRequest) (*StopCanaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopCanary not implemented")
+}
+func (UnimplementedPolicyServiceServer) PromotePolicy(context.Context, *PromotePolicyRequest) (*PromotePolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PromotePolicy not implemented")
+}
+func (UnimplementedPolicyServiceServer) RollbackPolicy(context.Context, *RollbackPolicyRequest) (*RollbackPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackPolicy not implemented")
 }
 func (UnimplementedPolicyServiceServer) mustEmbedUnimplementedPolicyServiceServer() {}
 func (UnimplementedPolicyServiceServer) testEmbeddedByValue()                       {}
@@ -490,6 +648,150 @@ func _PolicyService_ReplayPolicy_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PolicyService_ListPolicyVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPolicyVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).ListPolicyVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_ListPolicyVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).ListPolicyVersions(ctx, req.(*ListPolicyVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_GetPolicyVersion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPolicyVersionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).GetPolicyVersion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_GetPolicyVersion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).GetPolicyVersion(ctx, req.(*GetPolicyVersionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_DiffPolicyVersions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiffPolicyVersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).DiffPolicyVersions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_DiffPolicyVersions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).DiffPolicyVersions(ctx, req.(*DiffPolicyVersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_PublishPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).PublishPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_PublishPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).PublishPolicy(ctx, req.(*PublishPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_StartCanary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartCanaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).StartCanary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_StartCanary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).StartCanary(ctx, req.(*StartCanaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_StopCanary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopCanaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).StopCanary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_StopCanary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).StopCanary(ctx, req.(*StopCanaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_PromotePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromotePolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).PromotePolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_PromotePolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).PromotePolicy(ctx, req.(*PromotePolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PolicyService_RollbackPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).RollbackPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_RollbackPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).RollbackPolicy(ctx, req.(*RollbackPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PolicyService_ServiceDesc is the grpc.ServiceDesc for PolicyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -504,6 +806,38 @@ var PolicyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReplayPolicy",
 			Handler:    _PolicyService_ReplayPolicy_Handler,
+		},
+		{
+			MethodName: "ListPolicyVersions",
+			Handler:    _PolicyService_ListPolicyVersions_Handler,
+		},
+		{
+			MethodName: "GetPolicyVersion",
+			Handler:    _PolicyService_GetPolicyVersion_Handler,
+		},
+		{
+			MethodName: "DiffPolicyVersions",
+			Handler:    _PolicyService_DiffPolicyVersions_Handler,
+		},
+		{
+			MethodName: "PublishPolicy",
+			Handler:    _PolicyService_PublishPolicy_Handler,
+		},
+		{
+			MethodName: "StartCanary",
+			Handler:    _PolicyService_StartCanary_Handler,
+		},
+		{
+			MethodName: "StopCanary",
+			Handler:    _PolicyService_StopCanary_Handler,
+		},
+		{
+			MethodName: "PromotePolicy",
+			Handler:    _PolicyService_PromotePolicy_Handler,
+		},
+		{
+			MethodName: "RollbackPolicy",
+			Handler:    _PolicyService_RollbackPolicy_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
