@@ -27,6 +27,7 @@ const (
 type PolicyAction int32
 
 const (
+	// No action; never recorded.
 	PolicyAction_POLICY_ACTION_UNSPECIFIED PolicyAction = 0
 	// A version put in force: a policy file's new content, or the first start.
 	PolicyAction_POLICY_ACTION_ACTIVATE PolicyAction = 1
@@ -101,7 +102,9 @@ type PolicyState struct {
 	ActiveVersion string `protobuf:"bytes,2,opt,name=active_version,json=activeVersion,proto3" json:"active_version,omitempty"`
 	// The candidate deciding canary_percent percent of traffic, if any.
 	CandidateVersion string `protobuf:"bytes,3,opt,name=candidate_version,json=candidateVersion,proto3" json:"candidate_version,omitempty"`
-	CanaryPercent    int32  `protobuf:"varint,4,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
+	// The candidate's share of accounts and sellers, in percent (1 to 99);
+	// 0 when there is no candidate.
+	CanaryPercent int32 `protobuf:"varint,4,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
 	// The version the policy file (or the embedded default) last put in
 	// force.
 	FileVersion   string `protobuf:"bytes,5,opt,name=file_version,json=fileVersion,proto3" json:"file_version,omitempty"`
@@ -182,9 +185,13 @@ type PolicyVersion struct {
 	// A file path, the embedded default, or "api".
 	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
 	// When it was first kept, by whom (a caller's name, or "file") and why.
-	KeptAt        *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=kept_at,json=keptAt,proto3" json:"kept_at,omitempty"`
-	KeptBy        string                 `protobuf:"bytes,4,opt,name=kept_by,json=keptBy,proto3" json:"kept_by,omitempty"`
-	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	KeptAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=kept_at,json=keptAt,proto3" json:"kept_at,omitempty"`
+	// Who first kept it: a caller's configured name, "file" for the policy
+	// file or the embedded default, or "anonymous" without callers.
+	KeptBy string `protobuf:"bytes,4,opt,name=kept_by,json=keptBy,proto3" json:"kept_by,omitempty"`
+	// Why it was kept, as its publisher wrote it (free text, up to 2,000
+	// characters); may be empty.
+	Message       string `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,15 +263,22 @@ func (x *PolicyVersion) GetMessage() string {
 
 // PolicyChange is one entry of the policy state's history.
 type PolicyChange struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Seq    uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	At     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
-	By     string                 `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
-	Action PolicyAction           `protobuf:"varint,4,opt,name=action,proto3,enum=risk.v1.PolicyAction" json:"action,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state's seq after the change: from 1, without gaps.
+	Seq uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	// When the change was made.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// Who made it: a caller's configured name, "file", "guard" for a guard
+	// rail's stop, or "anonymous".
+	By string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	// What it did.
+	Action PolicyAction `protobuf:"varint,4,opt,name=action,proto3,enum=risk.v1.PolicyAction" json:"action,omitempty"`
 	// The version the change was about.
 	Version string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	// The canary's share after the change.
-	Percent       int32  `protobuf:"varint,6,opt,name=percent,proto3" json:"percent,omitempty"`
+	Percent int32 `protobuf:"varint,6,opt,name=percent,proto3" json:"percent,omitempty"`
+	// Why, as the person who made the change wrote it, or the guard rail's
+	// reason; may be empty.
 	Message       string `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -397,10 +411,13 @@ func (x *ListPolicyVersionsRequest) GetLimit() int32 {
 
 // ListPolicyVersionsResponse is the kept versions and the history.
 type ListPolicyVersionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Versions      []*PolicyVersion       `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
-	Changes       []*PolicyChange        `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
-	State         *PolicyState           `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The kept versions, newest first.
+	Versions []*PolicyVersion `protobuf:"bytes,1,rep,name=versions,proto3" json:"versions,omitempty"`
+	// The policy state's history, newest first.
+	Changes []*PolicyChange `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The state now: the version in force and the canary.
+	State         *PolicyState `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -459,9 +476,14 @@ func (x *ListPolicyVersionsResponse) GetState() *PolicyState {
 // GetPolicyVersionRequest names a version, or a decision whose version
 // is wanted.
 type GetPolicyVersionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	DecisionId    string                 `protobuf:"bytes,2,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A kept version ("sha256:..."); NOT_FOUND when none is kept by that
+	// name. Exactly one of version and decision_id (INVALID_ARGUMENT
+	// otherwise).
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// A decision, whose policy version is returned: exactly what decided it.
+	// NOT_FOUND for an unknown decision.
+	DecisionId    string `protobuf:"bytes,2,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -512,8 +534,9 @@ func (x *GetPolicyVersionRequest) GetDecisionId() string {
 
 // GetPolicyVersionResponse is a kept version with its document.
 type GetPolicyVersionResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Version *PolicyVersion         `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version's description.
+	Version *PolicyVersion `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// The document (YAML) exactly as it was kept.
 	Document      []byte `protobuf:"bytes,2,opt,name=document,proto3" json:"document,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -566,9 +589,13 @@ func (x *GetPolicyVersionResponse) GetDocument() []byte {
 
 // DiffPolicyVersionsRequest names two kept versions.
 type DiffPolicyVersionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The older side: a kept version; NOT_FOUND when none is kept by that
+	// name.
+	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// The newer side: a kept version; NOT_FOUND when none is kept by that
+	// name.
+	To            string `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -619,8 +646,10 @@ func (x *DiffPolicyVersionsRequest) GetTo() string {
 
 // DiffPolicyVersionsResponse lists what differs, check by check.
 type DiffPolicyVersionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Differences   []*PolicyDifference    `protobuf:"bytes,1,rep,name=differences,proto3" json:"differences,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every difference, check by check; empty when the versions decide
+	// alike.
+	Differences   []*PolicyDifference `protobuf:"bytes,1,rep,name=differences,proto3" json:"differences,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -804,8 +833,9 @@ func (x *PublishPolicyRequest) GetMessage() string {
 
 // PublishPolicyResponse is the version kept.
 type PublishPolicyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       *PolicyVersion         `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version as kept (publishing a kept document again keeps it once).
+	Version       *PolicyVersion `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -849,10 +879,13 @@ func (x *PublishPolicyResponse) GetVersion() *PolicyVersion {
 
 // StartCanaryRequest puts a kept version on a share of traffic.
 type StartCanaryRequest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A kept version, other than the one in force (FAILED_PRECONDITION);
+	// NOT_FOUND when none is kept by that name.
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// The share of accounts and sellers it decides for, in percent.
-	Percent       int32  `protobuf:"varint,2,opt,name=percent,proto3" json:"percent,omitempty"`
+	Percent int32 `protobuf:"varint,2,opt,name=percent,proto3" json:"percent,omitempty"`
+	// Why, kept in the history (free text, up to 2,000 characters).
 	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -911,8 +944,9 @@ func (x *StartCanaryRequest) GetMessage() string {
 
 // StartCanaryResponse is the state after the change.
 type StartCanaryResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	State         *PolicyState           `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state after the change.
+	State         *PolicyState `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -956,8 +990,9 @@ func (x *StartCanaryResponse) GetState() *PolicyState {
 
 // StopCanaryRequest stops the canary.
 type StopCanaryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why, kept in the history (free text, up to 2,000 characters).
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1001,8 +1036,9 @@ func (x *StopCanaryRequest) GetMessage() string {
 
 // StopCanaryResponse is the state after the change.
 type StopCanaryResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	State         *PolicyState           `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state after the change (unchanged when no canary was running).
+	State         *PolicyState `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1048,7 +1084,8 @@ func (x *StopCanaryResponse) GetState() *PolicyState {
 type PromotePolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The version; the running candidate when empty.
-	Version       string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Why, kept in the history (free text, up to 2,000 characters).
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1100,8 +1137,9 @@ func (x *PromotePolicyRequest) GetMessage() string {
 
 // PromotePolicyResponse is the state after the change.
 type PromotePolicyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	State         *PolicyState           `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state after the change.
+	State         *PolicyState `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1147,7 +1185,8 @@ func (x *PromotePolicyResponse) GetState() *PolicyState {
 type RollbackPolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The version; when empty, the one in force before the current one.
-	Version       string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// Why, kept in the history (free text, up to 2,000 characters).
 	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1199,8 +1238,9 @@ func (x *RollbackPolicyRequest) GetMessage() string {
 
 // RollbackPolicyResponse is the state after the change.
 type RollbackPolicyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	State         *PolicyState           `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The state after the change.
+	State         *PolicyState `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -3343,7 +3343,8 @@ type GetPolicyResponse struct {
 	// The candidate this replica lets decide canary_percent percent of
 	// traffic, if any.
 	CanaryVersion string `protobuf:"bytes,4,opt,name=canary_version,json=canaryVersion,proto3" json:"canary_version,omitempty"`
-	CanaryPercent int32  `protobuf:"varint,5,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
+	// Its share of accounts and sellers, in percent; 0 without a candidate.
+	CanaryPercent int32 `protobuf:"varint,5,opt,name=canary_percent,json=canaryPercent,proto3" json:"canary_percent,omitempty"`
 	// The shared policy state's seq this replica follows.
 	StateSeq      uint64 `protobuf:"varint,6,opt,name=state_seq,json=stateSeq,proto3" json:"state_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
