@@ -101,6 +101,8 @@ var migrations = []string{
 	`ALTER TABLE batches ADD COLUMN subjects bytea;`,
 	// The review desk: the subject index, cases, their audit and the feed.
 	reviewMigration,
+	// The named lists and their entries (lists.go).
+	listsMigration,
 }
 
 // ErrKeyMismatch means the database was written under another identifier key.

@@ -96,6 +96,8 @@ type memData struct {
 	feed  []store.FeedEntry
 	// feedSeq is the last sequence given: expiry never makes one reused.
 	feedSeq uint64
+	// The named lists (memlists_test.go), made on first use.
+	lists *memLists
 }
 
 func newMemData() *memData {
