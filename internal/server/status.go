@@ -48,6 +48,12 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return withInfo(codes.Unavailable, "the decision store is unreachable; try again", "STORE_UNAVAILABLE")
 	case errors.Is(err, engine.ErrNoCheck):
 		return withInfo(codes.FailedPrecondition, "the policy in force does not define this check", "NO_POLICY_FOR_CHECK")
+	case errors.Is(err, store.ErrNoList):
+		return withInfo(codes.NotFound, "no list of that name; create it with CreateList", "LIST_NOT_FOUND")
+	case errors.Is(err, store.ErrNoListEntry):
+		return withInfo(codes.NotFound, "no entry of that ID on that list", "LIST_ENTRY_NOT_FOUND")
+	case errors.Is(err, store.ErrListExists):
+		return withInfo(codes.AlreadyExists, "a list of that name exists with another purpose", "LIST_EXISTS")
 	case errors.Is(err, store.ErrNoCase):
 		return withInfo(codes.NotFound, "no case for this decision: it waits for nobody, or riskd does not keep it", "CASE_NOT_FOUND")
 	}
