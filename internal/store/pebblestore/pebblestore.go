@@ -136,8 +136,8 @@ type Store struct {
 	hot    *hotIndex
 	cold   *coldIndex
 	marked *markSet
-	// ranges are the lengths of the IP ranges the lists hold (lists.go).
-	ranges *rangeLengths
+	// lists knows which values the named lists hold (lists.go).
+	lists *listIndex
 	// links is touched only by the commit loop's goroutine: every write
 	// that reads or deletes a link runs there.
 	links *linkSet
@@ -166,9 +166,9 @@ type txn struct {
 	expired [][]byte
 	// scratch is reused for keys and values the batch copies.
 	scratch []byte
-	// ranges counts the list ranges added and removed, per family and
-	// length, for the store's count once the batch is durable.
-	ranges map[[2]byte]int
+	// lists is what the batch changed in the lists' lookup index, for
+	// the store's in-memory index once the batch is durable.
+	lists *listDelta
 }
 
 type op struct {
@@ -264,7 +264,7 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if s.ranges, err = loadRangeLengths(s); err != nil {
+	if s.lists, err = loadListIndex(s); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -427,7 +427,7 @@ func (s *Store) apply(n int, fn func(t *txn) error) error {
 	s.cold.remove(t.expired)
 	s.marked.add(t.marked)
 	s.links.add(t.linked)
-	s.ranges.apply(t.ranges)
+	s.lists.apply(t.lists)
 	return nil
 }
 

@@ -180,13 +180,11 @@ type hit struct {
 	field string
 }
 
-// result turns matches into signals and findings. Without matches it
-// allocates only the signals the rules read.
+// result turns matches into signals and findings. Without a match it
+// gives the three purposes' signals only (every decision carries its
+// signals, so each costs every decision); the others come with a match.
 func result(matches []store.ListMatch, probes []probe) verifier.Result {
-	res := verifier.Result{Signals: map[string]any{
-		"lists.block": false, "lists.review": false, "lists.trust": false,
-		"lists.matched": "", "lists.fields": "", "lists.entries": "",
-	}}
+	res := verifier.Result{Signals: map[string]any{"lists.block": false, "lists.review": false, "lists.trust": false}}
 	if len(matches) == 0 {
 		return res
 	}
