@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,7 +20,10 @@ import (
 // authentication, grants, validation, limits and logs as any caller's.
 // Over TLS the connection trusts the server's own --tls-cert file, as the
 // health probe does: it dials an address, not the certificate's name.
-func newConsole(cfg config.Config, grpcAddr net.Addr, callers *auth.Table, log *slog.Logger) (http.Handler, func(), error) {
+//
+// clientCAs, with --console-cert-header, verifies the certificates a
+// trusted proxy passes (the client CA of --tls-client-ca, as reloaded).
+func newConsole(cfg config.Config, grpcAddr net.Addr, callers *auth.Table, clientCAs func() *x509.CertPool, log *slog.Logger) (http.Handler, func(), error) {
 	target := grpcAddr.String()
 	if tcp, ok := grpcAddr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		// Listening on every interface: loopback is one of them.
@@ -48,7 +52,17 @@ func newConsole(cfg config.Config, grpcAddr net.Addr, callers *auth.Table, log *
 	if err != nil {
 		return nil, nil, fmt.Errorf("console: %w", err)
 	}
-	c, err := console.New(console.Options{Conn: conn, Auth: callers, TraceURL: cfg.ConsoleTraceURL, Logger: log})
+	opts := console.Options{Conn: conn, Auth: callers, TraceURL: cfg.ConsoleTraceURL, Logger: log}
+	if cfg.ConsoleCertHeader != "" {
+		// Validated with the config: the proxies parse, a client CA is set.
+		proxies, err := config.ParseProxies(cfg.ConsoleTrustedProxies)
+		if err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+		opts.CertHeader, opts.TrustedProxies, opts.ClientCAs = cfg.ConsoleCertHeader, proxies, clientCAs
+	}
+	c, err := console.New(opts)
 	if err != nil {
 		conn.Close()
 		return nil, nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/riskd/riskd/internal/testproc"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -75,7 +76,13 @@ func deskRiskd(t *testing.T) (*testproc.Process, string) {
 // held decision's ID.
 func holdCoachedOrder(t *testing.T, addr string) (held, earlier string) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return holdCoachedOrderOver(t, addr, insecure.NewCredentials())
+}
+
+// holdCoachedOrderOver is holdCoachedOrder over the given transport.
+func holdCoachedOrderOver(t *testing.T, addr string, creds credentials.TransportCredentials) (held, earlier string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +135,8 @@ type browser struct {
 	base string
 	c    *http.Client
 	lang string
+	// header is sent with every request (a proxy's certificate header).
+	header http.Header
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -150,6 +159,9 @@ func (b *browser) do(method, path string, form url.Values) (int, string) {
 	}
 	if b.lang != "" {
 		req.Header.Set("Accept-Language", b.lang)
+	}
+	for k, v := range b.header {
+		req.Header[k] = v
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -201,8 +213,8 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 		t.Fatalf("the queue does not show the held order %s:\n%s", held, queue)
 	}
 	_, rows := a.do("GET", "queue/rows", nil)
-	if !strings.Contains(rows, held) || strings.Contains(rows, "<html") {
-		t.Errorf("queue/rows is not the rows fragment with the case:\n%s", rows)
+	if !strings.Contains(rows, held) || strings.Contains(rows, "<html") || !strings.Contains(rows, `<td class="amount">CNY 200.00</td>`) {
+		t.Errorf("queue/rows is not the rows fragment with the case and its amount:\n%s", rows)
 	}
 
 	_, casePage := a.do("GET", "case/"+held, nil)
@@ -210,6 +222,12 @@ func TestConsoleFromHeldOrderToFreezeList(t *testing.T) {
 		if !strings.Contains(casePage, want) {
 			t.Errorf("case page lacks %q", want)
 		}
+	}
+	// The earlier order on the same device is a related decision, and
+	// the case page says what they share.
+	if m := regexp.MustCompile(`(?s)<tr class="related-decision">.*?</tr>`).FindAllString(casePage, -1); len(m) != 1 ||
+		!strings.Contains(m[0], earlier) || !strings.Contains(m[0], ">Device<") {
+		t.Errorf("related decisions on the case page: %q, want the earlier order, sharing the device", m)
 	}
 	csrf := csrfOf(t, casePage)
 
@@ -320,6 +338,9 @@ func TestConsoleReaderCannotAct(t *testing.T) {
 		}
 	}
 	csrf := csrfOf(t, pg)
+	if strings.Contains(pg, `id="related-decisions"`) {
+		t.Error("the reader is shown related decisions, which need ListRelatedDecisions")
+	}
 	if strings.Contains(pg, `id="search-nav"`) {
 		t.Error("the reader is offered the search, which needs ListDecisions")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -137,12 +138,14 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 		return err
 	}
 	var tlsCreds credentials.TransportCredentials
+	var clientCAs func() *x509.CertPool
 	if cfg.TLSCert != "" {
 		c, err := newCerts(cfg, log)
 		if err != nil {
 			return err
 		}
 		tlsCreds = c.credentials()
+		clientCAs = func() *x509.CertPool { _, pool := c.current(); return pool }
 	}
 	if callers.Empty() {
 		log.Warn("no callers configured: every call is allowed, so riskd listens on loopback only", "listen", cfg.Listen)
@@ -180,7 +183,7 @@ func serve(ctx context.Context, cfg config.Config, getenv func(string) string, l
 
 	adminAddr := ""
 	if cfg.AdminListen != "" {
-		desk, closeDesk, err := newConsole(cfg, lis.Addr(), callers, log)
+		desk, closeDesk, err := newConsole(cfg, lis.Addr(), callers, clientCAs, log)
 		if err != nil {
 			return err
 		}

@@ -7,14 +7,20 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -71,11 +77,17 @@ func FromContext(ctx context.Context) (*Identity, bool) {
 type Table struct {
 	byToken map[[sha256.Size]byte]*Identity
 	byCN    map[string]*Identity
+	byName  map[string]*Identity
+	// delegateKey signs the review console's calls for a user who signed
+	// in with a client certificate (Delegate): random per process, so it
+	// never leaves the process that made it.
+	delegateKey [32]byte
 }
 
 // New checks the callers and builds the table.
 func New(callers []Caller) (*Table, error) {
-	t := &Table{byToken: map[[sha256.Size]byte]*Identity{}, byCN: map[string]*Identity{}}
+	t := &Table{byToken: map[[sha256.Size]byte]*Identity{}, byCN: map[string]*Identity{}, byName: map[string]*Identity{}}
+	_, _ = rand.Read(t.delegateKey[:]) // crypto/rand.Read never fails
 	emptyToken := sha256.Sum256(nil)
 	names := map[string]bool{}
 	for i, c := range callers {
@@ -95,6 +107,7 @@ func New(callers []Caller) (*Table, error) {
 			}
 		}
 		id := &Identity{Name: c.Name, grants: c.Grants, tokenField: fmt.Sprintf("callers[%d].token_sha256", i)}
+		t.byName[c.Name] = id
 		if c.TokenSHA256 != "" {
 			b, err := hex.DecodeString(c.TokenSHA256)
 			if err != nil || len(b) != sha256.Size {
@@ -148,6 +161,11 @@ func (t *Table) Authenticate(ctx context.Context, log *slog.Logger) (context.Con
 	}
 	id, tokenLen, err := t.fromToken(ctx)
 	if err != nil {
+		// Looked at only when there is no token: a caller's call costs
+		// nothing more.
+		if id := t.fromDelegation(ctx, time.Now()); id != nil {
+			return context.WithValue(ctx, ctxKey{}, id), nil
+		}
 		return nil, status.Error(codes.Unauthenticated, "authenticate with a client certificate or an authorization: Bearer token")
 	}
 	// A long token costs one comparison here: nothing is allocated.
@@ -167,7 +185,13 @@ func (t *Table) fromCertificate(ctx context.Context) *Identity {
 	if !ok || len(info.State.VerifiedChains) == 0 {
 		return nil // only a certificate the client CA verified counts
 	}
-	leaf := info.State.VerifiedChains[0][0]
+	return t.ForCertificate(info.State.VerifiedChains[0][0])
+}
+
+// ForCertificate is the caller a client certificate names, by its common
+// name or one of its DNS names; nil if none. The certificate must have
+// been verified against the client CA already.
+func (t *Table) ForCertificate(leaf *x509.Certificate) *Identity {
 	if id := t.byCN[leaf.Subject.CommonName]; id != nil {
 		return id
 	}
@@ -177,6 +201,60 @@ func (t *Table) fromCertificate(ctx context.Context) *Identity {
 		}
 	}
 	return nil
+}
+
+// ByName is the configured caller of that name, nil if none.
+func (t *Table) ByName(name string) *Identity { return t.byName[name] }
+
+// DelegateHeader carries the review console's calls on behalf of a user
+// who signed in with a client certificate, and so has no token to send.
+const DelegateHeader = "x-riskd-console-user"
+
+// Delegate is the DelegateHeader value that authenticates a call as the
+// caller name until until: "name.unix-seconds.MAC", the MAC keyed by this
+// process's own random key. Only the console in this process can make
+// one, and one seen by anyone else stops working at until.
+func (t *Table) Delegate(name string, until time.Time) string {
+	v := name + "." + strconv.FormatInt(until.Unix(), 10)
+	return v + "." + base64.RawURLEncoding.EncodeToString(t.delegationMAC(v))
+}
+
+func (t *Table) delegationMAC(v string) []byte {
+	m := hmac.New(sha256.New, t.delegateKey[:])
+	m.Write([]byte(v))
+	return m.Sum(nil)
+}
+
+// fromDelegation finds the caller a valid, unexpired Delegate value names.
+func (t *Table) fromDelegation(ctx context.Context, now time.Time) *Identity {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(DelegateHeader)
+	if len(vals) != 1 {
+		return nil
+	}
+	v, macText, ok := cutLast(vals[0])
+	if !ok {
+		return nil
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(macText)
+	if err != nil || !hmac.Equal(mac, t.delegationMAC(v)) {
+		return nil
+	}
+	name, untilText, _ := cutLast(v)
+	until, err := strconv.ParseInt(untilText, 10, 64)
+	if err != nil || now.Unix() >= until {
+		return nil
+	}
+	return t.byName[name]
+}
+
+// cutLast cuts s around its last ".".
+func cutLast(s string) (before, after string, ok bool) {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
 }
 
 // fromToken finds the caller by its bearer token, and says how long the

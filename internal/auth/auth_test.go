@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/riskd/riskd/internal/auth"
 	"google.golang.org/grpc/codes"
@@ -278,4 +280,85 @@ func TestShortTokenWarningCostsLongTokensNothing(t *testing.T) {
 	if logs.String() != warned {
 		t.Errorf("later calls logged more: %q", strings.TrimPrefix(logs.String(), warned))
 	}
+}
+
+// authAs is the caller Authenticate finds for metadata md, "" when the
+// call is refused.
+func authAs(t *testing.T, tbl *auth.Table, md metadata.MD) string {
+	t.Helper()
+	ctx, err := tbl.Authenticate(metadata.NewIncomingContext(context.Background(), md), nil)
+	if err != nil {
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("refusal %v, want UNAUTHENTICATED", err)
+		}
+		return ""
+	}
+	id, _ := auth.FromContext(ctx)
+	return id.Name
+}
+
+// The console's delegation (a user signed in with a client certificate)
+// authenticates as the named caller only with this process's MAC, and
+// only until its time; anything else is refused as no credentials.
+func TestDelegation(t *testing.T) {
+	callers := []auth.Caller{
+		{Name: "ana.desk", ClientCN: "ana.example.com", Grants: []string{"/risk.v1.ReviewService/*"}},
+		{Name: "ben", TokenSHA256: auth.HashToken("ben-token"), Grants: []string{"/risk.v1.ReviewService/*"}},
+	}
+	tbl, err := auth.New(callers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := auth.New(callers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	good := tbl.Delegate("ana.desk", later)
+	mac := good[strings.LastIndexByte(good, '.')+1:]
+	for _, tc := range []struct {
+		name, value, want string
+	}{
+		{"valid", good, "ana.desk"},
+		{"another process's key", other.Delegate("ana.desk", later), ""},
+		{"expired", tbl.Delegate("ana.desk", time.Now().Add(-time.Second)), ""},
+		{"name changed", "ben" + good[len("ana.desk"):], ""},
+		{"time changed", "ana.desk." + fmt.Sprint(later.Unix()+3600) + "." + mac, ""},
+		{"no MAC", "ana.desk." + fmt.Sprint(later.Unix()), ""},
+		{"MAC not base64", "ana.desk." + fmt.Sprint(later.Unix()) + ".!!", ""},
+		{"unknown caller", tbl.Delegate("carl", later), ""},
+		{"empty", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := authAs(t, tbl, metadata.Pairs(auth.DelegateHeader, tc.value)); got != tc.want {
+				t.Errorf("authenticated as %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got := authAs(t, tbl, metadata.Pairs(auth.DelegateHeader, good, auth.DelegateHeader, good)); got != "" {
+		t.Errorf("two delegation headers: %q, want refused", got)
+	}
+	// A token, when there is one, is the caller.
+	if got := authAs(t, tbl, metadata.Pairs("authorization", "Bearer ben-token", auth.DelegateHeader, good)); got != "ben" {
+		t.Errorf("a token with a delegation: %q, want the token's caller", got)
+	}
+}
+
+// Whatever a caller sends as the delegation header, it cannot forge one:
+// no value it makes authenticates (the MAC key never leaves the process).
+func FuzzDelegation(f *testing.F) {
+	tbl, err := auth.New([]auth.Caller{{Name: "ana", ClientCN: "ana", Grants: []string{"/risk.v1.ReviewService/*"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("ana.99999999999.AAAA")
+	f.Add(tbl.Delegate("ana", time.Now().Add(-time.Hour)))
+	f.Add("...")
+	f.Fuzz(func(t *testing.T, v string) {
+		ctx, err := tbl.Authenticate(metadata.NewIncomingContext(context.Background(), metadata.Pairs(auth.DelegateHeader, v)), nil)
+		if err == nil {
+			id, _ := auth.FromContext(ctx)
+			t.Fatalf("%q authenticated as %s", v, id.Name)
+		}
+	})
 }

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -128,6 +130,15 @@ type Config struct {
 	// ConsoleTraceURL links a case in the review console to its trace: a
 	// URL template with {trace_id} (Jaeger, Grafana...). Empty: no link.
 	ConsoleTraceURL string `yaml:"console_trace_url"`
+	// ConsoleCertHeader is the HTTP header in which a TLS proxy in front of
+	// the console passes the client certificate it verified (URL-encoded
+	// PEM, as nginx's $ssl_client_escaped_cert), for signing in without a
+	// token. Empty: sign-in with a token only.
+	ConsoleCertHeader string `yaml:"console_cert_header"`
+	// ConsoleTrustedProxies are the addresses (IPs or CIDR ranges, comma
+	// separated) whose ConsoleCertHeader is believed; from anyone else the
+	// header is ignored.
+	ConsoleTrustedProxies string `yaml:"console_trusted_proxies"`
 }
 
 // Default returns the embedded defaults.
@@ -303,6 +314,8 @@ func bind(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin HTTP listener: /metrics, /debug/store, pprof with --pprof (off when empty)")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve Go's profiles on the admin listener (which must be on loopback)")
 	fs.StringVar(&c.ConsoleTraceURL, "console-trace-url", c.ConsoleTraceURL, "review console's trace link: an http(s) URL template with {trace_id}")
+	fs.StringVar(&c.ConsoleCertHeader, "console-cert-header", c.ConsoleCertHeader, "header carrying a TLS proxy's verified client certificate (URL-encoded PEM), for console sign-in by certificate")
+	fs.StringVar(&c.ConsoleTrustedProxies, "console-trusted-proxies", c.ConsoleTrustedProxies, "IPs or CIDR ranges (comma separated) whose --console-cert-header is believed")
 }
 
 func loadFile(path string, c *Config) error {
@@ -393,6 +406,9 @@ func (c Config) Validate() error {
 			return &FieldError{"console-trace-url", fmt.Sprintf("%q must be an http or https URL with {trace_id} in it", c.ConsoleTraceURL)}
 		}
 	}
+	if err := c.validateConsoleCerts(); err != nil {
+		return err
+	}
 	switch c.Store {
 	case "embedded":
 		if c.RedisURL != "" {
@@ -472,4 +488,55 @@ func (c Config) Validate() error {
 		return &FieldError{"max-concurrent-streams", "must be at least 1"}
 	}
 	return nil
+}
+
+// validateConsoleCerts checks certificate sign-in through a proxy: the
+// header needs proxies to believe and a CA to verify the certificate
+// with (riskd verifies it again: a proxy configured to pass any
+// certificate must not let one in).
+func (c *Config) validateConsoleCerts() error {
+	if c.ConsoleCertHeader == "" {
+		if c.ConsoleTrustedProxies != "" {
+			return &FieldError{"console-trusted-proxies", "is only read with --console-cert-header"}
+		}
+		return nil
+	}
+	if http.CanonicalHeaderKey(c.ConsoleCertHeader) == "" || strings.ContainsAny(c.ConsoleCertHeader, " :\t") {
+		return &FieldError{"console-cert-header", fmt.Sprintf("%q is not an HTTP header name", c.ConsoleCertHeader)}
+	}
+	if c.TLSClientCA == "" {
+		return &FieldError{"console-cert-header", "needs --tls-client-ca to verify the certificates the proxy passes"}
+	}
+	if c.AdminListen == "" {
+		return &FieldError{"console-cert-header", "needs --admin-listen, where the console is served"}
+	}
+	if _, err := ParseProxies(c.ConsoleTrustedProxies); err != nil {
+		return &FieldError{"console-trusted-proxies", err.Error()}
+	}
+	return nil
+}
+
+// ParseProxies reads --console-trusted-proxies: IPs and CIDR ranges,
+// comma separated, at least one.
+func ParseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or a CIDR range", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("give the proxy's addresses (IPs or CIDR ranges, comma separated)")
+	}
+	return out, nil
 }

@@ -469,6 +469,11 @@ func TestValidate(t *testing.T) {
 		{"console trace url without placeholder", func(c *config.Config) { c.ConsoleTraceURL = "https://jaeger/trace/" }, "console-trace-url"},
 		{"console trace url javascript", func(c *config.Config) { c.ConsoleTraceURL = "javascript:alert({trace_id})" }, "console-trace-url"},
 		{"console trace url relative", func(c *config.Config) { c.ConsoleTraceURL = "/trace/{trace_id}" }, "console-trace-url"},
+		{"console proxies without the header", func(c *config.Config) { c.ConsoleTrustedProxies = "10.0.0.1" }, "console-trusted-proxies"},
+		{"console cert header without a client CA", func(c *config.Config) {
+			c.ConsoleCertHeader, c.ConsoleTrustedProxies = "X-Client-Cert", "127.0.0.1"
+		}, "console-cert-header"},
+		{"console cert header not a header", func(c *config.Config) { c.ConsoleCertHeader = "X Client Cert" }, "console-cert-header"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -551,5 +556,23 @@ func TestLoadCommandOwnFlags(t *testing.T) {
 	})
 	if err != nil || addr != "h:1" || cfg.Listen != "127.0.0.1:9" {
 		t.Fatalf("flags: addr %q, listen %q, %v", addr, cfg.Listen, err)
+	}
+}
+
+func TestParseProxies(t *testing.T) {
+	got, err := config.ParseProxies(" 10.0.0.0/8, 192.0.2.7 ,::1,10.1.2.3/16")
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "::1/128", "10.1.0.0/16"}
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("ParseProxies = %v, %v; want %v", got, err, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("[%d] = %s, want %s", i, got[i], want[i])
+		}
+	}
+	for _, bad := range []string{"", " , ", "10.0.0.0/33", "proxy.example", "10.0.0.1;rm"} {
+		if _, err := config.ParseProxies(bad); err == nil {
+			t.Errorf("ParseProxies(%q) accepted", bad)
+		}
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/x509"
 	"embed"
 	"encoding/base64"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -66,9 +68,18 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// CertHeader, if set, offers sign-in with a client certificate that a
+	// TLS proxy at one of TrustedProxies verified and passes in this
+	// header (URL-encoded PEM). The console verifies it again against
+	// ClientCAs and finds the caller by its client_cn.
+	CertHeader     string
+	TrustedProxies []netip.Prefix
+	ClientCAs      func() *x509.CertPool
 }
 
 type session struct {
+	// token is the user's bearer token; empty for a user signed in with a
+	// client certificate, whose calls carry an auth.Delegate value.
 	token   string
 	user    string
 	csrf    string
@@ -114,6 +125,9 @@ func New(opts Options) (*Console, error) {
 	m.HandleFunc("GET "+Prefix+"lang/{lang}", c.setLang)
 	m.HandleFunc("GET "+Prefix+"signin", c.signinPage)
 	m.HandleFunc("POST "+Prefix+"signin", c.signin)
+	if opts.CertHeader != "" {
+		m.HandleFunc("POST "+Prefix+"signin/cert", c.signinCert)
+	}
 	m.HandleFunc("POST "+Prefix+"signout", c.withSession(c.signout))
 	m.HandleFunc("GET "+Prefix+"queue", c.withSession(c.queue("queue")))
 	m.HandleFunc("GET "+Prefix+"queue/rows", c.withSession(c.queue("rows")))
@@ -216,10 +230,22 @@ func sameToken(got, want string) bool {
 }
 
 // callCtx is a call's context carrying the user's token, as an API caller
-// would send it.
-func callCtx(r *http.Request, s *session) (context.Context, context.CancelFunc) {
+// would send it; or, for a user signed in with a certificate, a
+// delegation that lasts no longer than the call.
+func (c *Console) callCtx(r *http.Request, s *session) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	if s.token == "" {
+		return metadata.AppendToOutgoingContext(ctx, auth.DelegateHeader, c.opts.Auth.Delegate(s.user, time.Now().Add(callTimeout+time.Second))), cancel
+	}
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.token), cancel
+}
+
+// userIdentity is the signed-in user's caller in the auth table.
+func (c *Console) userIdentity(s *session) *auth.Identity {
+	if s.token == "" {
+		return c.opts.Auth.ByName(s.user)
+	}
+	return c.identity(s.token)
 }
 
 // identity is who a token belongs to in the auth table, to show only the
@@ -241,7 +267,7 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) renderSignin(w http.ResponseWriter, r *http.Request, code int, errKey string) {
 	pre := randomID()
 	c.setCookie(w, r, preCookie, pre, 10*time.Minute)
-	c.render(w, r, code, "signin", &page{CSRF: pre, Error: errKey})
+	c.render(w, r, code, "signin", &page{CSRF: pre, Error: errKey, CertSignin: c.opts.CertHeader != ""})
 }
 
 func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
@@ -258,8 +284,14 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.renderSignin(w, r, http.StatusUnauthorized, "err_bad_token")
 		return
 	}
+	c.startSession(w, r, token, id.Name, "token")
+}
+
+// startSession signs the user in: a new session, its cookie, and the
+// queue.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, token, user, how string) {
 	now := c.opts.Now()
-	s := &session{token: token, user: id.Name, csrf: randomID(), created: now, used: now, resolved: map[string]*riskv1.CaseEvent{}}
+	s := &session{token: token, user: user, csrf: randomID(), created: now, used: now, resolved: map[string]*riskv1.CaseEvent{}}
 	sid := randomID()
 	c.mu.Lock()
 	c.sweep(now)
@@ -267,7 +299,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	c.setCookie(w, r, preCookie, "", -time.Second)
 	c.setCookie(w, r, sessionCookie, sid, maxAge)
-	c.opts.Logger.Info("console sign-in", "caller", id.Name)
+	c.opts.Logger.Info("console sign-in", "caller", user, "with", how)
 	http.Redirect(w, r, Prefix+"queue", http.StatusSeeOther)
 }
 

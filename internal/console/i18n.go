@@ -10,6 +10,7 @@ import (
 	"time"
 
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
+	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -111,23 +112,25 @@ var funcs = template.FuncMap{
 	"open": func(c *riskv1.Case) bool { return c.GetState() != riskv1.CaseState_CASE_STATE_RESOLVED },
 }
 
-// amount is the order's total when the decision's signals carry it
-// (today's checks do not put it in the decision: then it is empty).
-func amount(d *riskv1.Decision) string {
-	var minor int64 = -1
-	cur := ""
-	for _, s := range d.GetSignals() {
-		switch s.GetName() {
-		case "total.amount_minor":
-			minor = s.GetIntValue()
-		case "total.currency":
-			cur = s.GetStringValue()
-		}
-	}
-	if minor < 0 {
+// amount is a case's amount in its currency's major units ("CNY
+// 2000.00", "JPY 5000"), with the decimals ISO 4217 gives it; "" for none.
+func amount(m *riskv1.Money) string {
+	if m == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s %s.%02d", cur, strconv.FormatInt(minor/100, 10), minor%100)
+	scale := 2
+	if u, err := currency.ParseISO(m.GetCurrency()); err == nil {
+		scale, _ = currency.Standard.Rounding(u)
+	}
+	minor := m.GetAmountMinor()
+	if scale == 0 {
+		return m.GetCurrency() + " " + strconv.FormatInt(minor, 10)
+	}
+	div := int64(1)
+	for range scale {
+		div *= 10
+	}
+	return fmt.Sprintf("%s %d.%0*d", m.GetCurrency(), minor/div, scale, minor%div)
 }
 
 func signalValue(s *riskv1.Signal) string {

@@ -1,6 +1,7 @@
 package console
 
 import (
+	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"maps"
 	"net/http/httptest"
 	"slices"
@@ -43,6 +44,25 @@ func TestLocaleFromCookieThenAcceptLanguage(t *testing.T) {
 		}
 		if got := langOf(r); got != c.want {
 			t.Errorf("Accept-Language %q, cookie %q: %s, want %s", c.accept, c.cookie, got, c.want)
+		}
+	}
+}
+
+// A case's amount is shown in major units with its currency's decimals.
+func TestAmount(t *testing.T) {
+	for _, c := range []struct {
+		m    *riskv1.Money
+		want string
+	}{
+		{nil, ""},
+		{&riskv1.Money{AmountMinor: 20000, Currency: "CNY"}, "CNY 200.00"},
+		{&riskv1.Money{AmountMinor: 10000005, Currency: "CNY"}, "CNY 100000.05"},
+		{&riskv1.Money{AmountMinor: 0, Currency: "USD"}, "USD 0.00"},
+		{&riskv1.Money{AmountMinor: 5000, Currency: "JPY"}, "JPY 5000"},
+		{&riskv1.Money{AmountMinor: 1234, Currency: "KWD"}, "KWD 1.234"},
+	} {
+		if got := amount(c.m); got != c.want {
+			t.Errorf("amount(%v) = %q, want %q", c.m, got, c.want)
 		}
 	}
 }

@@ -17,19 +17,25 @@ import (
 
 // page is what every template gets.
 type page struct {
-	Lang   string
-	Path   string
-	User   string
-	CSRF   string
-	Error  string
-	Cases  []*riskv1.QueuedCase
-	Case   *riskv1.GetCaseResponse
-	Event  *riskv1.CaseEvent
-	Trace  string
-	Now    time.Time
-	Can    map[string]bool
-	Search *searchForm
-	Rule   *ruleStats
+	Lang  string
+	Path  string
+	User  string
+	CSRF  string
+	Error string
+	Cases []*riskv1.QueuedCase
+	Case  *riskv1.GetCaseResponse
+	// Related is the case's related decisions (nil when the user may not
+	// list them).
+	Related *riskv1.ListRelatedDecisionsResponse
+	Event   *riskv1.CaseEvent
+	Trace   string
+	Now     time.Time
+	Can     map[string]bool
+	Search  *searchForm
+	Rule    *ruleStats
+	// CertSignin offers sign-in with a client certificate (the sign-in
+	// page).
+	CertSignin bool
 }
 
 // ruleStats are a reason code's latest hits and, among those whose case a
@@ -58,8 +64,8 @@ const reviewService = "/risk.v1.ReviewService/"
 // server checks again on each call.
 func (c *Console) can(s *session) map[string]bool {
 	can := map[string]bool{}
-	id := c.identity(s.token)
-	for _, m := range []string{"ListDecisions", "ListCases", "GetCase", "ClaimCase", "ReleaseClaim", "ResolveCase", "AddCaseNote"} {
+	id := c.userIdentity(s)
+	for _, m := range []string{"ListDecisions", "ListCases", "GetCase", "ClaimCase", "ReleaseClaim", "ResolveCase", "AddCaseNote", "ListRelatedDecisions"} {
 		can[m] = id != nil && id.Allowed(reviewService+m)
 	}
 	return can
@@ -79,7 +85,7 @@ func (c *Console) newPage(r *http.Request, s *session) *page {
 }
 
 func (c *Console) listCases(r *http.Request, s *session) ([]*riskv1.QueuedCase, error) {
-	ctx, cancel := callCtx(r, s)
+	ctx, cancel := c.callCtx(r, s)
 	defer cancel()
 	resp, err := c.desk.ListCases(ctx, &riskv1.ListCasesRequest{PageSize: 100})
 	return resp.GetCases(), err
@@ -103,7 +109,7 @@ func (c *Console) queue(tmpl string) func(http.ResponseWriter, *http.Request, *s
 
 func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
-	ctx, cancel := callCtx(r, s)
+	ctx, cancel := c.callCtx(r, s)
 	defer cancel()
 	resp, err := c.desk.GetCase(ctx, &riskv1.GetCaseRequest{DecisionId: id})
 	if err != nil {
@@ -112,6 +118,14 @@ func (c *Console) casePage(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	p := c.newPage(r, s)
 	p.Case = resp
+	if p.Can["ListRelatedDecisions"] {
+		// The decisions sharing a device, instrument, recipient or payout
+		// account with this one: what an analyst checks first.
+		if p.Related, err = c.desk.ListRelatedDecisions(ctx, &riskv1.ListRelatedDecisionsRequest{DecisionId: id, PageSize: 20}); err != nil {
+			c.failCall(w, r, s, err)
+			return
+		}
+	}
 	c.mu.Lock()
 	p.Event = s.resolved[id]
 	c.mu.Unlock()
@@ -148,7 +162,7 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
 	if k := riskv1.SubjectKind_value[f.SubjectKind]; k != 0 && f.Subject != "" {
 		req.Subject = &riskv1.Subject{Kind: riskv1.SubjectKind(k), Value: f.Subject}
 	}
-	ctx, cancel := callCtx(r, s)
+	ctx, cancel := c.callCtx(r, s)
 	defer cancel()
 	resp, err := c.desk.ListDecisions(ctx, req)
 	if err != nil {
@@ -169,7 +183,7 @@ const ruleHitsMax = 2000
 func (c *Console) rulePage(w http.ResponseWriter, r *http.Request, s *session) {
 	code := r.PathValue("code")
 	st := &ruleStats{Code: code}
-	ctx, cancel := callCtx(r, s)
+	ctx, cancel := c.callCtx(r, s)
 	defer cancel()
 	token := ""
 	for {
@@ -228,7 +242,7 @@ var resolutions = map[string]riskv1.CaseResolution{
 
 func (c *Console) caseAction(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
-	ctx, cancel := callCtx(r, s)
+	ctx, cancel := c.callCtx(r, s)
 	defer cancel()
 	note := strings.TrimSpace(r.PostFormValue("note"))
 	var err error

@@ -336,7 +336,27 @@ func (e *Engine) DecideWithFacts(ctx context.Context, check riskv1.Check, reques
 	}
 	e.metrics.decisions.Add(ctx, 1, e.metrics.outcomeAttrs(check, d.Outcome))
 	e.metrics.decisionTime.Record(ctx, time.Since(start).Seconds(), e.metrics.checkAttrs(check))
-	return Decided{Decision: d, Facts: facts.Of(req, runs, runSignals, verdict.Fired), Entry: in.Entry, Case: cp.Case(d, now)}, nil
+	c := cp.Case(d, now)
+	if c != nil {
+		c.Amount = amountOf(req)
+	}
+	return Decided{Decision: d, Facts: facts.Of(req, runs, runSignals, verdict.Fired), Entry: in.Entry, Case: c}, nil
+}
+
+// amountOf is what a case shows as its amount: a gift-card order's total,
+// or the refund asked for; none for a seller.
+func amountOf(req proto.Message) store.Amount {
+	var m *riskv1.Money
+	switch r := req.(type) {
+	case *riskv1.ScoreGiftCardPurchaseRequest:
+		m = r.GetTotal()
+	case *riskv1.EvaluateRefundRequest:
+		m = r.GetAmountRequested()
+	}
+	if m == nil {
+		return store.Amount{}
+	}
+	return store.Amount{Minor: m.GetAmountMinor(), Currency: m.GetCurrency()}
 }
 
 // runVerifiers runs the check's verifiers concurrently and waits for each

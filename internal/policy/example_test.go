@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the example policies from the e
 func registryExample(t *testing.T) string {
 	doc := string(policy.DefaultBytes())
 	header := `# riskd's default policy plus a business-licence registry check through the
-# example out-of-process verifier cmd/licence-registry (T1 of THREATS.md).
+# example out-of-process verifier cmd/licence-registry (T1 of docs/fraud-patterns.md).
 # Run the registry on 127.0.0.1:7070 first; see examples/licence-registry/.
 # Everything but the registry parts is the embedded default; this file is
 # generated from it: go test ./internal/policy -run TestExamplePolicies -update

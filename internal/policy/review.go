@@ -15,7 +15,7 @@ import (
 // Review terms: when a person must have answered a case, and what riskd
 // does when nobody has (policy key review, per check).
 //
-// The defaults follow THREATS.md. A coached victim's gift-card codes are
+// The defaults follow docs/fraud-patterns.md. A coached victim's gift-card codes are
 // drained within the hour of their release, and "codes must not be
 // released before review": a held order is due in 30 minutes (time for a
 // call back to the account holder, inside the hour the scammer counts on)

@@ -150,7 +150,7 @@ func TestOpensCase(t *testing.T) {
 	}
 }
 
-// The default policy's terms are the ones the README and THREATS.md
+// The default policy's terms are the ones the README and docs/fraud-patterns.md
 // promise: held gift-card codes are due in 30 minutes and never released
 // unreviewed; the coached pattern sooner.
 func TestDefaultPolicyReviewTerms(t *testing.T) {

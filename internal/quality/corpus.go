@@ -6,7 +6,7 @@
 // built from a store's decision log and the outcomes reported against it.
 //
 // The corpus lives in corpus/*.yaml, written by the generator in
-// corpusgen from THREATS.md's patterns; `riskd quality` and the gate test
+// corpusgen from docs/fraud-patterns.md's patterns; `riskd quality` and the gate test
 // run it.
 package quality
 
@@ -95,7 +95,7 @@ type RawCase struct {
 	Name  string `yaml:"name"`
 	Label Label  `yaml:"label"`
 	Check string `yaml:"check"`
-	// Threat is the THREATS.md code the case stands for (T1, G2...).
+	// Threat is the docs/fraud-patterns.md code the case stands for (T1, G2...).
 	Threat string `yaml:"threat,omitempty"`
 	// Note says what makes the case what it is.
 	Note    string         `yaml:"note,omitempty"`

@@ -68,7 +68,7 @@ func TestWireMethodsAreEveryRPC(t *testing.T) {
 		riskv1.ReviewService_ListDecisions_FullMethodName, riskv1.ReviewService_ListCases_FullMethodName,
 		riskv1.ReviewService_GetCase_FullMethodName, riskv1.ReviewService_ClaimCase_FullMethodName,
 		riskv1.ReviewService_ReleaseClaim_FullMethodName, riskv1.ReviewService_ResolveCase_FullMethodName,
-		riskv1.ReviewService_AddCaseNote_FullMethodName,
+		riskv1.ReviewService_AddCaseNote_FullMethodName, riskv1.ReviewService_ListRelatedDecisions_FullMethodName,
 		riskv1.ListService_CreateList_FullMethodName, riskv1.ListService_ListLists_FullMethodName,
 		riskv1.ListService_AddListEntries_FullMethodName, riskv1.ListService_ImportListEntries_FullMethodName,
 		riskv1.ListService_RemoveListEntry_FullMethodName, riskv1.ListService_ListListEntries_FullMethodName,

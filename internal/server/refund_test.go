@@ -3,7 +3,7 @@ package server_test
 // Scenario tests of EvaluateRefund through the real gRPC client, against the
 // default policy and a real store: the refund threats R1 (serial and
 // malicious returns), R2 (refunds for redeemed digital goods) and R3 (refund
-// phishing, off-platform refunds) of THREATS.md, the story of seed 001, the
+// phishing, off-platform refunds) of docs/fraud-patterns.md, the story of seed 001, the
 // buyer's consumption-credit signals, and refunds that must pass untouched.
 //
 // The server's clock is injected (refundClock) so that a month or a year of

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,6 +100,9 @@ func caseProto(c *store.Case, now time.Time) *riskv1.Case {
 	}
 	if !c.ResolvedAt.IsZero() {
 		out.ResolvedAt = timestamppb.New(c.ResolvedAt)
+	}
+	if c.Amount.Currency != "" {
+		out.Amount = &riskv1.Money{AmountMinor: c.Amount.Minor, Currency: c.Amount.Currency}
 	}
 	return out
 }
@@ -497,4 +501,70 @@ func (r *reviewService) WatchCaseResolutions(req *riskv1.WatchCaseResolutionsReq
 		case <-poll.C:
 		}
 	}
+}
+
+// ListRelatedDecisions implements riskv1.ReviewServiceServer. It reads the
+// subject index once per identifier of the decision (a handful), newest
+// first, at most a page each, and merges: the decisions a case is judged
+// against, without a query that could walk a shared landline's thousands.
+func (r *reviewService) ListRelatedDecisions(ctx context.Context, req *riskv1.ListRelatedDecisionsRequest) (*riskv1.ListRelatedDecisionsResponse, error) {
+	id, limit := req.GetDecisionId(), pageSize(req.GetPageSize())
+	subjects, err := r.store.Subjects(ctx, id)
+	if err != nil {
+		return nil, toStatus(ctx, r.log, err)
+	}
+	type related struct {
+		d      store.CaseDecision
+		shared []riskv1.SubjectKind
+	}
+	byID := map[string]*related{}
+	truncated := false
+	for _, s := range subjects {
+		kind := riskv1.SubjectKind(s.Kind)
+		if len(req.GetKinds()) > 0 && !slices.Contains(req.GetKinds(), kind) {
+			continue
+		}
+		// One more than a page: the decision itself is among them.
+		page, err := r.store.ListDecisions(ctx, store.DecisionQuery{Subject: &s, Limit: limit + 1, MaxScan: maxScan})
+		if err != nil {
+			return nil, toStatus(ctx, r.log, err)
+		}
+		truncated = truncated || page.Next != nil
+		for _, d := range page.Decisions {
+			did := d.Decision.GetDecisionId()
+			if did == id {
+				continue
+			}
+			rel := byID[did]
+			if rel == nil {
+				rel = &related{d: d}
+				byID[did] = rel
+			}
+			if !slices.Contains(rel.shared, kind) {
+				rel.shared = append(rel.shared, kind)
+			}
+		}
+	}
+	all := make([]*related, 0, len(byID))
+	for _, rel := range byID {
+		slices.Sort(rel.shared)
+		all = append(all, rel)
+	}
+	// Newest first, as ListDecisions: by time, then by ID, so equal times
+	// list in one order on every call.
+	slices.SortFunc(all, func(a, b *related) int {
+		if c := b.d.Decision.GetDecidedAt().AsTime().Compare(a.d.Decision.GetDecidedAt().AsTime()); c != 0 {
+			return c
+		}
+		return strings.Compare(b.d.Decision.GetDecisionId(), a.d.Decision.GetDecisionId())
+	})
+	if len(all) > limit {
+		all, truncated = all[:limit], true
+	}
+	now := r.clock()
+	resp := &riskv1.ListRelatedDecisionsResponse{Decisions: make([]*riskv1.RelatedDecision, len(all)), Truncated: truncated}
+	for i, rel := range all {
+		resp.Decisions[i] = &riskv1.RelatedDecision{Decision: rel.d.Decision, Case: caseProto(rel.d.Case, now), Shared: rel.shared}
+	}
+	return resp, nil
 }

@@ -170,6 +170,9 @@ func TestHeldOrderFromDecisionToCallerOnBothStores(t *testing.T) {
 			!c.GetDueAt().AsTime().Equal(d.GetDecidedAt().AsTime().Add(15*time.Minute)) || c.GetOnExpiry() != riskv1.ExpiryAction_EXPIRY_ACTION_DECLINE {
 			t.Errorf("the case %v, want open, due 15 minutes after the decision (the coached pattern), declined on expiry", c)
 		}
+		if !proto.Equal(c.GetAmount(), order.GetTotal()) {
+			t.Errorf("the case's amount: %v, want the order's total %v", c.GetAmount(), order.GetTotal())
+		}
 		if !proto.Equal(queue.GetCases()[0].GetDecision(), d) {
 			t.Errorf("the queue's decision differs from the one answered")
 		}
@@ -414,6 +417,9 @@ func TestExpiryResolvesOverdueCasesOnceOnBothStores(t *testing.T) {
 		if ev.GetDecisionId() != rresp.GetDecision().GetDecisionId() || ev.GetResolution() != riskv1.CaseResolution_CASE_RESOLUTION_ESCALATED ||
 			ev.GetOutcome() != riskv1.Outcome_OUTCOME_REVIEW || !slices.Equal(ev.GetActions(), []riskv1.Action{riskv1.Action_ACTION_MANUAL_REVIEW}) {
 			t.Errorf("the refund's expiry %v, want ESCALATED, still REVIEW, MANUAL_REVIEW", ev)
+		}
+		if got, err := h.desk.GetCase(ctx, &riskv1.GetCaseRequest{DecisionId: ev.GetDecisionId()}); err != nil || !proto.Equal(got.GetCase().GetAmount(), refund.GetAmountRequested()) {
+			t.Errorf("the escalated refund's amount: %v, %v; want the refund asked for, %v", got.GetCase().GetAmount(), err, refund.GetAmountRequested())
 		}
 		// Escalated, it waits for a person, due no more.
 		h.clock.Advance(72 * time.Hour)
@@ -691,6 +697,10 @@ func TestReviewGrants(t *testing.T) {
 			_, err := desk.AddCaseNote(ctx, &riskv1.AddCaseNoteRequest{DecisionId: id, Note: "n"})
 			return err
 		},
+		"ListRelatedDecisions": func(ctx context.Context) error {
+			_, err := desk.ListRelatedDecisions(ctx, &riskv1.ListRelatedDecisionsRequest{DecisionId: id})
+			return err
+		},
 		"WatchCaseResolutions": func(ctx context.Context) error {
 			stream, err := desk.WatchCaseResolutions(ctx, &riskv1.WatchCaseResolutionsRequest{})
 			if err != nil {
@@ -815,5 +825,72 @@ func TestReportOutcomeAnswersTheCaseOnBothStores(t *testing.T) {
 			got.GetAudit()[0].GetNote() != "the holder confirmed the order" {
 			t.Errorf("the reported case: %v, %v", got, err)
 		}
+	})
+}
+
+// ListRelatedDecisions (item 6's "related decisions") finds the decisions
+// that share a device, an instrument or a recipient with a held order,
+// names what they share, leaves out the order itself and an unrelated
+// one, honours the kinds asked for and the page size, and says when the
+// list is cut; on both stores.
+func TestListRelatedDecisionsOnBothStores(t *testing.T) {
+	onBothStores(t, func(t *testing.T, h *deskHarness) {
+		ctx := context.Background()
+		now := h.clock.Now()
+		score := func(r *riskv1.ScoreGiftCardPurchaseRequest) string {
+			h.clock.Advance(time.Second)
+			return gcScore(t, h.harness, r).GetDecisionId()
+		}
+		sameDevice := gcOrder("same-device", now)
+		sameDevice.Client.DeviceId = "dev-held"
+		sameCard := gcOrder("same-card", now)
+		sameCard.Payment.Fingerprint = "fp-held"
+		both := gcOrder("both", now)
+		both.Client.DeviceId, both.Payment.Fingerprint = "dev-held", "fp-held"
+		ids := map[string]string{}
+		for _, r := range []*riskv1.ScoreGiftCardPurchaseRequest{sameDevice, sameCard, both, gcOrder("stranger", now)} {
+			ids[strings.TrimPrefix(r.GetRequestId(), "req-")] = score(r)
+		}
+		held := heldOrder("held", now)
+		held.Client.DeviceId = "dev-held"
+		h.clock.Advance(time.Second)
+		d := h.hold(t, held)
+
+		type row struct {
+			id     string
+			shared []riskv1.SubjectKind
+		}
+		list := func(req *riskv1.ListRelatedDecisionsRequest) ([]row, bool) {
+			t.Helper()
+			req.DecisionId = d.GetDecisionId()
+			resp, err := h.desk.ListRelatedDecisions(ctx, req)
+			if err != nil {
+				t.Fatalf("ListRelatedDecisions(%v): %v", req, err)
+			}
+			var out []row
+			for _, r := range resp.GetDecisions() {
+				out = append(out, row{r.GetDecision().GetDecisionId(), r.GetShared()})
+			}
+			return out, resp.GetTruncated()
+		}
+		device, instrument := riskv1.SubjectKind_SUBJECT_KIND_DEVICE, riskv1.SubjectKind_SUBJECT_KIND_INSTRUMENT
+		want := []row{ // newest first
+			{ids["both"], []riskv1.SubjectKind{device, instrument}},
+			{ids["same-card"], []riskv1.SubjectKind{instrument}},
+			{ids["same-device"], []riskv1.SubjectKind{device}},
+		}
+		eq := func(a, b row) bool { return a.id == b.id && slices.Equal(a.shared, b.shared) }
+		if got, cut := list(&riskv1.ListRelatedDecisionsRequest{}); !slices.EqualFunc(got, want, eq) || cut {
+			t.Errorf("related: %v (truncated %v), want %v, not truncated", got, cut, want)
+		}
+		if got, _ := list(&riskv1.ListRelatedDecisionsRequest{Kinds: []riskv1.SubjectKind{device}}); len(got) != 2 ||
+			got[0].id != ids["both"] || got[1].id != ids["same-device"] || !slices.Equal(got[0].shared, []riskv1.SubjectKind{device}) {
+			t.Errorf("related by device only: %v, want both and same-device, sharing the device", got)
+		}
+		if got, cut := list(&riskv1.ListRelatedDecisionsRequest{PageSize: 1}); len(got) != 1 || got[0].id != ids["both"] || !cut {
+			t.Errorf("one related: %v (truncated %v), want the newest, truncated", got, cut)
+		}
+		_, err := h.desk.ListRelatedDecisions(ctx, &riskv1.ListRelatedDecisionsRequest{DecisionId: "no-such-decision"})
+		wantRefused(t, "an unknown decision", err, codes.NotFound, "DECISION_NOT_FOUND")
 	})
 }

@@ -3,7 +3,7 @@ package server_test
 // Scenario tests of CheckSeller through the real gRPC client, against the
 // default policy and a real store: clean sellers, and the seller threats
 // T1 (fake identity, phony licence), T2 (the banned come back) and T3 (thin,
-// unverifiable contact details) of THREATS.md, and the story of seed 000.
+// unverifiable contact details) of docs/fraud-patterns.md, and the story of seed 000.
 //
 // Every seller gets identifiers of its own (a global counter), so that a
 // case links sellers only where it shares an identifier on purpose. Each

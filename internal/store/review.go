@@ -123,6 +123,16 @@ func (v Verdict) Valid() bool { return v >= VerdictConfirmedFraud && v <= Verdic
 type NewCase struct {
 	Due      time.Time
 	OnExpiry ExpiryAction
+	// Amount is the order's total or the refund asked for, shown in the
+	// queue; zero for a check without one (a seller).
+	Amount Amount
+}
+
+// Amount is a sum of money in minor units of an ISO 4217 currency; the
+// zero Amount (no currency) is none.
+type Amount struct {
+	Minor    int64
+	Currency string
 }
 
 // Case is a decision waiting for, or resolved by, a person. Its ID is its
@@ -134,6 +144,7 @@ type Case struct {
 	Due        time.Time
 	OnExpiry   ExpiryAction
 	State      CaseState
+	Amount     Amount
 	// Holder claimed the case until ClaimedUntil; a claim whose time has
 	// come is no claim (see ClaimedBy). Resolving ends the claim.
 	Holder       string

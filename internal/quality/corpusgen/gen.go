@@ -1,5 +1,5 @@
 // Package corpusgen writes the quality corpus (internal/quality/corpus):
-// labelled cases for every pattern of THREATS.md, and at least as many
+// labelled cases for every pattern of docs/fraud-patterns.md, and at least as many
 // genuine customers doing what genuine customers do, with amounts,
 // categories, times and documents varied by a seeded generator so the
 // files are the same on every run. The files are committed; a test in

@@ -88,7 +88,12 @@ func readTime(b []byte) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-const caseV1 = 1
+// Case formats: v2 added the amount at the end; v1 values (written
+// before) read with none.
+const (
+	caseV1 = 1
+	caseV2 = 2
+)
 
 // caseRecord is a case with what only the store needs: how many audit
 // entries it has, and the feed entries it made (deleted with it).
@@ -104,8 +109,8 @@ func appendString(b []byte, s string) []byte {
 }
 
 func encodeCase(r caseRecord) []byte {
-	b := make([]byte, 0, 64+len(r.DecisionID)+len(r.Holder)+len(r.ResolvedBy)+8*len(r.feed))
-	b = append(b, caseV1)
+	b := make([]byte, 0, 80+len(r.DecisionID)+len(r.Holder)+len(r.ResolvedBy)+len(r.Amount.Currency)+8*len(r.feed))
+	b = append(b, caseV2)
 	b = binary.AppendUvarint(b, uint64(r.Check))
 	b = appendTime(b, r.DecidedAt)
 	b = appendTime(b, r.Due)
@@ -120,7 +125,8 @@ func encodeCase(r caseRecord) []byte {
 	for _, seq := range r.feed {
 		b = binary.BigEndian.AppendUint64(b, seq)
 	}
-	return b
+	b = binary.AppendVarint(b, r.Amount.Minor)
+	return appendString(b, r.Amount.Currency)
 }
 
 // reader of a value, checking every length: a parser of bytes from disk.
@@ -158,6 +164,20 @@ func (r *valueReader) uvarint(what string) uint64 {
 	return v
 }
 
+func (r *valueReader) varint(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	// Only the shortest encoding, as uvarint: one value, one encoding.
+	if n <= 0 || n != len(binary.AppendVarint(nil, v)) {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
 func (r *valueReader) time(what string) time.Time {
 	b := r.bytes(8, what)
 	if b == nil {
@@ -178,7 +198,8 @@ func (r *valueReader) string(what string) string {
 func decodeCase(v []byte) (caseRecord, error) {
 	var c caseRecord
 	r := valueReader{b: v}
-	if head := r.bytes(1, "case format"); head == nil || head[0] != caseV1 {
+	head := r.bytes(1, "case format")
+	if head == nil || head[0] != caseV1 && head[0] != caseV2 {
 		return c, fmt.Errorf("%w: unknown case format", errCorrupt)
 	}
 	check := r.uvarint("case check")
@@ -197,6 +218,10 @@ func decodeCase(v []byte) (caseRecord, error) {
 		if b := r.bytes(8, "case feed"); b != nil {
 			c.feed = append(c.feed, binary.BigEndian.Uint64(b))
 		}
+	}
+	if head[0] >= caseV2 {
+		c.Amount.Minor = r.varint("case amount")
+		c.Amount.Currency = r.string("case currency")
 	}
 	if r.err == nil && (len(r.b) != 0 || check > 255 || c.State < store.CaseOpen || c.State > store.CaseResolved) {
 		r.fail("case")
@@ -250,7 +275,7 @@ func decodeFeed(seq uint64, v []byte) (store.FeedEntry, error) {
 
 // openCase writes a new decision's case in its commit.
 func openCase(b *txn, id string, c *store.NewCase, check riskv1.Check, decidedAt time.Time) error {
-	rec := caseRecord{Case: store.Case{DecisionID: id, Check: check, DecidedAt: decidedAt, Due: c.Due, OnExpiry: c.OnExpiry, State: store.CaseOpen}}
+	rec := caseRecord{Case: store.Case{DecisionID: id, Check: check, DecidedAt: decidedAt, Due: c.Due, OnExpiry: c.OnExpiry, State: store.CaseOpen, Amount: c.Amount}}
 	if err := b.Set(caseKey(id), encodeCase(rec), nil); err != nil {
 		return err
 	}

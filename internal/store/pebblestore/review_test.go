@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,14 +75,44 @@ func TestUpgradeIndexesEarlierDecisions(t *testing.T) {
 	}
 }
 
+// caseV1Value is a v2 case value without an amount as v1 wrote it: the
+// same bytes without the amount's two zero bytes at the end.
+func caseV1Value(v2 []byte) []byte {
+	v1 := bytes.Clone(v2[:len(v2)-2])
+	v1[0] = caseV1
+	return v1
+}
+
+// A case written before cases had an amount (v1) reads as the same case
+// with none.
+func TestCaseV1ReadsWithoutAmount(t *testing.T) {
+	c := caseRecord{Case: store.Case{DecisionID: "d", Check: 2, DecidedAt: time.Unix(1700000000, 0).UTC(), Due: time.Unix(1700001800, 0).UTC(),
+		OnExpiry: store.ExpireDecline, State: store.CaseOpen}, audits: 1, feed: []uint64{4}}
+	v2 := encodeCase(c)
+	if v2[len(v2)-2] != 0 || v2[len(v2)-1] != 0 {
+		t.Fatalf("a case without an amount does not end with two zero bytes: %x", v2)
+	}
+	got, err := decodeCase(caseV1Value(v2))
+	if err != nil || got.DecisionID != "d" || got.Amount != (store.Amount{}) || !slices.Equal(got.feed, c.feed) || got.audits != 1 {
+		t.Errorf("v1 case: %+v, %v", got, err)
+	}
+	c.Amount = store.Amount{Minor: -5, Currency: "CNY"}
+	if got, err := decodeCase(encodeCase(c)); err != nil || got.Amount != c.Amount {
+		t.Errorf("v2 case amount: %+v, %v", got.Amount, err)
+	}
+}
+
 // The case, audit and feed values are parsers of bytes from disk: any
 // bytes are refused or decoded, never a panic, and what decodes encodes
 // back to the same bytes (one value, one encoding).
 func FuzzDecodeReviewValues(f *testing.F) {
 	c := caseRecord{Case: store.Case{DecisionID: "d", Check: 2, DecidedAt: time.Unix(1700000000, 5), Due: time.Unix(1700001800, 0),
 		OnExpiry: store.ExpireDecline, State: store.CaseResolved, Holder: "ana", ClaimedUntil: time.Unix(1700000300, 0),
-		Verdict: store.VerdictLegitimate, ResolvedBy: "ana", ResolvedAt: time.Unix(1700000200, 0)}, audits: 3, feed: []uint64{1, 7}}
+		Verdict: store.VerdictLegitimate, ResolvedBy: "ana", ResolvedAt: time.Unix(1700000200, 0),
+		Amount: store.Amount{Minor: 2000000, Currency: "CNY"}}, audits: 3, feed: []uint64{1, 7}}
 	f.Add(byte(0), encodeCase(c))
+	c.Amount = store.Amount{}
+	f.Add(byte(0), caseV1Value(encodeCase(c)))
 	f.Add(byte(1), encodeAudit(store.AuditEntry{At: time.Unix(1700000000, 0), Actor: "ana", Action: store.AuditNoted, Note: "n\x01"}))
 	f.Add(byte(2), encodeFeed("d", time.Unix(1700000000, 0), []byte("event")))
 	f.Add(byte(0), []byte{caseV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
@@ -89,7 +120,16 @@ func FuzzDecodeReviewValues(f *testing.F) {
 		switch which % 3 {
 		case 0:
 			r, err := decodeCase(b)
-			if err == nil && !bytes.Equal(encodeCase(r), b) {
+			if err != nil {
+				return
+			}
+			// A v1 value is rewritten as v2: the same case, with no amount.
+			want := b
+			if b[0] == caseV1 {
+				want = append(bytes.Clone(b), 0, 0)
+				want[0] = caseV2
+			}
+			if !bytes.Equal(encodeCase(r), want) {
 				t.Fatalf("case: decode/encode not stable for %x", b)
 			}
 		case 1:

@@ -1,6 +1,6 @@
 package pgstore
 
-// The named lists in PostgreSQL (schema version 4). An entry holds a
+// The named lists in PostgreSQL (schema version 5). An entry holds a
 // keyed hash (kind, hash) or an IP range (a cidr, kept as a range: a hash
 // cannot say which addresses a range holds). A decision's lookup is one
 // statement: its identifiers' (kind, hash) pairs through the lookup index,
@@ -18,7 +18,7 @@ import (
 	"github.com/riskd/riskd/internal/store"
 )
 
-// listsMigration is schema version 4. IDs are compared bytewise (COLLATE
+// listsMigration is schema version 5. IDs are compared bytewise (COLLATE
 // "C"), as every store pages them.
 const listsMigration = `
 	CREATE TABLE lists (

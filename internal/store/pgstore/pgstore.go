@@ -101,6 +101,8 @@ var migrations = []string{
 	`ALTER TABLE batches ADD COLUMN subjects bytea;`,
 	// The review desk: the subject index, cases, their audit and the feed.
 	reviewMigration,
+	// A case's amount, shown in the queue.
+	`ALTER TABLE cases ADD COLUMN amount_minor bigint NOT NULL DEFAULT 0, ADD COLUMN currency text NOT NULL DEFAULT '';`,
 	// The named lists and their entries (lists.go).
 	listsMigration,
 }
@@ -372,8 +374,8 @@ const commitSQL = `WITH d AS (
 		WHERE EXISTS (SELECT 1 FROM d)
 		ON CONFLICT DO NOTHING
 	), c AS (
-		INSERT INTO cases (decision_id, check_kind, decided_at, due_at, on_expiry, state)
-		SELECT $1, $2, $5, $23, $24, 1
+		INSERT INTO cases (decision_id, check_kind, decided_at, due_at, on_expiry, state, amount_minor, currency)
+		SELECT $1, $2, $5, $23, $24, 1, $25, $26
 		WHERE EXISTS (SELECT 1 FROM d) AND $23::timestamptz IS NOT NULL
 	)
 	SELECT EXISTS (SELECT 1 FROM d)`
@@ -408,15 +410,16 @@ func commitArgs(c store.Commit, body []byte) ([]any, error) {
 	}
 	var due *time.Time
 	var onExpiry int16
+	var amount store.Amount
 	if c.Case != nil {
-		due, onExpiry = &c.Case.Due, int16(c.Case.OnExpiry)
+		due, onExpiry, amount = &c.Case.Due, int16(c.Case.OnExpiry), c.Case.Amount
 	}
 	return []any{
 		d.GetDecisionId(), int16(d.GetCheck()), d.GetRequestId(), c.RequestHash[:], d.GetDecidedAt().AsTime(),
 		encodeSubjects(c.Subjects), bytes.Clone(c.Facts), body,
 		series, kinds, evHashes, ats, ids, amounts, quantities, refs,
 		linkKinds, linkHashes, subjects, linkAts,
-		searchKinds, searchHashes, due, onExpiry,
+		searchKinds, searchHashes, due, onExpiry, amount.Minor, amount.Currency,
 	}, nil
 }
 

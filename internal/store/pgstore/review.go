@@ -93,7 +93,7 @@ const reviewMigration = `
 
 // caseColumns are a case's columns, as scanCase reads them.
 const caseColumns = `c.decision_id, c.check_kind, c.decided_at, c.due_at, c.on_expiry, c.state, c.holder, c.claimed_until,
-	c.verdict, c.resolved_by, c.resolved_at`
+	c.verdict, c.resolved_by, c.resolved_at, c.amount_minor, c.currency`
 
 // caseRow holds a case's columns, nullable where a LEFT JOIN finds none.
 type caseRow struct {
@@ -102,10 +102,12 @@ type caseRow struct {
 	decidedAt, due               *time.Time
 	holder, resolvedBy           *string
 	claimedUntil, resolvedAt     *time.Time
+	amount                       *int64
+	currency                     *string
 }
 
 func (r *caseRow) dest() []any {
-	return []any{&r.id, &r.check, &r.decidedAt, &r.due, &r.onExpiry, &r.state, &r.holder, &r.claimedUntil, &r.verd, &r.resolvedBy, &r.resolvedAt}
+	return []any{&r.id, &r.check, &r.decidedAt, &r.due, &r.onExpiry, &r.state, &r.holder, &r.claimedUntil, &r.verd, &r.resolvedBy, &r.resolvedAt, &r.amount, &r.currency}
 }
 
 // get returns the case, nil when the row was a LEFT JOIN's empty one.
@@ -115,7 +117,7 @@ func (r *caseRow) get() *store.Case {
 	}
 	c := &store.Case{DecisionID: *r.id, Check: riskv1.Check(*r.check), DecidedAt: r.decidedAt.UTC(), Due: r.due.UTC(),
 		OnExpiry: store.ExpiryAction(*r.onExpiry), State: store.CaseState(*r.state), Holder: *r.holder,
-		Verdict: store.Verdict(*r.verd), ResolvedBy: *r.resolvedBy}
+		Verdict: store.Verdict(*r.verd), ResolvedBy: *r.resolvedBy, Amount: store.Amount{Minor: *r.amount, Currency: *r.currency}}
 	if r.claimedUntil != nil {
 		c.ClaimedUntil = r.claimedUntil.UTC()
 	}

@@ -149,7 +149,7 @@ func (s *memStore) Commit(ctx context.Context, c store.Commit) (*riskv1.Decision
 	m.requests[rk] = d.GetDecisionId()
 	if c.Case != nil {
 		m.cases[d.GetDecisionId()] = store.Case{DecisionID: d.GetDecisionId(), Check: d.GetCheck(), DecidedAt: d.GetDecidedAt().AsTime(),
-			Due: c.Case.Due, OnExpiry: c.Case.OnExpiry, State: store.CaseOpen}
+			Due: c.Case.Due, OnExpiry: c.Case.OnExpiry, State: store.CaseOpen, Amount: c.Case.Amount}
 	}
 	m.putEvents(c.Events)
 	m.putLinks(c.Links)

@@ -247,13 +247,20 @@ func testListMaxScan(t *testing.T, s store.Store) {
 	wantIDs(t, "paging on", listAll(t, s, q, nil), newestFirst(cs[0]))
 }
 
-// openCase commits a decision that opens a case due at due.
+// openCase commits a decision that opens a case due at due, for an
+// amount of its own (caseAmount), which every change to the case keeps.
 func openCase(t *testing.T, s store.Store, requestID string, at, due time.Time, action store.ExpiryAction, subjects ...store.Identifier) store.Commit {
 	t.Helper()
 	return commitDecision(t, s, riskv1.Check_CHECK_GIFT_CARD_PURCHASE, requestID, at, func(c *store.Commit) {
 		c.Subjects = subjects
-		c.Case = &store.NewCase{Due: due, OnExpiry: action}
+		c.Case = &store.NewCase{Due: due, OnExpiry: action, Amount: caseAmount(requestID)}
 	})
+}
+
+// caseAmount is the amount openCase gives a request's case: one per
+// request, a large one (over 2^31 fen) for long IDs.
+func caseAmount(requestID string) store.Amount {
+	return store.Amount{Minor: int64(len(requestID)) * 1_000_000_007, Currency: "CNY"}
 }
 
 func mustCase(t *testing.T, s store.Store, id string) store.Case {
@@ -297,7 +304,8 @@ func testCaseOpened(t *testing.T, s store.Store) {
 	c := openCase(t, s, "case-1", base, due, store.ExpireDecline)
 	id := c.Decision.GetDecisionId()
 	got := mustCase(t, s, id)
-	want := store.Case{DecisionID: id, Check: riskv1.Check_CHECK_GIFT_CARD_PURCHASE, DecidedAt: base, Due: due, OnExpiry: store.ExpireDecline, State: store.CaseOpen}
+	want := store.Case{DecisionID: id, Check: riskv1.Check_CHECK_GIFT_CARD_PURCHASE, DecidedAt: base, Due: due, OnExpiry: store.ExpireDecline, State: store.CaseOpen,
+		Amount: caseAmount("case-1")}
 	if !sameCase(got, want) {
 		t.Errorf("Case = %+v, want %+v", got, want)
 	}
@@ -327,7 +335,7 @@ func testCaseOpened(t *testing.T, s store.Store) {
 func sameCase(a, b store.Case) bool {
 	return a.DecisionID == b.DecisionID && a.Check == b.Check && a.DecidedAt.Equal(b.DecidedAt) && a.Due.Equal(b.Due) &&
 		a.OnExpiry == b.OnExpiry && a.State == b.State && a.Holder == b.Holder && a.ClaimedUntil.Equal(b.ClaimedUntil) &&
-		a.Verdict == b.Verdict && a.ResolvedBy == b.ResolvedBy && a.ResolvedAt.Equal(b.ResolvedAt)
+		a.Verdict == b.Verdict && a.ResolvedBy == b.ResolvedBy && a.ResolvedAt.Equal(b.ResolvedAt) && a.Amount == b.Amount
 }
 
 func testClaims(t *testing.T, s store.Store) {
@@ -404,7 +412,11 @@ func testResolveNeedsClaim(t *testing.T, s store.Store) {
 		t.Fatalf("the holder resolves: %+v, seq %d, %v", c, seq, err)
 	}
 	want := store.Case{DecisionID: id, Check: riskv1.Check_CHECK_GIFT_CARD_PURCHASE, DecidedAt: base, Due: base.Add(time.Hour), OnExpiry: store.ExpireDecline,
-		State: store.CaseResolved, Holder: "ana", Verdict: store.VerdictConfirmedFraud, ResolvedBy: "ana", ResolvedAt: base.Add(9 * time.Minute)}
+		State: store.CaseResolved, Holder: "ana", Verdict: store.VerdictConfirmedFraud, ResolvedBy: "ana", ResolvedAt: base.Add(9 * time.Minute),
+		Amount: c.Amount}
+	if c.Amount == (store.Amount{}) {
+		t.Error("the resolved case lost its amount")
+	}
 	if !sameCase(c, want) || !sameCase(mustCase(t, s, id), want) {
 		t.Errorf("resolved case = %+v (stored %+v), want %+v", c, mustCase(t, s, id), want)
 	}

@@ -1,5 +1,5 @@
 // Package contact checks how a seller can be reached and paid (T3 of
-// THREATS.md): a throwaway e-mail domain, and a payout account held by
+// docs/fraud-patterns.md): a throwaway e-mail domain, and a payout account held by
 // neither the company nor its legal representative. It also checks that
 // the identity holder is the licence's legal representative (T1).
 package contact

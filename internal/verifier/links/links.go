@@ -1,4 +1,4 @@
-// Package links finds who comes back. Sellers (T2 of THREATS.md): a new
+// Package links finds who comes back. Sellers (T2 of docs/fraud-patterns.md): a new
 // seller whose identity number, licence, phones, e-mail, payout account,
 // address or device was already used by another seller, above all by a
 // banned one, and devices or payout accounts that many sellers were created

@@ -244,16 +244,13 @@ func joinSet(s []string) string {
 	return strings.Join(slices.Compact(s), ",")
 }
 
-var (
-	codes     = map[store.ListPurpose]string{store.PurposeBlock: CodeBlock, store.PurposeReview: CodeReview, store.PurposeTrust: CodeTrust}
-	purposeEN = map[store.ListPurpose]string{store.PurposeBlock: "block", store.PurposeReview: "review", store.PurposeTrust: "trust"}
-	purposeZH = map[store.ListPurpose]string{store.PurposeBlock: "封禁", store.PurposeReview: "审核", store.PurposeTrust: "信任"}
-	// maxNamed bounds the entries a sentence names.
-	maxNamed = 5
-)
+// maxNamed bounds the entries a sentence names.
+const maxNamed = 5
 
 // finding says which entries of a purpose's lists matched, on which
-// field: by list name and entry ID, never the value.
+// field: by list name and entry ID, never the value. Each purpose's
+// finding is its own literal, which the reason-code reference is
+// generated from (internal/docgen).
 func finding(pu store.ListPurpose, hs []hit) verifier.Finding {
 	var en, zh []string
 	for i, h := range hs {
@@ -263,19 +260,24 @@ func finding(pu store.ListPurpose, hs []hit) verifier.Finding {
 			break
 		}
 		k := h.m.Value.ID.Kind
-		en = append(en, fmt.Sprintf("the %s (%s) is on the %s list %q, entry %s", k, h.field, purposeEN[pu], h.m.List, h.m.EntryID))
-		zh = append(zh, fmt.Sprintf("%s（%s）在%s名单“%s”中，条目 %s", kindZH[k], h.field, purposeZH[pu], h.m.List, h.m.EntryID))
+		en = append(en, fmt.Sprintf("the %s (%s), list %q, entry %s", k, h.field, h.m.List, h.m.EntryID))
+		zh = append(zh, fmt.Sprintf("%s（%s），名单“%s”，条目 %s", kindZH[k], h.field, h.m.List, h.m.EntryID))
 	}
-	return verifier.Finding{Code: codes[pu],
-		Message:  capitalise(strings.Join(en, "; ")) + ".",
-		Messages: verifier.ZH(strings.Join(zh, "；") + "。")}
-}
-
-func capitalise(s string) string {
-	if s == "" {
-		return s
+	names, namesZH := strings.Join(en, "; "), strings.Join(zh, "；")
+	switch pu {
+	case store.PurposeBlock:
+		return verifier.Finding{Code: CodeBlock, Score: 0,
+			Message:  fmt.Sprintf("On a block list: %s.", names),
+			Messages: verifier.ZH(fmt.Sprintf("命中封禁名单：%s。", namesZH))}
+	case store.PurposeReview:
+		return verifier.Finding{Code: CodeReview, Score: 0,
+			Message:  fmt.Sprintf("On a review list: %s.", names),
+			Messages: verifier.ZH(fmt.Sprintf("命中审核名单：%s。", namesZH))}
+	default:
+		return verifier.Finding{Code: CodeTrust, Score: 0,
+			Message:  fmt.Sprintf("On a trust list: %s.", names),
+			Messages: verifier.ZH(fmt.Sprintf("命中信任名单：%s。", namesZH))}
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 var kindZH = map[store.Kind]string{

@@ -1,4 +1,4 @@
-// Package returns reads a buyer's refund history (R1 of THREATS.md, seed
+// Package returns reads a buyer's refund history (R1 of docs/fraud-patterns.md, seed
 // 001): how many refunds in 30 and 90 days, at what rate against the
 // buyer's orders, across how many sellers, and whether earlier returns were
 // reported as not the item sold; and whether the returned parcel weighs

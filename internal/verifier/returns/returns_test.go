@@ -1,6 +1,6 @@
 package returns_test
 
-// Unit tests of the returns verifier (R1 of THREATS.md, seed 001) against a
+// Unit tests of the returns verifier (R1 of docs/fraud-patterns.md, seed 001) against a
 // real embedded (pebble) store and a real keyer. History is seeded the way RecordEvents
 // seeds it: refund events from history.Derive, recorded in store.Record
 // batches, and RETURN_ITEM_MISMATCH marks on the buyer's account

@@ -1,5 +1,5 @@
 // Package spending compares a gift-card order with what the account itself
-// has bought before, as riskd recorded it (G1 of THREATS.md): a first
+// has bought before, as riskd recorded it (G1 of docs/fraud-patterns.md): a first
 // gift-card purchase, or one far above the account's usual spend, is how a
 // coached victim's order looks next to their own past.
 package spending

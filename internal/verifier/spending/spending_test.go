@@ -1,6 +1,6 @@
 package spending_test
 
-// Unit tests of the spending verifier (G1 of THREATS.md) against a small
+// Unit tests of the spending verifier (G1 of docs/fraud-patterns.md) against a small
 // in-memory history reader with the stores' Events semantics. Past orders
 // are written the way the server commits them: the events history.Derive
 // returns for the request at its decision time, with history.RefDeclined on

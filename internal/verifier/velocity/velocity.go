@@ -1,6 +1,6 @@
 // Package velocity counts what an account, device, payment instrument and
 // delivery recipient bought in gift cards over sliding windows (G1 and G2 of
-// THREATS.md): the victim talked into buying 100,000 yuan of cards within
+// docs/fraud-patterns.md): the victim talked into buying 100,000 yuan of cards within
 // minutes shows up here first. It returns signals only; the policy's rules
 // say how many is too many, so thresholds are data, not code.
 package velocity

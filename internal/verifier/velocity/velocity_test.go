@@ -1,6 +1,6 @@
 package velocity_test
 
-// Unit tests of the velocity verifier (G1 and G2 of THREATS.md) against a
+// Unit tests of the velocity verifier (G1 and G2 of docs/fraud-patterns.md) against a
 // small in-memory history reader with the stores' Events semantics. Past
 // orders are written the way the server commits them: the events
 // history.Derive returns for the request at its decision time.

@@ -27,6 +27,7 @@ const (
 type ListPurpose int32
 
 const (
+	// Not a purpose: refused.
 	ListPurpose_LIST_PURPOSE_UNSPECIFIED ListPurpose = 0
 	// Decline (reason ON_BLOCK_LIST).
 	ListPurpose_LIST_PURPOSE_BLOCK ListPurpose = 1
@@ -84,6 +85,7 @@ func (ListPurpose) EnumDescriptor() ([]byte, []int) {
 type EntryKind int32
 
 const (
+	// Not a kind: refused.
 	EntryKind_ENTRY_KIND_UNSPECIFIED EntryKind = 0
 	// A resident identity number, or a passport's machine-readable zone
 	// (identity.number, identity.mrz).
@@ -180,12 +182,16 @@ func (EntryKind) EnumDescriptor() ([]byte, []int) {
 
 // List is a named list.
 type List struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Purpose     ListPurpose            `protobuf:"varint,2,opt,name=purpose,proto3,enum=risk.v1.ListPurpose" json:"purpose,omitempty"`
-	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The list's name, its key.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What a match on it does.
+	Purpose ListPurpose `protobuf:"varint,2,opt,name=purpose,proto3,enum=risk.v1.ListPurpose" json:"purpose,omitempty"`
+	// What the list is for, as its creator wrote it.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// The configured name of the caller who created it.
-	CreatedBy     string                 `protobuf:"bytes,4,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedBy string `protobuf:"bytes,4,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When it was created.
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -259,7 +265,8 @@ func (x *List) GetCreatedAt() *timestamppb.Timestamp {
 // NewListEntry is an identifier to put on a list.
 type NewListEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  EntryKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.EntryKind" json:"kind,omitempty"`
+	// The kind of identifier, which says the request fields it is compared with.
+	Kind EntryKind `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.EntryKind" json:"kind,omitempty"`
 	// The identifier as a request would carry it; riskd keeps only its
 	// keyed hash (or, for an IP range, the range).
 	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
@@ -343,14 +350,20 @@ func (x *NewListEntry) GetLine() uint32 {
 
 // ListEntry is an entry as riskd keeps it: never its value.
 type ListEntry struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	EntryId string                 `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
-	List    string                 `protobuf:"bytes,2,opt,name=list,proto3" json:"list,omitempty"`
-	Kind    EntryKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=risk.v1.EntryKind" json:"kind,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry's ID: decisions name the entry they matched by it.
+	EntryId string `protobuf:"bytes,1,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// The list it is on.
+	List string `protobuf:"bytes,2,opt,name=list,proto3" json:"list,omitempty"`
+	// The kind of identifier it holds.
+	Kind EntryKind `protobuf:"varint,3,opt,name=kind,proto3,enum=risk.v1.EntryKind" json:"kind,omitempty"`
 	// The range of an IP range entry (CIDR); empty for a hashed value.
-	IpRange string                 `protobuf:"bytes,4,opt,name=ip_range,json=ipRange,proto3" json:"ip_range,omitempty"`
-	Reason  string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	AddedBy string                 `protobuf:"bytes,6,opt,name=added_by,json=addedBy,proto3" json:"added_by,omitempty"`
+	IpRange string `protobuf:"bytes,4,opt,name=ip_range,json=ipRange,proto3" json:"ip_range,omitempty"`
+	// Why it was added, as sent.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The configured name of the caller who added it, or last re-added its value.
+	AddedBy string `protobuf:"bytes,6,opt,name=added_by,json=addedBy,proto3" json:"added_by,omitempty"`
+	// When it was added, or its value last re-added.
 	AddedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=added_at,json=addedAt,proto3" json:"added_at,omitempty"`
 	// Unset: never expires.
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
@@ -446,10 +459,13 @@ func (x *ListEntry) GetExpiresAt() *timestamppb.Timestamp {
 
 // ListMatch is a live entry a value matches.
 type ListMatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	List          string                 `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
-	Purpose       ListPurpose            `protobuf:"varint,2,opt,name=purpose,proto3,enum=risk.v1.ListPurpose" json:"purpose,omitempty"`
-	EntryId       string                 `protobuf:"bytes,3,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The list the entry is on.
+	List string `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
+	// That list's purpose.
+	Purpose ListPurpose `protobuf:"varint,2,opt,name=purpose,proto3,enum=risk.v1.ListPurpose" json:"purpose,omitempty"`
+	// The entry matched.
+	EntryId       string `protobuf:"bytes,3,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -510,9 +526,11 @@ type CreateListRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Lower case letters, digits, '.', '_' and '-', starting with a letter
 	// or digit: it appears in signals and reasons.
-	Name          string      `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Purpose       ListPurpose `protobuf:"varint,2,opt,name=purpose,proto3,enum=risk.v1.ListPurpose" json:"purpose,omitempty"`
-	Description   string      `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What a match does; fixed once the list exists.
+	Purpose ListPurpose `protobuf:"varint,2,opt,name=purpose,proto3,enum=risk.v1.ListPurpose" json:"purpose,omitempty"`
+	// What the list is for (shown with it; free text, kept as sent).
+	Description   string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -571,7 +589,8 @@ func (x *CreateListRequest) GetDescription() string {
 // CreateListResponse is the list as stored.
 type CreateListResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	List  *List                  `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
+	// The list as stored (the existing one when it was there already).
+	List *List `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
 	// False when the list existed already.
 	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -661,8 +680,9 @@ func (*ListListsRequest) Descriptor() ([]byte, []int) {
 
 // ListListsResponse holds every list, by name.
 type ListListsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Lists         []*List                `protobuf:"bytes,1,rep,name=lists,proto3" json:"lists,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every list, by name.
+	Lists         []*List `protobuf:"bytes,1,rep,name=lists,proto3" json:"lists,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -706,9 +726,11 @@ func (x *ListListsResponse) GetLists() []*List {
 
 // AddListEntriesRequest puts entries on a list.
 type AddListEntriesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	List          string                 `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
-	Entries       []*NewListEntry        `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The list to add to; it must exist (LIST_NOT_FOUND).
+	List string `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
+	// The entries, all added or none.
+	Entries       []*NewListEntry `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -807,9 +829,11 @@ func (x *AddListEntriesResponse) GetEntryIds() []string {
 // ImportListEntriesRequest is one chunk of an import. Every chunk names
 // the same list.
 type ImportListEntriesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	List          string                 `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
-	Entries       []*NewListEntry        `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The list to add to, the same in every chunk.
+	List string `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
+	// This chunk's entries; a chunk may have none.
+	Entries       []*NewListEntry `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -906,9 +930,11 @@ func (x *ImportListEntriesResponse) GetEntries() int64 {
 
 // RemoveListEntryRequest names an entry.
 type RemoveListEntryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	List          string                 `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
-	EntryId       string                 `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The list the entry is on.
+	List string `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
+	// The entry to delete.
+	EntryId       string `protobuf:"bytes,2,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -997,7 +1023,8 @@ func (*RemoveListEntryResponse) Descriptor() ([]byte, []int) {
 // ListListEntriesRequest pages through a list.
 type ListListEntriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	List  string                 `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
+	// The list to page through.
+	List string `protobuf:"bytes,1,opt,name=list,proto3" json:"list,omitempty"`
 	// At most 500; 50 when 0.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From the previous page's next_page_token.
@@ -1059,8 +1086,9 @@ func (x *ListListEntriesRequest) GetPageToken() string {
 
 // ListListEntriesResponse is one page.
 type ListListEntriesResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Entries []*ListEntry           `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// This page, in the order the entries were added.
+	Entries []*ListEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	// Empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1114,7 +1142,8 @@ func (x *ListListEntriesResponse) GetNextPageToken() string {
 // LookupListValueRequest is a value to look up.
 type LookupListValueRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  EntryKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.EntryKind" json:"kind,omitempty"`
+	// The kind to look the value up as.
+	Kind EntryKind `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.EntryKind" json:"kind,omitempty"`
 	// An IP address is looked up as itself and in the ranges that hold it.
 	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1167,8 +1196,9 @@ func (x *LookupListValueRequest) GetValue() string {
 
 // LookupListValueResponse lists the live entries the value matches.
 type LookupListValueResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Matches       []*ListMatch           `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every live entry the value matches, on any list.
+	Matches       []*ListMatch `protobuf:"bytes,1,rep,name=matches,proto3" json:"matches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

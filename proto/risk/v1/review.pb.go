@@ -28,6 +28,7 @@ const (
 type SubjectKind int32
 
 const (
+	// No kind; a Subject with it is INVALID_ARGUMENT.
 	SubjectKind_SUBJECT_KIND_UNSPECIFIED SubjectKind = 0
 	// A seller's identity number, or a passport's machine-readable zone.
 	SubjectKind_SUBJECT_KIND_ID_NUMBER SubjectKind = 1
@@ -177,6 +178,7 @@ func (CaseFilter) EnumDescriptor() ([]byte, []int) {
 type CaseState int32
 
 const (
+	// Never sent by riskd; refused in a filter.
 	CaseState_CASE_STATE_UNSPECIFIED CaseState = 0
 	// Waiting for a person, until its due time.
 	CaseState_CASE_STATE_OPEN CaseState = 1
@@ -234,6 +236,7 @@ func (CaseState) EnumDescriptor() ([]byte, []int) {
 type ExpiryAction int32
 
 const (
+	// Never sent by riskd.
 	ExpiryAction_EXPIRY_ACTION_UNSPECIFIED ExpiryAction = 0
 	// The decision goes through: held codes are released.
 	ExpiryAction_EXPIRY_ACTION_RELEASE ExpiryAction = 1
@@ -290,6 +293,7 @@ func (ExpiryAction) EnumDescriptor() ([]byte, []int) {
 type CaseResolution int32
 
 const (
+	// Not resolved yet; refused in ResolveCaseRequest.
 	CaseResolution_CASE_RESOLUTION_UNSPECIFIED CaseResolution = 0
 	// An analyst confirmed fraud: label FRAUD_CONFIRMED is recorded.
 	CaseResolution_CASE_RESOLUTION_CONFIRMED_FRAUD CaseResolution = 1
@@ -414,10 +418,13 @@ func (ClaimFilter) EnumDescriptor() ([]byte, []int) {
 type AuditAction int32
 
 const (
+	// Never sent by riskd.
 	AuditAction_AUDIT_ACTION_UNSPECIFIED AuditAction = 0
-	AuditAction_AUDIT_ACTION_CLAIMED     AuditAction = 1
+	// An analyst claimed the case.
+	AuditAction_AUDIT_ACTION_CLAIMED AuditAction = 1
 	// The holder claimed the case again before its lease ended.
-	AuditAction_AUDIT_ACTION_RENEWED  AuditAction = 2
+	AuditAction_AUDIT_ACTION_RENEWED AuditAction = 2
+	// The holder gave the case back before the lease ended.
 	AuditAction_AUDIT_ACTION_RELEASED AuditAction = 3
 	// An analyst resolved the case.
 	AuditAction_AUDIT_ACTION_RESOLVED AuditAction = 4
@@ -425,7 +432,8 @@ const (
 	AuditAction_AUDIT_ACTION_EXPIRED AuditAction = 5
 	// riskd escalated the case at its due time.
 	AuditAction_AUDIT_ACTION_ESCALATED AuditAction = 6
-	AuditAction_AUDIT_ACTION_NOTED     AuditAction = 7
+	// Someone added a note (AddCaseNote).
+	AuditAction_AUDIT_ACTION_NOTED AuditAction = 7
 )
 
 // Enum value maps for AuditAction.
@@ -482,7 +490,8 @@ func (AuditAction) EnumDescriptor() ([]byte, []int) {
 // Subject is an identifier to search decisions by.
 type Subject struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  SubjectKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.SubjectKind" json:"kind,omitempty"`
+	// What kind of identifier value is; required.
+	Kind SubjectKind `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.SubjectKind" json:"kind,omitempty"`
 	// The identifier as a request would carry it. riskd normalises and
 	// hashes it under the identifier key exactly as at decision time (a
 	// phone typed "+86 138 0013 8000" finds "13800138000"), and keeps and
@@ -686,8 +695,10 @@ func (x *ListDecisionsRequest) GetPageToken() string {
 
 // ListDecisionsResponse is one page of decisions, newest first.
 type ListDecisionsResponse struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Decisions []*ListedDecision      `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decisions of this page, newest first; possibly none while
+	// next_page_token is set.
+	Decisions []*ListedDecision `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
 	// The token for the next page; empty when there is no more.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -740,8 +751,9 @@ func (x *ListDecisionsResponse) GetNextPageToken() string {
 
 // ListedDecision is a decision with its case, if it opened one.
 type ListedDecision struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Decision *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision, as the caller got it.
+	Decision *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
 	// Absent when the decision opened no case.
 	Case          *Case `protobuf:"bytes,2,opt,name=case,proto3" json:"case,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -795,15 +807,20 @@ func (x *ListedDecision) GetCase() *Case {
 // Case is a decision waiting for, or answered by, a person. Its ID is its
 // decision's.
 type Case struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
-	Check      Check                  `protobuf:"varint,2,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
-	State      CaseState              `protobuf:"varint,3,opt,name=state,proto3,enum=risk.v1.CaseState" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision that opened the case; also the case's ID.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// The check of that decision.
+	Check Check `protobuf:"varint,2,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	// Where the case stands.
+	State CaseState `protobuf:"varint,3,opt,name=state,proto3,enum=risk.v1.CaseState" json:"state,omitempty"`
 	// When the decision opened it.
 	OpenedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
 	// When it must be resolved by; past it, riskd applies on_expiry.
-	DueAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
-	OnExpiry ExpiryAction           `protobuf:"varint,6,opt,name=on_expiry,json=onExpiry,proto3,enum=risk.v1.ExpiryAction" json:"on_expiry,omitempty"`
+	DueAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// What riskd does at due_at if nobody resolved it, as the policy in force
+	// when the decision was made said.
+	OnExpiry ExpiryAction `protobuf:"varint,6,opt,name=on_expiry,json=onExpiry,proto3,enum=risk.v1.ExpiryAction" json:"on_expiry,omitempty"`
 	// Who holds a live claim on it; empty when nobody does.
 	Holder string `protobuf:"bytes,7,opt,name=holder,proto3" json:"holder,omitempty"`
 	// When the holder's lease ends; absent when nobody holds it.
@@ -811,8 +828,12 @@ type Case struct {
 	// How it was resolved (or escalated); unspecified while open.
 	Resolution CaseResolution `protobuf:"varint,9,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
 	// Who resolved it: a caller's configured name, or "riskd (expired)".
-	ResolvedBy    string                 `protobuf:"bytes,10,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
-	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	ResolvedBy string `protobuf:"bytes,10,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	// When it was resolved (or escalated); absent while open.
+	ResolvedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	// What is at stake: a gift-card order's total, or the refund asked for;
+	// absent for a seller, and for cases opened before riskd kept it.
+	Amount        *Money `protobuf:"bytes,12,opt,name=amount,proto3" json:"amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -924,6 +945,13 @@ func (x *Case) GetResolvedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Case) GetAmount() *Money {
+	if x != nil {
+		return x.Amount
+	}
+	return nil
+}
+
 // ListCasesRequest selects cases waiting for a person.
 type ListCasesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1012,7 +1040,9 @@ func (x *ListCasesRequest) GetPageToken() string {
 // ListCasesResponse is one page of the queue, soonest due first.
 type ListCasesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Cases []*QueuedCase          `protobuf:"bytes,1,rep,name=cases,proto3" json:"cases,omitempty"`
+	// The cases of this page, soonest due first; possibly none while
+	// next_page_token is set.
+	Cases []*QueuedCase `protobuf:"bytes,1,rep,name=cases,proto3" json:"cases,omitempty"`
 	// The token for the next page; empty when there is no more.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1063,18 +1093,212 @@ func (x *ListCasesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ListRelatedDecisionsRequest names the decision whose neighbours to list.
+type ListRelatedDecisionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision whose neighbours to list, as riskd answered it. Required:
+	// 1 to 64 characters, no control characters (INVALID_ARGUMENT otherwise);
+	// NOT_FOUND when riskd keeps no such decision.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// Only decisions sharing an identifier of these kinds; every kind when
+	// empty.
+	Kinds []SubjectKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=risk.v1.SubjectKind" json:"kinds,omitempty"`
+	// The most decisions returned: 1 to 200; 0 means 50. At most that many
+	// are read per shared identifier too, so an identifier shared by
+	// thousands (an office landline) cannot make the call slow; truncated
+	// then says so.
+	PageSize      int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRelatedDecisionsRequest) Reset() {
+	*x = ListRelatedDecisionsRequest{}
+	mi := &file_risk_v1_review_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRelatedDecisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRelatedDecisionsRequest) ProtoMessage() {}
+
+func (x *ListRelatedDecisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_review_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRelatedDecisionsRequest.ProtoReflect.Descriptor instead.
+func (*ListRelatedDecisionsRequest) Descriptor() ([]byte, []int) {
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ListRelatedDecisionsRequest) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *ListRelatedDecisionsRequest) GetKinds() []SubjectKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *ListRelatedDecisionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+// ListRelatedDecisionsResponse is the related decisions, newest first.
+type ListRelatedDecisionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The related decisions, newest first, the asked-about one left out; at
+	// most page_size.
+	Decisions []*RelatedDecision `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	// Some identifier had more related decisions than were read, or more
+	// matched than page_size: the list is the newest, not all.
+	Truncated     bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRelatedDecisionsResponse) Reset() {
+	*x = ListRelatedDecisionsResponse{}
+	mi := &file_risk_v1_review_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRelatedDecisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRelatedDecisionsResponse) ProtoMessage() {}
+
+func (x *ListRelatedDecisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_review_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRelatedDecisionsResponse.ProtoReflect.Descriptor instead.
+func (*ListRelatedDecisionsResponse) Descriptor() ([]byte, []int) {
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListRelatedDecisionsResponse) GetDecisions() []*RelatedDecision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *ListRelatedDecisionsResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+// RelatedDecision is a decision that shares identifiers with the one asked
+// about.
+type RelatedDecision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The related decision, as its caller got it.
+	Decision *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	// Its case, if it opened one.
+	Case *Case `protobuf:"bytes,2,opt,name=case,proto3" json:"case,omitempty"`
+	// The kinds of identifier it shares, each once, in kind order.
+	Shared        []SubjectKind `protobuf:"varint,3,rep,packed,name=shared,proto3,enum=risk.v1.SubjectKind" json:"shared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelatedDecision) Reset() {
+	*x = RelatedDecision{}
+	mi := &file_risk_v1_review_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelatedDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelatedDecision) ProtoMessage() {}
+
+func (x *RelatedDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_risk_v1_review_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelatedDecision.ProtoReflect.Descriptor instead.
+func (*RelatedDecision) Descriptor() ([]byte, []int) {
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RelatedDecision) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+func (x *RelatedDecision) GetCase() *Case {
+	if x != nil {
+		return x.Case
+	}
+	return nil
+}
+
+func (x *RelatedDecision) GetShared() []SubjectKind {
+	if x != nil {
+		return x.Shared
+	}
+	return nil
+}
+
 // QueuedCase is a case with its decision.
 type QueuedCase struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
-	Decision      *Decision              `protobuf:"bytes,2,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case.
+	Case *Case `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	// Its decision, as the caller got it.
+	Decision      *Decision `protobuf:"bytes,2,opt,name=decision,proto3" json:"decision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *QueuedCase) Reset() {
 	*x = QueuedCase{}
-	mi := &file_risk_v1_review_proto_msgTypes[7]
+	mi := &file_risk_v1_review_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1310,7 @@ func (x *QueuedCase) String() string {
 func (*QueuedCase) ProtoMessage() {}
 
 func (x *QueuedCase) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[7]
+	mi := &file_risk_v1_review_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1323,7 @@ func (x *QueuedCase) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueuedCase.ProtoReflect.Descriptor instead.
 func (*QueuedCase) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{7}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *QueuedCase) GetCase() *Case {
@@ -1118,15 +1342,18 @@ func (x *QueuedCase) GetDecision() *Decision {
 
 // GetCaseRequest names a case by its decision.
 type GetCaseRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId    string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetCaseRequest) Reset() {
 	*x = GetCaseRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[8]
+	mi := &file_risk_v1_review_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1365,7 @@ func (x *GetCaseRequest) String() string {
 func (*GetCaseRequest) ProtoMessage() {}
 
 func (x *GetCaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[8]
+	mi := &file_risk_v1_review_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1378,7 @@ func (x *GetCaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCaseRequest.ProtoReflect.Descriptor instead.
 func (*GetCaseRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{8}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetCaseRequest) GetDecisionId() string {
@@ -1165,10 +1392,12 @@ func (x *GetCaseRequest) GetDecisionId() string {
 type AuditEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The entry's place in the case's trail, from 1.
-	Sequence int32                  `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	At       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Sequence int32 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// When it happened, by riskd's clock.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
 	// A caller's configured name, or "riskd (expired)".
-	Actor  string      `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// What happened.
 	Action AuditAction `protobuf:"varint,4,opt,name=action,proto3,enum=risk.v1.AuditAction" json:"action,omitempty"`
 	// For a resolution, expiry or escalation: how.
 	Resolution CaseResolution `protobuf:"varint,5,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
@@ -1182,7 +1411,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_risk_v1_review_proto_msgTypes[9]
+	mi := &file_risk_v1_review_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1423,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[9]
+	mi := &file_risk_v1_review_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1436,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{9}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AuditEntry) GetSequence() int32 {
@@ -1262,7 +1491,8 @@ func (x *AuditEntry) GetNote() string {
 // GetCaseResponse is a case with everything about it.
 type GetCaseResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Case  *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	// The case.
+	Case *Case `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
 	// The decision, as the caller got it.
 	Decision *Decision `protobuf:"bytes,2,opt,name=decision,proto3" json:"decision,omitempty"`
 	// Every change to the case, oldest first.
@@ -1273,7 +1503,7 @@ type GetCaseResponse struct {
 
 func (x *GetCaseResponse) Reset() {
 	*x = GetCaseResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[10]
+	mi := &file_risk_v1_review_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1515,7 @@ func (x *GetCaseResponse) String() string {
 func (*GetCaseResponse) ProtoMessage() {}
 
 func (x *GetCaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[10]
+	mi := &file_risk_v1_review_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1528,7 @@ func (x *GetCaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCaseResponse.ProtoReflect.Descriptor instead.
 func (*GetCaseResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{10}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetCaseResponse) GetCase() *Case {
@@ -1324,15 +1554,18 @@ func (x *GetCaseResponse) GetAudit() []*AuditEntry {
 
 // ClaimCaseRequest asks for a case.
 type ClaimCaseRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId    string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClaimCaseRequest) Reset() {
 	*x = ClaimCaseRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[11]
+	mi := &file_risk_v1_review_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1577,7 @@ func (x *ClaimCaseRequest) String() string {
 func (*ClaimCaseRequest) ProtoMessage() {}
 
 func (x *ClaimCaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[11]
+	mi := &file_risk_v1_review_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1590,7 @@ func (x *ClaimCaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimCaseRequest.ProtoReflect.Descriptor instead.
 func (*ClaimCaseRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{11}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ClaimCaseRequest) GetDecisionId() string {
@@ -1369,15 +1602,16 @@ func (x *ClaimCaseRequest) GetDecisionId() string {
 
 // ClaimCaseResponse is the case, claimed by the caller.
 type ClaimCaseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case, with the caller as holder and the lease's end in claimed_until.
+	Case          *Case `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClaimCaseResponse) Reset() {
 	*x = ClaimCaseResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[12]
+	mi := &file_risk_v1_review_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1623,7 @@ func (x *ClaimCaseResponse) String() string {
 func (*ClaimCaseResponse) ProtoMessage() {}
 
 func (x *ClaimCaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[12]
+	mi := &file_risk_v1_review_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1636,7 @@ func (x *ClaimCaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimCaseResponse.ProtoReflect.Descriptor instead.
 func (*ClaimCaseResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{12}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClaimCaseResponse) GetCase() *Case {
@@ -1414,15 +1648,18 @@ func (x *ClaimCaseResponse) GetCase() *Case {
 
 // ReleaseClaimRequest gives a case back.
 type ReleaseClaimRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId    string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReleaseClaimRequest) Reset() {
 	*x = ReleaseClaimRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[13]
+	mi := &file_risk_v1_review_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1671,7 @@ func (x *ReleaseClaimRequest) String() string {
 func (*ReleaseClaimRequest) ProtoMessage() {}
 
 func (x *ReleaseClaimRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[13]
+	mi := &file_risk_v1_review_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1684,7 @@ func (x *ReleaseClaimRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseClaimRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseClaimRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{13}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReleaseClaimRequest) GetDecisionId() string {
@@ -1459,15 +1696,16 @@ func (x *ReleaseClaimRequest) GetDecisionId() string {
 
 // ReleaseClaimResponse is the case, claimed by nobody.
 type ReleaseClaimResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Case          *Case                  `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case, with no holder.
+	Case          *Case `protobuf:"bytes,1,opt,name=case,proto3" json:"case,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReleaseClaimResponse) Reset() {
 	*x = ReleaseClaimResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[14]
+	mi := &file_risk_v1_review_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1717,7 @@ func (x *ReleaseClaimResponse) String() string {
 func (*ReleaseClaimResponse) ProtoMessage() {}
 
 func (x *ReleaseClaimResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[14]
+	mi := &file_risk_v1_review_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1730,7 @@ func (x *ReleaseClaimResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseClaimResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseClaimResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{14}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReleaseClaimResponse) GetCase() *Case {
@@ -1504,8 +1742,11 @@ func (x *ReleaseClaimResponse) GetCase() *Case {
 
 // ResolveCaseRequest is an analyst's answer.
 type ResolveCaseRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// CONFIRMED_FRAUD, LEGITIMATE or NEEDS_HOLDER_CONFIRMATION; the others
 	// are riskd's own.
 	Resolution CaseResolution `protobuf:"varint,2,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
@@ -1520,7 +1761,7 @@ type ResolveCaseRequest struct {
 
 func (x *ResolveCaseRequest) Reset() {
 	*x = ResolveCaseRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[15]
+	mi := &file_risk_v1_review_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1773,7 @@ func (x *ResolveCaseRequest) String() string {
 func (*ResolveCaseRequest) ProtoMessage() {}
 
 func (x *ResolveCaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[15]
+	mi := &file_risk_v1_review_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1786,7 @@ func (x *ResolveCaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveCaseRequest.ProtoReflect.Descriptor instead.
 func (*ResolveCaseRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{15}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ResolveCaseRequest) GetDecisionId() string {
@@ -1571,15 +1812,17 @@ func (x *ResolveCaseRequest) GetNote() string {
 
 // ResolveCaseResponse is the resolution as WatchCaseResolutions carries it.
 type ResolveCaseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *CaseEvent             `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resolution, with what the caller must do; the same event
+	// WatchCaseResolutions delivers.
+	Event         *CaseEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResolveCaseResponse) Reset() {
 	*x = ResolveCaseResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[16]
+	mi := &file_risk_v1_review_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1834,7 @@ func (x *ResolveCaseResponse) String() string {
 func (*ResolveCaseResponse) ProtoMessage() {}
 
 func (x *ResolveCaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[16]
+	mi := &file_risk_v1_review_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1847,7 @@ func (x *ResolveCaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveCaseResponse.ProtoReflect.Descriptor instead.
 func (*ResolveCaseResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{16}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResolveCaseResponse) GetEvent() *CaseEvent {
@@ -1616,8 +1859,11 @@ func (x *ResolveCaseResponse) GetEvent() *CaseEvent {
 
 // AddCaseNoteRequest is a note about a case.
 type AddCaseNoteRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The case's decision (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (CASE_NOT_FOUND) when the decision opened no case or riskd no longer keeps
+	// it.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// Free text kept in the audit trail as sent: say what happened, never
 	// who.
 	Note          string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
@@ -1627,7 +1873,7 @@ type AddCaseNoteRequest struct {
 
 func (x *AddCaseNoteRequest) Reset() {
 	*x = AddCaseNoteRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[17]
+	mi := &file_risk_v1_review_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1885,7 @@ func (x *AddCaseNoteRequest) String() string {
 func (*AddCaseNoteRequest) ProtoMessage() {}
 
 func (x *AddCaseNoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[17]
+	mi := &file_risk_v1_review_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1898,7 @@ func (x *AddCaseNoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCaseNoteRequest.ProtoReflect.Descriptor instead.
 func (*AddCaseNoteRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{17}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddCaseNoteRequest) GetDecisionId() string {
@@ -1678,7 +1924,7 @@ type AddCaseNoteResponse struct {
 
 func (x *AddCaseNoteResponse) Reset() {
 	*x = AddCaseNoteResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[18]
+	mi := &file_risk_v1_review_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1936,7 @@ func (x *AddCaseNoteResponse) String() string {
 func (*AddCaseNoteResponse) ProtoMessage() {}
 
 func (x *AddCaseNoteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[18]
+	mi := &file_risk_v1_review_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1949,7 @@ func (x *AddCaseNoteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCaseNoteResponse.ProtoReflect.Descriptor instead.
 func (*AddCaseNoteResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{18}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{21}
 }
 
 // WatchCaseResolutionsRequest says where to start.
@@ -1723,7 +1969,7 @@ type WatchCaseResolutionsRequest struct {
 
 func (x *WatchCaseResolutionsRequest) Reset() {
 	*x = WatchCaseResolutionsRequest{}
-	mi := &file_risk_v1_review_proto_msgTypes[19]
+	mi := &file_risk_v1_review_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1981,7 @@ func (x *WatchCaseResolutionsRequest) String() string {
 func (*WatchCaseResolutionsRequest) ProtoMessage() {}
 
 func (x *WatchCaseResolutionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[19]
+	mi := &file_risk_v1_review_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1994,7 @@ func (x *WatchCaseResolutionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCaseResolutionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchCaseResolutionsRequest) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{19}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchCaseResolutionsRequest) GetAfterSequence() uint64 {
@@ -1774,15 +2020,16 @@ func (x *WatchCaseResolutionsRequest) GetChecks() []Check {
 
 // WatchCaseResolutionsResponse carries one resolution.
 type WatchCaseResolutionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *CaseEvent             `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next resolution.
+	Event         *CaseEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchCaseResolutionsResponse) Reset() {
 	*x = WatchCaseResolutionsResponse{}
-	mi := &file_risk_v1_review_proto_msgTypes[20]
+	mi := &file_risk_v1_review_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +2041,7 @@ func (x *WatchCaseResolutionsResponse) String() string {
 func (*WatchCaseResolutionsResponse) ProtoMessage() {}
 
 func (x *WatchCaseResolutionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[20]
+	mi := &file_risk_v1_review_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +2054,7 @@ func (x *WatchCaseResolutionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCaseResolutionsResponse.ProtoReflect.Descriptor instead.
 func (*WatchCaseResolutionsResponse) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{20}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchCaseResolutionsResponse) GetEvent() *CaseEvent {
@@ -1822,11 +2069,14 @@ type CaseEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The resolution's place in the feed: from 1, without gaps, in commit
 	// order. Resume after it.
-	Sequence   uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The decision the case was opened by.
 	DecisionId string `protobuf:"bytes,2,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// The caller's request_id the decision answered.
-	RequestId  string         `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Check      Check          `protobuf:"varint,4,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The check of that decision.
+	Check Check `protobuf:"varint,4,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	// How the case was resolved.
 	Resolution CaseResolution `protobuf:"varint,5,opt,name=resolution,proto3,enum=risk.v1.CaseResolution" json:"resolution,omitempty"`
 	// The decision's outcome after review: APPROVE (go ahead: release held
 	// codes, pay, open the shop), DECLINE (do not; held codes are never
@@ -1846,7 +2096,8 @@ type CaseEvent struct {
 	// The label recorded, if any (FRAUD_CONFIRMED, LEGITIMATE).
 	Label OutcomeLabel `protobuf:"varint,9,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
 	// Who resolved it: a caller's configured name, or "riskd (expired)".
-	Actor         string                 `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,10,opt,name=actor,proto3" json:"actor,omitempty"`
+	// When it was resolved, by riskd's clock.
 	ResolvedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1854,7 +2105,7 @@ type CaseEvent struct {
 
 func (x *CaseEvent) Reset() {
 	*x = CaseEvent{}
-	mi := &file_risk_v1_review_proto_msgTypes[21]
+	mi := &file_risk_v1_review_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +2117,7 @@ func (x *CaseEvent) String() string {
 func (*CaseEvent) ProtoMessage() {}
 
 func (x *CaseEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_risk_v1_review_proto_msgTypes[21]
+	mi := &file_risk_v1_review_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +2130,7 @@ func (x *CaseEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaseEvent.ProtoReflect.Descriptor instead.
 func (*CaseEvent) Descriptor() ([]byte, []int) {
-	return file_risk_v1_review_proto_rawDescGZIP(), []int{21}
+	return file_risk_v1_review_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CaseEvent) GetSequence() uint64 {
@@ -1994,7 +2245,7 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"b\n" +
 	"\x0eListedDecision\x12-\n" +
 	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\x12!\n" +
-	"\x04case\x18\x02 \x01(\v2\r.risk.v1.CaseR\x04case\"\x87\x04\n" +
+	"\x04case\x18\x02 \x01(\v2\r.risk.v1.CaseR\x04case\"\xaf\x04\n" +
 	"\x04Case\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12$\n" +
@@ -2012,7 +2263,8 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	" \x01(\tR\n" +
 	"resolvedBy\x12;\n" +
 	"\vresolved_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"resolvedAt\"\xad\x02\n" +
+	"resolvedAt\x12&\n" +
+	"\x06amount\x18\f \x01(\v2\x0e.risk.v1.MoneyR\x06amount\"\xad\x02\n" +
 	"\x10ListCasesRequest\x12;\n" +
 	"\x06checks\x18\x01 \x03(\x0e2\x0e.risk.v1.CheckB\x13\xbaH\x10\x92\x01\r\x10\x03\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x06checks\x12?\n" +
 	"\x06states\x18\x02 \x03(\x0e2\x12.risk.v1.CaseStateB\x13\xbaH\x10\x92\x01\r\x10\x02\x18\x01\"\a\x82\x01\x04\x18\x01\x18\x02R\x06states\x124\n" +
@@ -2023,7 +2275,20 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tB\x1d\xbaH\x1ar\x18\x90d\x01\x18\x80\x042\x10^[A-Za-z0-9_-]*$R\tpageToken\"f\n" +
 	"\x11ListCasesResponse\x12)\n" +
 	"\x05cases\x18\x01 \x03(\v2\x13.risk.v1.QueuedCaseR\x05cases\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"^\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb6\x01\n" +
+	"\x1bListRelatedDecisionsRequest\x12-\n" +
+	"\vdecision_id\x18\x01 \x01(\tB\f\xbaH\tr\a\x90d\x01\x10\x01\x18@R\n" +
+	"decisionId\x12?\n" +
+	"\x05kinds\x18\x02 \x03(\x0e2\x14.risk.v1.SubjectKindB\x13\xbaH\x10\x92\x01\r\x10\x14\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\x05kinds\x12'\n" +
+	"\tpage_size\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xc8\x01(\x00R\bpageSize\"t\n" +
+	"\x1cListRelatedDecisionsResponse\x126\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x18.risk.v1.RelatedDecisionR\tdecisions\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\"\x91\x01\n" +
+	"\x0fRelatedDecision\x12-\n" +
+	"\bdecision\x18\x01 \x01(\v2\x11.risk.v1.DecisionR\bdecision\x12!\n" +
+	"\x04case\x18\x02 \x01(\v2\r.risk.v1.CaseR\x04case\x12,\n" +
+	"\x06shared\x18\x03 \x03(\x0e2\x14.risk.v1.SubjectKindR\x06shared\"^\n" +
 	"\n" +
 	"QueuedCase\x12!\n" +
 	"\x04case\x18\x01 \x01(\v2\r.risk.v1.CaseR\x04case\x12-\n" +
@@ -2147,7 +2412,7 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"\x15AUDIT_ACTION_RESOLVED\x10\x04\x12\x18\n" +
 	"\x14AUDIT_ACTION_EXPIRED\x10\x05\x12\x1a\n" +
 	"\x16AUDIT_ACTION_ESCALATED\x10\x06\x12\x16\n" +
-	"\x12AUDIT_ACTION_NOTED\x10\a2\xed\x04\n" +
+	"\x12AUDIT_ACTION_NOTED\x10\a2\xd2\x05\n" +
 	"\rReviewService\x12N\n" +
 	"\rListDecisions\x12\x1d.risk.v1.ListDecisionsRequest\x1a\x1e.risk.v1.ListDecisionsResponse\x12B\n" +
 	"\tListCases\x12\x19.risk.v1.ListCasesRequest\x1a\x1a.risk.v1.ListCasesResponse\x12<\n" +
@@ -2156,7 +2421,8 @@ const file_risk_v1_review_proto_rawDesc = "" +
 	"\fReleaseClaim\x12\x1c.risk.v1.ReleaseClaimRequest\x1a\x1d.risk.v1.ReleaseClaimResponse\x12H\n" +
 	"\vResolveCase\x12\x1b.risk.v1.ResolveCaseRequest\x1a\x1c.risk.v1.ResolveCaseResponse\x12H\n" +
 	"\vAddCaseNote\x12\x1b.risk.v1.AddCaseNoteRequest\x1a\x1c.risk.v1.AddCaseNoteResponse\x12e\n" +
-	"\x14WatchCaseResolutions\x12$.risk.v1.WatchCaseResolutionsRequest\x1a%.risk.v1.WatchCaseResolutionsResponse0\x01B-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\x06proto3"
+	"\x14WatchCaseResolutions\x12$.risk.v1.WatchCaseResolutionsRequest\x1a%.risk.v1.WatchCaseResolutionsResponse0\x01\x12c\n" +
+	"\x14ListRelatedDecisions\x12$.risk.v1.ListRelatedDecisionsRequest\x1a%.risk.v1.ListRelatedDecisionsResponseB-Z+github.com/riskd/riskd/proto/risk/v1;riskv1b\x06proto3"
 
 var (
 	file_risk_v1_review_proto_rawDescOnce sync.Once
@@ -2171,7 +2437,7 @@ func file_risk_v1_review_proto_rawDescGZIP() []byte {
 }
 
 var file_risk_v1_review_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_risk_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_risk_v1_review_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_risk_v1_review_proto_goTypes = []any{
 	(SubjectKind)(0),                     // 0: risk.v1.SubjectKind
 	(CaseFilter)(0),                      // 1: risk.v1.CaseFilter
@@ -2187,96 +2453,108 @@ var file_risk_v1_review_proto_goTypes = []any{
 	(*Case)(nil),                         // 11: risk.v1.Case
 	(*ListCasesRequest)(nil),             // 12: risk.v1.ListCasesRequest
 	(*ListCasesResponse)(nil),            // 13: risk.v1.ListCasesResponse
-	(*QueuedCase)(nil),                   // 14: risk.v1.QueuedCase
-	(*GetCaseRequest)(nil),               // 15: risk.v1.GetCaseRequest
-	(*AuditEntry)(nil),                   // 16: risk.v1.AuditEntry
-	(*GetCaseResponse)(nil),              // 17: risk.v1.GetCaseResponse
-	(*ClaimCaseRequest)(nil),             // 18: risk.v1.ClaimCaseRequest
-	(*ClaimCaseResponse)(nil),            // 19: risk.v1.ClaimCaseResponse
-	(*ReleaseClaimRequest)(nil),          // 20: risk.v1.ReleaseClaimRequest
-	(*ReleaseClaimResponse)(nil),         // 21: risk.v1.ReleaseClaimResponse
-	(*ResolveCaseRequest)(nil),           // 22: risk.v1.ResolveCaseRequest
-	(*ResolveCaseResponse)(nil),          // 23: risk.v1.ResolveCaseResponse
-	(*AddCaseNoteRequest)(nil),           // 24: risk.v1.AddCaseNoteRequest
-	(*AddCaseNoteResponse)(nil),          // 25: risk.v1.AddCaseNoteResponse
-	(*WatchCaseResolutionsRequest)(nil),  // 26: risk.v1.WatchCaseResolutionsRequest
-	(*WatchCaseResolutionsResponse)(nil), // 27: risk.v1.WatchCaseResolutionsResponse
-	(*CaseEvent)(nil),                    // 28: risk.v1.CaseEvent
-	(Check)(0),                           // 29: risk.v1.Check
-	(Outcome)(0),                         // 30: risk.v1.Outcome
-	(Action)(0),                          // 31: risk.v1.Action
-	(*timestamppb.Timestamp)(nil),        // 32: google.protobuf.Timestamp
-	(*Decision)(nil),                     // 33: risk.v1.Decision
-	(*RelatedOrder)(nil),                 // 34: risk.v1.RelatedOrder
-	(OutcomeLabel)(0),                    // 35: risk.v1.OutcomeLabel
+	(*ListRelatedDecisionsRequest)(nil),  // 14: risk.v1.ListRelatedDecisionsRequest
+	(*ListRelatedDecisionsResponse)(nil), // 15: risk.v1.ListRelatedDecisionsResponse
+	(*RelatedDecision)(nil),              // 16: risk.v1.RelatedDecision
+	(*QueuedCase)(nil),                   // 17: risk.v1.QueuedCase
+	(*GetCaseRequest)(nil),               // 18: risk.v1.GetCaseRequest
+	(*AuditEntry)(nil),                   // 19: risk.v1.AuditEntry
+	(*GetCaseResponse)(nil),              // 20: risk.v1.GetCaseResponse
+	(*ClaimCaseRequest)(nil),             // 21: risk.v1.ClaimCaseRequest
+	(*ClaimCaseResponse)(nil),            // 22: risk.v1.ClaimCaseResponse
+	(*ReleaseClaimRequest)(nil),          // 23: risk.v1.ReleaseClaimRequest
+	(*ReleaseClaimResponse)(nil),         // 24: risk.v1.ReleaseClaimResponse
+	(*ResolveCaseRequest)(nil),           // 25: risk.v1.ResolveCaseRequest
+	(*ResolveCaseResponse)(nil),          // 26: risk.v1.ResolveCaseResponse
+	(*AddCaseNoteRequest)(nil),           // 27: risk.v1.AddCaseNoteRequest
+	(*AddCaseNoteResponse)(nil),          // 28: risk.v1.AddCaseNoteResponse
+	(*WatchCaseResolutionsRequest)(nil),  // 29: risk.v1.WatchCaseResolutionsRequest
+	(*WatchCaseResolutionsResponse)(nil), // 30: risk.v1.WatchCaseResolutionsResponse
+	(*CaseEvent)(nil),                    // 31: risk.v1.CaseEvent
+	(Check)(0),                           // 32: risk.v1.Check
+	(Outcome)(0),                         // 33: risk.v1.Outcome
+	(Action)(0),                          // 34: risk.v1.Action
+	(*timestamppb.Timestamp)(nil),        // 35: google.protobuf.Timestamp
+	(*Decision)(nil),                     // 36: risk.v1.Decision
+	(*Money)(nil),                        // 37: risk.v1.Money
+	(*RelatedOrder)(nil),                 // 38: risk.v1.RelatedOrder
+	(OutcomeLabel)(0),                    // 39: risk.v1.OutcomeLabel
 }
 var file_risk_v1_review_proto_depIdxs = []int32{
 	0,  // 0: risk.v1.Subject.kind:type_name -> risk.v1.SubjectKind
-	29, // 1: risk.v1.ListDecisionsRequest.checks:type_name -> risk.v1.Check
-	30, // 2: risk.v1.ListDecisionsRequest.outcomes:type_name -> risk.v1.Outcome
-	31, // 3: risk.v1.ListDecisionsRequest.actions:type_name -> risk.v1.Action
+	32, // 1: risk.v1.ListDecisionsRequest.checks:type_name -> risk.v1.Check
+	33, // 2: risk.v1.ListDecisionsRequest.outcomes:type_name -> risk.v1.Outcome
+	34, // 3: risk.v1.ListDecisionsRequest.actions:type_name -> risk.v1.Action
 	1,  // 4: risk.v1.ListDecisionsRequest.case_filter:type_name -> risk.v1.CaseFilter
-	32, // 5: risk.v1.ListDecisionsRequest.decided_after:type_name -> google.protobuf.Timestamp
-	32, // 6: risk.v1.ListDecisionsRequest.decided_before:type_name -> google.protobuf.Timestamp
+	35, // 5: risk.v1.ListDecisionsRequest.decided_after:type_name -> google.protobuf.Timestamp
+	35, // 6: risk.v1.ListDecisionsRequest.decided_before:type_name -> google.protobuf.Timestamp
 	7,  // 7: risk.v1.ListDecisionsRequest.subject:type_name -> risk.v1.Subject
 	10, // 8: risk.v1.ListDecisionsResponse.decisions:type_name -> risk.v1.ListedDecision
-	33, // 9: risk.v1.ListedDecision.decision:type_name -> risk.v1.Decision
+	36, // 9: risk.v1.ListedDecision.decision:type_name -> risk.v1.Decision
 	11, // 10: risk.v1.ListedDecision.case:type_name -> risk.v1.Case
-	29, // 11: risk.v1.Case.check:type_name -> risk.v1.Check
+	32, // 11: risk.v1.Case.check:type_name -> risk.v1.Check
 	2,  // 12: risk.v1.Case.state:type_name -> risk.v1.CaseState
-	32, // 13: risk.v1.Case.opened_at:type_name -> google.protobuf.Timestamp
-	32, // 14: risk.v1.Case.due_at:type_name -> google.protobuf.Timestamp
+	35, // 13: risk.v1.Case.opened_at:type_name -> google.protobuf.Timestamp
+	35, // 14: risk.v1.Case.due_at:type_name -> google.protobuf.Timestamp
 	3,  // 15: risk.v1.Case.on_expiry:type_name -> risk.v1.ExpiryAction
-	32, // 16: risk.v1.Case.claimed_until:type_name -> google.protobuf.Timestamp
+	35, // 16: risk.v1.Case.claimed_until:type_name -> google.protobuf.Timestamp
 	4,  // 17: risk.v1.Case.resolution:type_name -> risk.v1.CaseResolution
-	32, // 18: risk.v1.Case.resolved_at:type_name -> google.protobuf.Timestamp
-	29, // 19: risk.v1.ListCasesRequest.checks:type_name -> risk.v1.Check
-	2,  // 20: risk.v1.ListCasesRequest.states:type_name -> risk.v1.CaseState
-	5,  // 21: risk.v1.ListCasesRequest.claim:type_name -> risk.v1.ClaimFilter
-	14, // 22: risk.v1.ListCasesResponse.cases:type_name -> risk.v1.QueuedCase
-	11, // 23: risk.v1.QueuedCase.case:type_name -> risk.v1.Case
-	33, // 24: risk.v1.QueuedCase.decision:type_name -> risk.v1.Decision
-	32, // 25: risk.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	6,  // 26: risk.v1.AuditEntry.action:type_name -> risk.v1.AuditAction
-	4,  // 27: risk.v1.AuditEntry.resolution:type_name -> risk.v1.CaseResolution
-	32, // 28: risk.v1.AuditEntry.claimed_until:type_name -> google.protobuf.Timestamp
-	11, // 29: risk.v1.GetCaseResponse.case:type_name -> risk.v1.Case
-	33, // 30: risk.v1.GetCaseResponse.decision:type_name -> risk.v1.Decision
-	16, // 31: risk.v1.GetCaseResponse.audit:type_name -> risk.v1.AuditEntry
-	11, // 32: risk.v1.ClaimCaseResponse.case:type_name -> risk.v1.Case
-	11, // 33: risk.v1.ReleaseClaimResponse.case:type_name -> risk.v1.Case
-	4,  // 34: risk.v1.ResolveCaseRequest.resolution:type_name -> risk.v1.CaseResolution
-	28, // 35: risk.v1.ResolveCaseResponse.event:type_name -> risk.v1.CaseEvent
-	29, // 36: risk.v1.WatchCaseResolutionsRequest.checks:type_name -> risk.v1.Check
-	28, // 37: risk.v1.WatchCaseResolutionsResponse.event:type_name -> risk.v1.CaseEvent
-	29, // 38: risk.v1.CaseEvent.check:type_name -> risk.v1.Check
-	4,  // 39: risk.v1.CaseEvent.resolution:type_name -> risk.v1.CaseResolution
-	30, // 40: risk.v1.CaseEvent.outcome:type_name -> risk.v1.Outcome
-	31, // 41: risk.v1.CaseEvent.actions:type_name -> risk.v1.Action
-	34, // 42: risk.v1.CaseEvent.related:type_name -> risk.v1.RelatedOrder
-	35, // 43: risk.v1.CaseEvent.label:type_name -> risk.v1.OutcomeLabel
-	32, // 44: risk.v1.CaseEvent.resolved_at:type_name -> google.protobuf.Timestamp
-	8,  // 45: risk.v1.ReviewService.ListDecisions:input_type -> risk.v1.ListDecisionsRequest
-	12, // 46: risk.v1.ReviewService.ListCases:input_type -> risk.v1.ListCasesRequest
-	15, // 47: risk.v1.ReviewService.GetCase:input_type -> risk.v1.GetCaseRequest
-	18, // 48: risk.v1.ReviewService.ClaimCase:input_type -> risk.v1.ClaimCaseRequest
-	20, // 49: risk.v1.ReviewService.ReleaseClaim:input_type -> risk.v1.ReleaseClaimRequest
-	22, // 50: risk.v1.ReviewService.ResolveCase:input_type -> risk.v1.ResolveCaseRequest
-	24, // 51: risk.v1.ReviewService.AddCaseNote:input_type -> risk.v1.AddCaseNoteRequest
-	26, // 52: risk.v1.ReviewService.WatchCaseResolutions:input_type -> risk.v1.WatchCaseResolutionsRequest
-	9,  // 53: risk.v1.ReviewService.ListDecisions:output_type -> risk.v1.ListDecisionsResponse
-	13, // 54: risk.v1.ReviewService.ListCases:output_type -> risk.v1.ListCasesResponse
-	17, // 55: risk.v1.ReviewService.GetCase:output_type -> risk.v1.GetCaseResponse
-	19, // 56: risk.v1.ReviewService.ClaimCase:output_type -> risk.v1.ClaimCaseResponse
-	21, // 57: risk.v1.ReviewService.ReleaseClaim:output_type -> risk.v1.ReleaseClaimResponse
-	23, // 58: risk.v1.ReviewService.ResolveCase:output_type -> risk.v1.ResolveCaseResponse
-	25, // 59: risk.v1.ReviewService.AddCaseNote:output_type -> risk.v1.AddCaseNoteResponse
-	27, // 60: risk.v1.ReviewService.WatchCaseResolutions:output_type -> risk.v1.WatchCaseResolutionsResponse
-	53, // [53:61] is the sub-list for method output_type
-	45, // [45:53] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	35, // 18: risk.v1.Case.resolved_at:type_name -> google.protobuf.Timestamp
+	37, // 19: risk.v1.Case.amount:type_name -> risk.v1.Money
+	32, // 20: risk.v1.ListCasesRequest.checks:type_name -> risk.v1.Check
+	2,  // 21: risk.v1.ListCasesRequest.states:type_name -> risk.v1.CaseState
+	5,  // 22: risk.v1.ListCasesRequest.claim:type_name -> risk.v1.ClaimFilter
+	17, // 23: risk.v1.ListCasesResponse.cases:type_name -> risk.v1.QueuedCase
+	0,  // 24: risk.v1.ListRelatedDecisionsRequest.kinds:type_name -> risk.v1.SubjectKind
+	16, // 25: risk.v1.ListRelatedDecisionsResponse.decisions:type_name -> risk.v1.RelatedDecision
+	36, // 26: risk.v1.RelatedDecision.decision:type_name -> risk.v1.Decision
+	11, // 27: risk.v1.RelatedDecision.case:type_name -> risk.v1.Case
+	0,  // 28: risk.v1.RelatedDecision.shared:type_name -> risk.v1.SubjectKind
+	11, // 29: risk.v1.QueuedCase.case:type_name -> risk.v1.Case
+	36, // 30: risk.v1.QueuedCase.decision:type_name -> risk.v1.Decision
+	35, // 31: risk.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	6,  // 32: risk.v1.AuditEntry.action:type_name -> risk.v1.AuditAction
+	4,  // 33: risk.v1.AuditEntry.resolution:type_name -> risk.v1.CaseResolution
+	35, // 34: risk.v1.AuditEntry.claimed_until:type_name -> google.protobuf.Timestamp
+	11, // 35: risk.v1.GetCaseResponse.case:type_name -> risk.v1.Case
+	36, // 36: risk.v1.GetCaseResponse.decision:type_name -> risk.v1.Decision
+	19, // 37: risk.v1.GetCaseResponse.audit:type_name -> risk.v1.AuditEntry
+	11, // 38: risk.v1.ClaimCaseResponse.case:type_name -> risk.v1.Case
+	11, // 39: risk.v1.ReleaseClaimResponse.case:type_name -> risk.v1.Case
+	4,  // 40: risk.v1.ResolveCaseRequest.resolution:type_name -> risk.v1.CaseResolution
+	31, // 41: risk.v1.ResolveCaseResponse.event:type_name -> risk.v1.CaseEvent
+	32, // 42: risk.v1.WatchCaseResolutionsRequest.checks:type_name -> risk.v1.Check
+	31, // 43: risk.v1.WatchCaseResolutionsResponse.event:type_name -> risk.v1.CaseEvent
+	32, // 44: risk.v1.CaseEvent.check:type_name -> risk.v1.Check
+	4,  // 45: risk.v1.CaseEvent.resolution:type_name -> risk.v1.CaseResolution
+	33, // 46: risk.v1.CaseEvent.outcome:type_name -> risk.v1.Outcome
+	34, // 47: risk.v1.CaseEvent.actions:type_name -> risk.v1.Action
+	38, // 48: risk.v1.CaseEvent.related:type_name -> risk.v1.RelatedOrder
+	39, // 49: risk.v1.CaseEvent.label:type_name -> risk.v1.OutcomeLabel
+	35, // 50: risk.v1.CaseEvent.resolved_at:type_name -> google.protobuf.Timestamp
+	8,  // 51: risk.v1.ReviewService.ListDecisions:input_type -> risk.v1.ListDecisionsRequest
+	12, // 52: risk.v1.ReviewService.ListCases:input_type -> risk.v1.ListCasesRequest
+	18, // 53: risk.v1.ReviewService.GetCase:input_type -> risk.v1.GetCaseRequest
+	21, // 54: risk.v1.ReviewService.ClaimCase:input_type -> risk.v1.ClaimCaseRequest
+	23, // 55: risk.v1.ReviewService.ReleaseClaim:input_type -> risk.v1.ReleaseClaimRequest
+	25, // 56: risk.v1.ReviewService.ResolveCase:input_type -> risk.v1.ResolveCaseRequest
+	27, // 57: risk.v1.ReviewService.AddCaseNote:input_type -> risk.v1.AddCaseNoteRequest
+	29, // 58: risk.v1.ReviewService.WatchCaseResolutions:input_type -> risk.v1.WatchCaseResolutionsRequest
+	14, // 59: risk.v1.ReviewService.ListRelatedDecisions:input_type -> risk.v1.ListRelatedDecisionsRequest
+	9,  // 60: risk.v1.ReviewService.ListDecisions:output_type -> risk.v1.ListDecisionsResponse
+	13, // 61: risk.v1.ReviewService.ListCases:output_type -> risk.v1.ListCasesResponse
+	20, // 62: risk.v1.ReviewService.GetCase:output_type -> risk.v1.GetCaseResponse
+	22, // 63: risk.v1.ReviewService.ClaimCase:output_type -> risk.v1.ClaimCaseResponse
+	24, // 64: risk.v1.ReviewService.ReleaseClaim:output_type -> risk.v1.ReleaseClaimResponse
+	26, // 65: risk.v1.ReviewService.ResolveCase:output_type -> risk.v1.ResolveCaseResponse
+	28, // 66: risk.v1.ReviewService.AddCaseNote:output_type -> risk.v1.AddCaseNoteResponse
+	30, // 67: risk.v1.ReviewService.WatchCaseResolutions:output_type -> risk.v1.WatchCaseResolutionsResponse
+	15, // 68: risk.v1.ReviewService.ListRelatedDecisions:output_type -> risk.v1.ListRelatedDecisionsResponse
+	60, // [60:69] is the sub-list for method output_type
+	51, // [51:60] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_risk_v1_review_proto_init() }
@@ -2292,7 +2570,7 @@ func file_risk_v1_review_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_risk_v1_review_proto_rawDesc), len(file_risk_v1_review_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

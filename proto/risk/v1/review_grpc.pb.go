@@ -27,6 +27,7 @@ const (
 	ReviewService_ResolveCase_FullMethodName          = "/risk.v1.ReviewService/ResolveCase"
 	ReviewService_AddCaseNote_FullMethodName          = "/risk.v1.ReviewService/AddCaseNote"
 	ReviewService_WatchCaseResolutions_FullMethodName = "/risk.v1.ReviewService/WatchCaseResolutions"
+	ReviewService_ListRelatedDecisions_FullMethodName = "/risk.v1.ReviewService/ListRelatedDecisions"
 )
 
 // ReviewServiceClient is the client API for ReviewService service.
@@ -93,6 +94,14 @@ type ReviewServiceClient interface {
 	// UNAVAILABLE when riskd shuts down (resume on another replica). A
 	// resolution is kept in the feed as long as its decision.
 	WatchCaseResolutions(ctx context.Context, in *WatchCaseResolutionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchCaseResolutionsResponse], error)
+	// ListRelatedDecisions lists the other decisions made with any of one
+	// decision's identifiers (the same device, payment instrument, gift-card
+	// recipient, payout account, phone, ID number, account...), newest
+	// first, each with the kinds it shares: the graph a case is judged
+	// against, as far back as the decision retention. It reads the pseudonyms
+	// the decisions were indexed by; no raw identifier is stored or returned.
+	// NOT_FOUND (DECISION_NOT_FOUND) for an unknown decision.
+	ListRelatedDecisions(ctx context.Context, in *ListRelatedDecisionsRequest, opts ...grpc.CallOption) (*ListRelatedDecisionsResponse, error)
 }
 
 type reviewServiceClient struct {
@@ -192,6 +201,16 @@ func (c *reviewServiceClient) WatchCaseResolutions(ctx context.Context, in *Watc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReviewService_WatchCaseResolutionsClient = grpc.ServerStreamingClient[WatchCaseResolutionsResponse]
 
+func (c *reviewServiceClient) ListRelatedDecisions(ctx context.Context, in *ListRelatedDecisionsRequest, opts ...grpc.CallOption) (*ListRelatedDecisionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRelatedDecisionsResponse)
+	err := c.cc.Invoke(ctx, ReviewService_ListRelatedDecisions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReviewServiceServer is the server API for ReviewService service.
 // All implementations must embed UnimplementedReviewServiceServer
 // for forward compatibility.
@@ -256,6 +275,14 @@ type ReviewServiceServer interface {
 	// UNAVAILABLE when riskd shuts down (resume on another replica). A
 	// resolution is kept in the feed as long as its decision.
 	WatchCaseResolutions(*WatchCaseResolutionsRequest, grpc.ServerStreamingServer[WatchCaseResolutionsResponse]) error
+	// ListRelatedDecisions lists the other decisions made with any of one
+	// decision's identifiers (the same device, payment instrument, gift-card
+	// recipient, payout account, phone, ID number, account...), newest
+	// first, each with the kinds it shares: the graph a case is judged
+	// against, as far back as the decision retention. It reads the pseudonyms
+	// the decisions were indexed by; no raw identifier is stored or returned.
+	// NOT_FOUND (DECISION_NOT_FOUND) for an unknown decision.
+	ListRelatedDecisions(context.Context, *ListRelatedDecisionsRequest) (*ListRelatedDecisionsResponse, error)
 	mustEmbedUnimplementedReviewServiceServer()
 }
 
@@ -289,6 +316,9 @@ func (UnimplementedReviewServiceServer) AddCaseNote(context.Context, *AddCaseNot
 }
 func (UnimplementedReviewServiceServer) WatchCaseResolutions(*WatchCaseResolutionsRequest, grpc.ServerStreamingServer[WatchCaseResolutionsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchCaseResolutions not implemented")
+}
+func (UnimplementedReviewServiceServer) ListRelatedDecisions(context.Context, *ListRelatedDecisionsRequest) (*ListRelatedDecisionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRelatedDecisions not implemented")
 }
 func (UnimplementedReviewServiceServer) mustEmbedUnimplementedReviewServiceServer() {}
 func (UnimplementedReviewServiceServer) testEmbeddedByValue()                       {}
@@ -448,6 +478,24 @@ func _ReviewService_WatchCaseResolutions_Handler(srv interface{}, stream grpc.Se
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReviewService_WatchCaseResolutionsServer = grpc.ServerStreamingServer[WatchCaseResolutionsResponse]
 
+func _ReviewService_ListRelatedDecisions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRelatedDecisionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReviewServiceServer).ListRelatedDecisions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReviewService_ListRelatedDecisions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReviewServiceServer).ListRelatedDecisions(ctx, req.(*ListRelatedDecisionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReviewService_ServiceDesc is the grpc.ServiceDesc for ReviewService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -482,6 +530,10 @@ var ReviewService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddCaseNote",
 			Handler:    _ReviewService_AddCaseNote_Handler,
+		},
+		{
+			MethodName: "ListRelatedDecisions",
+			Handler:    _ReviewService_ListRelatedDecisions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -29,10 +29,17 @@ const (
 type Outcome int32
 
 const (
+	// Not a decision: riskd never answers with it, and a filter that names it is
+	// refused with INVALID_ARGUMENT.
 	Outcome_OUTCOME_UNSPECIFIED Outcome = 0
-	Outcome_OUTCOME_APPROVE     Outcome = 1
-	Outcome_OUTCOME_REVIEW      Outcome = 2
-	Outcome_OUTCOME_DECLINE     Outcome = 3
+	// Go ahead: open the shop, deliver the order, pay the refund (subject to the
+	// decision's actions, such as REFUND_TO_ORIGINAL_METHOD).
+	Outcome_OUTCOME_APPROVE Outcome = 1
+	// Wait for a person: the decision opens a review case (ReviewService) and
+	// its actions say what to hold meanwhile.
+	Outcome_OUTCOME_REVIEW Outcome = 2
+	// Do not go ahead. An answer, not an error: the reasons say why.
+	Outcome_OUTCOME_DECLINE Outcome = 3
 )
 
 // Enum value maps for Outcome.
@@ -82,10 +89,15 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 type Check int32
 
 const (
-	Check_CHECK_UNSPECIFIED        Check = 0
-	Check_CHECK_SELLER             Check = 1
+	// No check. Never sent by riskd; a request that needs a value refuses it
+	// with INVALID_ARGUMENT.
+	Check_CHECK_UNSPECIFIED Check = 0
+	// A seller opening a shop (CheckSeller).
+	Check_CHECK_SELLER Check = 1
+	// A gift-card order (ScoreGiftCardPurchase).
 	Check_CHECK_GIFT_CARD_PURCHASE Check = 2
-	Check_CHECK_REFUND             Check = 3
+	// A refund (EvaluateRefund).
+	Check_CHECK_REFUND Check = 3
 )
 
 // Enum value maps for Check.
@@ -135,6 +147,8 @@ func (Check) EnumDescriptor() ([]byte, []int) {
 type Action int32
 
 const (
+	// No action. Never sent by riskd; a request that needs a value refuses it
+	// with INVALID_ARGUMENT.
 	Action_ACTION_UNSPECIFIED Action = 0
 	// Send the case to a person before going on.
 	Action_ACTION_MANUAL_REVIEW Action = 1
@@ -208,11 +222,19 @@ func (Action) EnumDescriptor() ([]byte, []int) {
 type VerifierStatus int32
 
 const (
+	// Never sent by riskd.
 	VerifierStatus_VERIFIER_STATUS_UNSPECIFIED VerifierStatus = 0
-	VerifierStatus_VERIFIER_STATUS_OK          VerifierStatus = 1
-	VerifierStatus_VERIFIER_STATUS_FAILED      VerifierStatus = 2
-	VerifierStatus_VERIFIER_STATUS_TIMED_OUT   VerifierStatus = 3
-	VerifierStatus_VERIFIER_STATUS_SKIPPED     VerifierStatus = 4
+	// The verifier answered within its budget; its findings count.
+	VerifierStatus_VERIFIER_STATUS_OK VerifierStatus = 1
+	// The verifier returned an error; the decision carries VERIFIER_FAILED and
+	// the policy's on_failure for it (ignore, review or decline) applies.
+	VerifierStatus_VERIFIER_STATUS_FAILED VerifierStatus = 2
+	// The verifier did not answer within its budget; the decision carries
+	// VERIFIER_TIMEOUT and the policy's on_failure applies as for a failure.
+	VerifierStatus_VERIFIER_STATUS_TIMED_OUT VerifierStatus = 3
+	// The verifier was not called: it waits for others and its condition on
+	// their results was false (VerifierResult.error says which).
+	VerifierStatus_VERIFIER_STATUS_SKIPPED VerifierStatus = 4
 )
 
 // Enum value maps for VerifierStatus.
@@ -264,6 +286,7 @@ func (VerifierStatus) EnumDescriptor() ([]byte, []int) {
 type IdentityDocumentType int32
 
 const (
+	// No type; a request with it is INVALID_ARGUMENT.
 	IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_UNSPECIFIED IdentityDocumentType = 0
 	// Chinese resident identity card (18-character number).
 	IdentityDocumentType_IDENTITY_DOCUMENT_TYPE_RESIDENT_ID IdentityDocumentType = 1
@@ -316,15 +339,23 @@ func (IdentityDocumentType) EnumDescriptor() ([]byte, []int) {
 type InstrumentKind int32
 
 const (
+	// Not known to the caller; accepted (only numbers outside this enum are
+	// refused).
 	InstrumentKind_INSTRUMENT_KIND_UNSPECIFIED InstrumentKind = 0
-	InstrumentKind_INSTRUMENT_KIND_DEBIT_CARD  InstrumentKind = 1
+	// A debit card.
+	InstrumentKind_INSTRUMENT_KIND_DEBIT_CARD InstrumentKind = 1
+	// A credit card.
 	InstrumentKind_INSTRUMENT_KIND_CREDIT_CARD InstrumentKind = 2
-	InstrumentKind_INSTRUMENT_KIND_BALANCE     InstrumentKind = 3
+	// The account's stored balance on the platform.
+	InstrumentKind_INSTRUMENT_KIND_BALANCE InstrumentKind = 3
 	// A consumer credit line or buy-now-pay-later product.
-	InstrumentKind_INSTRUMENT_KIND_CREDIT_LINE   InstrumentKind = 4
-	InstrumentKind_INSTRUMENT_KIND_LOAN          InstrumentKind = 5
+	InstrumentKind_INSTRUMENT_KIND_CREDIT_LINE InstrumentKind = 4
+	// A loan drawn for this payment (see PaymentInstrument.credit_drawn_at).
+	InstrumentKind_INSTRUMENT_KIND_LOAN InstrumentKind = 5
+	// A bank transfer.
 	InstrumentKind_INSTRUMENT_KIND_BANK_TRANSFER InstrumentKind = 6
-	InstrumentKind_INSTRUMENT_KIND_WALLET        InstrumentKind = 7
+	// A third-party wallet.
+	InstrumentKind_INSTRUMENT_KIND_WALLET InstrumentKind = 7
 	// A company's account (corporate card, company bank account or invoice
 	// payment): an office buying cards for its staff, paid by the company, is
 	// not a consumer drawing on their own money.
@@ -388,9 +419,13 @@ func (InstrumentKind) EnumDescriptor() ([]byte, []int) {
 type GoodsKind int32
 
 const (
+	// Not a kind of goods; a refund request with it is INVALID_ARGUMENT.
 	GoodsKind_GOODS_KIND_UNSPECIFIED GoodsKind = 0
-	GoodsKind_GOODS_KIND_PHYSICAL    GoodsKind = 1
-	GoodsKind_GOODS_KIND_DIGITAL     GoodsKind = 2
+	// Goods shipped as a parcel, which can be returned.
+	GoodsKind_GOODS_KIND_PHYSICAL GoodsKind = 1
+	// A code or other digital goods, delivered and perhaps already redeemed (see
+	// EvaluateRefundRequest.digital).
+	GoodsKind_GOODS_KIND_DIGITAL GoodsKind = 2
 )
 
 // Enum value maps for GoodsKind.
@@ -438,9 +473,13 @@ func (GoodsKind) EnumDescriptor() ([]byte, []int) {
 type DestinationKind int32
 
 const (
-	DestinationKind_DESTINATION_KIND_UNSPECIFIED     DestinationKind = 0
+	// Not a destination; a refund request with it is INVALID_ARGUMENT.
+	DestinationKind_DESTINATION_KIND_UNSPECIFIED DestinationKind = 0
+	// Back to the payment method the order was paid with.
 	DestinationKind_DESTINATION_KIND_ORIGINAL_METHOD DestinationKind = 1
-	DestinationKind_DESTINATION_KIND_OTHER           DestinationKind = 2
+	// Anywhere else (another card, account or wallet); then
+	// RefundDestination.fingerprint is required.
+	DestinationKind_DESTINATION_KIND_OTHER DestinationKind = 2
 )
 
 // Enum value maps for DestinationKind.
@@ -488,11 +527,25 @@ func (DestinationKind) EnumDescriptor() ([]byte, []int) {
 type OutcomeLabel int32
 
 const (
-	OutcomeLabel_OUTCOME_LABEL_UNSPECIFIED          OutcomeLabel = 0
-	OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED      OutcomeLabel = 1
-	OutcomeLabel_OUTCOME_LABEL_CHARGEBACK           OutcomeLabel = 2
-	OutcomeLabel_OUTCOME_LABEL_LEGITIMATE           OutcomeLabel = 3
-	OutcomeLabel_OUTCOME_LABEL_SELLER_BANNED        OutcomeLabel = 4
+	// No label. Never sent by riskd; a request that needs a value refuses it
+	// with INVALID_ARGUMENT.
+	OutcomeLabel_OUTCOME_LABEL_UNSPECIFIED OutcomeLabel = 0
+	// The order or seller was fraud. Marks the decision's identifiers, so later
+	// requests sharing them carry LINKED_TO_CONFIRMED_FRAUD; on a gift-card
+	// order, lists related orders to freeze.
+	OutcomeLabel_OUTCOME_LABEL_FRAUD_CONFIRMED OutcomeLabel = 1
+	// The payment was disputed and charged back; counts as fraud, as
+	// FRAUD_CONFIRMED does.
+	OutcomeLabel_OUTCOME_LABEL_CHARGEBACK OutcomeLabel = 2
+	// The decision's subject was genuine: on a gift-card order whose codes are
+	// held, the answer carries RELEASE_CODE_DELIVERY; the label also counts in
+	// the precision of the rules that fired (README, Decision quality).
+	OutcomeLabel_OUTCOME_LABEL_LEGITIMATE OutcomeLabel = 3
+	// The seller was banned; sellers sharing its identifiers later carry
+	// LINKED_TO_BANNED_SELLER.
+	OutcomeLabel_OUTCOME_LABEL_SELLER_BANNED OutcomeLabel = 4
+	// The goods returned were not the goods sold; later refunds of the buyer
+	// carry REFUND_ITEM_MISMATCH_HISTORY.
 	OutcomeLabel_OUTCOME_LABEL_RETURN_ITEM_MISMATCH OutcomeLabel = 5
 )
 
@@ -549,13 +602,20 @@ type Decision struct {
 	// Sortable unique ID (UUIDv7), usable with GetDecision.
 	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// The caller's request_id this decision answers.
-	RequestId string  `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Check     Check   `protobuf:"varint,3,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
-	Outcome   Outcome `protobuf:"varint,4,opt,name=outcome,proto3,enum=risk.v1.Outcome" json:"outcome,omitempty"`
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The kind of decision: the RPC that made it.
+	Check Check `protobuf:"varint,3,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	// The decision itself; never OUTCOME_UNSPECIFIED.
+	Outcome Outcome `protobuf:"varint,4,opt,name=outcome,proto3,enum=risk.v1.Outcome" json:"outcome,omitempty"`
 	// 0 to 100, higher is riskier.
-	Score   int32     `protobuf:"varint,5,opt,name=score,proto3" json:"score,omitempty"`
+	Score int32 `protobuf:"varint,5,opt,name=score,proto3" json:"score,omitempty"`
+	// Every finding and fired rule, shadow ones included (marked shadow). Empty
+	// for an approval that nothing questioned. Each reason's code is listed in
+	// docs/reason-codes.md.
 	Reasons []*Reason `protobuf:"bytes,6,rep,name=reasons,proto3" json:"reasons,omitempty"`
-	Actions []Action  `protobuf:"varint,7,rep,packed,name=actions,proto3,enum=risk.v1.Action" json:"actions,omitempty"`
+	// What the caller should do, in addition to the outcome: the policy's
+	// actions for the outcome and those of the rules that fired.
+	Actions []Action `protobuf:"varint,7,rep,packed,name=actions,proto3,enum=risk.v1.Action" json:"actions,omitempty"`
 	// One result per verifier that ran or was skipped.
 	VerifierResults []*VerifierResult `protobuf:"bytes,8,rep,name=verifier_results,json=verifierResults,proto3" json:"verifier_results,omitempty"`
 	// Content hash of the policy that decided.
@@ -688,7 +748,11 @@ func (x *Decision) GetSignals() []*Signal {
 // Reason is one finding or rule that shaped a decision.
 type Reason struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Stable upper snake case code, such as ID_NUMBER_INVALID.
+	// Stable upper snake case code, such as ID_NUMBER_INVALID. Every code riskd
+	// itself gives is listed, with its default score and its en and zh-CN
+	// sentences, in docs/reason-codes.md, generated from the code; a remote
+	// verifier's codes are its own. New codes may appear in any release: act on
+	// the decision's outcome, not on a code's absence.
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	// A sentence a support agent can read to the customer.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
@@ -770,10 +834,14 @@ func (x *Reason) GetScore() int32 {
 
 // VerifierResult says what one verifier did.
 type VerifierResult struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Status   VerifierStatus         `protobuf:"varint,2,opt,name=status,proto3,enum=risk.v1.VerifierStatus" json:"status,omitempty"`
-	Duration *durationpb.Duration   `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verifier's name in the policy, such as "identity" or a remote
+	// verifier's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What it did: answered, failed, timed out or was skipped.
+	Status VerifierStatus `protobuf:"varint,2,opt,name=status,proto3,enum=risk.v1.VerifierStatus" json:"status,omitempty"`
+	// How long the verifier took, as riskd measured it.
+	Duration *durationpb.Duration `protobuf:"bytes,3,opt,name=duration,proto3" json:"duration,omitempty"`
 	// Why it failed, when it failed; why it was not called, when it was
 	// skipped (a verifier that waits for another and whose condition on its
 	// results was false). Never personal data.
@@ -843,7 +911,9 @@ func (x *VerifierResult) GetError() string {
 // Signal is a named, typed fact derived by a verifier.
 type Signal struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The signal's name, "<verifier>.<name>", such as "identity.age"; the names
+	// a policy's rules read in signals.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Types that are valid to be assigned to Value:
 	//
 	//	*Signal_BoolValue
@@ -950,18 +1020,23 @@ type isSignal_Value interface {
 }
 
 type Signal_BoolValue struct {
+	// A yes-or-no fact.
 	BoolValue bool `protobuf:"varint,2,opt,name=bool_value,json=boolValue,proto3,oneof"`
 }
 
 type Signal_IntValue struct {
+	// A count or a whole number (ages in years, amounts in minor units).
 	IntValue int64 `protobuf:"varint,3,opt,name=int_value,json=intValue,proto3,oneof"`
 }
 
 type Signal_DoubleValue struct {
+	// A fractional number, such as a rate.
 	DoubleValue float64 `protobuf:"fixed64,4,opt,name=double_value,json=doubleValue,proto3,oneof"`
 }
 
 type Signal_StringValue struct {
+	// A code or a label (a province code, a nationality); never raw personal
+	// data.
 	StringValue string `protobuf:"bytes,5,opt,name=string_value,json=stringValue,proto3,oneof"`
 }
 
@@ -983,7 +1058,9 @@ func (*Signal_TimeValue) isSignal_Value() {}
 // Money is an amount in minor units (fen for CNY) of an ISO 4217 currency.
 type Money struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Bounded so that sums over many orders cannot overflow an int64.
+	// The amount in minor units of currency (fen for CNY: 12.34 yuan is 1234), 0
+	// to 10^15; a negative or larger amount is INVALID_ARGUMENT. Bounded so that
+	// sums over many orders cannot overflow an int64.
 	AmountMinor int64 `protobuf:"varint,1,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
 	// An active ISO 4217 code that has a minor unit (amounts are in minor
 	// units, so XAU, XDR, XXX and the other codes without one cannot be
@@ -1042,10 +1119,14 @@ func (x *Money) GetCurrency() string {
 // Client is where the call to the caller came from.
 type Client struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The caller's device ID for the end user's device.
+	// The caller's ID for the end user's device, 1 to 128 characters without
+	// control characters. Hashed before it is stored; it links orders, sellers
+	// and accounts that share a device.
 	DeviceId string `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	// The ip rule accepts an IPv6 zone (fe80::1%eth0) of any characters,
-	// NUL included: no_control keeps control characters out of it.
+	// The end user's IP address, IPv4 or IPv6; required: an empty or malformed
+	// address is INVALID_ARGUMENT. The ip rule accepts an IPv6 zone
+	// (fe80::1%eth0) of any characters, NUL included: no_control keeps control
+	// characters out of it.
 	IpAddress     string `protobuf:"bytes,2,opt,name=ip_address,json=ipAddress,proto3" json:"ip_address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1117,11 +1198,19 @@ type SessionFacts struct {
 	NewDevice bool `protobuf:"varint,3,opt,name=new_device,json=newDevice,proto3" json:"new_device,omitempty"`
 	// The login came from a location new for this account.
 	NewLocation bool `protobuf:"varint,4,opt,name=new_location,json=newLocation,proto3" json:"new_location,omitempty"`
-	// Time spent at checkout.
-	CheckoutDuration  *durationpb.Duration   `protobuf:"bytes,5,opt,name=checkout_duration,json=checkoutDuration,proto3" json:"checkout_duration,omitempty"`
+	// Time the buyer spent at checkout, 0 to 24 hours (INVALID_ARGUMENT
+	// outside); absent when unknown. Under 5 seconds is faster than a person
+	// types (CHECKOUT_TOO_FAST in the default policy).
+	CheckoutDuration *durationpb.Duration `protobuf:"bytes,5,opt,name=checkout_duration,json=checkoutDuration,proto3" json:"checkout_duration,omitempty"`
+	// When the account's password was last changed; absent when unknown or
+	// never. A recent change is a sign of a taken-over account.
 	PasswordChangedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=password_changed_at,json=passwordChangedAt,proto3" json:"password_changed_at,omitempty"`
-	PhoneChangedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=phone_changed_at,json=phoneChangedAt,proto3" json:"phone_changed_at,omitempty"`
-	EmailChangedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=email_changed_at,json=emailChangedAt,proto3" json:"email_changed_at,omitempty"`
+	// When the account's phone number was last changed; absent when unknown or
+	// never.
+	PhoneChangedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=phone_changed_at,json=phoneChangedAt,proto3" json:"phone_changed_at,omitempty"`
+	// When the account's e-mail address was last changed; absent when unknown or
+	// never.
+	EmailChangedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=email_changed_at,json=emailChangedAt,proto3" json:"email_changed_at,omitempty"`
 	// When the device was first seen on this account.
 	DeviceFirstSeenAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=device_first_seen_at,json=deviceFirstSeenAt,proto3" json:"device_first_seen_at,omitempty"`
 	unknownFields     protoimpl.UnknownFields
@@ -1224,9 +1313,13 @@ func (x *SessionFacts) GetDeviceFirstSeenAt() *timestamppb.Timestamp {
 // IdentityDocument is the seller's (or legal representative's) identity.
 type IdentityDocument struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Type  IdentityDocumentType   `protobuf:"varint,1,opt,name=type,proto3,enum=risk.v1.IdentityDocumentType" json:"type,omitempty"`
+	// The kind of document; required: UNSPECIFIED or an unknown number is
+	// INVALID_ARGUMENT.
+	Type IdentityDocumentType `protobuf:"varint,1,opt,name=type,proto3,enum=risk.v1.IdentityDocumentType" json:"type,omitempty"`
 	// The document number as printed.
-	Number   string `protobuf:"bytes,2,opt,name=number,proto3" json:"number,omitempty"`
+	Number string `protobuf:"bytes,2,opt,name=number,proto3" json:"number,omitempty"`
+	// The holder's name as printed, 1 to 128 characters; compared with the
+	// licence's legal representative and the payout account's holder.
 	FullName string `protobuf:"bytes,3,opt,name=full_name,json=fullName,proto3" json:"full_name,omitempty"`
 	// A passport's two 44-character MRZ lines, separated by a newline.
 	Mrz           string `protobuf:"bytes,4,opt,name=mrz,proto3" json:"mrz,omitempty"`
@@ -1296,8 +1389,12 @@ func (x *IdentityDocument) GetMrz() string {
 type BusinessLicense struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The 18-character Unified Social Credit Code.
-	Uscc                string `protobuf:"bytes,1,opt,name=uscc,proto3" json:"uscc,omitempty"`
-	CompanyName         string `protobuf:"bytes,2,opt,name=company_name,json=companyName,proto3" json:"company_name,omitempty"`
+	Uscc string `protobuf:"bytes,1,opt,name=uscc,proto3" json:"uscc,omitempty"`
+	// The company's registered name, 1 to 256 characters; compared with the
+	// payout account's holder.
+	CompanyName string `protobuf:"bytes,2,opt,name=company_name,json=companyName,proto3" json:"company_name,omitempty"`
+	// The legal representative's name as printed on the licence, 1 to 128
+	// characters; compared with the identity document's name.
 	LegalRepresentative string `protobuf:"bytes,3,opt,name=legal_representative,json=legalRepresentative,proto3" json:"legal_representative,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
@@ -1356,12 +1453,23 @@ func (x *BusinessLicense) GetLegalRepresentative() string {
 
 // Contact is how the seller can be reached.
 type Contact struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Mobile        string                 `protobuf:"bytes,1,opt,name=mobile,proto3" json:"mobile,omitempty"`
-	Landline      string                 `protobuf:"bytes,2,opt,name=landline,proto3" json:"landline,omitempty"`
-	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
-	Address       string                 `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
-	ChatHandle    string                 `protobuf:"bytes,5,opt,name=chat_handle,json=chatHandle,proto3" json:"chat_handle,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Mobile number, in any common writing ("+86 138 0013 8000"); up to 32
+	// characters, normalised to its digits and hashed. Empty when not given.
+	Mobile string `protobuf:"bytes,1,opt,name=mobile,proto3" json:"mobile,omitempty"`
+	// Landline number, up to 32 characters, normalised to its digits and hashed.
+	// Empty when not given.
+	Landline string `protobuf:"bytes,2,opt,name=landline,proto3" json:"landline,omitempty"`
+	// E-mail address, up to 254 characters; empty when not given, otherwise it
+	// must be a valid address (INVALID_ARGUMENT if not). Hashed; its domain is
+	// checked against throwaway e-mail services.
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// Postal address, up to 512 characters, normalised and hashed. Empty when
+	// not given.
+	Address string `protobuf:"bytes,4,opt,name=address,proto3" json:"address,omitempty"`
+	// Messaging-app handle, up to 128 characters, normalised and hashed. Empty
+	// when not given.
+	ChatHandle    string `protobuf:"bytes,5,opt,name=chat_handle,json=chatHandle,proto3" json:"chat_handle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1433,9 +1541,15 @@ func (x *Contact) GetChatHandle() string {
 
 // PayoutAccount is where the seller is paid.
 type PayoutAccount struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccountNumber string                 `protobuf:"bytes,1,opt,name=account_number,json=accountNumber,proto3" json:"account_number,omitempty"`
-	HolderName    string                 `protobuf:"bytes,2,opt,name=holder_name,json=holderName,proto3" json:"holder_name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bank or wallet account the seller is paid to, 1 to 64 characters in any
+	// writing (normalised and hashed before any store sees it); shared payout
+	// accounts link sellers.
+	AccountNumber string `protobuf:"bytes,1,opt,name=account_number,json=accountNumber,proto3" json:"account_number,omitempty"`
+	// The account holder's name, 1 to 256 characters; it must be the company's
+	// or its legal representative's, or the decision carries
+	// PAYOUT_NAME_MISMATCH.
+	HolderName    string `protobuf:"bytes,2,opt,name=holder_name,json=holderName,proto3" json:"holder_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1491,13 +1605,19 @@ type CheckSellerRequest struct {
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Stored in clear: the marketplace's opaque reference, never personal
 	// data such as a phone number or a name (README, Storage).
-	SellerId string            `protobuf:"bytes,2,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
-	Client   *Client           `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
+	SellerId string `protobuf:"bytes,2,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
+	// The device and address the seller applied from; required.
+	Client *Client `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
+	// The seller's (or, with a licence, the legal representative's) identity
+	// document; required.
 	Identity *IdentityDocument `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
 	// Absent for a private seller without a company.
 	License *BusinessLicense `protobuf:"bytes,5,opt,name=license,proto3" json:"license,omitempty"`
-	Contact *Contact         `protobuf:"bytes,6,opt,name=contact,proto3" json:"contact,omitempty"`
-	Payout  *PayoutAccount   `protobuf:"bytes,7,opt,name=payout,proto3" json:"payout,omitempty"`
+	// How to reach the seller; required, though each of its fields may be empty.
+	Contact *Contact `protobuf:"bytes,6,opt,name=contact,proto3" json:"contact,omitempty"`
+	// Where the seller will be paid; absent when not yet known (the payout
+	// checks are then not made).
+	Payout *PayoutAccount `protobuf:"bytes,7,opt,name=payout,proto3" json:"payout,omitempty"`
 	// Language of the reason sentences: "en" (default) or "zh-CN". Codes
 	// never change with it.
 	Locale        string `protobuf:"bytes,8,opt,name=locale,proto3" json:"locale,omitempty"`
@@ -1593,8 +1713,9 @@ func (x *CheckSellerRequest) GetLocale() string {
 
 // CheckSellerResponse carries the decision.
 type CheckSellerResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Decision      *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// riskd's answer; the same one GetDecision returns later.
+	Decision      *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1640,8 +1761,10 @@ func (x *CheckSellerResponse) GetDecision() *Decision {
 type PaymentInstrument struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A stable fingerprint of the instrument, never its number.
-	Fingerprint string         `protobuf:"bytes,1,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
-	Kind        InstrumentKind `protobuf:"varint,2,opt,name=kind,proto3,enum=risk.v1.InstrumentKind" json:"kind,omitempty"`
+	Fingerprint string `protobuf:"bytes,1,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// The kind of instrument; a number not in InstrumentKind is
+	// INVALID_ARGUMENT.
+	Kind InstrumentKind `protobuf:"varint,2,opt,name=kind,proto3,enum=risk.v1.InstrumentKind" json:"kind,omitempty"`
 	// When the credit or loan funding this payment was drawn, if any.
 	CreditDrawnAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=credit_drawn_at,json=creditDrawnAt,proto3" json:"credit_drawn_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1702,8 +1825,14 @@ func (x *PaymentInstrument) GetCreditDrawnAt() *timestamppb.Timestamp {
 // Recipient is where gift-card codes are delivered.
 type Recipient struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Email string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Phone string                 `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
+	// The e-mail address the codes go to, up to 254 characters; it must be a
+	// valid address. Exactly one of email and phone is required
+	// (INVALID_ARGUMENT otherwise).
+	Email string `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	// The phone number the codes go to, 3 to 32 characters in any writing,
+	// normalised to its digits and hashed. Exactly one of email and phone is
+	// required.
+	Phone string `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
 	// The recipient is the account's own e-mail or phone.
 	OwnedByAccount bool `protobuf:"varint,3,opt,name=owned_by_account,json=ownedByAccount,proto3" json:"owned_by_account,omitempty"`
 	// When the recipient was added to the account.
@@ -1772,11 +1901,14 @@ func (x *Recipient) GetAddedAt() *timestamppb.Timestamp {
 
 // GiftCardLine is a number of cards of one face value.
 type GiftCardLine struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	FaceValueMinor int64                  `protobuf:"varint,1,opt,name=face_value_minor,json=faceValueMinor,proto3" json:"face_value_minor,omitempty"`
-	Quantity       int32                  `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The face value of one card, in minor units of the order's currency (fen
+	// for CNY); above 0 and at most 10^12.
+	FaceValueMinor int64 `protobuf:"varint,1,opt,name=face_value_minor,json=faceValueMinor,proto3" json:"face_value_minor,omitempty"`
+	// How many cards of this face value, 1 to 10,000.
+	Quantity      int32 `protobuf:"varint,2,opt,name=quantity,proto3" json:"quantity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GiftCardLine) Reset() {
@@ -1825,12 +1957,22 @@ func (x *GiftCardLine) GetQuantity() int32 {
 
 // PurchaseHistory is history the caller already holds.
 type PurchaseHistory struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	PastGiftCardOrders int32                  `protobuf:"varint,1,opt,name=past_gift_card_orders,json=pastGiftCardOrders,proto3" json:"past_gift_card_orders,omitempty"`
-	PastGiftCardValue  *Money                 `protobuf:"bytes,2,opt,name=past_gift_card_value,json=pastGiftCardValue,proto3" json:"past_gift_card_value,omitempty"`
-	TypicalOrderValue  *Money                 `protobuf:"bytes,3,opt,name=typical_order_value,json=typicalOrderValue,proto3" json:"typical_order_value,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Gift-card orders the account placed before, as the caller counts them; 0
+	// to 10,000,000. With none here and none in riskd's own history, the order
+	// carries FIRST_GIFT_CARD_PURCHASE.
+	PastGiftCardOrders int32 `protobuf:"varint,1,opt,name=past_gift_card_orders,json=pastGiftCardOrders,proto3" json:"past_gift_card_orders,omitempty"`
+	// What those orders came to, in minor units; absent when unknown. The built-
+	// in verifiers do not read it; a policy's rules may
+	// (request.caller_history).
+	PastGiftCardValue *Money `protobuf:"bytes,2,opt,name=past_gift_card_value,json=pastGiftCardValue,proto3" json:"past_gift_card_value,omitempty"`
+	// What one of the account's orders usually comes to (any goods); absent when
+	// unknown. When riskd holds no gift-card order of the account, five times
+	// this is the yardstick: an order above it (and above a minimum amount)
+	// carries AMOUNT_ABOVE_HISTORY.
+	TypicalOrderValue *Money `protobuf:"bytes,3,opt,name=typical_order_value,json=typicalOrderValue,proto3" json:"typical_order_value,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PurchaseHistory) Reset() {
@@ -1886,21 +2028,40 @@ func (x *PurchaseHistory) GetTypicalOrderValue() *Money {
 
 // ScoreGiftCardPurchaseRequest asks whether a gift-card order may go through.
 type ScoreGiftCardPurchaseRequest struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	OrderId   string                 `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Caller-chosen idempotency key, 1 to 128 characters: the same key with the
+	// same content returns the decision already made; with other content it is
+	// ALREADY_EXISTS (REQUEST_ID_REUSED).
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The caller's order ID, 1 to 128 characters. Not stored (the decision keeps
+	// only that it was set): find the decision again by its decision_id, or by
+	// retrying with the same request_id.
+	OrderId string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	// Stored in clear: the marketplace's opaque reference, never personal
 	// data such as a phone number or a name (README, Storage).
-	AccountId        string                 `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// When the buying account was opened; required. Rules of a policy may read
+	// it (request.account_created_at); the default policy does not.
 	AccountCreatedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=account_created_at,json=accountCreatedAt,proto3" json:"account_created_at,omitempty"`
-	Client           *Client                `protobuf:"bytes,5,opt,name=client,proto3" json:"client,omitempty"`
-	Total            *Money                 `protobuf:"bytes,6,opt,name=total,proto3" json:"total,omitempty"`
-	Cards            []*GiftCardLine        `protobuf:"bytes,7,rep,name=cards,proto3" json:"cards,omitempty"`
-	Payment          *PaymentInstrument     `protobuf:"bytes,8,opt,name=payment,proto3" json:"payment,omitempty"`
-	Recipient        *Recipient             `protobuf:"bytes,9,opt,name=recipient,proto3" json:"recipient,omitempty"`
-	Session          *SessionFacts          `protobuf:"bytes,10,opt,name=session,proto3" json:"session,omitempty"`
+	// The device and address the order came from; required.
+	Client *Client `protobuf:"bytes,5,opt,name=client,proto3" json:"client,omitempty"`
+	// The order's total; required, and it must equal the sum of face_value_minor
+	// x quantity over cards (INVALID_ARGUMENT on field total, rule
+	// order.total_matches_cards).
+	Total *Money `protobuf:"bytes,6,opt,name=total,proto3" json:"total,omitempty"`
+	// The cards ordered, 1 to 100 lines.
+	Cards []*GiftCardLine `protobuf:"bytes,7,rep,name=cards,proto3" json:"cards,omitempty"`
+	// What pays for the order; required.
+	Payment *PaymentInstrument `protobuf:"bytes,8,opt,name=payment,proto3" json:"payment,omitempty"`
+	// Where the codes go; required.
+	Recipient *Recipient `protobuf:"bytes,9,opt,name=recipient,proto3" json:"recipient,omitempty"`
+	// What the caller's app knows of the session (a call in progress, a remote-
+	// control app); absent when it knows nothing, and rules read every fact as
+	// false or unset.
+	Session *SessionFacts `protobuf:"bytes,10,opt,name=session,proto3" json:"session,omitempty"`
 	// The card brand or merchant the codes are for.
-	Brand         string           `protobuf:"bytes,11,opt,name=brand,proto3" json:"brand,omitempty"`
+	Brand string `protobuf:"bytes,11,opt,name=brand,proto3" json:"brand,omitempty"`
+	// History the caller holds from before riskd; absent when none.
 	CallerHistory *PurchaseHistory `protobuf:"bytes,12,opt,name=caller_history,json=callerHistory,proto3" json:"caller_history,omitempty"`
 	// Language of the reason sentences: "en" (default) or "zh-CN". Codes
 	// never change with it.
@@ -2032,8 +2193,9 @@ func (x *ScoreGiftCardPurchaseRequest) GetLocale() string {
 
 // ScoreGiftCardPurchaseResponse carries the decision.
 type ScoreGiftCardPurchaseResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Decision      *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// riskd's answer; the same one GetDecision returns later.
+	Decision      *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2077,8 +2239,11 @@ func (x *ScoreGiftCardPurchaseResponse) GetDecision() *Decision {
 
 // DigitalDelivery is what happened to a digital code.
 type DigitalDelivery struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeliveredAt   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the code was delivered to the buyer; absent when not delivered.
+	DeliveredAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	// When the code was redeemed; absent when not redeemed. A refund asked for a
+	// redeemed code is the redeemed-code refund pattern.
 	RedeemedAt    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=redeemed_at,json=redeemedAt,proto3" json:"redeemed_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2130,9 +2295,13 @@ func (x *DigitalDelivery) GetRedeemedAt() *timestamppb.Timestamp {
 
 // RefundDestination is where a refund would be paid.
 type RefundDestination struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          DestinationKind        `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.DestinationKind" json:"kind,omitempty"`
-	Fingerprint   string                 `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where the refund would go; required.
+	Kind DestinationKind `protobuf:"varint,1,opt,name=kind,proto3,enum=risk.v1.DestinationKind" json:"kind,omitempty"`
+	// A stable fingerprint of the destination, never its number, up to 128
+	// characters; required when kind is OTHER (INVALID_ARGUMENT, rule
+	// destination.fingerprint_required).
+	Fingerprint   string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2183,9 +2352,12 @@ func (x *RefundDestination) GetFingerprint() string {
 
 // ReturnShipment is what the warehouse saw of a returned parcel.
 type ReturnShipment struct {
-	state               protoimpl.MessageState `protogen:"open.v1"`
-	DeclaredWeightGrams int32                  `protobuf:"varint,1,opt,name=declared_weight_grams,json=declaredWeightGrams,proto3" json:"declared_weight_grams,omitempty"`
-	MeasuredWeightGrams int32                  `protobuf:"varint,2,opt,name=measured_weight_grams,json=measuredWeightGrams,proto3" json:"measured_weight_grams,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The weight of the goods sold, in grams, 0 to 10,000,000; 0 when unknown.
+	DeclaredWeightGrams int32 `protobuf:"varint,1,opt,name=declared_weight_grams,json=declaredWeightGrams,proto3" json:"declared_weight_grams,omitempty"`
+	// The weight of the parcel returned, as the warehouse weighed it, in grams,
+	// 0 to 10,000,000; 0 when not weighed.
+	MeasuredWeightGrams int32 `protobuf:"varint,2,opt,name=measured_weight_grams,json=measuredWeightGrams,proto3" json:"measured_weight_grams,omitempty"`
 	// The return's tracking does not match the parcel sent.
 	TrackingMismatch bool `protobuf:"varint,3,opt,name=tracking_mismatch,json=trackingMismatch,proto3" json:"tracking_mismatch,omitempty"`
 	unknownFields    protoimpl.UnknownFields
@@ -2245,30 +2417,48 @@ func (x *ReturnShipment) GetTrackingMismatch() bool {
 
 // EvaluateRefundRequest asks whether a refund may be paid.
 type EvaluateRefundRequest struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	OrderId   string                 `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Caller-chosen idempotency key, 1 to 128 characters: the same key with the
+	// same content returns the decision already made; with other content it is
+	// ALREADY_EXISTS (REQUEST_ID_REUSED).
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The caller's ID of the order refunded, 1 to 128 characters.
+	OrderId string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	// Stored in clear: the marketplace's opaque reference, never personal
 	// data such as a phone number or a name (README, Storage).
 	BuyerAccountId string `protobuf:"bytes,3,opt,name=buyer_account_id,json=buyerAccountId,proto3" json:"buyer_account_id,omitempty"`
 	// Stored in clear: the marketplace's opaque reference, never personal
 	// data such as a phone number or a name (README, Storage).
-	SellerId        string    `protobuf:"bytes,4,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
-	Client          *Client   `protobuf:"bytes,5,opt,name=client,proto3" json:"client,omitempty"`
-	AmountRequested *Money    `protobuf:"bytes,6,opt,name=amount_requested,json=amountRequested,proto3" json:"amount_requested,omitempty"`
-	AmountPaid      *Money    `protobuf:"bytes,7,opt,name=amount_paid,json=amountPaid,proto3" json:"amount_paid,omitempty"`
-	GoodsKind       GoodsKind `protobuf:"varint,8,opt,name=goods_kind,json=goodsKind,proto3,enum=risk.v1.GoodsKind" json:"goods_kind,omitempty"`
+	SellerId string `protobuf:"bytes,4,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
+	// The device and address the refund was asked from; required.
+	Client *Client `protobuf:"bytes,5,opt,name=client,proto3" json:"client,omitempty"`
+	// The refund asked for; required, in the currency of amount_paid
+	// (INVALID_ARGUMENT, rule refund.same_currency).
+	AmountRequested *Money `protobuf:"bytes,6,opt,name=amount_requested,json=amountRequested,proto3" json:"amount_requested,omitempty"`
+	// What the buyer paid for the order; required.
+	AmountPaid *Money `protobuf:"bytes,7,opt,name=amount_paid,json=amountPaid,proto3" json:"amount_paid,omitempty"`
+	// Whether the goods are physical or digital; required.
+	GoodsKind GoodsKind `protobuf:"varint,8,opt,name=goods_kind,json=goodsKind,proto3,enum=risk.v1.GoodsKind" json:"goods_kind,omitempty"`
 	// For digital goods: when the code was delivered and redeemed.
-	Digital        *DigitalDelivery   `protobuf:"bytes,9,opt,name=digital,proto3" json:"digital,omitempty"`
-	ItemCategory   string             `protobuf:"bytes,10,opt,name=item_category,json=itemCategory,proto3" json:"item_category,omitempty"`
-	Destination    *RefundDestination `protobuf:"bytes,11,opt,name=destination,proto3" json:"destination,omitempty"`
-	ReturnShipment *ReturnShipment    `protobuf:"bytes,12,opt,name=return_shipment,json=returnShipment,proto3" json:"return_shipment,omitempty"`
+	Digital *DigitalDelivery `protobuf:"bytes,9,opt,name=digital,proto3" json:"digital,omitempty"`
+	// The caller's category of the goods, such as "electronics", up to 64
+	// characters; empty when unknown.
+	ItemCategory string `protobuf:"bytes,10,opt,name=item_category,json=itemCategory,proto3" json:"item_category,omitempty"`
+	// Where the refund would be paid; required.
+	Destination *RefundDestination `protobuf:"bytes,11,opt,name=destination,proto3" json:"destination,omitempty"`
+	// What the warehouse saw of the return, for physical goods; absent when
+	// nothing came back yet.
+	ReturnShipment *ReturnShipment `protobuf:"bytes,12,opt,name=return_shipment,json=returnShipment,proto3" json:"return_shipment,omitempty"`
 	// The buyer was asked to confirm receipt before the goods arrived.
-	ReceiptConfirmedBeforeDelivery bool   `protobuf:"varint,13,opt,name=receipt_confirmed_before_delivery,json=receiptConfirmedBeforeDelivery,proto3" json:"receipt_confirmed_before_delivery,omitempty"`
-	BuyerReason                    string `protobuf:"bytes,14,opt,name=buyer_reason,json=buyerReason,proto3" json:"buyer_reason,omitempty"`
-	// The buyer's order count over the last 90 days, as the caller knows it.
-	BuyerOrders_90D int32         `protobuf:"varint,15,opt,name=buyer_orders_90d,json=buyerOrders90d,proto3" json:"buyer_orders_90d,omitempty"`
-	Session         *SessionFacts `protobuf:"bytes,16,opt,name=session,proto3" json:"session,omitempty"`
+	ReceiptConfirmedBeforeDelivery bool `protobuf:"varint,13,opt,name=receipt_confirmed_before_delivery,json=receiptConfirmedBeforeDelivery,proto3" json:"receipt_confirmed_before_delivery,omitempty"`
+	// The buyer's own words for the refund, up to 2,000 characters; NUL is
+	// refused.
+	BuyerReason string `protobuf:"bytes,14,opt,name=buyer_reason,json=buyerReason,proto3" json:"buyer_reason,omitempty"`
+	// The buyer's order count over the last 90 days, as the caller knows it; 0
+	// to 10,000,000, 0 when unknown.
+	BuyerOrders_90D int32 `protobuf:"varint,15,opt,name=buyer_orders_90d,json=buyerOrders90d,proto3" json:"buyer_orders_90d,omitempty"`
+	// What the caller's app knows of the session; absent when it knows nothing.
+	Session *SessionFacts `protobuf:"bytes,16,opt,name=session,proto3" json:"session,omitempty"`
 	// Language of the reason sentences: "en" (default) or "zh-CN". Codes
 	// never change with it.
 	Locale        string `protobuf:"bytes,17,opt,name=locale,proto3" json:"locale,omitempty"`
@@ -2427,8 +2617,9 @@ func (x *EvaluateRefundRequest) GetLocale() string {
 
 // EvaluateRefundResponse carries the decision.
 type EvaluateRefundResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Decision      *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// riskd's answer; the same one GetDecision returns later.
+	Decision      *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2472,9 +2663,13 @@ func (x *EvaluateRefundResponse) GetDecision() *Decision {
 
 // ReportOutcomeRequest reports what later turned out true about a decision.
 type ReportOutcomeRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
-	Label      OutcomeLabel           `protobuf:"varint,2,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision reported on (Decision.decision_id), up to 64 characters;
+	// NOT_FOUND (DECISION_NOT_FOUND) when riskd does not know it or no longer
+	// keeps it.
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// What turned out true; required.
+	Label OutcomeLabel `protobuf:"varint,2,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
 	// Free text, stored as sent (not hashed) for --decision-retention: say
 	// what happened, never who (no names, phone numbers, card or account
 	// numbers). See the README, Storage.
@@ -2599,9 +2794,12 @@ type RelatedOrder struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The riskd decision of the order; empty for an order recorded through
 	// RecordEvents, which has event_id instead.
-	DecisionId string   `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
-	EventId    string   `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	Actions    []Action `protobuf:"varint,3,rep,packed,name=actions,proto3,enum=risk.v1.Action" json:"actions,omitempty"`
+	DecisionId string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	// The event_id of an order recorded through RecordEvents; empty for a riskd
+	// decision, which has decision_id instead.
+	EventId string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// What to do about the order: FREEZE_ISSUED_CODES.
+	Actions []Action `protobuf:"varint,3,rep,packed,name=actions,proto3,enum=risk.v1.Action" json:"actions,omitempty"`
 	// What it shares with the reported order, by kind (one of "account",
 	// "device", "instrument", "recipient"), never the value.
 	Shared        []string `protobuf:"bytes,4,rep,name=shared,proto3" json:"shared,omitempty"`
@@ -2669,8 +2867,11 @@ func (x *RelatedOrder) GetShared() []string {
 
 // GetDecisionRequest names a stored decision.
 type GetDecisionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision's ID (Decision.decision_id), 1 to 64 characters; NOT_FOUND
+	// (DECISION_NOT_FOUND) when riskd does not know it or no longer keeps it
+	// (--decision-retention).
+	DecisionId    string `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2714,8 +2915,9 @@ func (x *GetDecisionRequest) GetDecisionId() string {
 
 // GetDecisionResponse carries the stored decision.
 type GetDecisionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Decision      *Decision              `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The decision, with the content the caller first got.
+	Decision      *Decision `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2762,7 +2964,9 @@ type HistoryEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Caller-chosen ID; an event ID already recorded is skipped.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// When it happened: not in the future, not older than the retention period.
+	// When it happened; required. Not in the future and not older than --event-
+	// retention, or the batch is INVALID_ARGUMENT naming the event
+	// (events[i].occurred_at).
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	// Types that are valid to be assigned to Event:
 	//
@@ -2888,15 +3092,18 @@ func (*HistoryEvent_Outcome) isHistoryEvent_Event() {}
 // own sake (release held codes, list related orders, per-rule precision),
 // use ReportOutcome; this marks the decision's identifiers only.
 type OutcomeEvent struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
-	SellerId  string                 `protobuf:"bytes,2,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A buyer account the outcome is about, up to 128 characters.
+	AccountId string `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// A seller the outcome is about, up to 128 characters.
+	SellerId string `protobuf:"bytes,2,opt,name=seller_id,json=sellerId,proto3" json:"seller_id,omitempty"`
 	// A decision riskd made (Decision.decision_id).
 	DecisionId string `protobuf:"bytes,5,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
 	// The event_id of a gift_card_order or refund recorded earlier through
 	// RecordEvents, or earlier in the same batch.
-	OrderEventId string       `protobuf:"bytes,6,opt,name=order_event_id,json=orderEventId,proto3" json:"order_event_id,omitempty"`
-	Label        OutcomeLabel `protobuf:"varint,3,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
+	OrderEventId string `protobuf:"bytes,6,opt,name=order_event_id,json=orderEventId,proto3" json:"order_event_id,omitempty"`
+	// What is known; required.
+	Label OutcomeLabel `protobuf:"varint,3,opt,name=label,proto3,enum=risk.v1.OutcomeLabel" json:"label,omitempty"`
 	// Free text, checked and then dropped: riskd stores nothing of it.
 	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2977,8 +3184,10 @@ func (x *OutcomeEvent) GetNote() string {
 
 // RecordEventsRequest is a batch of past events.
 type RecordEventsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*HistoryEvent        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, 1 to 1,000 per call; an invalid one refuses the whole batch
+	// with INVALID_ARGUMENT naming it (events[i]), and nothing is recorded.
+	Events        []*HistoryEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3118,7 +3327,8 @@ type GetPolicyResponse struct {
 	// Content hash, as in every decision.
 	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Where it came from: a file path or the embedded default.
-	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Source string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	// When this replica put it in force.
 	LoadedAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3180,9 +3390,10 @@ type ReplayPolicyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The candidate policy document (YAML).
 	Policy []byte `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
-	// Decisions decided in the last `since`.
+	// Replay the decisions made in this last span of time: above 0 and at most
+	// 400 days (34,560,000 s); INVALID_ARGUMENT otherwise.
 	Since *durationpb.Duration `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
-	// How many decision IDs to sample per change.
+	// How many decision IDs to return per change, 0 to 100.
 	Sample        int32 `protobuf:"varint,3,opt,name=sample,proto3" json:"sample,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3241,12 +3452,14 @@ func (x *ReplayPolicyRequest) GetSample() int32 {
 
 // ReplayPolicyResponse says what the candidate would have changed.
 type ReplayPolicyResponse struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	CandidateVersion string                 `protobuf:"bytes,1,opt,name=candidate_version,json=candidateVersion,proto3" json:"candidate_version,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The candidate's content hash: the version it would have in decisions.
+	CandidateVersion string `protobuf:"bytes,1,opt,name=candidate_version,json=candidateVersion,proto3" json:"candidate_version,omitempty"`
 	// Decisions replayed.
 	Decisions int64 `protobuf:"varint,2,opt,name=decisions,proto3" json:"decisions,omitempty"`
 	// Decisions whose outcome the candidate would change.
-	Changed int64            `protobuf:"varint,3,opt,name=changed,proto3" json:"changed,omitempty"`
+	Changed int64 `protobuf:"varint,3,opt,name=changed,proto3" json:"changed,omitempty"`
+	// The changes, by check and by outcome before and after.
 	Changes []*OutcomeChange `protobuf:"bytes,4,rep,name=changes,proto3" json:"changes,omitempty"`
 	// Decisions that could not be replayed (kept without facts).
 	Skipped       int64 `protobuf:"varint,5,opt,name=skipped,proto3" json:"skipped,omitempty"`
@@ -3322,14 +3535,19 @@ func (x *ReplayPolicyResponse) GetSkipped() int64 {
 // OutcomeChange is one kind of change and why.
 type OutcomeChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Check Check                  `protobuf:"varint,1,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
-	From  Outcome                `protobuf:"varint,2,opt,name=from,proto3,enum=risk.v1.Outcome" json:"from,omitempty"`
-	To    Outcome                `protobuf:"varint,3,opt,name=to,proto3,enum=risk.v1.Outcome" json:"to,omitempty"`
-	Count int64                  `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// The check of the decisions changed.
+	Check Check `protobuf:"varint,1,opt,name=check,proto3,enum=risk.v1.Check" json:"check,omitempty"`
+	// Their outcome at the time.
+	From Outcome `protobuf:"varint,2,opt,name=from,proto3,enum=risk.v1.Outcome" json:"from,omitempty"`
+	// Their outcome under the candidate.
+	To Outcome `protobuf:"varint,3,opt,name=to,proto3,enum=risk.v1.Outcome" json:"to,omitempty"`
+	// How many decisions changed so.
+	Count int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
 	// Rules that fired under the candidate but not at the time, with how
 	// many of these decisions each fired in.
-	Rules             map[string]int64 `protobuf:"bytes,5,rep,name=rules,proto3" json:"rules,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	SampleDecisionIds []string         `protobuf:"bytes,6,rep,name=sample_decision_ids,json=sampleDecisionIds,proto3" json:"sample_decision_ids,omitempty"`
+	Rules map[string]int64 `protobuf:"bytes,5,rep,name=rules,proto3" json:"rules,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Up to ReplayPolicyRequest.sample of their decision IDs, for GetDecision.
+	SampleDecisionIds []string `protobuf:"bytes,6,rep,name=sample_decision_ids,json=sampleDecisionIds,proto3" json:"sample_decision_ids,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -3411,9 +3629,11 @@ func (x *OutcomeChange) GetSampleDecisionIds() []string {
 // free-text and identifier field redacted (emptiness kept, so rules that
 // test for a missing field still work), and what each verifier returned.
 type DecisionFacts struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Request   *anypb.Any             `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
-	Verifiers []*VerifierFacts       `protobuf:"bytes,2,rep,name=verifiers,proto3" json:"verifiers,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request, redacted: a risk.v1 request message of the decision's check.
+	Request *anypb.Any `protobuf:"bytes,1,opt,name=request,proto3" json:"request,omitempty"`
+	// What each verifier returned.
+	Verifiers []*VerifierFacts `protobuf:"bytes,2,rep,name=verifiers,proto3" json:"verifiers,omitempty"`
 	// The rules that fired, shadow ones included.
 	FiredRules    []string `protobuf:"bytes,3,rep,name=fired_rules,json=firedRules,proto3" json:"fired_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3473,11 +3693,15 @@ func (x *DecisionFacts) GetFiredRules() []string {
 
 // VerifierFacts is one verifier's answer, as the policy saw it.
 type VerifierFacts struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Status        VerifierStatus         `protobuf:"varint,2,opt,name=status,proto3,enum=risk.v1.VerifierStatus" json:"status,omitempty"`
-	Signals       []*Signal              `protobuf:"bytes,3,rep,name=signals,proto3" json:"signals,omitempty"`
-	Findings      []*Reason              `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verifier's name in the policy.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What it did.
+	Status VerifierStatus `protobuf:"varint,2,opt,name=status,proto3,enum=risk.v1.VerifierStatus" json:"status,omitempty"`
+	// The signals it returned.
+	Signals []*Signal `protobuf:"bytes,3,rep,name=signals,proto3" json:"signals,omitempty"`
+	// The findings it returned, with their scores.
+	Findings      []*Reason `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -27,10 +27,14 @@ const (
 type Check int32
 
 const (
-	Check_CHECK_UNSPECIFIED        Check = 0
-	Check_CHECK_SELLER             Check = 1
+	// Never sent by riskd.
+	Check_CHECK_UNSPECIFIED Check = 0
+	// A seller opening a shop (risk.v1 CheckSeller).
+	Check_CHECK_SELLER Check = 1
+	// A gift-card order (risk.v1 ScoreGiftCardPurchase).
 	Check_CHECK_GIFT_CARD_PURCHASE Check = 2
-	Check_CHECK_REFUND             Check = 3
+	// A refund (risk.v1 EvaluateRefund).
+	Check_CHECK_REFUND Check = 3
 )
 
 // Enum value maps for Check.
@@ -178,22 +182,27 @@ type isValue_Kind interface {
 }
 
 type Value_StringValue struct {
+	// Text, such as a name or a code.
 	StringValue string `protobuf:"bytes,1,opt,name=string_value,json=stringValue,proto3,oneof"`
 }
 
 type Value_IntValue struct {
+	// A whole number.
 	IntValue int64 `protobuf:"varint,2,opt,name=int_value,json=intValue,proto3,oneof"`
 }
 
 type Value_BoolValue struct {
+	// A yes-or-no fact.
 	BoolValue bool `protobuf:"varint,3,opt,name=bool_value,json=boolValue,proto3,oneof"`
 }
 
 type Value_DoubleValue struct {
+	// A fractional number.
 	DoubleValue float64 `protobuf:"fixed64,4,opt,name=double_value,json=doubleValue,proto3,oneof"`
 }
 
 type Value_TimeValue struct {
+	// A point in time.
 	TimeValue *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time_value,json=timeValue,proto3,oneof"`
 }
 
@@ -210,7 +219,8 @@ func (*Value_TimeValue) isValue_Kind() {}
 // VerifyRequest carries the facts the policy lets this verifier see.
 type VerifyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Check Check                  `protobuf:"varint,1,opt,name=check,proto3,enum=risk.verifier.v1.Check" json:"check,omitempty"`
+	// The kind of decision being made.
+	Check Check `protobuf:"varint,1,opt,name=check,proto3,enum=risk.verifier.v1.Check" json:"check,omitempty"`
 	// The decision being made. The same ID may arrive again if riskd is
 	// retried by its caller; answer it the same way.
 	DecisionId string `protobuf:"bytes,2,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
@@ -278,8 +288,11 @@ func (x *VerifyRequest) GetFacts() map[string]*Value {
 type VerifyResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Named facts for the policy, keyed "<verifier>.<name>" by riskd.
-	Signals       map[string]*Value `protobuf:"bytes,1,rep,name=signals,proto3" json:"signals,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Findings      []*Finding        `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
+	Signals map[string]*Value `protobuf:"bytes,1,rep,name=signals,proto3" json:"signals,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Reasons to worry, at most 32; a response with more, or with a bad signal
+	// name or finding, counts as a failed verifier (VERIFIER_FAILED, and the
+	// policy's on_failure applies).
+	Findings      []*Finding `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,7 +346,8 @@ type Finding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stable upper snake case code, such as LICENSE_REVOKED.
 	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	// What it adds to the decision's score.
+	// What it adds to the decision's score, -100 to 100; a response with a score
+	// out of range counts as a failed verifier.
 	Score int32 `protobuf:"varint,2,opt,name=score,proto3" json:"score,omitempty"`
 	// A sentence a support agent can read out. No personal data.
 	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
