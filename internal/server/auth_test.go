@@ -355,6 +355,10 @@ var secEveryRPC = []struct {
 		}
 		return err
 	}},
+	{"/risk.v1.ReviewService/ListRelatedDecisions", func(ctx context.Context, conn *grpc.ClientConn, decisionID string) error {
+		_, err := riskv1.NewReviewServiceClient(conn).ListRelatedDecisions(ctx, &riskv1.ListRelatedDecisionsRequest{DecisionId: decisionID})
+		return err
+	}},
 	// The lists: a granted call on a list nobody created is NOT_FOUND.
 	{"/risk.v1.ListService/CreateList", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
 		_, err := riskv1.NewListServiceClient(conn).CreateList(ctx, &riskv1.CreateListRequest{Name: "auth-list", Purpose: riskv1.ListPurpose_LIST_PURPOSE_BLOCK})
@@ -481,6 +485,7 @@ func TestAuthMatrix(t *testing.T) {
 		"/risk.v1.ReviewService/ResolveCase":          {U, U, D, D, D, G, G},
 		"/risk.v1.ReviewService/AddCaseNote":          {U, U, D, D, D, G, G},
 		"/risk.v1.ReviewService/WatchCaseResolutions": {U, U, D, D, D, G, G},
+		"/risk.v1.ReviewService/ListRelatedDecisions": {U, U, D, D, D, G, G},
 		// A reader of the desk may look the lists up, never change them.
 		"/risk.v1.ListService/CreateList":        {U, U, D, D, D, G, G},
 		"/risk.v1.ListService/ListLists":         {U, U, D, G, D, G, G},
