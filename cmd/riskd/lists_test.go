@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,4 +227,24 @@ func FuzzParseListFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A file whose lines are long (reasons of 500 Chinese characters) goes in
+// chunks that riskd's 1 MiB message limit takes, all in one import.
+func TestListsImportOfLongLines(t *testing.T) {
+	p := startBinary(t)
+	if out, ok := runLists(t, "create", "--addr", p.Addr, "--purpose", "review", "watch"); !ok {
+		t.Fatalf("lists create: %s", out)
+	}
+	var b strings.Builder
+	b.WriteString("kind,value,reason\n")
+	reason := strings.Repeat("警", 500)
+	const n = 1500
+	for i := range n {
+		fmt.Fprintf(&b, "device,dev-%d-%s,%s\n", i, strings.Repeat("x", 400), reason)
+	}
+	out, ok := runLists(t, "import", "--addr", p.Addr, "--list", "watch", writeFile(t, "long.csv", b.String()))
+	if !ok || !strings.Contains(out, fmt.Sprintf("%d entries imported", n)) {
+		t.Fatalf("import of long lines: exit ok %v, output:\n%s", ok, out)
+	}
 }

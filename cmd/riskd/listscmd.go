@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -55,9 +56,12 @@ var listPurposes = map[string]riskv1.ListPurpose{
 	"trust": riskv1.ListPurpose_LIST_PURPOSE_TRUST,
 }
 
-// importChunk is the entries per message of the import stream (the API's
-// most per chunk).
-const importChunk = 1000
+// importChunk is the most entries per message of the import stream (the
+// API's most per chunk), and importChunkBytes about the most bytes.
+const (
+	importChunk      = 1000
+	importChunkBytes = 256 << 10
+)
 
 // listsCommand is `riskd lists import` and `riskd lists create`.
 func listsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -152,10 +156,19 @@ func importList(ctx context.Context, client riskv1.ListServiceClient, list, file
 	if err != nil {
 		return err
 	}
-	for start := 0; start < len(entries) || start == 0; start += importChunk {
-		chunk := &riskv1.ImportListEntriesRequest{List: list, Entries: entries[start:min(start+importChunk, len(entries))]}
-		if err := stream.Send(chunk); err != nil {
+	for start := 0; start < len(entries) || start == 0; {
+		// A chunk stays under riskd's default message size (1 MiB): long
+		// values and reasons can make 1,000 entries bigger than that.
+		end, size := start, 0
+		for end < len(entries) && end-start < importChunk && size < importChunkBytes {
+			size += proto.Size(entries[end])
+			end++
+		}
+		if err := stream.Send(&riskv1.ImportListEntriesRequest{List: list, Entries: entries[start:end]}); err != nil {
 			break // the answer below says why
+		}
+		if start = end; start == 0 {
+			break // an empty file: one empty chunk names the list
 		}
 	}
 	resp, err := stream.CloseAndRecv()
