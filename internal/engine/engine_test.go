@@ -825,12 +825,12 @@ func TestVerifierSpans(t *testing.T) {
 }
 
 func TestInstallRefusesNil(t *testing.T) {
-	pol, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource, map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true})
+	pol, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource, map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "lists": true, "velocity": true, "spending": true, "returns": true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	noop := verifier.Func(func(context.Context, verifier.Input) (verifier.Result, error) { return verifier.Result{}, nil })
-	all := verifier.Registry{"identity": noop, "license": noop, "contact": noop, "links": noop, "velocity": noop, "spending": noop, "returns": noop}
+	all := verifier.Registry{"identity": noop, "license": noop, "contact": noop, "links": noop, "lists": noop, "velocity": noop, "spending": noop, "returns": noop}
 	e, err := engine.New(engine.Options{Policy: pol, Verifiers: all})
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,7 @@ func TestReloaderKeepsTheLastGoodPolicy(t *testing.T) {
 // Guards: without a file the reloader serves the embedded default.
 func TestReloaderDefault(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := engine.NewReloader("", map[string]bool{"identity": true, "license": true, "contact": true, "links": true,
+	r, err := engine.NewReloader("", map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "lists": true,
 		"velocity": true, "spending": true, "returns": true}, remote.Options{}, noop.NewMeterProvider().Meter(""), log)
 	if err != nil {
 		t.Fatal(err)

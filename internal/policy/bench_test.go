@@ -16,7 +16,7 @@ import (
 // per check, on the requests the README walks through: the policy's part of
 // the hot path, without the verifiers themselves.
 func BenchmarkEvaluateDefault(b *testing.B) {
-	p, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource, map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true})
+	p, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource, map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "lists": true, "velocity": true, "spending": true, "returns": true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func TestExamplePolicies(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("%s differs from the default policy plus the registry check; run: go test ./internal/policy -run TestExamplePolicies -update", path)
 	}
-	known := map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true}
+	known := map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "lists": true, "velocity": true, "spending": true, "returns": true}
 	if _, err := policy.Load(got, path, known); err != nil {
 		t.Fatal(err)
 	}

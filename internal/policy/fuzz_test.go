@@ -69,7 +69,7 @@ func FuzzLoad(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	known := map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true}
+	known := map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "lists": true, "velocity": true, "spending": true, "returns": true}
 	empty := map[riskv1.Check]proto.Message{
 		riskv1.Check_CHECK_SELLER:             &riskv1.CheckSellerRequest{},
 		riskv1.Check_CHECK_GIFT_CARD_PURCHASE: &riskv1.ScoreGiftCardPurchaseRequest{},

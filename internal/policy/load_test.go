@@ -16,7 +16,7 @@ import (
 )
 
 // defaultKnown are the verifiers the embedded default policy names.
-var defaultKnown = map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true}
+var defaultKnown = map[string]bool{"identity": true, "license": true, "contact": true, "links": true, "lists": true, "velocity": true, "spending": true, "returns": true}
 
 // testKnown are the verifiers the inline test policies may name.
 var testKnown = map[string]bool{"v": true, "w": true}
@@ -101,6 +101,7 @@ func TestLoadDefault(t *testing.T) {
 			{Name: "license", Budget: 50 * time.Millisecond, OnFailure: policy.FailReview},
 			{Name: "contact", Budget: 50 * time.Millisecond, OnFailure: policy.FailIgnore},
 			{Name: "links", Budget: 150 * time.Millisecond, OnFailure: policy.FailReview},
+			{Name: "lists", Budget: 100 * time.Millisecond, OnFailure: policy.FailReview},
 		}
 		if fmt.Sprint(seller.Verifiers) != fmt.Sprint(want) {
 			t.Errorf("seller verifiers = %+v, want %+v", seller.Verifiers, want)
@@ -112,7 +113,7 @@ func TestLoadDefaultNeedsItsVerifiers(t *testing.T) {
 	// A build without the licence verifier must not start with a policy
 	// that silently skips it.
 	_, err := policy.Load(policy.DefaultBytes(), policy.DefaultSource,
-		map[string]bool{"identity": true, "contact": true, "links": true, "velocity": true, "spending": true, "returns": true})
+		map[string]bool{"identity": true, "contact": true, "links": true, "lists": true, "velocity": true, "spending": true, "returns": true})
 	var pe *policy.Error
 	if !errors.As(err, &pe) {
 		t.Fatalf("Load without license verifier: err = %v, want *policy.Error", err)

@@ -104,7 +104,9 @@ func Normalise(kind store.Kind, raw string) string {
 		return keep(DocumentNumber(raw), isAlnum)
 	case store.KindPayoutAccount:
 		return strings.ToUpper(keep(s, isAlnum))
-	case store.KindMobile:
+	case store.KindMobile, store.KindPhone:
+		// A phone list entry matches a mobile, a landline or a recipient's
+		// phone typed as people type them: the mobile's rule.
 		return phone(s)
 	case store.KindLandline:
 		return landline(s)
@@ -119,6 +121,8 @@ func Normalise(kind store.Kind, raw string) string {
 		// Addresses differ most in spacing and punctuation: 五四路100号 and
 		// "五四路 100 号," are one place.
 		return norm.NFKC.String(strings.ToLower(keep(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) })))
+	case store.KindEmailDomain:
+		return emailDomain(s)
 	case store.KindIP:
 		if a, err := netip.ParseAddr(s); err == nil {
 			return a.Unmap().String()
@@ -127,6 +131,18 @@ func Normalise(kind store.Kind, raw string) string {
 	default: // caller-side IDs: account, device, instrument, seller
 		return s
 	}
+}
+
+// emailDomain is the domain of an e-mail address, or the domain itself
+// ("Example.COM.", "@example.com"): lower case, without spaces, a leading
+// "@" or a trailing dot, so that user@EXAMPLE.com and a list entry
+// example.com are one domain. An address without a domain has none.
+func emailDomain(s string) string {
+	s = norm.NFKC.String(strings.ToLower(strings.Join(strings.Fields(s), "")))
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.TrimSuffix(s, ".")
 }
 
 // DocumentNumber is the canonical form of a resident identity number (or

@@ -22,7 +22,7 @@ var allKinds = []store.Kind{
 	store.KindIDNumber, store.KindLicense, store.KindMobile, store.KindLandline,
 	store.KindEmail, store.KindPayoutAccount, store.KindDevice, store.KindAddress,
 	store.KindAccount, store.KindInstrument, store.KindRecipient, store.KindSeller,
-	store.KindChatHandle, store.KindIP,
+	store.KindChatHandle, store.KindIP, store.KindPhone, store.KindEmailDomain,
 }
 
 func newKeyer(t testing.TB, fill byte) *pseudonym.Keyer {
@@ -100,6 +100,18 @@ func TestNormalise(t *testing.T) {
 		{"recipient phone +86", store.KindRecipient, "+86 139 0013 9000", "13900139000"},
 		{"recipient phone bare", store.KindRecipient, "13900139000", "13900139000"},
 
+		// Phones of list entries: a mobile's rule, for any phone field.
+		{"phone +86", store.KindPhone, "+86 138-0013-8000", "13800138000"},
+		{"phone full-width", store.KindPhone, "１３８００１３８０００", "13800138000"},
+		{"phone landline", store.KindPhone, "0591-8765 4321", "059187654321"},
+
+		// E-mail domains: of an address, or the domain alone.
+		{"domain of address", store.KindEmailDomain, "Shop@Example.COM", "example.com"},
+		{"domain alone", store.KindEmailDomain, " Example.com. ", "example.com"},
+		{"domain with at", store.KindEmailDomain, "@mailinator.com", "mailinator.com"},
+		{"domain quoted local part", store.KindEmailDomain, `"a@b"@example.org`, "example.org"},
+		{"domain missing", store.KindEmailDomain, "user@", ""},
+
 		// IP addresses.
 		{"ip v4", store.KindIP, "192.0.2.1", "192.0.2.1"},
 		{"ip v4 spaces", store.KindIP, " 192.0.2.1\n", "192.0.2.1"},
@@ -153,6 +165,9 @@ func TestNormaliseDistinguishes(t *testing.T) {
 		{store.KindAddress, "福建省福州市鼓楼区五四路100号", "福建省福州市台江区五四路100号"},
 		{store.KindIDNumber, "350102199001011234", "350102199001011235"},
 		{store.KindIP, "192.0.2.1", "192.0.2.2"},
+		{store.KindEmailDomain, "a@example.com", "a@example.org"},
+		{store.KindEmailDomain, "example.com", "sub.example.com"},
+		{store.KindPhone, "13800138000", "13800138001"},
 		{store.KindIP, "::1", "127.0.0.1"},
 		{store.KindAccount, "acct-7", "Acct-7"},
 		{store.KindDevice, "dev-abc", "DEV-ABC"},

@@ -65,7 +65,7 @@ func (a Assembly) Known() map[string]bool {
 // verifiers builds the built-in verifiers over the assembly's store, and
 // adds its extra ones.
 func (a Assembly) verifiers() verifier.Registry {
-	reg := builtin.Registry(builtin.Deps{Store: a.Store, Keys: a.Keys, StoreInProcess: a.StoreInProcess})
+	reg := builtin.Registry(builtin.Deps{Store: a.Store, Lists: a.Store, Keys: a.Keys, StoreInProcess: a.StoreInProcess})
 	for name, v := range a.Extra {
 		reg[name] = v
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -244,11 +245,12 @@ func secCallers() []auth.Caller {
 			"/risk.v1.RiskService/ScoreGiftCardPurchase", "/risk.v1.RiskService/EvaluateRefund"}},
 		{Name: "review", TokenSHA256: auth.HashToken(reviewToken), Grants: []string{
 			"/risk.v1.RiskService/ReportOutcome", "/risk.v1.RiskService/GetDecision",
-			"/risk.v1.ReviewService/ListDecisions", "/risk.v1.ReviewService/ListCases", "/risk.v1.ReviewService/GetCase"}},
+			"/risk.v1.ReviewService/ListDecisions", "/risk.v1.ReviewService/ListCases", "/risk.v1.ReviewService/GetCase",
+			"/risk.v1.ListService/ListLists", "/risk.v1.ListService/ListListEntries", "/risk.v1.ListService/LookupListValue"}},
 		{Name: "ops", TokenSHA256: auth.HashToken(opsToken), Grants: []string{
 			"/risk.v1.RiskService/CheckSeller", "/risk.v1.RiskService/RecordEvents", "/risk.v1.PolicyService/*"}},
 		{Name: "admin", ClientCN: "admin.riskd.test", Grants: []string{
-			"/risk.v1.RiskService/*", "/risk.v1.PolicyService/*", "/risk.v1.ReviewService/*"}},
+			"/risk.v1.RiskService/*", "/risk.v1.PolicyService/*", "/risk.v1.ReviewService/*", "/risk.v1.ListService/*"}},
 	}
 }
 
@@ -387,6 +389,47 @@ var secEveryRPC = []struct {
 		}
 		return err
 	}},
+	{"/risk.v1.ReviewService/ListRelatedDecisions", func(ctx context.Context, conn *grpc.ClientConn, decisionID string) error {
+		_, err := riskv1.NewReviewServiceClient(conn).ListRelatedDecisions(ctx, &riskv1.ListRelatedDecisionsRequest{DecisionId: decisionID})
+		return err
+	}},
+	// The lists: a granted call on a list nobody created is NOT_FOUND.
+	{"/risk.v1.ListService/CreateList", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewListServiceClient(conn).CreateList(ctx, &riskv1.CreateListRequest{Name: "auth-list", Purpose: riskv1.ListPurpose_LIST_PURPOSE_BLOCK})
+		return err
+	}},
+	{"/risk.v1.ListService/ListLists", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewListServiceClient(conn).ListLists(ctx, &riskv1.ListListsRequest{})
+		return err
+	}},
+	{"/risk.v1.ListService/AddListEntries", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewListServiceClient(conn).AddListEntries(ctx, &riskv1.AddListEntriesRequest{List: "auth-list",
+			Entries: []*riskv1.NewListEntry{{Kind: riskv1.EntryKind_ENTRY_KIND_DEVICE, Value: "dev-auth"}}})
+		return err
+	}},
+	{"/risk.v1.ListService/ImportListEntries", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		stream, err := riskv1.NewListServiceClient(conn).ImportListEntries(ctx)
+		if err == nil {
+			err = stream.Send(&riskv1.ImportListEntriesRequest{List: "auth-list",
+				Entries: []*riskv1.NewListEntry{{Kind: riskv1.EntryKind_ENTRY_KIND_DEVICE, Value: "dev-auth-2"}}})
+		}
+		if err == nil || errors.Is(err, io.EOF) {
+			_, err = stream.CloseAndRecv()
+		}
+		return err
+	}},
+	{"/risk.v1.ListService/RemoveListEntry", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewListServiceClient(conn).RemoveListEntry(ctx, &riskv1.RemoveListEntryRequest{List: "auth-list", EntryId: "none"})
+		return err
+	}},
+	{"/risk.v1.ListService/ListListEntries", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewListServiceClient(conn).ListListEntries(ctx, &riskv1.ListListEntriesRequest{List: "auth-list"})
+		return err
+	}},
+	{"/risk.v1.ListService/LookupListValue", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewListServiceClient(conn).LookupListValue(ctx, &riskv1.LookupListValueRequest{Kind: riskv1.EntryKind_ENTRY_KIND_PHONE, Value: "13800138000"})
+		return err
+	}},
 }
 
 // secNoVersion is a policy version nobody kept.
@@ -396,7 +439,8 @@ var secNoVersion = "sha256:" + strings.Repeat("0", 64)
 // services: a method added to the proto must be added to the matrix.
 func TestEveryMethodIsCoveredByTheAuthMatrix(t *testing.T) {
 	var want, got []string
-	for _, sd := range []grpc.ServiceDesc{riskv1.RiskService_ServiceDesc, riskv1.PolicyService_ServiceDesc, riskv1.ReviewService_ServiceDesc} {
+	for _, sd := range []grpc.ServiceDesc{riskv1.RiskService_ServiceDesc, riskv1.PolicyService_ServiceDesc, riskv1.ReviewService_ServiceDesc,
+		riskv1.ListService_ServiceDesc} {
 		for _, m := range sd.Methods {
 			want = append(want, "/"+sd.ServiceName+"/"+m.MethodName)
 		}
@@ -486,6 +530,15 @@ func TestAuthMatrix(t *testing.T) {
 		"/risk.v1.ReviewService/ResolveCase":          {U, U, D, D, D, G, G},
 		"/risk.v1.ReviewService/AddCaseNote":          {U, U, D, D, D, G, G},
 		"/risk.v1.ReviewService/WatchCaseResolutions": {U, U, D, D, D, G, G},
+		"/risk.v1.ReviewService/ListRelatedDecisions": {U, U, D, D, D, G, G},
+		// A reader of the desk may look the lists up, never change them.
+		"/risk.v1.ListService/CreateList":        {U, U, D, D, D, G, G},
+		"/risk.v1.ListService/ListLists":         {U, U, D, G, D, G, G},
+		"/risk.v1.ListService/AddListEntries":    {U, U, D, D, D, G, G},
+		"/risk.v1.ListService/ImportListEntries": {U, U, D, D, D, G, G},
+		"/risk.v1.ListService/RemoveListEntry":   {U, U, D, D, D, G, G},
+		"/risk.v1.ListService/ListListEntries":   {U, U, D, G, D, G, G},
+		"/risk.v1.ListService/LookupListValue":   {U, U, D, G, D, G, G},
 	}
 	for _, rpc := range secEveryRPC {
 		expect, ok := want[rpc.method]

@@ -166,8 +166,8 @@ func assertRefund(t *testing.T, d *riskv1.Decision, want refundExpect) {
 			t.Errorf("verifier %s: %s %s", vr.GetName(), vr.GetStatus(), vr.GetError())
 		}
 	}
-	if len(d.GetVerifierResults()) != 2 {
-		t.Errorf("want results for returns and links, got %v", d.GetVerifierResults())
+	if len(d.GetVerifierResults()) != 3 {
+		t.Errorf("want results for returns, links and lists, got %v", d.GetVerifierResults())
 	}
 }
 

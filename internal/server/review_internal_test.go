@@ -13,12 +13,22 @@ import (
 // here by name.
 func TestReviewEnumsAreTheStoresNumbers(t *testing.T) {
 	for k := store.Kind(1); k.Valid(); k++ {
-		if k == store.KindIP {
-			continue // not searchable: no decision is indexed by its IP
+		if k == store.KindIP || k == store.KindPhone || k == store.KindEmailDomain {
+			continue // not searchable: no decision is indexed by them (lists use them)
 		}
 		if got, want := riskv1.SubjectKind(k).String(), "SUBJECT_KIND_"+strings.ToUpper(k.Name()); got != want {
 			t.Errorf("store.Kind %d is %s in the API, want %s", k, got, want)
 		}
+	}
+	// The entry kinds of lists are the store's numbers too (ListListEntries
+	// converts by a cast).
+	for ek, k := range entryKinds {
+		if int(ek) != int(k) || ek.String() != "ENTRY_KIND_"+strings.ToUpper(k.Name()) {
+			t.Errorf("entry kind %s is store.Kind %d (%s)", ek, k, k.Name())
+		}
+	}
+	if len(entryKinds) != len(riskv1.EntryKind_name)-1 {
+		t.Errorf("%d entry kinds mapped, the API has %d", len(entryKinds), len(riskv1.EntryKind_name)-1)
 	}
 	if n := len(riskv1.SubjectKind_name); n != int(store.KindIP) {
 		t.Errorf("the API has %d subject kinds, want the store's %d but IP and the unspecified one", n-1, store.KindIP-1)

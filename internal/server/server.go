@@ -239,6 +239,7 @@ func New(o Options) (*Server, error) {
 	s.life = o.Lifecycle
 	riskv1.RegisterPolicyServiceServer(s.grpc, &policyService{engine: o.Engine, life: o.Lifecycle, store: o.Store, known: o.Known, clock: o.Clock, log: o.Logger})
 	riskv1.RegisterReviewServiceServer(s.grpc, s.review)
+	riskv1.RegisterListServiceServer(s.grpc, &listService{store: o.Store, keys: o.Keys, clock: o.Clock, log: o.Logger})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.Reflection {
 		reflection.Register(s.grpc)
@@ -285,6 +286,7 @@ func (s *Server) SetServing(ok bool) {
 	s.health.SetServingStatus("", st)
 	s.health.SetServingStatus(riskv1.RiskService_ServiceDesc.ServiceName, st)
 	s.health.SetServingStatus(riskv1.ReviewService_ServiceDesc.ServiceName, st)
+	s.health.SetServingStatus(riskv1.ListService_ServiceDesc.ServiceName, st)
 }
 
 // endStreams ends the streams (WatchCaseResolutions) with UNAVAILABLE and

@@ -171,7 +171,7 @@ func TestDecisionsEndToEnd(t *testing.T) {
 		if d.GetOutcome() != riskv1.Outcome_OUTCOME_APPROVE || len(d.GetReasons()) != 0 {
 			t.Fatalf("got %s %v, want APPROVE with no reasons", d.GetOutcome(), codes_(d))
 		}
-		if len(d.GetVerifierResults()) != 4 {
+		if len(d.GetVerifierResults()) != 5 {
 			t.Fatalf("want a result per verifier, got %v", d.GetVerifierResults())
 		}
 		for _, vr := range d.GetVerifierResults() {
@@ -388,8 +388,8 @@ func TestTraceparentParentsServerAndVerifierSpans(t *testing.T) {
 	if serverSpanID == "" {
 		t.Fatal("no server span in the caller's trace")
 	}
-	if len(verifierParents) != 4 {
-		t.Fatalf("want 4 verifier spans in the trace, got %v", verifierParents)
+	if len(verifierParents) != 5 {
+		t.Fatalf("want 5 verifier spans in the trace, got %v", verifierParents)
 	}
 	for name, parent := range verifierParents {
 		if parent != serverSpanID {

@@ -60,6 +60,12 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return withInfo(codes.FailedPrecondition, "that version is the one in force", "POLICY_ALREADY_IN_FORCE")
 	case errors.Is(err, engine.ErrNoEarlierVersion):
 		return withInfo(codes.FailedPrecondition, "no earlier version was in force: name the version to put back", "NO_EARLIER_POLICY")
+	case errors.Is(err, store.ErrNoList):
+		return withInfo(codes.NotFound, "no list of that name; create it with CreateList", "LIST_NOT_FOUND")
+	case errors.Is(err, store.ErrNoListEntry):
+		return withInfo(codes.NotFound, "no entry of that ID on that list", "LIST_ENTRY_NOT_FOUND")
+	case errors.Is(err, store.ErrListExists):
+		return withInfo(codes.AlreadyExists, "a list of that name exists with another purpose", "LIST_EXISTS")
 	case errors.Is(err, store.ErrNoCase):
 		return withInfo(codes.NotFound, "no case for this decision: it waits for nobody, or riskd does not keep it", "CASE_NOT_FOUND")
 	}

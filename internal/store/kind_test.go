@@ -13,7 +13,7 @@ import (
 func TestKindNames(t *testing.T) {
 	snake := regexp.MustCompile(`^[a-z]+(_[a-z]+)*$`)
 	seen := map[string]store.Kind{}
-	for k := store.KindIDNumber; k <= store.KindIP; k++ {
+	for k := store.KindIDNumber; k <= store.KindEmailDomain; k++ {
 		if !k.Valid() {
 			t.Fatalf("kind %d is not valid", k)
 		}
@@ -29,7 +29,7 @@ func TestKindNames(t *testing.T) {
 			t.Errorf("kind %d has no words", k)
 		}
 	}
-	for _, k := range []store.Kind{0, store.KindIP + 1, 255} {
+	for _, k := range []store.Kind{0, store.KindEmailDomain + 1, 255} {
 		if k.Valid() || k.Name() != "unknown" {
 			t.Errorf("kind %d: valid %v, name %q", k, k.Valid(), k.Name())
 		}

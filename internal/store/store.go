@@ -62,6 +62,11 @@ const (
 	KindSeller
 	KindChatHandle
 	KindIP
+	// KindPhone is a phone number of any field (mobile, landline, a
+	// recipient's phone), normalised as a mobile: list entries use it.
+	KindPhone
+	// KindEmailDomain is the domain of an e-mail address.
+	KindEmailDomain
 )
 
 // kinds holds each kind's two names: its identifier (snake case, stable:
@@ -74,6 +79,7 @@ var kinds = map[Kind]struct{ name, words string }{
 	KindAddress: {"address", "address"}, KindAccount: {"account", "account"},
 	KindInstrument: {"instrument", "payment instrument"}, KindRecipient: {"recipient", "delivery recipient"},
 	KindSeller: {"seller", "seller"}, KindChatHandle: {"chat_handle", "chat handle"}, KindIP: {"ip", "IP address"},
+	KindPhone: {"phone", "phone number"}, KindEmailDomain: {"email_domain", "e-mail domain"},
 }
 
 // String names the kind in words, for reason sentences.
@@ -318,6 +324,7 @@ type Store interface {
 	Outcomes
 	Reviews
 	Policies
+	NamedLists
 	// Expire deletes what is older than the retention allows at now, at most
 	// limit items per call (so one call holds the writer briefly), and
 	// returns how many it deleted.

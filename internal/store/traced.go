@@ -301,3 +301,52 @@ func (t *traced) FeedHead(ctx context.Context) (uint64, error) {
 	end(err)
 	return h, err
 }
+
+func (t *traced) CreateList(ctx context.Context, l List) (List, bool, error) {
+	ctx, end := t.span(ctx, "CreateList")
+	out, created, err := t.s.CreateList(ctx, l)
+	end(err)
+	return out, created, err
+}
+
+func (t *traced) Lists(ctx context.Context) ([]List, error) {
+	ctx, end := t.span(ctx, "Lists")
+	out, err := t.s.Lists(ctx)
+	end(err)
+	return out, err
+}
+
+func (t *traced) AddListEntries(ctx context.Context, list string, entries []ListEntry) ([]string, error) {
+	ctx, end := t.span(ctx, "AddListEntries", attribute.Int("riskd.store.entries", len(entries)))
+	ids, err := t.s.AddListEntries(ctx, list, entries)
+	end(err)
+	return ids, err
+}
+
+func (t *traced) RemoveListEntry(ctx context.Context, list, entryID string) error {
+	ctx, end := t.span(ctx, "RemoveListEntry")
+	err := t.s.RemoveListEntry(ctx, list, entryID)
+	end(err)
+	return err
+}
+
+func (t *traced) ListEntries(ctx context.Context, q ListEntryQuery) ([]ListEntry, error) {
+	ctx, end := t.span(ctx, "ListEntries", attribute.Int("riskd.store.limit", q.Limit))
+	out, err := t.s.ListEntries(ctx, q)
+	end(err)
+	return out, err
+}
+
+func (t *traced) MatchLists(ctx context.Context, p ListProbe) ([]ListMatch, error) {
+	ctx, end := t.span(ctx, "MatchLists", attribute.Int("riskd.store.probes", len(p.IDs)))
+	out, err := t.s.MatchLists(ctx, p)
+	end(err)
+	return out, err
+}
+
+func (t *traced) DeleteListValues(ctx context.Context, ids []Identifier) (int, error) {
+	ctx, end := t.span(ctx, "DeleteListValues", attribute.Int("riskd.store.values", len(ids)))
+	n, err := t.s.DeleteListValues(ctx, ids)
+	end(err)
+	return n, err
+}

@@ -86,8 +86,10 @@ const (
 )
 
 // schemaVersion 2 added the review desk: the subject index, cases, their
-// audit and the feed (review.go).
-const schemaVersion = 2
+// audit and the feed (review.go); 3 the named lists (lists.go), which an
+// older riskd would ignore, letting blocked values through: it refuses
+// the directory instead.
+const schemaVersion = 3
 
 var (
 	metaSchema   = []byte{pMeta, 's'}
@@ -134,6 +136,8 @@ type Store struct {
 	hot    *hotIndex
 	cold   *coldIndex
 	marked *markSet
+	// lists knows which values the named lists hold (lists.go).
+	lists *listIndex
 	// links is touched only by the commit loop's goroutine: every write
 	// that reads or deletes a link runs there.
 	links *linkSet
@@ -162,6 +166,9 @@ type txn struct {
 	expired [][]byte
 	// scratch is reused for keys and values the batch copies.
 	scratch []byte
+	// lists is what the batch changed in the lists' lookup index, for
+	// the store's in-memory index once the batch is durable.
+	lists *listDelta
 }
 
 type op struct {
@@ -254,6 +261,10 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, err
 	}
 	if s.marked, err = loadMarkSet(s); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.lists, err = loadListIndex(s); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -416,6 +427,7 @@ func (s *Store) apply(n int, fn func(t *txn) error) error {
 	s.cold.remove(t.expired)
 	s.marked.add(t.marked)
 	s.links.add(t.linked)
+	s.lists.apply(t.lists)
 	return nil
 }
 

@@ -105,6 +105,8 @@ var migrations = []string{
 	`ALTER TABLE cases ADD COLUMN amount_minor bigint NOT NULL DEFAULT 0, ADD COLUMN currency text NOT NULL DEFAULT '';`,
 	// The policy lifecycle: versions, their history and the shared state.
 	policiesMigration,
+	// The named lists and their entries (lists.go).
+	listsMigration,
 }
 
 // ErrKeyMismatch means the database was written under another identifier key.

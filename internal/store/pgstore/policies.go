@@ -1,6 +1,6 @@
 package pgstore
 
-// Policy versions and the policy state in PostgreSQL (schema version 4).
+// Policy versions and the policy state in PostgreSQL (schema version 5).
 // policy_state has one row; a change updates it only where its seq is the
 // one the changer read, and inserts the history entry in the same
 // transaction, so of two replicas changing the state at once one wins and
@@ -15,7 +15,7 @@ import (
 	"github.com/riskd/riskd/internal/store"
 )
 
-// policiesMigration is schema version 4.
+// policiesMigration is schema version 5.
 const policiesMigration = `
 	CREATE TABLE policy_versions (
 		version  text PRIMARY KEY,

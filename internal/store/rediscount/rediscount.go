@@ -88,6 +88,9 @@ type Store struct {
 	store.Reviews
 	// Policies are the base store's too: every replica shares them.
 	store.Policies
+	// Lists are the base store's too: shared by every replica, with no
+	// copy in Redis that a write could leave stale.
+	store.NamedLists
 	base   store.Store
 	rdb    *redis.Client
 	gate   *gate.Gate
@@ -136,7 +139,7 @@ func New(base store.Store, o Options) *Store {
 	if budget <= 0 {
 		budget = time.Second
 	}
-	s := &Store{Reviews: base, Policies: base, base: base, rdb: o.Client, prefix: o.Prefix, ttl: o.TTL, log: log, writeTimeout: wt,
+	s := &Store{Reviews: base, Policies: base, NamedLists: base, base: base, rdb: o.Client, prefix: o.Prefix, ttl: o.TTL, log: log, writeTimeout: wt,
 		late: make(chan []store.Event, lateQueue), stopLate: make(chan struct{}), lateDone: make(chan struct{})}
 	s.gate = gate.New(gate.Options{Name: "redis", Budget: budget, Interval: o.ProbeInterval, Logger: log,
 		Probe:       func(ctx context.Context) error { return o.Client.Ping(ctx).Err() },

@@ -26,6 +26,7 @@ var durabilityTests = []struct {
 	{"hostile text survives a reopen byte for byte", testDurableText},
 	{"cases, claims, the audit, the subject index and the feed survive a reopen", testDurableReview},
 	{"policy versions, the policy state and its history survive a reopen", testDurablePolicies},
+	{"lists, their entries, ranges and expiries survive a reopen", testDurableLists},
 }
 
 // call is one store method, made with ctx.
@@ -48,7 +49,36 @@ func calls(t *testing.T, s store.Store) []call {
 		Events:      []store.Event{event("evt-1", seriesGiftCard, subject, base, 100)},
 	}
 	held := openCase(t, s, "calls-held", base, base.Add(time.Hour), store.ExpireDecline, subject).Decision.GetDecisionId()
+	newList(t, s, "calls-list", store.PurposeBlock)
+	listed := mustAdd(t, s, "calls-list", entry(t, device, "x"))[0]
 	return []call{
+		{"CreateList", func(ctx context.Context, s store.Store) error {
+			_, _, err := s.CreateList(ctx, store.List{Name: "calls-other", Purpose: store.PurposeTrust, CreatedAt: base})
+			return err
+		}},
+		{"Lists", func(ctx context.Context, s store.Store) error {
+			_, err := s.Lists(ctx)
+			return err
+		}},
+		{"AddListEntries", func(ctx context.Context, s store.Store) error {
+			_, err := s.AddListEntries(ctx, "calls-list", []store.ListEntry{entry(t, subject, "y")})
+			return err
+		}},
+		{"ListEntries", func(ctx context.Context, s store.Store) error {
+			_, err := s.ListEntries(ctx, store.ListEntryQuery{List: "calls-list", Limit: 10})
+			return err
+		}},
+		{"MatchLists", func(ctx context.Context, s store.Store) error {
+			_, err := s.MatchLists(ctx, store.ListProbe{IDs: []store.Identifier{device}, Now: base})
+			return err
+		}},
+		{"RemoveListEntry", func(ctx context.Context, s store.Store) error {
+			return s.RemoveListEntry(ctx, "calls-list", listed)
+		}},
+		{"DeleteListValues", func(ctx context.Context, s store.Store) error {
+			_, err := s.DeleteListValues(ctx, []store.Identifier{device})
+			return err
+		}},
 		{"ListDecisions", func(ctx context.Context, s store.Store) error {
 			_, err := s.ListDecisions(ctx, store.DecisionQuery{Subject: &subject, Limit: 10, MaxScan: 10})
 			return err

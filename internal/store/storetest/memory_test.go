@@ -98,6 +98,8 @@ type memData struct {
 	feedSeq uint64
 	// The policy lifecycle (mempolicies_test.go).
 	pol memPolicies
+	// The named lists (memlists_test.go), made on first use.
+	lists *memLists
 }
 
 func newMemData() *memData {

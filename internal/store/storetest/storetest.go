@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"Expire", expireTests},
 		{"List", listTests},
 		{"Cases", caseTests},
+		{"NamedLists", namedListTests},
 		{"Feed", feedTests},
 		{"Policies", policyTests},
 		{"Text", textTests},

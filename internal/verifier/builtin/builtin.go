@@ -11,6 +11,7 @@ import (
 	"github.com/riskd/riskd/internal/verifier/identity"
 	"github.com/riskd/riskd/internal/verifier/license"
 	"github.com/riskd/riskd/internal/verifier/links"
+	"github.com/riskd/riskd/internal/verifier/lists"
 	"github.com/riskd/riskd/internal/verifier/returns"
 	"github.com/riskd/riskd/internal/verifier/spending"
 	"github.com/riskd/riskd/internal/verifier/velocity"
@@ -19,6 +20,8 @@ import (
 // Deps are what the built-in verifiers read.
 type Deps struct {
 	Store history.Reader
+	// Lists are the named lists the lists verifier looks up.
+	Lists lists.Reader
 	Keys  *pseudonym.Keyer
 	// StoreInProcess says the store is the embedded one, whose reads are
 	// in-process: the verifiers that read it then run inline, like the
@@ -41,6 +44,7 @@ func Registry(d Deps) verifier.Registry {
 		"license":  verifier.Inline(license.Verifier{}),
 		"contact":  verifier.Inline(contact.New()),
 		"links":    storeBound(links.New(d.Store, d.Keys)),
+		"lists":    storeBound(lists.New(d.Lists, d.Keys)),
 		"velocity": storeBound(velocity.New(d.Store, d.Keys)),
 		"spending": storeBound(spending.New(d.Store, d.Keys)),
 		"returns":  storeBound(returns.New(d.Store, d.Keys)),
@@ -50,5 +54,5 @@ func Registry(d Deps) verifier.Registry {
 // Names are the built-in verifiers' names, for loading a policy before
 // the store they read is open.
 func Names() map[string]bool {
-	return verifier.Registry{"identity": nil, "license": nil, "contact": nil, "links": nil, "velocity": nil, "spending": nil, "returns": nil}.Names()
+	return verifier.Registry{"identity": nil, "license": nil, "contact": nil, "links": nil, "lists": nil, "velocity": nil, "spending": nil, "returns": nil}.Names()
 }
