@@ -90,18 +90,19 @@ var textRules = map[protoreflect.FullName]string{
 	// reason code and page tokens are identifiers; notes are text, and so
 	// is a subject's value, a personal identifier normalised and hashed
 	// before anything keeps it.
-	"risk.v1.ListDecisionsRequest.policy_version": ruleNoControl,
-	"risk.v1.ListDecisionsRequest.reason_code":    ruleNoControl,
-	"risk.v1.ListDecisionsRequest.page_token":     ruleNoControl,
-	"risk.v1.ListCasesRequest.page_token":         ruleNoControl,
-	"risk.v1.GetCaseRequest.decision_id":          ruleNoControl,
-	"risk.v1.ClaimCaseRequest.decision_id":        ruleNoControl,
-	"risk.v1.ReleaseClaimRequest.decision_id":     ruleNoControl,
-	"risk.v1.ResolveCaseRequest.decision_id":      ruleNoControl,
-	"risk.v1.AddCaseNoteRequest.decision_id":      ruleNoControl,
-	"risk.v1.Subject.value":                       ruleNoNUL,
-	"risk.v1.ResolveCaseRequest.note":             ruleNoNUL,
-	"risk.v1.AddCaseNoteRequest.note":             ruleNoNUL,
+	"risk.v1.ListDecisionsRequest.policy_version":     ruleNoControl,
+	"risk.v1.ListDecisionsRequest.reason_code":        ruleNoControl,
+	"risk.v1.ListDecisionsRequest.page_token":         ruleNoControl,
+	"risk.v1.ListCasesRequest.page_token":             ruleNoControl,
+	"risk.v1.GetCaseRequest.decision_id":              ruleNoControl,
+	"risk.v1.ListRelatedDecisionsRequest.decision_id": ruleNoControl,
+	"risk.v1.ClaimCaseRequest.decision_id":            ruleNoControl,
+	"risk.v1.ReleaseClaimRequest.decision_id":         ruleNoControl,
+	"risk.v1.ResolveCaseRequest.decision_id":          ruleNoControl,
+	"risk.v1.AddCaseNoteRequest.decision_id":          ruleNoControl,
+	"risk.v1.Subject.value":                           ruleNoNUL,
+	"risk.v1.ResolveCaseRequest.note":                 ruleNoNUL,
+	"risk.v1.AddCaseNoteRequest.note":                 ruleNoNUL,
 	// The policy lifecycle: versions and IDs are looked up; messages are
 	// people's words, kept with the version or the change.
 	"risk.v1.GetPolicyVersionRequest.version":     ruleNoControl,
