@@ -61,6 +61,7 @@ func TestWireMethodsAreEveryRPC(t *testing.T) {
 		riskv1.ReviewService_GetCase_FullMethodName, riskv1.ReviewService_ClaimCase_FullMethodName,
 		riskv1.ReviewService_ReleaseClaim_FullMethodName, riskv1.ReviewService_ResolveCase_FullMethodName,
 		riskv1.ReviewService_AddCaseNote_FullMethodName, riskv1.ReviewService_ListRelatedDecisions_FullMethodName,
+		riskv1.PrivacyService_EraseSubject_FullMethodName, riskv1.PrivacyService_ExportSubject_FullMethodName,
 	} {
 		if !got[name] {
 			t.Errorf("FuzzWire does not reach %s", name)

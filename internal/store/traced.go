@@ -301,3 +301,15 @@ func (t *traced) FeedHead(ctx context.Context) (uint64, error) {
 	end(err)
 	return h, err
 }
+
+// Erase implements Eraser for a store that does.
+func (t *traced) Erase(ctx context.Context, e Erasure) (Erased, error) {
+	eraser, ok := t.s.(Eraser)
+	if !ok {
+		return Erased{}, errors.New("store: this store cannot erase")
+	}
+	ctx, end := t.span(ctx, "Erase", attribute.Int("riskd.store.identifiers", len(e.IDs)))
+	out, err := eraser.Erase(ctx, e)
+	end(err)
+	return out, err
+}
