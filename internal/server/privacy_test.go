@@ -135,6 +135,19 @@ func testEraseSubject(t *testing.T, pg bool) {
 			t.Fatal(err)
 		}
 		got := resp.GetDecision()
+		raw, err := b.store.Facts(ctx, d.GetDecisionId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &riskv1.DecisionFacts{}
+		if err := proto.Unmarshal(raw, f); err != nil || f.GetRequest() != nil || len(f.GetVerifiers()) == 0 {
+			t.Errorf("facts of %s after erasure: %v, %v", d.GetDecisionId(), f, err)
+		}
+		for _, v := range f.GetVerifiers() {
+			if len(v.GetSignals()) != 0 {
+				t.Errorf("facts of %s keep %s's signals", d.GetDecisionId(), v.GetName())
+			}
+		}
 		if got.GetOutcome() != d.GetOutcome() || got.GetScore() != d.GetScore() || len(got.GetReasons()) != len(d.GetReasons()) {
 			t.Errorf("decision %s changed: %v, was %v", d.GetDecisionId(), got, d)
 		}
