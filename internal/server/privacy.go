@@ -81,22 +81,22 @@ func (p *privacyService) EraseSubject(ctx context.Context, req *riskv1.EraseSubj
 	}
 	var rid [16]byte
 	_, _ = rand.Read(rid[:])
+	e.Receipt = store.ErasureRecord{ID: hex.EncodeToString(rid[:]), At: p.clock().UTC(), Caller: callerName(ctx)}
+	for _, id := range e.IDs {
+		if !slices.Contains(e.Receipt.Kinds, id.Kind.Name()) {
+			e.Receipt.Kinds = append(e.Receipt.Kinds, id.Kind.Name())
+		}
+	}
 	out, err := eraser.Erase(ctx, e)
 	if err != nil {
 		return nil, toStatus(ctx, p.log, err)
 	}
+	// The store's erasure log has the entry (in the erasure's own
+	// transaction); the service log gets the same, never a value or hash.
 	c := out.Counts
-	kinds := make([]string, 0, len(e.IDs))
-	for _, id := range e.IDs {
-		kinds = append(kinds, id.Kind.Name())
-	}
-	// The erasure log: who, when, which kinds, how much; never a value or
-	// its hash, which would let whoever holds the log and the key tell
-	// whether a given person asked.
-	p.log.InfoContext(ctx, "erasure", "erasure_id", hex.EncodeToString(rid[:]), "caller", callerName(ctx),
-		"at", p.clock().UTC(), "kinds", kinds, "decisions", c.Decisions, "subject_index", c.SubjectIndex,
-		"events", c.Events, "links", c.Links, "marks", c.Marks, "batches", c.Batches)
-	return &riskv1.EraseSubjectResponse{ErasureId: hex.EncodeToString(rid[:]), Counts: &riskv1.ErasureCounts{
+	p.log.InfoContext(ctx, "erasure", "erasure_id", e.Receipt.ID, "caller", e.Receipt.Caller, "kinds", e.Receipt.Kinds,
+		"decisions", c.Decisions, "subject_index", c.SubjectIndex, "events", c.Events, "links", c.Links, "marks", c.Marks, "batches", c.Batches)
+	return &riskv1.EraseSubjectResponse{ErasureId: e.Receipt.ID, Counts: &riskv1.ErasureCounts{
 		Decisions: int64(c.Decisions), SubjectIndex: int64(c.SubjectIndex), Events: int64(c.Events),
 		Links: int64(c.Links), Marks: int64(c.Marks), Batches: int64(c.Batches),
 	}}, nil

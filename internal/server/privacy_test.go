@@ -99,6 +99,10 @@ func testEraseSubject(t *testing.T, pg bool) {
 	if c.GetDecisions() != 2 || c.GetEvents() == 0 || c.GetLinks() == 0 || c.GetMarks() == 0 || c.GetSubjectIndex() == 0 || resp.GetErasureId() == "" {
 		t.Errorf("erasure: %v", resp)
 	}
+	log, err := b.store.(store.Eraser).Erasures(ctx)
+	if err != nil || len(log) != 1 || log[0].ID != resp.GetErasureId() || log[0].Caller != "anonymous" || log[0].Counts.Decisions != 2 {
+		t.Errorf("erasure log = %+v, %v; want the receipt %s", log, err, resp.GetErasureId())
+	}
 	again, err := privacy.EraseSubject(ctx, &riskv1.EraseSubjectRequest{Subjects: subjects})
 	if err != nil {
 		t.Fatal(err)

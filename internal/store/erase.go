@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"slices"
+	"time"
 
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/protobuf/proto"
@@ -28,6 +29,9 @@ type Erasure struct {
 	// carry one are the subject's own orders, counted under a shared key
 	// (a device, a card), and are deleted.
 	Refs []string
+	// Receipt is the erasure log's entry for this erasure: the store
+	// appends it, with the counts, in the erasure's own transaction.
+	Receipt ErasureRecord
 }
 
 // Empty reports whether the erasure names nothing.
@@ -38,14 +42,14 @@ func (e Erasure) Empty() bool { return len(e.IDs) == 0 && len(e.LinkSubjects) ==
 type EraseCounts struct {
 	// Decisions had the subject cut from their subjects and their facts'
 	// personal parts removed.
-	Decisions int
+	Decisions int `json:"decisions"`
 	// SubjectIndex entries were deleted (one per decision and identifier).
-	SubjectIndex int
-	Events       int
-	Links        int
-	Marks        int
+	SubjectIndex int `json:"subject_index"`
+	Events       int `json:"events"`
+	Links        int `json:"links"`
+	Marks        int `json:"marks"`
 	// Batches are recorded RecordEvents entries the subject was cut from.
-	Batches int
+	Batches int `json:"batches"`
 }
 
 // Add adds o's counts to c.
@@ -67,29 +71,32 @@ type Erased struct {
 }
 
 // Eraser is a store that forgets a subject on request. Erase is
-// idempotent: a second call finds nothing and counts zero.
+// idempotent: a second call finds nothing and counts zero (and is logged
+// again, with its own receipt, when it has one).
 type Eraser interface {
 	Erase(ctx context.Context, e Erasure) (Erased, error)
+	ErasureLog
 }
 
-// ErasureLog keeps an append-only record of erasures, with no personal
-// data in it.
+// ErasureRecord is one entry of the erasure log. It names the subject
+// only by its kinds: neither a value nor its hash, which would let whoever
+// holds the log and the identifier key tell whether a given person asked.
+type ErasureRecord struct {
+	// ID is random, given back to the caller as a receipt.
+	ID     string    `json:"id"`
+	At     time.Time `json:"at"`
+	Caller string    `json:"caller"`
+	// Kinds are the kinds of the identifiers erased ("account", "device").
+	Kinds  []string    `json:"kinds"`
+	Counts EraseCounts `json:"counts"`
+}
+
+// ErasureLog is the append-only record of erasures: nothing in the API
+// changes or deletes it, and expiry leaves it alone (it holds no personal
+// data, and proves each request was carried out).
 type ErasureLog interface {
-	// LogErasure appends an entry.
-	LogErasure(ctx context.Context, e ErasureEntry) error
-}
-
-// ErasureEntry is one line of the erasure log. It names the subject only
-// by its kinds: neither the value nor its hash, which would let anyone
-// holding the log and the key tell whether a given person asked.
-type ErasureEntry struct {
-	// ID is a random ID for the request, given back to the caller as a
-	// receipt.
-	ID     string
-	At     int64 // unix nanoseconds
-	Caller string
-	Kinds  []Kind
-	Counts EraseCounts
+	// Erasures lists the log, oldest first.
+	Erasures(ctx context.Context) ([]ErasureRecord, error)
 }
 
 // ScrubFacts returns encoded DecisionFacts without their personal parts:

@@ -313,3 +313,15 @@ func (t *traced) Erase(ctx context.Context, e Erasure) (Erased, error) {
 	end(err)
 	return out, err
 }
+
+// Erasures implements ErasureLog for a store that erases.
+func (t *traced) Erasures(ctx context.Context) ([]ErasureRecord, error) {
+	eraser, ok := t.s.(Eraser)
+	if !ok {
+		return nil, errors.New("store: this store cannot erase")
+	}
+	ctx, end := t.span(ctx, "Erasures")
+	out, err := eraser.Erasures(ctx)
+	end(err)
+	return out, err
+}

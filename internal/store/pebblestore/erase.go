@@ -3,6 +3,7 @@ package pebblestore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -36,17 +37,30 @@ type erasePlan struct {
 
 // Erase implements store.Eraser.
 func (s *Store) Erase(ctx context.Context, e store.Erasure) (store.Erased, error) {
-	if e.Empty() {
+	if e.Empty() && e.Receipt.ID == "" {
 		return store.Erased{}, nil
 	}
 	p, err := s.planErasure(ctx, e)
 	if err != nil {
 		return store.Erased{}, err
 	}
-	if len(p.deletes)+len(p.records)+len(p.batches)+len(p.entries) == 0 {
+	nothing := len(p.deletes)+len(p.records)+len(p.batches)+len(p.entries) == 0
+	if nothing && e.Receipt.ID == "" {
 		return store.Erased{}, nil
 	}
 	_, err = s.write(ctx, func(b *txn) (any, error) {
+		if e.Receipt.ID != "" {
+			r := e.Receipt
+			r.Counts = p.counts
+			v, err := json.Marshal(r)
+			if err != nil {
+				return nil, err
+			}
+			tk := timeKey(r.At)
+			if err := b.Set(key(pErasures, tk[:], []byte(r.ID)), v, nil); err != nil {
+				return nil, err
+			}
+		}
 		for _, k := range p.deletes {
 			if err := b.Delete(k, nil); err != nil {
 				return nil, err
@@ -75,6 +89,9 @@ func (s *Store) Erase(ctx context.Context, e store.Erasure) (store.Erased, error
 	if err != nil {
 		return store.Erased{}, err
 	}
+	if nothing {
+		return store.Erased{}, nil
+	}
 	// Durable: now out of memory, then out of the data files.
 	s.hot.remove(p.events)
 	expired := make([][]byte, 0, len(p.events))
@@ -88,6 +105,20 @@ func (s *Store) Erase(ctx context.Context, e store.Erasure) (store.Erased, error
 		return store.Erased{}, fmt.Errorf("pebblestore: erase: rewriting the data files: %w", err)
 	}
 	return store.Erased{Counts: p.counts, Events: p.events}, nil
+}
+
+// Erasures implements store.ErasureLog.
+func (s *Store) Erasures(ctx context.Context) ([]store.ErasureRecord, error) {
+	var out []store.ErasureRecord
+	err := s.iterate(ctx, []byte{pErasures}, []byte{pErasures + 1}, func(_, v []byte) (bool, error) {
+		var r store.ErasureRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return false, fmt.Errorf("%w: erasure log: %v", errCorrupt, err)
+		}
+		out = append(out, r)
+		return true, nil
+	})
+	return out, err
 }
 
 // planErasure reads every bucket that can hold the subject.

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riskd/riskd/internal/store"
@@ -13,7 +14,7 @@ import (
 // the subject either whole or gone. The identifiers go in as two arrays
 // (kinds, hashes) that unnest pairs up again.
 func (s *Store) Erase(ctx context.Context, e store.Erasure) (_ store.Erased, err error) {
-	if e.Empty() {
+	if e.Empty() && e.Receipt.ID == "" {
 		return store.Erased{}, nil
 	}
 	op, err := s.begin(ctx, true)
@@ -129,7 +130,38 @@ func (s *Store) Erase(ctx context.Context, e store.Erasure) (_ store.Erased, err
 		return store.Erased{}, err
 	}
 	out.Counts.Events = len(out.Events)
+	if r := e.Receipt; r.ID != "" {
+		r.Counts = out.Counts
+		rec, err := json.Marshal(r)
+		if err != nil {
+			return store.Erased{}, err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO erasures (id, at, caller, record) VALUES ($1, $2, $3, $4)`, r.ID, r.At, r.Caller, rec); err != nil {
+			return store.Erased{}, err
+		}
+	}
 	return out, tx.Commit(ctx)
+}
+
+// Erasures implements store.ErasureLog.
+func (s *Store) Erasures(ctx context.Context) (_ []store.ErasureRecord, err error) {
+	op, err := s.begin(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = op.End(err) }()
+	rows, err := s.pool.Query(op.Ctx, `SELECT record FROM erasures ORDER BY seq`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.ErasureRecord, error) {
+		var rec store.ErasureRecord
+		var b []byte
+		if err := r.Scan(&b); err != nil {
+			return rec, err
+		}
+		return rec, json.Unmarshal(b, &rec)
+	})
 }
 
 // nonNil gives PostgreSQL an empty array, not NULL, for no strings: "x =

@@ -103,6 +103,14 @@ var migrations = []string{
 	reviewMigration,
 	// A case's amount, shown in the queue.
 	`ALTER TABLE cases ADD COLUMN amount_minor bigint NOT NULL DEFAULT 0, ADD COLUMN currency text NOT NULL DEFAULT '';`,
+	// The erasure log (erase.go): append-only, never expired.
+	`CREATE TABLE erasures (
+		seq    bigserial PRIMARY KEY,
+		id     text NOT NULL,
+		at     timestamptz NOT NULL,
+		caller text NOT NULL,
+		record jsonb NOT NULL
+	);`,
 }
 
 // ErrKeyMismatch means the database was written under another identifier key.

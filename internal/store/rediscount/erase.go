@@ -58,3 +58,12 @@ func (s *Store) Erase(ctx context.Context, e store.Erasure) (store.Erased, error
 	}
 	return out, nil
 }
+
+// Erasures implements store.ErasureLog: the base keeps the log.
+func (s *Store) Erasures(ctx context.Context) ([]store.ErasureRecord, error) {
+	eraser, ok := s.base.(store.Eraser)
+	if !ok {
+		return nil, errors.New("rediscount: the base store cannot erase")
+	}
+	return eraser.Erasures(ctx)
+}

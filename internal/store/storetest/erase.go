@@ -17,6 +17,7 @@ var eraseTests = []test{
 	{"ForgetsTheSubjectAndKeepsTheRest", testEraseForgets},
 	{"IsIdempotent", testEraseIdempotent},
 	{"ThenExpires", testEraseThenExpires},
+	{"IsLogged", testEraseLogged},
 }
 
 // erasable commits a person's decision (account A, device X, their
@@ -191,4 +192,30 @@ func testEraseThenExpires(t *testing.T, s store.Store) {
 func eventsNear(t *testing.T, s store.Store, series string, id store.Identifier) []store.Event {
 	t.Helper()
 	return mustEvents(t, s, series, id, base.Add(-day), base.Add(day), 0)
+}
+
+// testEraseLogged: each erasure with a receipt appends it to the log with
+// its counts, a repeat too; expiry leaves the log alone.
+func testEraseLogged(t *testing.T, s store.Store) {
+	eraser, e, _, _ := erasable(t, s)
+	first := store.ErasureRecord{ID: "erasure-1", At: base.Add(day), Caller: "privacy-desk", Kinds: []string{"account", "device"}}
+	e.Receipt = first
+	out, err := eraser.Erase(t.Context(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Receipt = store.ErasureRecord{ID: "erasure-2", At: base.Add(2 * day), Caller: "privacy-desk", Kinds: []string{"account", "device"}}
+	if _, err := eraser.Erase(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	expireAll(t, s, base.Add(retention.Decisions+10*day), 100)
+	log, err := eraser.Erasures(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Counts = out.Counts
+	if len(log) != 2 || log[0].ID != "erasure-1" || !log[0].At.Equal(first.At) || log[0].Caller != first.Caller ||
+		!slices.Equal(log[0].Kinds, first.Kinds) || log[0].Counts != out.Counts || log[1].ID != "erasure-2" || log[1].Counts != (store.EraseCounts{}) {
+		t.Errorf("erasure log = %+v, want %+v then erasure-2 with zero counts", log, first)
+	}
 }
