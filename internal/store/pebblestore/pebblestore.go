@@ -282,8 +282,9 @@ type noRecycle struct {
 
 type needsContents struct{ pebble.ArchiveCleaner }
 
-// String names the cleaner in pebble's options file.
-func (noRecycle) String() string { return "delete-no-recycle" }
+// String names the cleaner in pebble's OPTIONS file: it deletes, as
+// "delete" does (ArchiveCleaner's "archive" would be promoted otherwise).
+func (noRecycle) String() string { return "delete" }
 
 // openLocked opens the LSM, waiting up to timeout for another process that
 // holds its lock.
