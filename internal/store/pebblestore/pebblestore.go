@@ -65,7 +65,7 @@ const (
 	pOutcomes     byte = 'O' // decision id 0 label -> time, note
 	pExpEvents    byte = 'X' // time tag key -> items, for events' retention
 	pExpDecisions byte = 'Y' // time tag key -> items, for the decision log's
-	pErasures     byte = 'W' // time id -> JSON store.ErasureRecord, never expired
+	pErasures     byte = 'Z' // time id -> JSON store.ErasureRecord, never expired
 )
 
 // Expiry indexes hold one entry per write, not per item: the key is the
