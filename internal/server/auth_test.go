@@ -353,6 +353,10 @@ var secEveryRPC = []struct {
 		}
 		return err
 	}},
+	{"/risk.v1.ReviewService/ListRelatedDecisions", func(ctx context.Context, conn *grpc.ClientConn, decisionID string) error {
+		_, err := riskv1.NewReviewServiceClient(conn).ListRelatedDecisions(ctx, &riskv1.ListRelatedDecisionsRequest{DecisionId: decisionID})
+		return err
+	}},
 	{"/risk.v1.PrivacyService/EraseSubject", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
 		_, err := riskv1.NewPrivacyServiceClient(conn).EraseSubject(ctx, &riskv1.EraseSubjectRequest{Subjects: []*riskv1.Subject{
 			{Kind: riskv1.SubjectKind_SUBJECT_KIND_ACCOUNT, Value: secID("acct-auth-erase")}}})
@@ -452,6 +456,7 @@ func TestAuthMatrix(t *testing.T) {
 		"/risk.v1.ReviewService/ResolveCase":          {U, U, D, D, D, G, G},
 		"/risk.v1.ReviewService/AddCaseNote":          {U, U, D, D, D, G, G},
 		"/risk.v1.ReviewService/WatchCaseResolutions": {U, U, D, D, D, G, G},
+		"/risk.v1.ReviewService/ListRelatedDecisions": {U, U, D, D, D, G, G},
 		// Erasure and access are the privacy desk's alone.
 		"/risk.v1.PrivacyService/EraseSubject":  {U, U, D, D, D, G, G},
 		"/risk.v1.PrivacyService/ExportSubject": {U, U, D, D, D, G, G},
