@@ -42,6 +42,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if len(args) > 0 && args[0] == "lists" {
 		return listsCommand(ctx, args[1:], getenv, os.Stdout, stderr)
 	}
+	if len(args) > 0 && (args[0] == "erase" || args[0] == "export") {
+		return privacyCommand(ctx, args[0], args[1:], getenv, os.Stdin, os.Stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "token" {
 		return tokenCommand(args[1:], os.Stdout, stderr)
 	}

@@ -250,7 +250,7 @@ func secCallers() []auth.Caller {
 		{Name: "ops", TokenSHA256: auth.HashToken(opsToken), Grants: []string{
 			"/risk.v1.RiskService/CheckSeller", "/risk.v1.RiskService/RecordEvents", "/risk.v1.PolicyService/*"}},
 		{Name: "admin", ClientCN: "admin.riskd.test", Grants: []string{
-			"/risk.v1.RiskService/*", "/risk.v1.PolicyService/*", "/risk.v1.ReviewService/*", "/risk.v1.ListService/*"}},
+			"/risk.v1.RiskService/*", "/risk.v1.PolicyService/*", "/risk.v1.ReviewService/*", "/risk.v1.ListService/*", "/risk.v1.PrivacyService/*"}},
 	}
 }
 
@@ -430,6 +430,16 @@ var secEveryRPC = []struct {
 		_, err := riskv1.NewListServiceClient(conn).LookupListValue(ctx, &riskv1.LookupListValueRequest{Kind: riskv1.EntryKind_ENTRY_KIND_PHONE, Value: "13800138000"})
 		return err
 	}},
+	{"/risk.v1.PrivacyService/EraseSubject", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPrivacyServiceClient(conn).EraseSubject(ctx, &riskv1.EraseSubjectRequest{Subjects: []*riskv1.Subject{
+			{Kind: riskv1.SubjectKind_SUBJECT_KIND_ACCOUNT, Value: secID("acct-auth-erase")}}})
+		return err
+	}},
+	{"/risk.v1.PrivacyService/ExportSubject", func(ctx context.Context, conn *grpc.ClientConn, _ string) error {
+		_, err := riskv1.NewPrivacyServiceClient(conn).ExportSubject(ctx, &riskv1.ExportSubjectRequest{Subject: &riskv1.Subject{
+			Kind: riskv1.SubjectKind_SUBJECT_KIND_ACCOUNT, Value: "acct-auth"}})
+		return err
+	}},
 }
 
 // secNoVersion is a policy version nobody kept.
@@ -440,7 +450,7 @@ var secNoVersion = "sha256:" + strings.Repeat("0", 64)
 func TestEveryMethodIsCoveredByTheAuthMatrix(t *testing.T) {
 	var want, got []string
 	for _, sd := range []grpc.ServiceDesc{riskv1.RiskService_ServiceDesc, riskv1.PolicyService_ServiceDesc, riskv1.ReviewService_ServiceDesc,
-		riskv1.ListService_ServiceDesc} {
+		riskv1.ListService_ServiceDesc, riskv1.PrivacyService_ServiceDesc} {
 		for _, m := range sd.Methods {
 			want = append(want, "/"+sd.ServiceName+"/"+m.MethodName)
 		}
@@ -539,6 +549,9 @@ func TestAuthMatrix(t *testing.T) {
 		"/risk.v1.ListService/RemoveListEntry":   {U, U, D, D, D, G, G},
 		"/risk.v1.ListService/ListListEntries":   {U, U, D, G, D, G, G},
 		"/risk.v1.ListService/LookupListValue":   {U, U, D, G, D, G, G},
+		// Erasure and access are the privacy desk's alone.
+		"/risk.v1.PrivacyService/EraseSubject":  {U, U, D, D, D, G, G},
+		"/risk.v1.PrivacyService/ExportSubject": {U, U, D, D, D, G, G},
 	}
 	for _, rpc := range secEveryRPC {
 		expect, ok := want[rpc.method]

@@ -71,6 +71,8 @@ type booted struct {
 	// embedded is the pebble store under store, for tests that read
 	// every key and value it holds.
 	embedded *pebblestore.Store
+	// schema is the PostgreSQL store's schema ("" for the embedded one).
+	schema string
 }
 
 // dial connects a plaintext client to a server on bufconn; the connection
@@ -113,7 +115,7 @@ func boot(t testing.TB, o bootOptions) *booted {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := openStore(t, o.postgres, keys)
+	base, schema, err := openStore(t, o.postgres, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,19 +182,22 @@ func boot(t testing.TB, o bootOptions) *booted {
 		base.Close()
 	})
 	emb, _ := base.(*pebblestore.Store) // nil on PostgreSQL
-	return &booted{srv: srv, store: st, keys: keys, spans: spans, lis: lis, embedded: emb}
+	return &booted{srv: srv, store: st, keys: keys, spans: spans, lis: lis, embedded: emb, schema: schema}
 }
 
 // openStore opens the store a booted server runs on: the embedded one in a
 // temporary directory, or PostgreSQL in a schema of its own, each as riskd
 // opens it (under the identifier key's check).
-func openStore(t testing.TB, postgres bool, keys *pseudonym.Keyer) (store.Store, error) {
+func openStore(t testing.TB, postgres bool, keys *pseudonym.Keyer) (store.Store, string, error) {
 	if !postgres {
-		return pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
+		s, err := pebblestore.Open(t.TempDir(), pebblestore.Options{KeyCheck: keys.Check()})
+		return s, "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return pgstore.Open(ctx, pgstore.Options{URL: pgtest.URL(), Schema: pgtest.Schema(t), MaxConns: 8, KeyCheck: keys.Check()})
+	schema := pgtest.Schema(t)
+	s, err := pgstore.Open(ctx, pgstore.Options{URL: pgtest.URL(), Schema: schema, MaxConns: 8, KeyCheck: keys.Check()})
+	return s, schema, err
 }
 
 // logBuffer is a server's log as a test reads it while the server writes

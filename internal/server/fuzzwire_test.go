@@ -73,6 +73,7 @@ func TestWireMethodsAreEveryRPC(t *testing.T) {
 		riskv1.ListService_AddListEntries_FullMethodName, riskv1.ListService_ImportListEntries_FullMethodName,
 		riskv1.ListService_RemoveListEntry_FullMethodName, riskv1.ListService_ListListEntries_FullMethodName,
 		riskv1.ListService_LookupListValue_FullMethodName,
+		riskv1.PrivacyService_EraseSubject_FullMethodName, riskv1.PrivacyService_ExportSubject_FullMethodName,
 	} {
 		if !got[name] {
 			t.Errorf("FuzzWire does not reach %s", name)

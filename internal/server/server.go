@@ -240,6 +240,7 @@ func New(o Options) (*Server, error) {
 	riskv1.RegisterPolicyServiceServer(s.grpc, &policyService{engine: o.Engine, life: o.Lifecycle, store: o.Store, known: o.Known, clock: o.Clock, log: o.Logger})
 	riskv1.RegisterReviewServiceServer(s.grpc, s.review)
 	riskv1.RegisterListServiceServer(s.grpc, &listService{store: o.Store, keys: o.Keys, clock: o.Clock, log: o.Logger})
+	riskv1.RegisterPrivacyServiceServer(s.grpc, &privacyService{store: o.Store, keys: o.Keys, clock: o.Clock, log: o.Logger})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	if o.Reflection {
 		reflection.Register(s.grpc)

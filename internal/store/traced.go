@@ -350,3 +350,27 @@ func (t *traced) DeleteListValues(ctx context.Context, ids []Identifier) (int, e
 	end(err)
 	return n, err
 }
+
+// Erase implements Eraser for a store that does.
+func (t *traced) Erase(ctx context.Context, e Erasure) (Erased, error) {
+	eraser, ok := t.s.(Eraser)
+	if !ok {
+		return Erased{}, errors.New("store: this store cannot erase")
+	}
+	ctx, end := t.span(ctx, "Erase", attribute.Int("riskd.store.identifiers", len(e.IDs)))
+	out, err := eraser.Erase(ctx, e)
+	end(err)
+	return out, err
+}
+
+// Erasures implements ErasureLog for a store that erases.
+func (t *traced) Erasures(ctx context.Context) ([]ErasureRecord, error) {
+	eraser, ok := t.s.(Eraser)
+	if !ok {
+		return nil, errors.New("store: this store cannot erase")
+	}
+	ctx, end := t.span(ctx, "Erasures")
+	out, err := eraser.Erasures(ctx)
+	end(err)
+	return out, err
+}

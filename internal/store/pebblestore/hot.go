@@ -142,6 +142,26 @@ func (h *hotIndex) add(events []store.Event) {
 	}
 }
 
+// remove takes events that an erasure deleted out of the index, once the
+// deletion is durable.
+func (h *hotIndex) remove(events []store.Event) {
+	var buf [128]byte
+	for _, e := range events {
+		prefix := appendEventPrefix(buf[:0], e.Series, e.Key)
+		sh := h.shard(prefix)
+		sh.mu.Lock()
+		if list := sh.events[string(prefix)]; list != nil {
+			if i, found := slices.BinarySearchFunc(*list, hotEvent{at: e.At.UnixNano(), id: e.ID}, compareHot); found {
+				*list = slices.Delete(*list, i, i+1)
+			}
+			if len(*list) == 0 {
+				delete(sh.events, string(prefix))
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
 func compareHot(a, b hotEvent) int {
 	if a.at != b.at {
 		if a.at < b.at {

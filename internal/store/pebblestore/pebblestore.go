@@ -65,6 +65,7 @@ const (
 	pOutcomes     byte = 'O' // decision id 0 label -> time, note
 	pExpEvents    byte = 'X' // time tag key -> items, for events' retention
 	pExpDecisions byte = 'Y' // time tag key -> items, for the decision log's
+	pErasures     byte = 'Z' // time id -> JSON store.ErasureRecord, never expired
 )
 
 // Expiry indexes hold one entry per write, not per item: the key is the
@@ -206,6 +207,11 @@ func Open(dir string, o Options) (*Store, error) {
 		// its keys could be in; they must stay in memory, or each read
 		// is a system call.
 		CacheSize: 128 << 20,
+		// WAL files are deleted once obsolete, never recycled: a recycled
+		// file keeps its old records past the new ones' end, and those
+		// would outlive an erasure. Files are preallocated, so a new one
+		// costs one creation per 32 MB memtable.
+		Cleaner: noRecycle{Cleaner: pebble.DeleteCleaner{}},
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -275,6 +281,21 @@ func Open(dir string, o Options) (*Store, error) {
 	s.queue = groupcommit.New(maxBatch, s.commit)
 	return s, nil
 }
+
+// noRecycle deletes obsolete files with DeleteCleaner's Clean (promoted
+// from the shallower embedding); ArchiveCleaner, one level deeper, gives
+// it only the unexported marker that tells pebble the cleaner needs the
+// files' contents, which turns WAL recycling off.
+type noRecycle struct {
+	pebble.Cleaner
+	needsContents
+}
+
+type needsContents struct{ pebble.ArchiveCleaner }
+
+// String names the cleaner in pebble's OPTIONS file: it deletes, as
+// "delete" does (ArchiveCleaner's "archive" would be promoted otherwise).
+func (noRecycle) String() string { return "delete" }
 
 // openLocked opens the LSM, waiting up to timeout for another process that
 // holds its lock.

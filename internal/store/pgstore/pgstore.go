@@ -107,6 +107,14 @@ var migrations = []string{
 	policiesMigration,
 	// The named lists and their entries (lists.go).
 	listsMigration,
+	// The erasure log (erase.go): append-only, never expired.
+	`CREATE TABLE erasures (
+		seq    bigserial PRIMARY KEY,
+		id     text NOT NULL,
+		at     timestamptz NOT NULL,
+		caller text NOT NULL,
+		record jsonb NOT NULL
+	);`,
 }
 
 // ErrKeyMismatch means the database was written under another identifier key.

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, reopen func(t *testi
 		{"Text", textTests},
 		{"Context", contextTests},
 		{"Close", closeTests},
+		{"Erase", eraseTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
