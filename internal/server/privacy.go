@@ -87,19 +87,42 @@ func (p *privacyService) EraseSubject(ctx context.Context, req *riskv1.EraseSubj
 			e.Receipt.Kinds = append(e.Receipt.Kinds, id.Kind.Name())
 		}
 	}
+	// List entries first, in a transaction of their own (a repeat finds
+	// none, so a crash between the two is mended by sending it again).
+	n, err := p.store.DeleteListValues(ctx, listForms(e.IDs))
+	if err != nil {
+		return nil, toStatus(ctx, p.log, err)
+	}
+	e.Prior.ListEntries = n
 	out, err := eraser.Erase(ctx, e)
 	if err != nil {
 		return nil, toStatus(ctx, p.log, err)
 	}
+	out.Counts.Add(e.Prior)
 	// The store's erasure log has the entry (in the erasure's own
 	// transaction); the service log gets the same, never a value or hash.
 	c := out.Counts
 	p.log.InfoContext(ctx, "erasure", "erasure_id", e.Receipt.ID, "caller", e.Receipt.Caller, "kinds", e.Receipt.Kinds,
-		"decisions", c.Decisions, "subject_index", c.SubjectIndex, "events", c.Events, "links", c.Links, "marks", c.Marks, "batches", c.Batches)
+		"decisions", c.Decisions, "subject_index", c.SubjectIndex, "events", c.Events, "links", c.Links, "marks", c.Marks, "batches", c.Batches, "list_entries", c.ListEntries)
 	return &riskv1.EraseSubjectResponse{ErasureId: e.Receipt.ID, Counts: &riskv1.ErasureCounts{
 		Decisions: int64(c.Decisions), SubjectIndex: int64(c.SubjectIndex), Events: int64(c.Events),
-		Links: int64(c.Links), Marks: int64(c.Marks), Batches: int64(c.Batches),
+		Links: int64(c.Links), Marks: int64(c.Marks), Batches: int64(c.Batches), ListEntries: int64(c.ListEntries),
 	}}, nil
+}
+
+// listForms are the list values an erasure takes off every list: each
+// identifier under its own kind, and a mobile, landline or recipient also
+// as a list's phone (hashes do not carry the kind, and a phone list entry
+// is hashed by the mobile's rule: the same hash when it is one number).
+func listForms(ids []store.Identifier) []store.Identifier {
+	out := slices.Clone(ids)
+	for _, id := range ids {
+		switch id.Kind {
+		case store.KindMobile, store.KindLandline, store.KindRecipient:
+			out = append(out, store.Identifier{Kind: store.KindPhone, Hash: id.Hash})
+		}
+	}
+	return out
 }
 
 // ExportSubject implements riskv1.PrivacyServiceServer.

@@ -91,16 +91,40 @@ func testEraseSubject(t *testing.T, pg bool) {
 		t.Fatal("before erasure the store does not hold the account's ref: the check below could not fail")
 	}
 
+	// The person's device and account on a block list, beside another's
+	// device: the erasure takes the person's entries off, and only them.
+	lists := riskv1.NewListServiceClient(conn)
+	if _, err := lists.CreateList(ctx, &riskv1.CreateListRequest{Name: "erase-block", Purpose: riskv1.ListPurpose_LIST_PURPOSE_BLOCK}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lists.AddListEntries(ctx, &riskv1.AddListEntriesRequest{List: "erase-block", Entries: []*riskv1.NewListEntry{
+		{Kind: riskv1.EntryKind_ENTRY_KIND_DEVICE, Value: "dev-" + p}, {Kind: riskv1.EntryKind_ENTRY_KIND_ACCOUNT, Value: "acct-" + p},
+		{Kind: riskv1.EntryKind_ENTRY_KIND_DEVICE, Value: "dev-" + q}}}); err != nil {
+		t.Fatal(err)
+	}
+	listed := func(kind riskv1.EntryKind, v string) int {
+		t.Helper()
+		r, err := lists.LookupListValue(ctx, &riskv1.LookupListValueRequest{Kind: kind, Value: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.GetMatches())
+	}
+
 	resp, err := privacy.EraseSubject(ctx, &riskv1.EraseSubjectRequest{Subjects: subjects})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c := resp.GetCounts(); c.GetListEntries() != 2 || listed(riskv1.EntryKind_ENTRY_KIND_DEVICE, "dev-"+p) != 0 ||
+		listed(riskv1.EntryKind_ENTRY_KIND_ACCOUNT, "acct-"+p) != 0 || listed(riskv1.EntryKind_ENTRY_KIND_DEVICE, "dev-"+q) != 1 {
+		t.Errorf("list entries erased: %d; want the person's 2 off the list and the other's kept", c.GetListEntries())
 	}
 	c := resp.GetCounts()
 	if c.GetDecisions() != 2 || c.GetEvents() == 0 || c.GetLinks() == 0 || c.GetMarks() == 0 || c.GetSubjectIndex() == 0 || resp.GetErasureId() == "" {
 		t.Errorf("erasure: %v", resp)
 	}
 	log, err := b.store.(store.Eraser).Erasures(ctx)
-	if err != nil || len(log) != 1 || log[0].ID != resp.GetErasureId() || log[0].Caller != "anonymous" || log[0].Counts.Decisions != 2 {
+	if err != nil || len(log) != 1 || log[0].ID != resp.GetErasureId() || log[0].Caller != "anonymous" || log[0].Counts.Decisions != 2 || log[0].Counts.ListEntries != 2 {
 		t.Errorf("erasure log = %+v, %v; want the receipt %s", log, err, resp.GetErasureId())
 	}
 	again, err := privacy.EraseSubject(ctx, &riskv1.EraseSubjectRequest{Subjects: subjects})

@@ -32,6 +32,9 @@ type Erasure struct {
 	// Receipt is the erasure log's entry for this erasure: the store
 	// appends it, with the counts, in the erasure's own transaction.
 	Receipt ErasureRecord
+	// Prior counts what the caller erased for this erasure just before,
+	// in transactions of their own (list entries); the receipt adds it.
+	Prior EraseCounts
 }
 
 // Empty reports whether the erasure names nothing.
@@ -50,6 +53,9 @@ type EraseCounts struct {
 	Marks        int `json:"marks"`
 	// Batches are recorded RecordEvents entries the subject was cut from.
 	Batches int `json:"batches"`
+	// ListEntries are named-list entries of the subject's values, on
+	// every list (NamedLists.DeleteListValues), deleted before the rest.
+	ListEntries int `json:"list_entries"`
 }
 
 // Add adds o's counts to c.
@@ -60,6 +66,7 @@ func (c *EraseCounts) Add(o EraseCounts) {
 	c.Links += o.Links
 	c.Marks += o.Marks
 	c.Batches += o.Batches
+	c.ListEntries += o.ListEntries
 }
 
 // Erased is what a store's erasure did: its counts, and the events it

@@ -52,6 +52,7 @@ func (s *Store) Erase(ctx context.Context, e store.Erasure) (store.Erased, error
 		if e.Receipt.ID != "" {
 			r := e.Receipt
 			r.Counts = p.counts
+			r.Counts.Add(e.Prior)
 			v, err := json.Marshal(r)
 			if err != nil {
 				return nil, err

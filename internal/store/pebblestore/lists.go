@@ -569,5 +569,16 @@ func (s *Store) DeleteListValues(ctx context.Context, ids []store.Identifier) (i
 	if err != nil {
 		return 0, err
 	}
+	if n := r.(int); n > 0 {
+		// An erasure calls this: the deleted values must leave the
+		// tables and the WAL too, not only become unreachable. Erasures
+		// are rare; compacting the lists' keys costs a pass over them.
+		if err := s.db.Flush(); err != nil {
+			return n, err
+		}
+		if err := s.db.Compact(ctx, []byte{pLists}, []byte{pListLookup + 1}, false); err != nil {
+			return n, err
+		}
+	}
 	return r.(int), nil
 }

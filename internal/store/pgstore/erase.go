@@ -132,6 +132,7 @@ func (s *Store) Erase(ctx context.Context, e store.Erasure) (_ store.Erased, err
 	out.Counts.Events = len(out.Events)
 	if r := e.Receipt; r.ID != "" {
 		r.Counts = out.Counts
+		r.Counts.Add(e.Prior)
 		rec, err := json.Marshal(r)
 		if err != nil {
 			return store.Erased{}, err

@@ -85,7 +85,10 @@ type ErasureCounts struct {
 	// Outcome marks on the identifiers deleted.
 	Marks int64 `protobuf:"varint,5,opt,name=marks,proto3" json:"marks,omitempty"`
 	// Recorded RecordEvents entries the subjects were cut from.
-	Batches       int64 `protobuf:"varint,6,opt,name=batches,proto3" json:"batches,omitempty"`
+	Batches int64 `protobuf:"varint,6,opt,name=batches,proto3" json:"batches,omitempty"`
+	// Named-list entries of the subjects' values, on every list (a phone is
+	// also taken off phone lists, whichever kind of phone it was given as).
+	ListEntries   int64 `protobuf:"varint,7,opt,name=list_entries,json=listEntries,proto3" json:"list_entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +161,13 @@ func (x *ErasureCounts) GetMarks() int64 {
 func (x *ErasureCounts) GetBatches() int64 {
 	if x != nil {
 		return x.Batches
+	}
+	return 0
+}
+
+func (x *ErasureCounts) GetListEntries() int64 {
+	if x != nil {
+		return x.ListEntries
 	}
 	return 0
 }
@@ -391,14 +401,15 @@ const file_risk_v1_privacy_proto_rawDesc = "" +
 	"\x15risk/v1/privacy.proto\x12\arisk.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14risk/v1/review.proto\x1a\x12risk/v1/risk.proto\"O\n" +
 	"\x13EraseSubjectRequest\x128\n" +
 	"\bsubjects\x18\x01 \x03(\v2\x10.risk.v1.SubjectB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x10\x14R\bsubjects\"\xb0\x01\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10\x14R\bsubjects\"\xd3\x01\n" +
 	"\rErasureCounts\x12\x1c\n" +
 	"\tdecisions\x18\x01 \x01(\x03R\tdecisions\x12#\n" +
 	"\rsubject_index\x18\x02 \x01(\x03R\fsubjectIndex\x12\x16\n" +
 	"\x06events\x18\x03 \x01(\x03R\x06events\x12\x14\n" +
 	"\x05links\x18\x04 \x01(\x03R\x05links\x12\x14\n" +
 	"\x05marks\x18\x05 \x01(\x03R\x05marks\x12\x18\n" +
-	"\abatches\x18\x06 \x01(\x03R\abatches\"e\n" +
+	"\abatches\x18\x06 \x01(\x03R\abatches\x12!\n" +
+	"\flist_entries\x18\a \x01(\x03R\vlistEntries\"e\n" +
 	"\x14EraseSubjectResponse\x12\x1d\n" +
 	"\n" +
 	"erasure_id\x18\x01 \x01(\tR\terasureId\x12.\n" +
