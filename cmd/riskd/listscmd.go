@@ -13,12 +13,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/riskd/riskd/internal/config"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -37,7 +34,7 @@ riskd at --addr (any replica: the lists are in the shared store) and
 written in one transaction: all of them, or, if riskd rejects any, none.
 
 The caller's bearer token, if riskd requires one, is read from RISKD_TOKEN
-(never a flag: ps would show it); it needs the grant
+or --token-file (never a flag's value: ps would show it); it needs the grant
 /risk.v1.ListService/ImportListEntries (or CreateList).
 `
 
@@ -71,13 +68,7 @@ func listsCommand(ctx context.Context, args []string, getenv func(string) string
 	fs := flag.NewFlagSet("riskd lists "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, listsUsage) }
-	def := getenv(config.EnvName("listen"))
-	if def == "" {
-		def = config.Default().Listen
-	}
-	addr := fs.String("addr", def, "address of a riskd (any replica)")
-	useTLS := fs.Bool("tls", false, "speak TLS, verified with the system's CAs or --tls-ca")
-	caFile := fs.String("tls-ca", "", "CA (PEM) to verify the server with")
+	rem := addRemoteFlags(fs, getenv)
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	var list, purpose, description string
 	switch args[0] {
@@ -98,20 +89,13 @@ func listsCommand(ctx context.Context, args []string, getenv func(string) string
 	if fs.NArg() != 1 {
 		return errors.New(listsUsage)
 	}
-	creds, err := clientCredentials(*useTLS, *caFile, false)
-	if err != nil {
-		return err
-	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
+	conn, err := rem.dial(getenv)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if tok := getenv("RISKD_TOKEN"); tok != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
-	}
 	client := riskv1.NewListServiceClient(conn)
 	if args[0] == "create" {
 		p, ok := listPurposes[purpose]

@@ -3,7 +3,8 @@ package main
 // `riskd policy history|show|diff|publish|canary|stop|promote|rollback|
 // status`: the policy lifecycle through a running riskd's PolicyService.
 // The caller's bearer token, when riskd wants one, comes from
-// RISKD_TOKEN (never a flag: ps would show it); the change is recorded
+// RISKD_TOKEN or --token-file (never a flag's value: ps would show it;
+// remote.go); the change is recorded
 // under that caller's name.
 
 import (
@@ -17,10 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/riskd/riskd/internal/config"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -47,33 +45,12 @@ type lifecycleFlags struct {
 	file     *string
 }
 
-// tokenCreds sends a bearer token with every call.
-type tokenCreds struct {
-	token  string
-	secure bool
-}
-
-func (t tokenCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + t.token}, nil
-}
-
-func (t tokenCreds) RequireTransportSecurity() bool { return t.secure }
-
-var _ credentials.PerRPCCredentials = tokenCreds{}
-
 // policyLifecycle runs one lifecycle subcommand against riskd at --addr.
 func policyLifecycle(ctx context.Context, name string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	run := lifecycleCommands[name]
 	fs := flag.NewFlagSet("riskd policy "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := getenv(config.EnvName("listen"))
-	if def == "" {
-		def = config.Default().Listen
-	}
-	addr := fs.String("addr", def, "address of the riskd")
-	useTLS := fs.Bool("tls", false, "riskd speaks TLS")
-	caFile := fs.String("tls-ca", "", "CA (PEM) to verify riskd with; the system's if empty")
-	skipVerify := fs.Bool("tls-skip-verify", false, "do not verify riskd's certificate")
+	rem := addRemoteFlags(fs, getenv)
 	lf := &lifecycleFlags{fs: fs,
 		message:  fs.String("m", "", "why: kept in the history"),
 		percent:  fs.Int("percent", 0, "canary: share of accounts and sellers, 1 to 99"),
@@ -84,15 +61,7 @@ func policyLifecycle(ctx context.Context, name string, args []string, getenv fun
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	creds, err := clientCredentials(*useTLS, *caFile, *skipVerify)
-	if err != nil {
-		return err
-	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-	if tok := getenv("RISKD_TOKEN"); tok != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(tokenCreds{token: tok, secure: *useTLS || *caFile != "" || *skipVerify}))
-	}
-	conn, err := grpc.NewClient(*addr, opts...)
+	conn, err := rem.dial(getenv)
 	if err != nil {
 		return err
 	}

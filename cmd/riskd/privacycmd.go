@@ -6,20 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/riskd/riskd/internal/config"
 	"github.com/riskd/riskd/internal/store"
 	riskv1 "github.com/riskd/riskd/proto/risk/v1"
-	"github.com/riskd/riskd/riskclient"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
-const privacyUsage = `usage: riskd erase|export [--addr ADDR] [--ca FILE] [--token-file FILE] [KIND=VALUE...]
+const privacyUsage = `usage: riskd erase|export [--addr ADDR] [--tls] [--tls-ca FILE] [--token-file FILE] [KIND=VALUE...]
   KIND is account, seller, mobile, landline, email, id_number, license, payout_account,
   device, address, instrument, recipient or chat_handle. With no KIND=VALUE arguments the
   subjects are read from standard input, one KIND=VALUE a line, which keeps them out of
@@ -31,13 +28,7 @@ func privacyCommand(ctx context.Context, cmd string, args []string, getenv func(
 	fs := flag.NewFlagSet("riskd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, privacyUsage) }
-	def := getenv(config.EnvName("listen"))
-	if def == "" {
-		def = config.Default().Listen
-	}
-	addr := fs.String("addr", def, "address of the riskd")
-	ca := fs.String("ca", "", "CA file to verify riskd's TLS certificate by; plaintext without it (loopback only with a token)")
-	tokenFile := fs.String("token-file", "", "file holding the bearer token of a caller granted risk.v1.PrivacyService")
+	rem := addRemoteFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,29 +47,14 @@ func privacyCommand(ctx context.Context, cmd string, args []string, getenv func(
 	if cmd == "export" && len(subjects) != 1 {
 		return fmt.Errorf("riskd export takes one subject, not %d", len(subjects))
 	}
-	opts := []riskclient.Option{riskclient.WithInsecure()}
-	if *ca != "" {
-		opts = []riskclient.Option{riskclient.WithTLS(*ca)}
-	}
-	if *tokenFile != "" {
-		tok, err := os.ReadFile(*tokenFile)
-		if err != nil {
-			return err
-		}
-		if *ca != "" {
-			opts = append(opts, riskclient.WithToken(strings.TrimSpace(string(tok))))
-		} else {
-			opts = append(opts, riskclient.WithInsecureToken(strings.TrimSpace(string(tok))))
-		}
-	}
-	c, err := riskclient.New(*addr, opts...)
+	conn, err := rem.dial(getenv)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	privacy := riskv1.NewPrivacyServiceClient(c.Conn())
+	privacy := riskv1.NewPrivacyServiceClient(conn)
 	var out proto.Message
 	switch cmd {
 	case "erase":
