@@ -79,9 +79,19 @@ func callLogServer(t *testing.T) (riskv1.RiskServiceClient, riskv1.PolicyService
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The policy lifecycle, as riskd attaches it: the server serves
+	// PolicyService through it.
+	life, err := engine.NewLifecycle(engine.LifecycleOptions{Store: st, Engine: eng, Known: map[string]bool{}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(life.Close)
+	if err := life.Start(context.Background(), pol); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := server.New(server.Options{
 		CallLog: server.CallLog{OKEvery: 1},
-		Engine:  eng, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp,
+		Engine:  eng, Lifecycle: life, Store: st, Keys: keys, Logger: log, Tracer: tp, Meter: mp,
 		Propagators:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		MaxMessageBytes: 1 << 20, MaxConcurrentStreams: 100,
 		KeepaliveTime: time.Minute, KeepaliveTimeout: 10 * time.Second,
